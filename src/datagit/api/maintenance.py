@@ -1,0 +1,110 @@
+"""fsck and gc: prove every committed byte is present and intact, drop what nothing uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from datagit.core import manifest
+from datagit.core.manifest import DatasetTree
+from datagit.core.records import decode_lines
+from datagit.errors import CorruptObjectError
+from datagit.storage.content import MissingContentError, prune_loose, rewrite_packs
+
+if TYPE_CHECKING:
+    from datagit.api.repo import Repo
+
+
+@dataclass
+class FsckReport:
+    """What fsck checked and every problem it found, one line each."""
+
+    commits: int = 0
+    objects: int = 0
+    problems: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # content not present locally
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def reachable_roots(repo: Repo) -> list[str]:
+    """Commit ids every ref, HEAD and an in-progress merge keep alive."""
+    heads = set(repo.git.refs().values())
+    head = repo.head()
+    if head:
+        heads.add(head)
+    from datagit.api.staging import read_merge_state
+
+    merge = read_merge_state(repo)
+    if merge:
+        heads.add(merge["theirs"])
+    return sorted(heads)
+
+
+def live_content(repo: Repo) -> Iterator[tuple[str, str]]:
+    """(content address, "dataset/id@commit") for every record any live tree names."""
+    seen_shards: set[str] = set()
+    trees: list[tuple[str, str]] = [(c.tree, c.id[:10]) for c in repo.git.walk(reachable_roots(repo))]
+    stage = repo.stage_tree()
+    if stage:
+        trees.append((stage, "stage"))
+    for tree, where in trees:
+        for name, ds in manifest.read_root(repo.git, tree)[1].items():
+            for blob in DatasetTree(repo.git, ds).shards().values():
+                if blob in seen_shards:
+                    continue
+                seen_shards.add(blob)
+                for r in decode_lines(repo.git.read_blob(blob)):
+                    if r.text is None:
+                        yield r.content, f"{name}/{r.id}@{where}"
+
+
+def fsck(repo: Repo) -> FsckReport:
+    """Check git objects, every stored object's bytes, and that records' content exists."""
+    report = FsckReport()
+    report.problems.extend(repo.git.check_objects())
+    report.commits = sum(1 for _ in repo.git.walk(reachable_roots(repo)))
+    for key in list(repo.store.keys()):
+        report.objects += 1
+        try:
+            repo.store.read(key)
+        except CorruptObjectError as exc:
+            report.problems.append(str(exc))
+    checked: set[str] = set()
+    for key, where in live_content(repo):
+        if key in checked:
+            continue
+        checked.add(key)
+        if not repo.store.has(key):
+            report.missing.append(f"content {key} missing (needed by {where})")
+    if not _promisor(repo):
+        report.problems.extend(report.missing)
+    return report
+
+
+def _promisor(repo: Repo) -> bool:
+    """A partial clone expects content to be missing until it is fetched."""
+    return repo.git.config_get("datagit.partial") == "true"
+
+
+@dataclass(frozen=True)
+class GcReport:
+    kept: int
+    removed: int
+
+
+def gc(repo: Repo) -> GcReport:
+    """Rewrite packs with only the content some live record names."""
+    with repo.lock:
+        keep = {k for k, _ in live_content(repo)}
+        try:
+            kept, removed = rewrite_packs(repo.store, keep)
+        except MissingContentError:
+            raise
+        removed += prune_loose(repo.store, keep)
+        for tmp in repo.workdir.rglob(".*.datagit-tmp"):
+            tmp.unlink(missing_ok=True)
+        return GcReport(kept, removed)

@@ -1,0 +1,376 @@
+"""`Repo`: the one object the CLI and users' Python call.
+
+It wires storage (git metadata, content store, stat cache, lock) to the core
+(layouts, manifest, changes, checkout) and never prints. The history verbs
+(diff, blame, merge, credit, bisect), remotes and the harness live in their
+own modules and take a `Repo`, so this class stays the repository's plumbing
+rather than a home for every verb.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from datagit.core import manifest
+from datagit.core.changes import Change, compare, compare_trees
+from datagit.core.config import Config, DatasetConfig
+from datagit.core.layouts import Hasher, scan
+from datagit.core.manifest import DatasetTree
+from datagit.core.records import Record
+from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
+from datagit.storage.content import ContentStore
+from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
+from datagit.storage.lock import WriteLock
+from datagit.storage.statcache import StatCache
+
+DOTDIR = ".datagit"
+CONFIG = "datagit.toml"
+STAGE = "STAGE"
+WORKSPACE = ":workspace"  # a pseudo-revision: the files as they are now
+STAGED = ":stage"  # a pseudo-revision: what `add` has staged
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class DatasetStatus:
+    """One dataset's changes: staged (HEAD → stage) and unstaged (stage → workspace)."""
+
+    name: str
+    staged: list[Change] = field(default_factory=list)
+    unstaged: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class Status:
+    branch: str | None
+    head: str | None
+    datasets: list[DatasetStatus]
+    config_staged: bool = False
+    config_unstaged: bool = False
+    conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.config_staged
+            or self.config_unstaged
+            or self.conflicts
+            or any(d.staged or d.unstaged for d in self.datasets)
+        )
+
+
+class Repo:
+    """A datagit workspace: ``datagit.toml``, the datasets, and ``.datagit/``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.dotdir = workdir / DOTDIR
+        self.git = GitStore.open(self.dotdir)
+        self.store = ContentStore(self.dotdir / "content")
+        self.statcache = StatCache(self.dotdir / "index.sqlite")
+        self.lock = WriteLock(self.dotdir / "lock")
+
+    # -- opening ---------------------------------------------------------
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".") -> Repo:
+        """Create an empty repository in ``path`` (created if missing)."""
+        workdir = Path(path).absolute()
+        dotdir = workdir / DOTDIR
+        if dotdir.exists():
+            raise DatagitError(
+                f"{workdir} is already a datagit repository",
+                hint="use it as it is, or remove .datagit to start over",
+            )
+        workdir.mkdir(parents=True, exist_ok=True)
+        GitStore.init(dotdir)
+        ContentStore.init(dotdir / "content")
+        (dotdir / "runs").mkdir()
+        config = workdir / CONFIG
+        if not config.exists():
+            config.write_bytes(Config().dumps())
+        return cls(workdir)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] = ".") -> Repo:
+        """Open the repository at ``path`` or the nearest parent holding ``.datagit``."""
+        start = Path(path).absolute()
+        for folder in (start, *start.parents):
+            if (folder / DOTDIR / "HEAD").exists():
+                return cls(folder)
+        raise NotARepositoryError(
+            f"not a datagit repository: {start} (nor any parent folder)",
+            hint="run `datagit init` here, or cd into a repository",
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.statcache.close()
+
+    # -- configuration ---------------------------------------------------
+    @property
+    def config(self) -> Config:
+        """The workspace's ``datagit.toml`` as it is on disk now."""
+        return Config.load(self.workdir / CONFIG)
+
+    def dataset_config(self, name: str, rev: str | None = None) -> DatasetConfig:
+        cfg = self.config if rev in (None, WORKSPACE) else self.config_at(rev)
+        try:
+            return cfg.datasets[name]
+        except KeyError:
+            raise InvalidInputError(
+                f"no dataset named {name!r}"
+                + ("" if rev in (None, WORKSPACE) else f" at {rev}"),
+                hint=f"datasets: {', '.join(sorted(cfg.datasets)) or '(none)'}; "
+                "declare one with `datagit dataset add`",
+            ) from None
+
+    def add_dataset(self, cfg: DatasetConfig) -> None:
+        """Declare a dataset in ``datagit.toml``."""
+        with self.lock:
+            config = self.config
+            if cfg.name in config.datasets:
+                raise InvalidInputError(
+                    f"dataset {cfg.name!r} already exists in datagit.toml",
+                    hint="pick another name, or edit datagit.toml",
+                )
+            config.datasets[cfg.name] = cfg
+            data = config.dumps()
+            Config.parse(data)  # validate before writing
+            _atomic_write(self.workdir / CONFIG, data)
+
+    def identity(self) -> Signature:
+        """The author of new commits: datagit config, then git's, then the environment."""
+        name, email = env_identity()
+        name = name or self.git.config_get("user.name")
+        email = email or self.git.config_get("user.email")
+        if not name or not email:
+            gname, gemail = global_git_identity()
+            name, email = name or gname, email or gemail
+        if not name or not email:
+            raise DatagitError(
+                "no author identity: user.name or user.email is not set",
+                hint='run `datagit config user.name "Your Name"` and '
+                "`datagit config user.email you@example.com`",
+            )
+        return Signature(name, email, int(time.time()), _utc_offset())
+
+    # -- revisions -------------------------------------------------------
+    def head(self) -> str | None:
+        return self.git.head_commit()
+
+    def branch(self) -> str | None:
+        return self.git.head_branch()
+
+    def resolve(self, rev: str = "HEAD") -> str:
+        """The commit id a revision names (anything git accepts: ``HEAD~3``, tags, short ids)."""
+        return self.git.resolve(rev)
+
+    def commit_info(self, rev: str = "HEAD") -> CommitInfo:
+        return self.git.commit(self.resolve(rev))
+
+    def root_tree(self, rev: str) -> str | None:
+        """The commit tree for a revision; STAGED and WORKSPACE are pseudo-revisions."""
+        if rev == STAGED:
+            return self.stage_tree()
+        head = self.head() if rev == "HEAD" else self.resolve(rev)
+        return self.git.commit(head).tree if head else None
+
+    def config_at(self, rev: str) -> Config:
+        if rev == WORKSPACE:
+            return self.config
+        tree = self.root_tree(rev)
+        if tree is None:
+            return Config()
+        return Config.parse(manifest.read_root(self.git, tree)[0], f"{rev}:datagit.toml")
+
+    def datasets_at(self, rev: str) -> dict[str, str]:
+        """Dataset name → dataset tree id at a revision (or the stage)."""
+        tree = self.root_tree(rev)
+        return manifest.read_root(self.git, tree)[1] if tree else {}
+
+    def dataset_tree(self, dataset: str, rev: str = "HEAD") -> DatasetTree:
+        trees = self.datasets_at(rev)
+        if dataset not in trees:
+            raise InvalidInputError(
+                f"no dataset named {dataset!r} at {rev}",
+                hint=f"datasets there: {', '.join(sorted(trees)) or '(none)'}",
+            )
+        return DatasetTree(self.git, trees[dataset])
+
+    # -- reading records and content ---------------------------------------
+    def records(self, dataset: str, rev: str = "HEAD") -> Iterator[Record]:
+        """The records of ``dataset`` at ``rev`` (or WORKSPACE / STAGED), in no fixed order."""
+        if rev == WORKSPACE:
+            yield from self.scan(dataset)
+            return
+        yield from self.dataset_tree(dataset, rev).records()
+
+    def record(self, dataset: str, example_id: str, rev: str = "HEAD") -> Record:
+        rec = self.dataset_tree(dataset, rev).get(example_id)
+        if rec is None:
+            raise InvalidInputError(
+                f"no example {example_id!r} in dataset {dataset!r} at {rev}",
+                hint=f"list ids with `datagit ls {rev} {dataset}`",
+            )
+        return rec
+
+    def read(self, record: Record) -> bytes:
+        """The example's bytes, verified against its content address."""
+        if record.text is not None:
+            return record.text.encode()
+        return self.store.read(record.content)
+
+    def scan(self, dataset: str, include: Callable[[str], bool] | None = None) -> list[Record]:
+        """The dataset as the workspace holds it now (hashing only what the stat cache misses)."""
+        cfg = self.dataset_config(dataset)
+        hasher = Hasher(self.workdir, self.statcache)
+        recs = scan(cfg, hasher, include)
+        self._save_statcache()
+        return recs
+
+    def _save_statcache(self) -> None:
+        try:
+            self.statcache.save()
+        except Exception:  # noqa: BLE001 - a read-only cache must not fail a read
+            pass
+
+    # -- the stage ---------------------------------------------------------
+    def stage_tree(self) -> str | None:
+        """The staged commit tree, or HEAD's when nothing is staged."""
+        path = self.dotdir / STAGE
+        if path.exists():
+            return str(orjson.loads(path.read_bytes())["tree"])
+        head = self.head()
+        return self.git.commit(head).tree if head else None
+
+    def _set_stage(self, tree: str | None) -> None:
+        path = self.dotdir / STAGE
+        if tree is None:
+            path.unlink(missing_ok=True)
+        else:
+            _atomic_write(path, orjson.dumps({"tree": tree}))
+
+    def add(
+        self,
+        paths: list[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> dict[str, list[Change]]:
+        """Stage datasets (by name) or workspace paths; returns staged changes per dataset."""
+        from datagit.api import staging
+
+        with self.lock:
+            return staging.add(self, paths, progress=progress)
+
+    def commit(
+        self,
+        message: str,
+        *,
+        all: bool = False,
+        annotator: str | None = None,
+        author: Signature | None = None,
+        allow_empty: bool = False,
+        parents: list[str] | None = None,
+    ) -> CommitInfo:
+        """Record the stage (after `add` of everything with ``all``) as a new commit."""
+        from datagit.api import staging
+
+        with self.lock:
+            if all:
+                staging.add(self, None)
+            return staging.commit(
+                self,
+                message,
+                annotator=annotator,
+                author=author,
+                allow_empty=allow_empty,
+                parents=parents,
+            )
+
+    # -- status ------------------------------------------------------------
+    def status(self) -> Status:
+        """Staged and unstaged record changes per dataset, and config changes."""
+        head_tree = self.root_tree("HEAD")
+        head_cfg, head_ds = manifest.read_root(self.git, head_tree) if head_tree else (b"", {})
+        stage_tree = self.stage_tree()
+        stage_cfg, stage_ds = (
+            manifest.read_root(self.git, stage_tree) if stage_tree else (Config().dumps(), {})
+        )
+        work_cfg_bytes = (self.workdir / CONFIG).read_bytes() if (self.workdir / CONFIG).exists() else b""
+        work_cfg = Config.parse(work_cfg_bytes)
+        out = []
+        for name in sorted(set(head_ds) | set(stage_ds) | set(work_cfg.datasets)):
+            ds = DatasetStatus(name)
+            ds.staged = compare_trees(self.git, head_ds.get(name), stage_ds.get(name))
+            staged = DatasetTree(self.git, stage_ds[name]).by_id() if name in stage_ds else {}
+            work = (
+                {r.id: r for r in self.scan(name)} if name in work_cfg.datasets else {}
+            )
+            ds.unstaged = compare(staged, work)
+            out.append(ds)
+        from datagit.api import staging
+
+        return Status(
+            branch=self.branch(),
+            head=self.head(),
+            datasets=out,
+            config_staged=_norm(head_cfg) != _norm(stage_cfg) if head_tree else bool(stage_ds),
+            config_unstaged=_norm(stage_cfg) != _norm(work_cfg_bytes),
+            conflicts=staging.conflicts(self),
+        )
+
+    # -- log ---------------------------------------------------------------
+    def log(
+        self, rev: str = "HEAD", *, limit: int | None = None, dataset: str | None = None
+    ) -> Iterator[CommitInfo]:
+        """Commits reachable from ``rev``, newest first; with ``dataset``, only those changing it."""
+        head = self.head() if rev == "HEAD" else self.resolve(rev)
+        if head is None:
+            return
+        n = 0
+        for c in self.git.walk([head]):
+            if dataset is not None and not self._touches(c, dataset):
+                continue
+            yield c
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+    def _touches(self, c: CommitInfo, dataset: str) -> bool:
+        mine = manifest.read_root(self.git, c.tree)[1].get(dataset)
+        if not c.parents:
+            return mine is not None
+        return any(
+            manifest.read_root(self.git, self.git.commit(p).tree)[1].get(dataset) != mine
+            for p in c.parents
+        )
+
+    def changes(self, old_rev: str | None, new_rev: str) -> dict[str, list[Change]]:
+        """Record changes per dataset between two revisions (``None``: the empty state)."""
+        a = self.datasets_at(old_rev) if old_rev else {}
+        b = self.datasets_at(new_rev)
+        return {n: compare_trees(self.git, a.get(n), b.get(n)) for n in sorted(set(a) | set(b))}
+
+
+def _norm(data: bytes) -> bytes:
+    return Config.parse(data).dumps() if data else Config().dumps()
+
+
+def _utc_offset() -> int:
+    return (time.localtime().tm_gmtoff or 0) // 60
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

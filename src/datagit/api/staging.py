@@ -1,0 +1,208 @@
+"""`add` and `commit`: from workspace files to a staged tree to a commit.
+
+The stage is a git tree id in ``.datagit/STAGE`` — the whole next commit,
+written as shard blobs as `add` runs, so `commit` only writes a commit object
+and moves a ref. Order of writes: content packs, then git objects, then the
+stage file or the ref, each atomically; a crash at any point leaves the last
+commit whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+import orjson
+
+from datagit.core import manifest
+from datagit.core.changes import ADDED, Change, compare_trees
+from datagit.core.checkout import target_path
+from datagit.core.config import Config, DatasetConfig
+from datagit.core.layouts import Hasher, scan
+from datagit.core.manifest import DatasetTree
+from datagit.core.records import Record
+from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.storage.git import CommitInfo, Signature
+
+if TYPE_CHECKING:
+    from datagit.api.repo import Progress, Repo
+
+MERGE_STATE = "MERGE_STATE"
+
+
+def add(repo: Repo, paths: list[str] | None, *, progress: Progress | None = None) -> dict[str, list[Change]]:
+    cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
+    cfg = Config.parse(cfg_bytes)
+    stage = repo.stage_tree()
+    stage_ds = manifest.read_root(repo.git, stage)[1] if stage else {}
+    targets = _targets(repo, cfg, paths)
+    new_ds = {n: t for n, t in stage_ds.items() if n in cfg.datasets or paths is not None}
+    with repo.store.writer() as writer:
+        hasher = Hasher(repo.workdir, repo.statcache, writer)
+        for name, prefixes in targets.items():
+            dcfg = cfg.datasets[name]
+            include = _include(prefixes)
+            work = scan(dcfg, hasher, include)
+            base = stage_ds.get(name)
+            staged = DatasetTree(repo.git, base).by_id() if base else {}
+            merged: dict[str, Record] = {}
+            if include is not None:
+                merged = {
+                    i: r for i, r in staged.items() if not include(target_path(dcfg, r) or "")
+                }
+            for r in work:
+                old = staged.get(r.id)
+                if r.annotator is None and old is not None and old.label == r.label:
+                    r = r.with_annotator(old.annotator)
+                merged[r.id] = r
+            new_ds[name] = manifest.write_dataset(repo.git, merged.values(), base)
+            if progress:
+                progress(len(work))
+    repo.statcache.save()
+    root = manifest.write_root(repo.git, cfg_bytes, new_ds)
+    repo._set_stage(root)
+    return {
+        n: compare_trees(repo.git, stage_ds.get(n), new_ds.get(n))
+        for n in sorted(set(stage_ds) | set(new_ds))
+    }
+
+
+def _targets(repo: Repo, cfg: Config, paths: list[str] | None) -> dict[str, list[str] | None]:
+    """Dataset → workspace path prefixes to re-scan (None: the whole dataset)."""
+    if not paths:
+        return dict.fromkeys(cfg.datasets)
+    out: dict[str, list[str] | None] = {}
+    for p in paths:
+        if p in cfg.datasets:
+            out[p] = None
+            continue
+        rel = _workspace_relative(repo.workdir, p)
+        owner = _owner(cfg.datasets.values(), rel)
+        if owner is None:
+            raise InvalidInputError(
+                f"{p} is not a dataset name nor inside any dataset's folder",
+                hint="declare the dataset with `datagit dataset add` first "
+                f"(datasets: {', '.join(sorted(cfg.datasets)) or 'none'})",
+            )
+        if rel == owner.path or owner.layout == "table":
+            out[owner.name] = None
+        elif out.get(owner.name, []) is not None:
+            out.setdefault(owner.name, []).append(rel)  # type: ignore[union-attr]
+    return out
+
+
+def _workspace_relative(workdir: Path, p: str) -> str:
+    path = Path(os.path.abspath(p))
+    if not path.is_relative_to(workdir):
+        raise InvalidInputError(
+            f"{p} is outside the workspace {workdir}",
+            hint="add paths inside the folder that holds datagit.toml",
+        )
+    return path.relative_to(workdir).as_posix()
+
+
+def _owner(datasets: object, rel: str) -> DatasetConfig | None:
+    for d in datasets:  # type: ignore[attr-defined]
+        if rel == d.path or PurePosixPath(rel).is_relative_to(d.path):
+            return d  # type: ignore[no-any-return]
+    return None
+
+
+def _include(prefixes: list[str] | None):  # type: ignore[no-untyped-def]
+    if prefixes is None:
+        return None
+    return lambda path: any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def commit(
+    repo: Repo,
+    message: str,
+    *,
+    annotator: str | None = None,
+    author: Signature | None = None,
+    allow_empty: bool = False,
+    parents: list[str] | None = None,
+) -> CommitInfo:
+    if not message.strip():
+        raise InvalidInputError("empty commit message", hint='pass one with -m "what changed"')
+    head = repo.head()
+    merge = read_merge_state(repo)
+    if merge and merge.get("conflicts"):
+        first = merge["conflicts"][0]
+        raise ConflictError(
+            f"{len(merge['conflicts'])} unresolved merge conflicts (first: {first})",
+            hint="resolve with `datagit merge --ours/--theirs` or `datagit resolve ID --label L`",
+        )
+    stage = repo.stage_tree()
+    if stage is None:
+        cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
+        stage = manifest.write_root(repo.git, cfg_bytes, {})
+    if annotator:
+        stage = _stamp_annotator(repo, stage, annotator)
+    if parents is None:
+        parents = [head] if head else []
+        if merge:
+            parents.append(merge["theirs"])
+    head_tree = repo.git.commit(head).tree if head else None
+    if stage == head_tree and not allow_empty and not merge:
+        raise DatagitError(
+            "nothing to commit: the stage matches HEAD",
+            hint="stage changes with `datagit add`, or use `commit -a`",
+        )
+    text = message.rstrip() + "\n"
+    if annotator:
+        text += f"\nAnnotator: {annotator}\n"
+    me = repo.identity()
+    oid = repo.git.create_commit(stage, parents, text, author or me, me)
+    branch = repo.branch()
+    if branch:
+        repo.git.update_ref(f"refs/heads/{branch}", oid)
+    else:
+        repo.git.set_head_detached(oid)
+    repo._set_stage(None)
+    clear_merge_state(repo)
+    return repo.git.commit(oid)
+
+
+def _stamp_annotator(repo: Repo, stage: str, annotator: str) -> str:
+    """Credit ``annotator`` with every label this commit sets that has no annotator yet."""
+    head = repo.head()
+    head_ds = repo.datasets_at("HEAD") if head else {}
+    cfg, stage_ds = manifest.read_root(repo.git, stage)
+    changed = False
+    for name, tree in list(stage_ds.items()):
+        upserts = {
+            c.id: c.new.with_annotator(annotator)
+            for c in compare_trees(repo.git, head_ds.get(name), tree)
+            if c.new is not None
+            and c.new.annotator is None
+            and (c.kind == ADDED or c.label_changed)
+        }
+        if upserts:
+            stage_ds[name] = manifest.patch_dataset(repo.git, tree, upserts)
+            changed = True
+    return manifest.write_root(repo.git, cfg, stage_ds) if changed else stage
+
+
+# -- merge state (written by merge, read by status and commit) ---------------
+def read_merge_state(repo: Repo) -> dict | None:
+    path = repo.dotdir / MERGE_STATE
+    if not path.exists():
+        return None
+    return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
+
+
+def write_merge_state(repo: Repo, state: dict) -> None:
+    tmp = repo.dotdir / (MERGE_STATE + ".tmp")
+    tmp.write_bytes(orjson.dumps(state))
+    os.replace(tmp, repo.dotdir / MERGE_STATE)
+
+
+def clear_merge_state(repo: Repo) -> None:
+    (repo.dotdir / MERGE_STATE).unlink(missing_ok=True)
+
+
+def conflicts(repo: Repo) -> list[str]:
+    state = read_merge_state(repo)
+    return list(state.get("conflicts", [])) if state else []

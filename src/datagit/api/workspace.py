@@ -1,0 +1,187 @@
+"""Moving the workspace between revisions: checkout, switch, branches and tags."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from datagit.core import checkout as co
+from datagit.core import manifest
+from datagit.core.config import Config
+from datagit.core.manifest import DatasetTree
+from datagit.core.records import Record
+from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.storage.git import CommitInfo
+
+if TYPE_CHECKING:
+    from datagit.api.repo import Repo
+
+
+def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
+    """Point HEAD at ``rev`` and make the workspace match it.
+
+    A branch name attaches HEAD to the branch; anything else detaches it.
+    Refuses when uncommitted changes would be lost, unless ``force``.
+    """
+    with repo.lock:
+        target = repo.resolve(rev)
+        branch = rev if repo.git.ref(f"refs/heads/{rev}") else None
+        _require_clean(repo, force, f"checkout {rev}")
+        materialize(repo, repo.git.commit(target).tree, force=force)
+        if branch:
+            repo.git.set_head_branch(branch)
+        else:
+            repo.git.set_head_detached(target)
+        repo._set_stage(None)
+        return repo.git.commit(target)
+
+
+def switch(repo: Repo, branch: str, *, create: bool = False, force: bool = False) -> CommitInfo | None:
+    """Switch to ``branch``; with ``create``, make it at HEAD first."""
+    with repo.lock:
+        if create:
+            create_branch(repo, branch)
+            head = repo.head()
+            repo.git.set_head_branch(branch)
+            return repo.git.commit(head) if head else None
+        if not repo.git.ref(f"refs/heads/{branch}"):
+            raise InvalidInputError(
+                f"no branch named {branch!r}",
+                hint=f"create it with `datagit switch -c {branch}` (branches: "
+                f"{', '.join(list_branches(repo)) or 'none'})",
+            )
+        return checkout(repo, branch, force=force)
+
+
+def _require_clean(repo: Repo, force: bool, what: str) -> None:
+    if force:
+        return
+    status = repo.status()
+    if not status.clean:
+        n = sum(len(d.staged) + len(d.unstaged) for d in status.datasets)
+        raise ConflictError(
+            f"{what} would overwrite uncommitted changes ({n} examples"
+            + (", datagit.toml" if status.config_staged or status.config_unstaged else "")
+            + ")",
+            hint="commit them first, or pass --force to discard them",
+        )
+
+
+def materialize(repo: Repo, tree: str, *, force: bool = False) -> co.Plan:
+    """Rewrite the workspace to match commit tree ``tree``, touching only what differs."""
+    cfg_bytes, target_ds = manifest.read_root(repo.git, tree)
+    target_cfg = Config.parse(cfg_bytes)
+    now_cfg = _current_config(repo, force)
+    plan = co.Plan()
+    for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
+        cfg_now = now_cfg.datasets.get(name)
+        cfg_target = target_cfg.datasets.get(name)
+        now = _workspace_records(repo, name, cfg_now is not None, force)
+        target: dict[str, Record] = (
+            DatasetTree(repo.git, target_ds[name]).by_id() if name in target_ds else {}
+        )
+        table_now = None
+        if cfg_now is not None and cfg_now.layout == "table":
+            path = repo.workdir / cfg_now.path
+            table_now = path.read_bytes() if path.exists() else None
+        co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now)
+    co.verify(plan, repo.store)
+    co.apply(plan, repo.workdir, repo.store, repo.statcache.record)
+    for cfg in target_cfg.datasets.values():
+        if cfg.layout == "imagefolder":
+            (repo.workdir / cfg.path).mkdir(parents=True, exist_ok=True)
+    if cfg_bytes:
+        (repo.workdir / "datagit.toml").write_bytes(cfg_bytes)
+    repo.statcache.save()
+    return plan
+
+
+def _current_config(repo: Repo, force: bool) -> Config:
+    try:
+        return repo.config
+    except DatagitError:
+        if not force:
+            raise
+        return repo.config_at("HEAD") if repo.head() else Config()
+
+
+def _workspace_records(repo: Repo, name: str, declared: bool, force: bool) -> dict[str, Record]:
+    if not declared:
+        return {}
+    try:
+        return {r.id: r for r in repo.scan(name)}
+    except DatagitError:
+        if not force:
+            raise
+        # The workspace is unreadable as a dataset; fall back to what HEAD says it holds.
+        trees = repo.datasets_at("HEAD") if repo.head() else {}
+        return DatasetTree(repo.git, trees[name]).by_id() if name in trees else {}
+
+
+# -- branches and tags ---------------------------------------------------------
+def list_branches(repo: Repo) -> list[str]:
+    return sorted(n.removeprefix("refs/heads/") for n in repo.git.refs("refs/heads/"))
+
+
+def create_branch(repo: Repo, name: str, start: str = "HEAD") -> str:
+    _check_ref_name(name, "branch")
+    if repo.git.ref(f"refs/heads/{name}"):
+        raise InvalidInputError(f"branch {name!r} already exists", hint="pick another name")
+    head = repo.head() if start == "HEAD" else repo.resolve(start)
+    if head is None:
+        raise DatagitError(
+            f"cannot create branch {name!r}: there are no commits yet",
+            hint="make a first commit with `datagit commit -a -m ...`",
+        )
+    repo.git.update_ref(f"refs/heads/{name}", head)
+    return head
+
+
+def delete_branch(repo: Repo, name: str, *, force: bool = False) -> None:
+    oid = repo.git.ref(f"refs/heads/{name}")
+    if oid is None:
+        raise InvalidInputError(f"no branch named {name!r}")
+    if repo.branch() == name:
+        raise DatagitError(f"cannot delete branch {name!r}: it is checked out",
+                           hint="switch to another branch first")
+    head = repo.head()
+    if not force and head and not repo.git.is_ancestor(oid, head):
+        raise DatagitError(
+            f"branch {name!r} is not merged into HEAD",
+            hint=f"merge it first, or use `datagit branch -D {name}`",
+        )
+    repo.git.delete_ref(f"refs/heads/{name}")
+
+
+def list_tags(repo: Repo) -> dict[str, str]:
+    return {n.removeprefix("refs/tags/"): o for n, o in sorted(repo.git.refs("refs/tags/").items())}
+
+
+def create_tag(repo: Repo, name: str, rev: str = "HEAD", message: str | None = None) -> str:
+    _check_ref_name(name, "tag")
+    if repo.git.ref(f"refs/tags/{name}"):
+        raise InvalidInputError(f"tag {name!r} already exists", hint="delete it first with `tag -d`")
+    oid = repo.resolve(rev)
+    repo.git.create_tag(name, oid, message, repo.identity())
+    return oid
+
+
+def delete_tag(repo: Repo, name: str) -> None:
+    if not repo.git.ref(f"refs/tags/{name}"):
+        raise InvalidInputError(f"no tag named {name!r}")
+    repo.git.delete_ref(f"refs/tags/{name}")
+
+
+def _check_ref_name(name: str, what: str) -> None:
+    bad = (
+        not name
+        or name.startswith(("-", "/", "."))
+        or name.endswith(("/", ".lock", "."))
+        or any(c in name for c in " ~^:?*[\\\0\n\t")
+        or ".." in name
+        or "@{" in name
+    )
+    if bad:
+        raise InvalidInputError(
+            f"{name!r} is not a valid {what} name",
+            hint="use letters, digits, '-', '_', '.' and '/'",
+        )

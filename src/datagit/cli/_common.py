@@ -1,0 +1,91 @@
+"""Helpers every command shares: opening the repo, short ids, dates, JSON output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+import click
+
+from datagit.api.repo import Repo
+from datagit.core.changes import Change
+from datagit.storage.git import CommitInfo, Signature
+
+
+def open_repo(ctx: click.Context) -> Repo:
+    return Repo.open(ctx.find_root().obj["directory"])
+
+
+def short(oid: str | None) -> str:
+    return oid[:10] if oid else "-"
+
+
+def when(sig: Signature) -> str:
+    tz = dt.timezone(dt.timedelta(minutes=sig.offset))
+    return dt.datetime.fromtimestamp(sig.time, tz).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def iso(sig: Signature) -> str:
+    tz = dt.timezone(dt.timedelta(minutes=sig.offset))
+    return dt.datetime.fromtimestamp(sig.time, tz).isoformat()
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def commit_json(c: CommitInfo) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "parents": list(c.parents),
+        "author": {"name": c.author.name, "email": c.author.email, "date": iso(c.author)},
+        "committer": {"name": c.committer.name, "email": c.committer.email,
+                      "date": iso(c.committer)},
+        "annotator": c.trailer("Annotator"),
+        "message": c.message,
+    }
+
+
+def label(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def change_line(dataset: str, c: Change) -> str:
+    """One line per changed example: ``relabeled  train/001.png  cat → dog``."""
+    text = f"{c.kind:<10} {dataset}/{c.id}"
+    if c.kind == "relabeled":
+        assert c.old and c.new
+        text += f"  {label(c.old.label)} → {label(c.new.label)}"
+    elif c.kind == "modified" and c.old and c.new and c.old.label != c.new.label:
+        text += f"  {label(c.old.label)} → {label(c.new.label)}"
+    elif c.kind == "added" and c.new:
+        text += f"  ({label(c.new.label)})"
+    return text
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+class PathspecCommand(click.Command):
+    """A command that takes git-style ``-- dataset[/id]`` after its other arguments.
+
+    Click would fold the words after ``--`` into the positional arguments; this
+    keeps them apart in ``ctx.meta["pathspec"]`` so ``log HEAD~3 -- train``
+    reads as git's does.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["pathspec"] = args[cut + 1 :]
+            args = args[:cut]
+        else:
+            ctx.meta["pathspec"] = []
+        return super().parse_args(ctx, args)
+
+
+def pathspec(ctx: click.Context) -> list[str]:
+    return list(ctx.meta.get("pathspec", []))

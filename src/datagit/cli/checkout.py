@@ -1,0 +1,49 @@
+"""`datagit checkout` and `datagit switch`: move the workspace to another revision."""
+
+from __future__ import annotations
+
+import click
+
+from datagit.api import workspace
+from datagit.cli._common import open_repo, short
+
+
+@click.command()
+@click.argument("rev")
+@click.option("-f", "--force", is_flag=True, help="Discard uncommitted changes.")
+@click.pass_context
+def checkout(ctx: click.Context, rev: str, force: bool) -> None:
+    """Make the workspace match REV (a branch attaches HEAD; anything else detaches it).
+
+    \b
+    Examples:
+      datagit checkout HEAD~2
+      datagit checkout v1.0
+    """
+    repo = open_repo(ctx)
+    info = workspace.checkout(repo, rev, force=force)
+    branch = repo.branch()
+    if branch:
+        click.echo(f"Switched to branch '{branch}'")
+    else:
+        click.echo(f"HEAD is now at {short(info.id)} {info.summary}")
+
+
+@click.command()
+@click.argument("branch")
+@click.option("-c", "--create", is_flag=True, help="Create BRANCH at HEAD first.")
+@click.option("-f", "--force", is_flag=True, help="Discard uncommitted changes.")
+@click.pass_context
+def switch(ctx: click.Context, branch: str, create: bool, force: bool) -> None:
+    """Switch to BRANCH.
+
+    \b
+    Example:
+      datagit switch -c relabel-cats
+    """
+    repo = open_repo(ctx)
+    workspace.switch(repo, branch, create=create, force=force)
+    click.echo(f"Switched to {'a new ' if create else ''}branch '{branch}'")
+
+
+COMMANDS = [checkout, switch]

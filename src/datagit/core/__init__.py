@@ -1,0 +1,1 @@
+"""Pure logic: records, the sharded manifest, layouts, changes and checkout plans."""

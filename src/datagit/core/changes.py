@@ -1,0 +1,85 @@
+"""Record-level changes between two states of a dataset.
+
+`compare_trees` is the cheap path every history command builds on: it compares
+shard blob ids first and parses only the shards that differ, so its cost grows
+with the change, not with the dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from datagit.core.manifest import DatasetTree, changed_shards
+from datagit.core.records import Record, decode_lines
+from datagit.storage.git import GitStore
+
+ADDED = "added"
+REMOVED = "removed"
+RELABELED = "relabeled"
+MODIFIED = "modified"
+KINDS = (ADDED, REMOVED, RELABELED, MODIFIED)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """How one example differs: ``relabeled`` keeps its content, ``modified`` does not."""
+
+    id: str
+    kind: str
+    old: Record | None
+    new: Record | None
+
+    @property
+    def label_changed(self) -> bool:
+        return self.old is not None and self.new is not None and self.old.label != self.new.label
+
+
+def classify(old: Record | None, new: Record | None) -> str | None:
+    """The kind of change from ``old`` to ``new``, or None when they agree."""
+    if old is None and new is None:
+        return None
+    if old is None:
+        return ADDED
+    if new is None:
+        return REMOVED
+    if old.content != new.content or old.fields != new.fields:
+        return MODIFIED
+    if old.label != new.label:
+        return RELABELED
+    return None
+
+
+def compare(old: Mapping[str, Record], new: Mapping[str, Record]) -> list[Change]:
+    """Every example that differs between two id → record maps, sorted by id."""
+    out = []
+    for example_id in sorted(old.keys() | new.keys()):
+        a, b = old.get(example_id), new.get(example_id)
+        kind = classify(a, b)
+        if kind:
+            out.append(Change(example_id, kind, a, b))
+    return out
+
+
+def compare_trees(git: GitStore, old: str | None, new: str | None) -> list[Change]:
+    """Changes between two dataset trees, parsing only shards whose ids differ."""
+    shards = changed_shards(git, old, new)
+    if shards is None:  # different fan-outs: fall back to whole record sets
+        a = DatasetTree(git, old).by_id() if old else {}
+        b = DatasetTree(git, new).by_id() if new else {}
+        return compare(a, b)
+    a_recs: dict[str, Record] = {}
+    b_recs: dict[str, Record] = {}
+    for s in shards:
+        if s.old:
+            a_recs.update((r.id, r) for r in decode_lines(git.read_blob(s.old)))
+        if s.new:
+            b_recs.update((r.id, r) for r in decode_lines(git.read_blob(s.new)))
+    return compare(a_recs, b_recs)
+
+
+def counts(changes: list[Change]) -> dict[str, int]:
+    out = dict.fromkeys(KINDS, 0)
+    for c in changes:
+        out[c.kind] += 1
+    return out

@@ -1,0 +1,137 @@
+"""Checkout as plan, then apply: the workspace edits that turn one record set into another.
+
+The plan is computed and every object it needs is verified before the first
+file is touched, so a corrupt object refuses the checkout instead of leaving a
+half-written workspace. Only files whose path or content changes are written;
+a re-label of an image-folder example is a rename, not a rewrite.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datagit.core.config import DatasetConfig
+from datagit.core.layouts import render_table
+from datagit.core.records import Record
+from datagit.storage.content import ContentStore
+
+
+@dataclass
+class Plan:
+    """Workspace edits: paths to write (path → content address), move, delete."""
+
+    write: dict[str, str] = field(default_factory=dict)
+    move: dict[str, tuple[str, str]] = field(default_factory=dict)  # old → (new, address)
+    delete: set[str] = field(default_factory=set)
+    tables: dict[str, bytes] = field(default_factory=dict)  # table file → bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.write) + len(self.move) + len(self.delete) + len(self.tables)
+
+
+def target_path(cfg: DatasetConfig, rec: Record) -> str | None:
+    """Where a record's bytes live in the workspace under ``cfg``'s layout."""
+    if cfg.layout == "imagefolder":
+        return f"{cfg.path}/{rec.label}/{rec.id}"
+    return rec.source
+
+
+def plan_dataset(
+    plan: Plan,
+    cfg_now: DatasetConfig | None,
+    now: Mapping[str, Record],
+    cfg_target: DatasetConfig | None,
+    target: Mapping[str, Record],
+    table_bytes_now: bytes | None,
+) -> None:
+    """Add to ``plan`` the edits that turn dataset ``now`` into ``target``."""
+    have: dict[str, str] = {}  # path → content, as the workspace holds it
+    if cfg_now is not None:
+        for r in now.values():
+            path = target_path(cfg_now, r) if cfg_now.layout == "imagefolder" else r.source
+            if path:
+                have[path] = r.content
+    want: dict[str, str] = {}
+    if cfg_target is not None:
+        for r in target.values():
+            path = target_path(cfg_target, r)
+            if path:
+                want[path] = r.content
+    by_content: dict[str, list[str]] = {}
+    for path, key in have.items():
+        if path not in want:
+            by_content.setdefault(key, []).append(path)
+    for path, key in want.items():
+        if have.get(path) == key:
+            continue
+        spare = by_content.get(key)
+        if spare and path not in have:
+            plan.move[spare.pop()] = (path, key)
+        else:
+            plan.write[path] = key
+    moved = set(plan.move)
+    plan.delete.update(p for p in have if p not in want and p not in moved)
+    if cfg_now is not None and cfg_now.layout == "table" and (
+        cfg_target is None or cfg_target.path != cfg_now.path
+    ):
+        plan.delete.add(cfg_now.path)
+    if cfg_target is not None and cfg_target.layout == "table":
+        rendered = render_table(cfg_target, list(target.values()))
+        if rendered != table_bytes_now or not target and table_bytes_now is None:
+            plan.tables[cfg_target.path] = rendered
+
+
+def verify(plan: Plan, store: ContentStore) -> None:
+    """Read every object the plan writes; raises on the first corrupt or missing one."""
+    for key in set(plan.write.values()):
+        store.read(key)
+
+
+def apply(
+    plan: Plan,
+    workdir: Path,
+    store: ContentStore,
+    on_written: Callable[[str, os.stat_result, str], None] | None = None,
+) -> None:
+    """Carry out ``plan``; each write goes to a temp file renamed into place."""
+    for old, (new, key) in plan.move.items():
+        dest = workdir / new
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(workdir / old, dest)
+        _prune_empty(workdir, (workdir / old).parent)
+        if on_written:
+            on_written(new, dest.stat(), key)
+    for path, key in plan.write.items():
+        dest = workdir / path
+        _atomic_write(dest, store.read(key))
+        if on_written:
+            on_written(path, dest.stat(), key)
+    for path, data in plan.tables.items():
+        _atomic_write(workdir / path, data)
+    for path in plan.delete:
+        if path in plan.write or path in plan.tables:
+            continue
+        (workdir / path).unlink(missing_ok=True)
+        _prune_empty(workdir, (workdir / path).parent)
+
+
+def _atomic_write(dest: Path, data: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.datagit-tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, dest)
+
+
+def _prune_empty(workdir: Path, folder: Path) -> None:
+    """Remove folders emptied by deletes and moves, but never a dataset root's parent."""
+    while folder != workdir and folder.is_relative_to(workdir):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

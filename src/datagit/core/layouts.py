@@ -1,0 +1,286 @@
+"""Layouts: how a folder or a table in the workspace becomes records.
+
+``imagefolder``: ``root/<label>/<relative path>``; the id is the relative path
+under the class folder, so moving a file to another class folder re-labels the
+same example. ``table``: CSV or JSON Lines with configured id, label, annotator
+and content (inline text) or file (a column of paths) columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from datagit.core.config import DatasetConfig
+from datagit.core.records import Record, validate_id
+from datagit.errors import InvalidInputError
+from datagit.storage.content import PackWriter, address
+from datagit.storage.statcache import StatCache
+
+PathFilter = Callable[[str], bool]
+
+
+class Hasher:
+    """Content addresses for workspace files, through the stat cache.
+
+    With a ``writer`` (``add``) new bytes also go into the content store; without
+    one (``status``) files are only hashed.
+    """
+
+    def __init__(self, workdir: Path, cache: StatCache, writer: PackWriter | None = None) -> None:
+        self.workdir = workdir
+        self.cache = cache
+        self.writer = writer
+        self.hashed = 0
+
+    def file(self, rel: str, st: os.stat_result) -> str:
+        key = self.cache.lookup(rel, st)
+        if key is not None and (self.writer is None or self.writer.store.has(key)):
+            return key
+        path = self.workdir / rel
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot read {rel}: {exc.strerror or exc}",
+                hint="fix the file's permissions or remove it from the dataset",
+            ) from None
+        key = address(data)
+        if self.writer is not None:
+            self.writer.put(data, key)
+        self.cache.record(rel, st, key)
+        self.hashed += 1
+        return key
+
+
+def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) -> list[Record]:
+    """All records of a dataset as the workspace has them now."""
+    if cfg.layout == "imagefolder":
+        return scan_imagefolder(cfg, hasher, include)
+    return scan_table(cfg, hasher)
+
+
+# -- imagefolder -------------------------------------------------------------
+def scan_imagefolder(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None) -> list[Record]:
+    workdir = hasher.workdir
+    root = workdir / cfg.path
+    if not root.is_dir():
+        raise InvalidInputError(
+            f"dataset {cfg.name}: folder {cfg.path}/ does not exist",
+            hint="create it, or fix the path in datagit.toml",
+        )
+    real_workdir = os.path.realpath(workdir)
+    labels = []
+    for entry in os.scandir(root):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            labels.append(entry.name)
+        else:
+            raise InvalidInputError(
+                f"dataset {cfg.name}: {cfg.path}/{entry.name} is not inside a class folder",
+                hint=f"move it into {cfg.path}/<label>/ or delete it",
+            )
+    label_set = set(labels)
+    seen: dict[str, str] = {}
+    records: list[Record] = []
+    for label in sorted(labels):
+        base = f"{cfg.path}/{label}"
+        stack = [(root / label, "")]
+        while stack:
+            folder, rel_dir = stack.pop()
+            for entry in os.scandir(folder):
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                rel_id = rel_dir + name
+                rel_path = f"{base}/{rel_id}"
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if os.path.commonpath([target, real_workdir]) != real_workdir:
+                        raise InvalidInputError(
+                            f"{rel_path} is a symlink to {target}, outside the workspace",
+                            hint="copy the file into the workspace instead of linking to it",
+                        )
+                if entry.is_dir():
+                    if name in label_set:
+                        raise InvalidInputError(
+                            f"{rel_path}/ is a class folder nested inside class folder {label}/",
+                            hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
+                        )
+                    stack.append((Path(entry.path), rel_id + "/"))
+                    continue
+                validate_id(rel_id, rel_path)
+                if rel_id in seen:
+                    raise InvalidInputError(
+                        f"dataset {cfg.name}: id {rel_id!r} is given by both {seen[rel_id]} "
+                        f"and {rel_path}",
+                        hint="an example can have one label: delete or rename one of the files",
+                    )
+                seen[rel_id] = rel_path
+                if include is not None and not include(rel_path):
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError as exc:
+                    raise InvalidInputError(
+                        f"cannot read {rel_path}: {exc.strerror or exc}",
+                        hint="fix the link or remove the file",
+                    ) from None
+                key = hasher.file(rel_path, st)
+                records.append(Record(rel_id, label, key, st.st_size, source=rel_path))
+    return records
+
+
+# -- table -------------------------------------------------------------------
+def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
+    path = hasher.workdir / cfg.path
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInputError(
+            f"dataset {cfg.name}: table {cfg.path} does not exist",
+            hint="create it, or fix the path in datagit.toml",
+        ) from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
+    rows = _csv_rows(cfg, data) if cfg.table_format == "csv" else _jsonl_rows(cfg, data)
+    table_dir = Path(cfg.path).parent
+    seen: dict[str, int] = {}
+    records = []
+    special = {cfg.id, cfg.label, cfg.annotator, cfg.content, cfg.file}
+    for line, row in rows:
+        where = f"{cfg.path} line {line}"
+        if cfg.id not in row:
+            raise InvalidInputError(
+                f"{where}: no {cfg.id!r} column",
+                hint="set `id = \"COLUMN\"` for this dataset in datagit.toml",
+            )
+        example_id = validate_id(str(row[cfg.id]), where)
+        if example_id in seen:
+            raise InvalidInputError(
+                f"{where}: duplicate id {example_id!r} (first on line {seen[example_id]})",
+                hint="ids must be unique within a dataset",
+            )
+        seen[example_id] = line
+        label = row.get(cfg.label)
+        annotator = row.get(cfg.annotator) if cfg.annotator else None
+        fields = {k: v for k, v in row.items() if k not in special}
+        text = None
+        source = None
+        if cfg.content:
+            text = "" if row.get(cfg.content) is None else str(row[cfg.content])
+            raw = text.encode()
+            key, size = address(raw), len(raw)
+        elif cfg.file:
+            rel = row.get(cfg.file)
+            if not rel:
+                raise InvalidInputError(f"{where}: empty {cfg.file!r} path")
+            validate_id(str(rel), where)
+            source = (table_dir / str(rel)).as_posix()
+            try:
+                st = os.stat(hasher.workdir / source)
+            except OSError as exc:
+                raise InvalidInputError(
+                    f"{where}: cannot read {source}: {exc.strerror or exc}",
+                    hint="fix the path in the table or add the file",
+                ) from None
+            key, size = hasher.file(source, st), st.st_size
+        else:
+            raw = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+            key, size = address(raw), len(raw)
+        records.append(
+            Record(
+                example_id,
+                None if label == "" else label,
+                key,
+                size,
+                annotator=str(annotator) if annotator not in (None, "") else None,
+                source=source,
+                text=text,
+                fields=fields or None,
+            )
+        )
+    return records
+
+
+def _csv_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{cfg.path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out = []
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise InvalidInputError(
+                    f"{cfg.path} line {reader.line_num}: expected {len(header)} fields, "
+                    f"got {len(row)}",
+                    hint="quote values that contain commas, or fix the row",
+                )
+            out.append((reader.line_num, dict(zip(header, row, strict=True))))
+    except csv.Error as exc:
+        raise InvalidInputError(
+            f"{cfg.path} line {reader.line_num}: malformed CSV ({exc})",
+            hint="fix the quoting on that line",
+        ) from None
+    return out
+
+
+def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    out = []
+    for n, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"{cfg.path} line {n}: malformed JSON ({exc})", hint="fix that line"
+            ) from None
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{cfg.path} line {n}: expected a JSON object")
+        out.append((n, row))
+    return out
+
+
+def render_table(cfg: DatasetConfig, records: list[Record]) -> bytes:
+    """The table file for ``records`` (used by checkout)."""
+    records = sorted(records, key=lambda r: r.id)
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {cfg.id: r.id, cfg.label: "" if r.label is None else r.label}
+        if cfg.annotator:
+            row[cfg.annotator] = r.annotator or ""
+        if cfg.content:
+            row[cfg.content] = r.text or ""
+        if cfg.file and r.source:
+            row[cfg.file] = os.path.relpath(r.source, Path(cfg.path).parent.as_posix() or ".")
+        row.update(r.fields or {})
+        rows.append(row)
+    if cfg.table_format == "jsonl":
+        return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    header: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in header:
+                header.append(k)
+    if not header:
+        header = [cfg.id, cfg.label]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode()

@@ -1,0 +1,115 @@
+"""Records: one example each — id, label, content address, and who labelled it.
+
+A record is the unit datagit versions. Its JSON form is one line of a shard in
+the manifest, so the encoding here is the on-disk format: keep it stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from datagit.errors import InvalidInputError
+
+Label = Any  # a string, number, bool, None or a JSON value
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One example of a dataset.
+
+    ``content`` is the xxh3-128 address of the example's bytes; for an inline
+    text row the bytes are ``text`` itself (UTF-8) and no store lookup is
+    needed. ``source`` is the workspace path the bytes came from.
+    """
+
+    id: str
+    label: Label
+    content: str
+    size: int
+    annotator: str | None = None
+    source: str | None = None
+    text: str | None = None
+    fields: dict[str, Any] | None = None
+
+    def with_annotator(self, annotator: str | None) -> Record:
+        return replace(self, annotator=annotator)
+
+    def same_example(self, other: Record) -> bool:
+        """Equal in everything the history cares about (source path aside)."""
+        return (
+            self.label == other.label
+            and self.content == other.content
+            and self.annotator == other.annotator
+            and self.fields == other.fields
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "label": self.label,
+            "content": self.content,
+            "size": self.size,
+        }
+        if self.annotator is not None:
+            d["annotator"] = self.annotator
+        if self.source is not None:
+            d["source"] = self.source
+        if self.text is not None:
+            d["text"] = self.text
+        if self.fields:
+            d["fields"] = self.fields
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        return cls(
+            d["id"],
+            d.get("label"),
+            d["content"],
+            d.get("size", 0),
+            d.get("annotator"),
+            d.get("source"),
+            d.get("text"),
+            d.get("fields"),
+        )
+
+
+def encode_lines(records: list[Record]) -> bytes:
+    """Records (already sorted by id) as JSON Lines."""
+    if not records:
+        return b""
+    return b"\n".join(orjson.dumps(r.to_dict()) for r in records) + b"\n"
+
+
+def decode_lines(data: bytes) -> list[Record]:
+    """Parse a shard in one orjson call rather than one per line."""
+    if not data:
+        return []
+    rows = orjson.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
+    return [Record.from_dict(d) for d in rows]
+
+
+def validate_id(example_id: str, where: str) -> str:
+    """Refuse ids that could escape a directory or break a JSON Lines shard."""
+    problem = None
+    if not example_id:
+        problem = "is empty"
+    elif "\0" in example_id:
+        problem = "contains a NUL byte"
+    elif "\n" in example_id or "\r" in example_id:
+        problem = "contains a newline"
+    elif example_id.startswith("/") or (len(example_id) > 1 and example_id[1] == ":"):
+        problem = "is an absolute path"
+    elif ".." in example_id.replace("\\", "/").split("/"):
+        problem = "contains '..'"
+    elif "\\" in example_id:
+        problem = "contains a backslash"
+    if problem:
+        raise InvalidInputError(
+            f"{where}: id {example_id!r} {problem}",
+            hint="rename the file or fix the id so it is a plain relative path",
+        )
+    return example_id

@@ -1,0 +1,1 @@
+"""The training/evaluation harness: the only package that imports torch (lazily)."""

@@ -1,0 +1,324 @@
+"""Git metadata through pygit2: blobs, trees, commits, refs and revisions.
+
+This is the only module that imports pygit2. Everything above it speaks in hex
+object ids and small value classes, so pygit2's errors are translated here once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, ObjectType, SortMode
+
+from datagit.errors import CorruptObjectError, DatagitError, RevisionNotFoundError
+
+BLOB = "blob"
+TREE = "tree"
+DEFAULT_BRANCH = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """Who and when, as git records it (time in seconds, offset in minutes)."""
+
+    name: str
+    email: str
+    time: int
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """A commit as datagit reads it."""
+
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    author: Signature
+    committer: Signature
+    message: str
+
+    @property
+    def summary(self) -> str:
+        return self.message.split("\n", 1)[0]
+
+    def trailer(self, key: str) -> str | None:
+        """A ``Key: value`` trailer of the message, e.g. ``Annotator``."""
+        for line in reversed(self.message.rstrip().splitlines()):
+            if line.startswith(f"{key}: "):
+                return line[len(key) + 2 :].strip()
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One tree entry: a blob or a subtree."""
+
+    oid: str
+    kind: str  # BLOB or TREE
+
+
+def hash_blob(data: bytes) -> str:
+    """The git blob id of ``data`` without writing it."""
+    return str(pygit2.hash(data))
+
+
+class GitStore:
+    """A bare git repository holding datagit's commits, trees and shard blobs."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self._repo = repo
+        self.path = Path(repo.path)
+
+    # -- opening ---------------------------------------------------------
+    @classmethod
+    def init(cls, path: Path) -> GitStore:
+        repo = pygit2.init_repository(str(path), bare=True, initial_head=DEFAULT_BRANCH)
+        return cls(repo)
+
+    @classmethod
+    def open(cls, path: Path) -> GitStore:
+        try:
+            return cls(pygit2.Repository(str(path)))
+        except pygit2.GitError as exc:
+            raise DatagitError(f"cannot open git metadata at {path}: {exc}") from exc
+
+    # -- objects ---------------------------------------------------------
+    def write_blob(self, data: bytes) -> str:
+        return str(self._repo.create_blob(data))
+
+    def read_blob(self, oid: str) -> bytes:
+        try:
+            obj = self._repo[oid]
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise CorruptObjectError(
+                f"git object {oid} is missing or unreadable in {self.path}",
+                hint="run `datagit fsck`; restore .datagit from a remote or backup",
+            ) from exc
+        return obj.data  # type: ignore[union-attr]
+
+    def has(self, oid: str) -> bool:
+        return oid in self._repo
+
+    def tree_entries(self, oid: str) -> dict[str, Entry]:
+        tree = self._repo[oid]
+        if not isinstance(tree, pygit2.Tree):
+            raise CorruptObjectError(f"git object {oid} is not a tree")
+        return {
+            e.name: Entry(str(e.id), TREE if e.type == ObjectType.TREE else BLOB)
+            for e in tree
+        }
+
+    def write_tree(self, entries: Mapping[str, Entry]) -> str:
+        builder = self._repo.TreeBuilder()
+        for name, entry in entries.items():
+            mode = FileMode.TREE if entry.kind == TREE else FileMode.BLOB
+            builder.insert(name, pygit2.Oid(hex=entry.oid), mode)
+        return str(builder.write())
+
+    def empty_tree(self) -> str:
+        return self.write_tree({})
+
+    # -- commits ---------------------------------------------------------
+    def create_commit(
+        self,
+        tree: str,
+        parents: list[str],
+        message: str,
+        author: Signature,
+        committer: Signature,
+    ) -> str:
+        """Write a commit object without moving any ref (the caller does last)."""
+        oid = self._repo.create_commit(
+            None,
+            _sig(author),
+            _sig(committer),
+            message,
+            pygit2.Oid(hex=tree),
+            [pygit2.Oid(hex=p) for p in parents],
+        )
+        return str(oid)
+
+    def commit(self, oid: str) -> CommitInfo:
+        obj = self._repo.get(oid)
+        if not isinstance(obj, pygit2.Commit):
+            raise RevisionNotFoundError(f"{oid} is not a commit")
+        return _info(obj)
+
+    def walk(self, heads: list[str], *, topo: bool = True) -> Iterator[CommitInfo]:
+        """Commits reachable from ``heads``, newest first (like ``git log``)."""
+        if not heads:
+            return
+        mode = SortMode.TOPOLOGICAL | SortMode.TIME if topo else SortMode.TIME
+        walker = self._repo.walk(pygit2.Oid(hex=heads[0]), mode)
+        for extra in heads[1:]:
+            walker.push(pygit2.Oid(hex=extra))
+        for c in walker:
+            yield _info(c)
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        base = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
+        return str(base) if base else None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor == descendant:
+            return True
+        return bool(
+            self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor))
+        )
+
+    # -- revisions and refs ----------------------------------------------
+    def resolve(self, rev: str) -> str:
+        """The commit id ``rev`` names (branch, tag, ``HEAD~3``, short id)."""
+        if not rev or "\n" in rev or "\0" in rev:
+            raise RevisionNotFoundError(f"unknown revision {rev!r}")
+        try:
+            obj = self._repo.revparse_single(rev)
+            commit = obj.peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+            raise RevisionNotFoundError(
+                f"unknown revision {rev!r}",
+                hint="use a branch, tag, commit id or an expression like HEAD~2 "
+                "(see `datagit log --oneline`)",
+            ) from exc
+        return str(commit.id)
+
+    def head_commit(self) -> str | None:
+        """The commit HEAD points at, or None on an unborn branch."""
+        if self._repo.head_is_unborn:
+            return None
+        return str(self._repo.head.target)
+
+    def head_branch(self) -> str | None:
+        """The branch HEAD is on (``main``), or None when detached."""
+        if self._repo.head_is_detached:
+            return None
+        target = self._repo.references["HEAD"].target
+        return str(target).removeprefix("refs/heads/")
+
+    def set_head_branch(self, branch: str) -> None:
+        self._repo.set_head(f"refs/heads/{branch}")
+
+    def set_head_detached(self, oid: str) -> None:
+        self._repo.set_head(pygit2.Oid(hex=oid))
+
+    def update_ref(self, name: str, oid: str) -> None:
+        """Point ``name`` at ``oid``; libgit2 writes a lock file and renames it."""
+        self._repo.references.create(name, pygit2.Oid(hex=oid), force=True)
+
+    def delete_ref(self, name: str) -> None:
+        self._repo.references.delete(name)
+
+    def ref(self, name: str) -> str | None:
+        ref = self._repo.references.get(name)
+        if ref is None:
+            return None
+        return str(ref.peel(pygit2.Commit).id)
+
+    def refs(self, prefix: str = "refs/") -> dict[str, str]:
+        """All refs under ``prefix`` mapped to the commit they peel to."""
+        out: dict[str, str] = {}
+        for name in self._repo.references:
+            if name.startswith(prefix):
+                try:
+                    out[name] = str(self._repo.references[name].peel(pygit2.Commit).id)
+                except (pygit2.GitError, ValueError):
+                    continue
+        return out
+
+    def create_tag(self, name: str, oid: str, message: str | None, tagger: Signature) -> None:
+        if message:
+            self._repo.create_tag(
+                name, pygit2.Oid(hex=oid), ObjectType.COMMIT, _sig(tagger), message
+            )
+        else:
+            self._repo.references.create(f"refs/tags/{name}", pygit2.Oid(hex=oid))
+
+    def config_get(self, key: str) -> str | None:
+        """A value from this repository's git config, falling back to global git config."""
+        try:
+            return str(self._repo.config[key])
+        except (KeyError, pygit2.GitError):
+            return None
+
+    def config_set(self, key: str, value: str) -> None:
+        self._repo.config[key] = value
+
+    def config_delete(self, key: str) -> None:
+        try:
+            del self._repo.config[key]
+        except (KeyError, pygit2.GitError):
+            pass
+
+    def config_items(self, prefix: str) -> dict[str, str]:
+        cfg = self._repo.config.snapshot()
+        return {e.name: e.value for e in cfg if e.name.startswith(prefix)}
+
+    # -- integrity -------------------------------------------------------
+    def check_objects(self) -> Iterator[str]:
+        """Yield a line for each reachable object that is missing or unreadable."""
+        seen: set[str] = set()
+        heads = list(self.refs().values())
+        head = self.head_commit()
+        if head:
+            heads.append(head)
+        stack: list[str] = []
+        try:
+            for c in self.walk(sorted(set(heads))):
+                stack.append(c.tree)
+        except (pygit2.GitError, KeyError, ValueError) as exc:
+            yield f"commit history unreadable: {exc}"
+            return
+        while stack:
+            oid = stack.pop()
+            if oid in seen:
+                continue
+            seen.add(oid)
+            try:
+                obj = self._repo[oid]
+                if isinstance(obj, pygit2.Tree):
+                    stack.extend(str(e.id) for e in obj)
+                else:
+                    _ = obj.read_raw()
+            except (KeyError, ValueError, pygit2.GitError) as exc:
+                yield f"git object {oid} missing or corrupt: {exc}"
+
+
+def _sig(s: Signature) -> pygit2.Signature:
+    return pygit2.Signature(s.name, s.email, s.time, s.offset)
+
+
+def _info(c: pygit2.Commit) -> CommitInfo:
+    a, m = c.author, c.committer
+    return CommitInfo(
+        id=str(c.id),
+        tree=str(c.tree_id),
+        parents=tuple(str(p) for p in c.parent_ids),
+        author=Signature(a.name, a.email, a.time, a.offset),
+        committer=Signature(m.name, m.email, m.time, m.offset),
+        message=c.message,
+    )
+
+
+def global_git_identity() -> tuple[str | None, str | None]:
+    """user.name / user.email from git's global config, if any."""
+    try:
+        cfg = pygit2.Config.get_global_config()
+    except (OSError, pygit2.GitError):
+        return None, None
+    out: list[str | None] = []
+    for key in ("user.name", "user.email"):
+        try:
+            out.append(str(cfg[key]))
+        except (KeyError, pygit2.GitError):
+            out.append(None)
+    return out[0], out[1]
+
+
+def env_identity() -> tuple[str | None, str | None]:
+    """GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, as git honours them."""
+    return os.environ.get("GIT_AUTHOR_NAME"), os.environ.get("GIT_AUTHOR_EMAIL")

@@ -1,0 +1,89 @@
+"""Stat cache: (size, mtime, inode) → content address, so an unchanged file is never re-hashed.
+
+Like git's index, an entry whose mtime is too close to the moment it was hashed
+is "racily clean" (the file could change again within the same timestamp
+tick) and is not trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+RACY_NS = 50_000_000  # 50 ms: wider than any file-time granularity seen on ext4
+
+
+class StatCache:
+    """A sqlite table of path → (size, mtime_ns, inode, hash, hashed_at_ns)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._rows: dict[str, tuple[int, int, int, str, int]] | None = None
+        self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(self.path)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
+                " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)"
+            )
+        return self._db
+
+    @property
+    def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
+        if self._rows is None:
+            cur = self._conn().execute("SELECT * FROM files")
+            self._rows = {r[0]: r[1:] for r in cur}
+        return self._rows
+
+    def lookup(self, path: str, st: os.stat_result) -> str | None:
+        """The cached address of ``path`` if its stat is unchanged and not racy."""
+        row = self.rows.get(path)
+        if row is None:
+            return None
+        size, mtime, inode, digest, hashed_at = row
+        if size != st.st_size or mtime != st.st_mtime_ns or inode != st.st_ino:
+            return None
+        if mtime + RACY_NS >= hashed_at:
+            return None
+        return digest
+
+    def record(self, path: str, st: os.stat_result, digest: str) -> None:
+        row = (st.st_size, st.st_mtime_ns, st.st_ino, digest, time.time_ns())
+        self.rows[path] = row
+        self._dirty[path] = row
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        db = self._conn()
+        with db:
+            db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                ((p, *r) for p, r in self._dirty.items()),
+            )
+        self._dirty.clear()
+
+    def tree_for(self, source: str) -> str | None:
+        """A records tree already computed for a table file's content address."""
+        row = self._conn().execute("SELECT tree FROM trees WHERE source=?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def remember_tree(self, source: str, tree: str) -> None:
+        db = self._conn()
+        with db:
+            db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
