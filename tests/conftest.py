@@ -3,7 +3,6 @@ a `gen` helper that writes datasets, real digits PNGs, and a CLI runner."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +13,9 @@ from datagit import Repo
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """No test sees the machine's git identity or config."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -26,8 +27,11 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     try:
         import pygit2
 
-        for level in (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG,
-                      pygit2.enums.ConfigLevel.SYSTEM):
+        for level in (
+            pygit2.enums.ConfigLevel.GLOBAL,
+            pygit2.enums.ConfigLevel.XDG,
+            pygit2.enums.ConfigLevel.SYSTEM,
+        ):
             pygit2.settings.search_path[level] = str(home)
     except (ImportError, AttributeError):
         pass
@@ -117,8 +121,9 @@ class Cli:
     def __call__(self, *args: str, ok: bool = True, input: str | None = None) -> Result:
         from datagit.cli import cli
 
-        result = self.runner.invoke(cli, ["-C", str(self.cwd), *args], input=input,
-                                    catch_exceptions=False)
+        result = self.runner.invoke(
+            cli, ["-C", str(self.cwd), *args], input=input, catch_exceptions=False
+        )
         if ok and result.exit_code != 0:
             raise AssertionError(
                 f"datagit {' '.join(args)} exited {result.exit_code}:\n{result.output}"

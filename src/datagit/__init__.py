@@ -1,9 +1,9 @@
 """datagit: version control for datasets — content-addressed, label-aware history.
 
-    >>> from datagit import Repo
-    >>> repo = Repo.open(".")
-    >>> for record in repo.records("train", rev="HEAD~1"):
-    ...     data = repo.read(record)
+>>> from datagit import Repo
+>>> repo = Repo.open(".")
+>>> for record in repo.records("train", rev="HEAD~1"):
+...     data = repo.read(record)
 """
 
 from datagit.api.repo import STAGED, WORKSPACE, Repo, Status

@@ -47,7 +47,9 @@ def reachable_roots(repo: Repo) -> list[str]:
 def live_content(repo: Repo) -> Iterator[tuple[str, str]]:
     """(content address, "dataset/id@commit") for every record any live tree names."""
     seen_shards: set[str] = set()
-    trees: list[tuple[str, str]] = [(c.tree, c.id[:10]) for c in repo.git.walk(reachable_roots(repo))]
+    trees: list[tuple[str, str]] = [
+        (c.tree, c.id[:10]) for c in repo.git.walk(reachable_roots(repo))
+    ]
     stage = repo.stage_tree()
     if stage:
         trees.append((stage, "stage"))

@@ -9,11 +9,13 @@ rather than a home for every verb.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -28,6 +30,9 @@ from datagit.storage.content import ContentStore
 from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
 from datagit.storage.lock import WriteLock
 from datagit.storage.statcache import StatCache
+
+if TYPE_CHECKING:
+    from datagit.api.dataset import DatasetView
 
 DOTDIR = ".datagit"
 CONFIG = "datagit.toml"
@@ -125,8 +130,7 @@ class Repo:
             return cfg.datasets[name]
         except KeyError:
             raise InvalidInputError(
-                f"no dataset named {name!r}"
-                + ("" if rev in (None, WORKSPACE) else f" at {rev}"),
+                f"no dataset named {name!r}" + ("" if rev in (None, WORKSPACE) else f" at {rev}"),
                 hint=f"datasets: {', '.join(sorted(cfg.datasets)) or '(none)'}; "
                 "declare one with `datagit dataset add`",
             ) from None
@@ -221,6 +225,12 @@ class Repo:
             )
         return rec
 
+    def dataset(self, name: str, rev: str = "HEAD") -> DatasetView:
+        """One dataset at one revision: records, bytes, and ``.to_torch()``."""
+        from datagit.api.dataset import DatasetView
+
+        return DatasetView(self, name, rev)
+
     def read(self, record: Record) -> bytes:
         """The example's bytes, verified against its content address."""
         if record.text is not None:
@@ -236,10 +246,8 @@ class Repo:
         return recs
 
     def _save_statcache(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.statcache.save()
-        except Exception:  # noqa: BLE001 - a read-only cache must not fail a read
-            pass
 
     # -- the stage ---------------------------------------------------------
     def stage_tree(self) -> str | None:
@@ -303,16 +311,16 @@ class Repo:
         stage_cfg, stage_ds = (
             manifest.read_root(self.git, stage_tree) if stage_tree else (Config().dumps(), {})
         )
-        work_cfg_bytes = (self.workdir / CONFIG).read_bytes() if (self.workdir / CONFIG).exists() else b""
+        work_cfg_bytes = (
+            (self.workdir / CONFIG).read_bytes() if (self.workdir / CONFIG).exists() else b""
+        )
         work_cfg = Config.parse(work_cfg_bytes)
         out = []
         for name in sorted(set(head_ds) | set(stage_ds) | set(work_cfg.datasets)):
             ds = DatasetStatus(name)
             ds.staged = compare_trees(self.git, head_ds.get(name), stage_ds.get(name))
             staged = DatasetTree(self.git, stage_ds[name]).by_id() if name in stage_ds else {}
-            work = (
-                {r.id: r for r in self.scan(name)} if name in work_cfg.datasets else {}
-            )
+            work = {r.id: r for r in self.scan(name)} if name in work_cfg.datasets else {}
             ds.unstaged = compare(staged, work)
             out.append(ds)
         from datagit.api import staging

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 MERGE_STATE = "MERGE_STATE"
 
 
-def add(repo: Repo, paths: list[str] | None, *, progress: Progress | None = None) -> dict[str, list[Change]]:
+def add(
+    repo: Repo, paths: list[str] | None, *, progress: Progress | None = None
+) -> dict[str, list[Change]]:
     cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
     cfg = Config.parse(cfg_bytes)
     stage = repo.stage_tree()

@@ -35,7 +35,9 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
         return repo.git.commit(target)
 
 
-def switch(repo: Repo, branch: str, *, create: bool = False, force: bool = False) -> CommitInfo | None:
+def switch(
+    repo: Repo, branch: str, *, create: bool = False, force: bool = False
+) -> CommitInfo | None:
     """Switch to ``branch``; with ``create``, make it at HEAD first."""
     with repo.lock:
         if create:
@@ -141,8 +143,10 @@ def delete_branch(repo: Repo, name: str, *, force: bool = False) -> None:
     if oid is None:
         raise InvalidInputError(f"no branch named {name!r}")
     if repo.branch() == name:
-        raise DatagitError(f"cannot delete branch {name!r}: it is checked out",
-                           hint="switch to another branch first")
+        raise DatagitError(
+            f"cannot delete branch {name!r}: it is checked out",
+            hint="switch to another branch first",
+        )
     head = repo.head()
     if not force and head and not repo.git.is_ancestor(oid, head):
         raise DatagitError(
@@ -159,7 +163,9 @@ def list_tags(repo: Repo) -> dict[str, str]:
 def create_tag(repo: Repo, name: str, rev: str = "HEAD", message: str | None = None) -> str:
     _check_ref_name(name, "tag")
     if repo.git.ref(f"refs/tags/{name}"):
-        raise InvalidInputError(f"tag {name!r} already exists", hint="delete it first with `tag -d`")
+        raise InvalidInputError(
+            f"tag {name!r} already exists", hint="delete it first with `tag -d`"
+        )
     oid = repo.resolve(rev)
     repo.git.create_tag(name, oid, message, repo.identity())
     return oid

@@ -41,8 +41,11 @@ def commit_json(c: CommitInfo) -> dict[str, Any]:
         "id": c.id,
         "parents": list(c.parents),
         "author": {"name": c.author.name, "email": c.author.email, "date": iso(c.author)},
-        "committer": {"name": c.committer.name, "email": c.committer.email,
-                      "date": iso(c.committer)},
+        "committer": {
+            "name": c.committer.name,
+            "email": c.committer.email,
+            "date": iso(c.committer),
+        },
         "annotator": c.trailer("Annotator"),
         "message": c.message,
     }

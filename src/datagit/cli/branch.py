@@ -15,8 +15,14 @@ from datagit.cli._common import echo_json, open_repo, short
 @click.option("-D", "force_delete", is_flag=True, help="Delete a branch even if unmerged.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def branch(ctx: click.Context, name: str | None, start: str, delete: bool,
-           force_delete: bool, as_json: bool) -> None:
+def branch(
+    ctx: click.Context,
+    name: str | None,
+    start: str,
+    delete: bool,
+    force_delete: bool,
+    as_json: bool,
+) -> None:
     """List branches, create NAME at START, or delete NAME.
 
     \b
@@ -30,8 +36,12 @@ def branch(ctx: click.Context, name: str | None, start: str, delete: bool,
         current = repo.branch()
         names = workspace.list_branches(repo)
         if as_json:
-            echo_json([{"name": n, "current": n == current,
-                        "commit": repo.git.ref(f"refs/heads/{n}")} for n in names])
+            echo_json(
+                [
+                    {"name": n, "current": n == current, "commit": repo.git.ref(f"refs/heads/{n}")}
+                    for n in names
+                ]
+            )
             return
         for n in names:
             click.echo(f"{'*' if n == current else ' '} {n}")
@@ -51,8 +61,7 @@ def branch(ctx: click.Context, name: str | None, start: str, delete: bool,
 @click.option("-m", "--message", default=None, help="Make an annotated tag.")
 @click.option("-d", "--delete", is_flag=True)
 @click.pass_context
-def tag(ctx: click.Context, name: str | None, rev: str, message: str | None,
-        delete: bool) -> None:
+def tag(ctx: click.Context, name: str | None, rev: str, message: str | None, delete: bool) -> None:
     """List tags, tag REV as NAME, or delete NAME.
 
     \b

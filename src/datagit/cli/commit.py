@@ -18,8 +18,14 @@ from datagit.storage.git import Signature
 @click.option("--author", default=None, metavar='"NAME <EMAIL>"', help="Override the author.")
 @click.option("--allow-empty", is_flag=True)
 @click.pass_context
-def commit(ctx: click.Context, message: str, all_: bool, annotator: str | None,
-           author: str | None, allow_empty: bool) -> None:
+def commit(
+    ctx: click.Context,
+    message: str,
+    all_: bool,
+    annotator: str | None,
+    author: str | None,
+    allow_empty: bool,
+) -> None:
     """Record staged changes as a new commit.
 
     \b
@@ -34,8 +40,7 @@ def commit(ctx: click.Context, message: str, all_: bool, annotator: str | None,
             raise InvalidInputError(f"--author {author!r} is not 'Name <email>'")
         me = repo.identity()
         sig = Signature(m.group(1), m.group(2), me.time, me.offset)
-    info = repo.commit(message, all=all_, annotator=annotator, author=sig,
-                       allow_empty=allow_empty)
+    info = repo.commit(message, all=all_, annotator=annotator, author=sig, allow_empty=allow_empty)
     where = repo.branch() or "detached HEAD"
     click.echo(f"[{where} {short(info.id)}] {info.summary}")
     changes = repo.changes(info.parents[0] if info.parents else None, info.id)

@@ -14,8 +14,9 @@ from datagit.errors import InvalidInputError
 @click.option("--unset", is_flag=True)
 @click.option("-l", "--list", "list_", is_flag=True)
 @click.pass_context
-def config(ctx: click.Context, key: str | None, value: str | None, unset: bool,
-           list_: bool) -> None:
+def config(
+    ctx: click.Context, key: str | None, value: str | None, unset: bool, list_: bool
+) -> None:
     """Get or set a repository setting, e.g. user.name and user.email.
 
     \b

@@ -18,16 +18,26 @@ def dataset() -> None:
 @click.option("--layout", type=click.Choice(LAYOUTS), required=True)
 @click.option("--path", "path", required=True, help="Folder (imagefolder) or table file.")
 @click.option("--id", "id_col", default="id", show_default=True, help="Table: id column.")
-@click.option("--label", "label_col", default="label", show_default=True,
-              help="Table: label column.")
+@click.option(
+    "--label", "label_col", default="label", show_default=True, help="Table: label column."
+)
 @click.option("--annotator", default=None, help="Table: annotator column.")
 @click.option("--content", default=None, help="Table: inline content column (text).")
 @click.option("--file", "file_col", default=None, help="Table: column of file paths.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None)
 @click.pass_context
-def add(ctx: click.Context, name: str, layout: str, path: str, id_col: str, label_col: str,
-        annotator: str | None, content: str | None, file_col: str | None,
-        fmt: str | None) -> None:
+def add(
+    ctx: click.Context,
+    name: str,
+    layout: str,
+    path: str,
+    id_col: str,
+    label_col: str,
+    annotator: str | None,
+    content: str | None,
+    file_col: str | None,
+    fmt: str | None,
+) -> None:
     """Declare dataset NAME.
 
     \b
@@ -39,9 +49,17 @@ def add(ctx: click.Context, name: str, layout: str, path: str, id_col: str, labe
     from datagit.core.config import Config
 
     repo = open_repo(ctx)
-    cfg = DatasetConfig(name=name, layout=layout, path=path.rstrip("/"), id=id_col,
-                        label=label_col, annotator=annotator, content=content,
-                        file=file_col, format=fmt)
+    cfg = DatasetConfig(
+        name=name,
+        layout=layout,
+        path=path.rstrip("/"),
+        id=id_col,
+        label=label_col,
+        annotator=annotator,
+        content=content,
+        file=file_col,
+        format=fmt,
+    )
     Config.parse(Config(datasets={name: cfg}).dumps())  # validate
     repo.add_dataset(cfg)
     click.echo(f"dataset {name}: {layout} at {cfg.path}")

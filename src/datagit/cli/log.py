@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from datagit.cli._common import PathspecCommand, commit_json, echo_json, open_repo, pathspec, short, when
+from datagit.cli._common import (
+    PathspecCommand,
+    commit_json,
+    echo_json,
+    open_repo,
+    pathspec,
+    short,
+    when,
+)
 
 
 @click.command(cls=PathspecCommand)

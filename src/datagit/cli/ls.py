@@ -50,8 +50,9 @@ def cat(ctx: click.Context, spec: str) -> None:
     repo = open_repo(ctx)
     rev, sep, rest = spec.rpartition(":")
     if not sep or "/" not in rest:
-        raise InvalidInputError(f"{spec!r} is not REV:DATASET/ID",
-                                hint="for example HEAD:train/img_0001.png")
+        raise InvalidInputError(
+            f"{spec!r} is not REV:DATASET/ID", hint="for example HEAD:train/img_0001.png"
+        )
     dataset, example_id = rest.split("/", 1)
     record = repo.record(dataset, example_id, rev or "HEAD")
     data = repo.read(record)

@@ -34,8 +34,7 @@ class DatagitGroup(click.Group):
 
 
 @click.group(cls=DatagitGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "directory", default=".", metavar="PATH",
-              help="Run as if started in PATH.")
+@click.option("-C", "directory", default=".", metavar="PATH", help="Run as if started in PATH.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.version_option(package_name="datagit")
 @click.pass_context

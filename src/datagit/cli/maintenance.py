@@ -22,18 +22,29 @@ def fsck(ctx: click.Context, as_json: bool) -> None:
     repo = open_repo(ctx)
     report = maintenance.fsck(repo)
     if as_json:
-        echo_json({"ok": report.ok, "commits": report.commits, "objects": report.objects,
-                   "problems": report.problems, "missing": report.missing})
+        echo_json(
+            {
+                "ok": report.ok,
+                "commits": report.commits,
+                "objects": report.objects,
+                "problems": report.problems,
+                "missing": report.missing,
+            }
+        )
     else:
         for p in report.problems:
             click.echo(p)
         if report.missing and not report.problems:
             click.echo(f"{len(report.missing)} objects not fetched yet (partial clone)")
-        click.echo(f"checked {report.commits} commits, {report.objects} content objects: "
-                   + ("ok" if report.ok else f"{len(report.problems)} problems"))
+        click.echo(
+            f"checked {report.commits} commits, {report.objects} content objects: "
+            + ("ok" if report.ok else f"{len(report.problems)} problems")
+        )
     if not report.ok:
-        raise CorruptObjectError(f"fsck found {len(report.problems)} problems",
-                                 hint="restore the named objects from a remote or backup")
+        raise CorruptObjectError(
+            f"fsck found {len(report.problems)} problems",
+            hint="restore the named objects from a remote or backup",
+        )
 
 
 @click.command()

@@ -11,8 +11,9 @@ from datagit.core.changes import counts
 @click.command()
 @click.argument("rev", default="HEAD")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--limit", type=int, default=50, show_default=True,
-              help="Examples listed per dataset (0: all).")
+@click.option(
+    "--limit", type=int, default=50, show_default=True, help="Examples listed per dataset (0: all)."
+)
 @click.pass_context
 def show(ctx: click.Context, rev: str, as_json: bool, limit: int) -> None:
     """Show commit REV, its author and annotator, and its changes against its first parent.
@@ -27,10 +28,18 @@ def show(ctx: click.Context, rev: str, as_json: bool, limit: int) -> None:
     if as_json:
         out = commit_json(c)
         out["datasets"] = {
-            n: {"summary": counts(ch), "changes": [
-                {"id": x.id, "kind": x.kind,
-                 "from": x.old.label if x.old else None,
-                 "to": x.new.label if x.new else None} for x in ch]}
+            n: {
+                "summary": counts(ch),
+                "changes": [
+                    {
+                        "id": x.id,
+                        "kind": x.kind,
+                        "from": x.old.label if x.old else None,
+                        "to": x.new.label if x.new else None,
+                    }
+                    for x in ch
+                ],
+            }
             for n, ch in changes.items()
         }
         echo_json(out)

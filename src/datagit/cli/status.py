@@ -24,28 +24,36 @@ def status(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     repo = open_repo(ctx)
     st = repo.status()
     if as_json:
-        echo_json({
-            "branch": st.branch, "head": st.head, "clean": st.clean,
-            "conflicts": st.conflicts,
-            "config": {"staged": st.config_staged, "unstaged": st.config_unstaged},
-            "datasets": {
-                d.name: {
-                    "staged": counts(d.staged), "unstaged": counts(d.unstaged),
-                    "staged_ids": [c.id for c in d.staged],
-                    "unstaged_ids": [c.id for c in d.unstaged],
-                } for d in st.datasets
-            },
-        })
+        echo_json(
+            {
+                "branch": st.branch,
+                "head": st.head,
+                "clean": st.clean,
+                "conflicts": st.conflicts,
+                "config": {"staged": st.config_staged, "unstaged": st.config_unstaged},
+                "datasets": {
+                    d.name: {
+                        "staged": counts(d.staged),
+                        "unstaged": counts(d.unstaged),
+                        "staged_ids": [c.id for c in d.staged],
+                        "unstaged_ids": [c.id for c in d.unstaged],
+                    }
+                    for d in st.datasets
+                },
+            }
+        )
         return
     click.echo(f"On branch {st.branch}" if st.branch else f"HEAD detached at {short(st.head)}")
     if st.head is None:
         click.echo("No commits yet")
     if st.conflicts:
         click.echo(f"\nUnresolved merge conflicts ({len(st.conflicts)}):")
-        for c in st.conflicts[:LIMIT if not verbose else None]:
+        for c in st.conflicts[: LIMIT if not verbose else None]:
             click.echo(f"  conflict   {c}")
-    for title, attr, flag in (("Changes to be committed", "staged", st.config_staged),
-                              ("Changes not staged", "unstaged", st.config_unstaged)):
+    for title, attr, flag in (
+        ("Changes to be committed", "staged", st.config_staged),
+        ("Changes not staged", "unstaged", st.config_unstaged),
+    ):
         rows = [(d.name, c) for d in st.datasets for c in getattr(d, attr)]
         if not rows and not flag:
             continue

@@ -75,13 +75,15 @@ def plan_dataset(
             plan.write[path] = key
     moved = set(plan.move)
     plan.delete.update(p for p in have if p not in want and p not in moved)
-    if cfg_now is not None and cfg_now.layout == "table" and (
-        cfg_target is None or cfg_target.path != cfg_now.path
+    if (
+        cfg_now is not None
+        and cfg_now.layout == "table"
+        and (cfg_target is None or cfg_target.path != cfg_now.path)
     ):
         plan.delete.add(cfg_now.path)
     if cfg_target is not None and cfg_target.layout == "table":
         rendered = render_table(cfg_target, list(target.values()))
-        if rendered != table_bytes_now or not target and table_bytes_now is None:
+        if rendered != table_bytes_now or (not target and table_bytes_now is None):
             plan.tables[cfg_target.path] = rendered
 
 

@@ -67,7 +67,9 @@ def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) 
 
 
 # -- imagefolder -------------------------------------------------------------
-def scan_imagefolder(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None) -> list[Record]:
+def scan_imagefolder(
+    cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None
+) -> list[Record]:
     workdir = hasher.workdir
     root = workdir / cfg.path
     if not root.is_dir():
@@ -160,7 +162,7 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
         if cfg.id not in row:
             raise InvalidInputError(
                 f"{where}: no {cfg.id!r} column",
-                hint="set `id = \"COLUMN\"` for this dataset in datagit.toml",
+                hint='set `id = "COLUMN"` for this dataset in datagit.toml',
             )
         example_id = validate_id(str(row[cfg.id]), where)
         if example_id in seen:
@@ -214,7 +216,9 @@ def _csv_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{cfg.path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise InvalidInputError(
+            f"{cfg.path}: not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     out = []
     try:

@@ -143,7 +143,9 @@ def changed_shards(git: GitStore, old: str | None, new: str | None) -> list[Shar
     return out
 
 
-def _compare(git: GitStore, ta: str | None, tb: str | None, prefix: str, out: list[ShardChange]) -> None:
+def _compare(
+    git: GitStore, ta: str | None, tb: str | None, prefix: str, out: list[ShardChange]
+) -> None:
     ea = git.tree_entries(ta) if ta else {}
     eb = git.tree_entries(tb) if tb else {}
     for name in sorted(set(ea) | set(eb)):
@@ -155,7 +157,9 @@ def _compare(git: GitStore, ta: str | None, tb: str | None, prefix: str, out: li
         else:
             key = name.removesuffix(".jsonl")
             out.append(
-                ShardChange("" if key == "all" else prefix + key, a.oid if a else None, b.oid if b else None)
+                ShardChange(
+                    "" if key == "all" else prefix + key, a.oid if a else None, b.oid if b else None
+                )
             )
 
 
@@ -212,7 +216,9 @@ def patch_dataset(
         return write_dataset(git, merged.values(), base)
     for prefix, group in touched.items():
         if group:
-            shards[prefix] = git.write_blob(encode_lines(sorted(group.values(), key=lambda r: r.id)))
+            shards[prefix] = git.write_blob(
+                encode_lines(sorted(group.values(), key=lambda r: r.id))
+            )
         else:
             shards.pop(prefix, None)
     return _write_tree_for(git, shards, tree.fanout, count)

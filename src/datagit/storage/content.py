@@ -215,9 +215,7 @@ class PackWriter:
         os.fsync(fh.fileno())  # type: ignore[attr-defined]
         fh.close()  # type: ignore[attr-defined]
         assert self._pack is not None
-        entries = b"".join(
-            _ENTRY.pack(bytes.fromhex(k), off, n) for k, off, n in self._pending
-        )
+        entries = b"".join(_ENTRY.pack(bytes.fromhex(k), off, n) for k, off, n in self._pending)
         with open(self._pack.with_suffix(".idx"), "ab") as idx:
             idx.write(entries)
             idx.flush()

@@ -6,6 +6,7 @@ object ids and small value classes, so pygit2's errors are translated here once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -108,10 +109,7 @@ class GitStore:
         tree = self._repo[oid]
         if not isinstance(tree, pygit2.Tree):
             raise CorruptObjectError(f"git object {oid} is not a tree")
-        return {
-            e.name: Entry(str(e.id), TREE if e.type == ObjectType.TREE else BLOB)
-            for e in tree
-        }
+        return {e.name: Entry(str(e.id), TREE if e.type == ObjectType.TREE else BLOB) for e in tree}
 
     def write_tree(self, entries: Mapping[str, Entry]) -> str:
         builder = self._repo.TreeBuilder()
@@ -167,9 +165,7 @@ class GitStore:
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         if ancestor == descendant:
             return True
-        return bool(
-            self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor))
-        )
+        return bool(self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor)))
 
     # -- revisions and refs ----------------------------------------------
     def resolve(self, rev: str) -> str:
@@ -249,10 +245,8 @@ class GitStore:
         self._repo.config[key] = value
 
     def config_delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(KeyError, pygit2.GitError):
             del self._repo.config[key]
-        except (KeyError, pygit2.GitError):
-            pass
 
     def config_items(self, prefix: str) -> dict[str, str]:
         cfg = self._repo.config.snapshot()
