@@ -338,7 +338,7 @@ class Repo:
     def log(
         self, rev: str = "HEAD", *, limit: int | None = None, dataset: str | None = None
     ) -> Iterator[CommitInfo]:
-        """Commits reachable from ``rev``, newest first; with ``dataset``, only those changing it."""
+        """Commits reachable from ``rev``, newest first; with ``dataset``, those changing it."""
         head = self.head() if rev == "HEAD" else self.resolve(rev)
         if head is None:
             return
