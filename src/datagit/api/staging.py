@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from datagit.core import manifest
-from datagit.core.changes import ADDED, Change, compare_trees
+from datagit.core.changes import ADDED, Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher, scan
@@ -40,6 +40,7 @@ def add(
     stage_ds = manifest.read_root(repo.git, stage)[1] if stage else {}
     targets = _targets(repo, cfg, paths)
     new_ds = {n: t for n, t in stage_ds.items() if n in cfg.datasets or paths is not None}
+    changes: dict[str, list[Change]] = {}
     with repo.store.writer() as writer:
         hasher = Hasher(repo.workdir, repo.statcache, writer)
         for name, prefixes in targets.items():
@@ -58,16 +59,17 @@ def add(
                 if r.annotator is None and old is not None and old.label == r.label:
                     r = r.with_annotator(old.annotator)
                 merged[r.id] = r
-            new_ds[name] = manifest.write_dataset(repo.git, merged.values(), base)
+            changes[name] = compare(staged, merged)
+            if changes[name] or base is None:
+                new_ds[name] = manifest.write_dataset(repo.git, merged.values(), base)
             if progress:
                 progress(len(work))
     repo.statcache.save()
+    for name in set(stage_ds) - set(new_ds):
+        changes[name] = compare_trees(repo.git, stage_ds[name], None)
     root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo._set_stage(root)
-    return {
-        n: compare_trees(repo.git, stage_ds.get(n), new_ds.get(n))
-        for n in sorted(set(stage_ds) | set(new_ds))
-    }
+    return dict(sorted(changes.items()))
 
 
 def _targets(repo: Repo, cfg: Config, paths: list[str] | None) -> dict[str, list[str] | None]:

@@ -35,17 +35,19 @@ class Hasher:
 
     def __init__(self, workdir: Path, cache: StatCache, writer: PackWriter | None = None) -> None:
         self.workdir = workdir
+        self._root = str(workdir) + os.sep
         self.cache = cache
         self.writer = writer
         self.hashed = 0
 
-    def file(self, rel: str, st: os.stat_result) -> str:
+    def file(self, rel: str, st: os.stat_result, abspath: str | None = None) -> str:
+        """The address of workspace file ``rel`` (``abspath`` saves re-joining the path)."""
         key = self.cache.lookup(rel, st)
         if key is not None and (self.writer is None or self.writer.store.has(key)):
             return key
-        path = self.workdir / rel
         try:
-            data = path.read_bytes()
+            with open(abspath or self._root + rel, "rb") as f:
+                data = f.read()
         except OSError as exc:
             raise InvalidInputError(
                 f"cannot read {rel}: {exc.strerror or exc}",
@@ -135,7 +137,7 @@ def scan_imagefolder(
                         f"cannot read {rel_path}: {exc.strerror or exc}",
                         hint="fix the link or remove the file",
                     ) from None
-                key = hasher.file(rel_path, st)
+                key = hasher.file(rel_path, st, entry.path)
                 records.append(Record(rel_id, label, key, st.st_size, source=rel_path))
     return records
 

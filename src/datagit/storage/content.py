@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,8 @@ class ContentStore:
         self.loose = root / "loose"
         self._index: dict[str, Location] | None = None
         self._readers: dict[Path, int] = {}
+        # A partial clone sets this: it fetches the given addresses from a remote.
+        self.fetch_missing: Callable[[list[str]], None] | None = None
 
     @classmethod
     def init(cls, root: Path) -> ContentStore:
@@ -103,6 +105,8 @@ class ContentStore:
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
+                if self.fetch_missing is not None and self.prefetch([key]) and self.has(key):
+                    return self.read(key)
                 raise MissingContentError(
                     f"content {key} is not in the store",
                     hint="fetch it with `datagit pull`, or restore it from a backup",
@@ -114,6 +118,15 @@ class ContentStore:
                 hint="run `datagit fsck`; re-add the file or pull it from a remote",
             )
         return data
+
+    def prefetch(self, keys: Iterable[str]) -> int:
+        """Fetch the absent ``keys`` in one go through `fetch_missing`; returns how many."""
+        if self.fetch_missing is None:
+            return 0
+        absent = sorted({k for k in keys if not self.has(k)})
+        if absent:
+            self.fetch_missing(absent)
+        return len(absent)
 
     def _pread(self, loc: Location) -> bytes:
         fd = self._readers.get(loc.path)
@@ -173,7 +186,7 @@ class PackWriter:
             n = int(pack.stem.split("-")[1]) + 1 if pack else 0
             pack = self.store.packs / f"pack-{n:06d}.pack"
         self._pack = pack
-        self._fh = open(pack, "ab")  # noqa: SIM115 - closed in flush()
+        self._fh = open(pack, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in flush()
         self._offset = self._fh.tell()  # type: ignore[attr-defined]
 
     def put(self, data: bytes, key: str | None = None) -> str:

@@ -58,6 +58,8 @@ class StatCache:
         return digest
 
     def record(self, path: str, st: os.stat_result, digest: str) -> None:
+        # The time is taken after the file was read, so a write racing the read
+        # leaves mtime within RACY_NS of it and the entry untrusted.
         row = (st.st_size, st.st_mtime_ns, st.st_ino, digest, time.time_ns())
         self.rows[path] = row
         self._dirty[path] = row
