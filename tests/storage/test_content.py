@@ -1,0 +1,128 @@
+"""ContentStore: packed small objects, loose large ones, verified reads, crash-safe indexes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from datagit.errors import CorruptObjectError
+from datagit.storage import content
+from datagit.storage.content import (
+    LARGE,
+    ContentStore,
+    MissingContentError,
+    address,
+    prune_loose,
+    rewrite_packs,
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ContentStore:
+    return ContentStore.init(tmp_path / "content")
+
+
+def test_address_is_xxh3_128_hex() -> None:
+    assert address(b"abc") == xxhash.xxh3_128_hexdigest(b"abc")
+    assert len(address(b"")) == 32
+
+
+def test_small_objects_share_one_pack_and_read_back(store: ContentStore) -> None:
+    blobs = [f"example {i}".encode() * (i + 1) for i in range(200)]
+    keys = store.put_many(blobs)
+    assert keys == [address(b) for b in blobs]
+    assert len(list(store.packs.glob("pack-*.pack"))) == 1
+    assert list(store.loose.rglob("*")) == []
+    fresh = ContentStore(store.root)  # a new process sees what was flushed
+    assert [fresh.read(k) for k in keys] == blobs
+    assert set(fresh.keys()) == set(keys)
+
+
+def test_put_deduplicates(store: ContentStore) -> None:
+    with store.writer() as w:
+        w.put(b"same")
+        w.put(b"same")
+        assert w.written == 1
+    with store.writer() as w:
+        w.put(b"same")
+        assert w.written == 0
+    assert store.packs.joinpath("pack-000000.pack").read_bytes() == b"same"
+
+
+def test_large_objects_are_loose_files(store: ContentStore) -> None:
+    big = os.urandom(LARGE)
+    (key,) = store.put_many([big])
+    assert store._loose_path(key).read_bytes() == big
+    assert ContentStore(store.root).read(key) == big
+    assert store.has(key)
+
+
+def test_missing_content(store: ContentStore) -> None:
+    with pytest.raises(MissingContentError, match="0123"):
+        store.read("0123" + "0" * 28)
+
+
+def test_flipped_byte_in_a_pack_is_reported_with_hash_and_pack(store: ContentStore) -> None:
+    keys = store.put_many([b"alpha" * 10, b"beta" * 10])
+    pack = store.packs / "pack-000000.pack"
+    raw = bytearray(pack.read_bytes())
+    raw[60] ^= 0xFF  # inside the second object
+    pack.write_bytes(bytes(raw))
+    fresh = ContentStore(store.root)
+    assert fresh.read(keys[0]) == b"alpha" * 10
+    with pytest.raises(CorruptObjectError) as exc:
+        fresh.read(keys[1])
+    assert keys[1] in str(exc.value) and "pack-000000.pack" in str(exc.value)
+
+
+def test_corrupt_loose_object(store: ContentStore) -> None:
+    (key,) = store.put_many([b"z" * LARGE])
+    path = store._loose_path(key)
+    path.write_bytes(b"y" + path.read_bytes()[1:])
+    with pytest.raises(CorruptObjectError, match=key):
+        ContentStore(store.root).read(key)
+
+
+def test_torn_index_tail_and_unflushed_bytes_are_ignored(store: ContentStore) -> None:
+    keys = store.put_many([b"one", b"two"])
+    idx = store.packs / "pack-000000.idx"
+    with open(idx, "ab") as f:
+        f.write(b"\x01" * 7)  # a crash in the middle of an index entry
+    fresh = ContentStore(store.root)
+    assert set(fresh.index) == set(keys)
+    # An entry pointing past the end of the pack (bytes never reached the disk).
+    entry = content._ENTRY.pack(bytes.fromhex(address(b"ghost")), 10_000, 5)
+    idx.write_bytes(idx.read_bytes()[: 2 * content._ENTRY.size] + entry)
+    assert set(ContentStore(store.root).index) == set(keys)
+
+
+def test_new_pack_past_the_size_limit(store: ContentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(content, "PACK_LIMIT", 8)
+    store.put_many([b"0123456789"])
+    store.put_many([b"abcdefghij"])
+    assert sorted(p.name for p in store.packs.glob("*.pack")) == [
+        "pack-000000.pack",
+        "pack-000001.pack",
+    ]
+    fresh = ContentStore(store.root)
+    assert fresh.read(address(b"abcdefghij")) == b"abcdefghij"
+
+
+def test_rewrite_packs_keeps_live_and_drops_dead(store: ContentStore) -> None:
+    live = store.put_many([b"keep-1", b"keep-2"])
+    dead = store.put_many([b"drop-1"])
+    kept, removed = rewrite_packs(store, set(live))
+    assert (kept, removed) == (2, 1)
+    fresh = ContentStore(store.root)
+    assert [fresh.read(k) for k in live] == [b"keep-1", b"keep-2"]
+    assert not fresh.has(dead[0])
+    assert rewrite_packs(fresh, set(live)) == (2, 0)  # nothing to do twice
+
+
+def test_prune_loose(store: ContentStore) -> None:
+    a, b = store.put_many([b"a" * LARGE, b"b" * LARGE])
+    assert prune_loose(store, {a}) == 1
+    assert store.has(a) and not store.has(b)
