@@ -81,6 +81,10 @@ class Repo:
         self.store = ContentStore(self.dotdir / "content")
         self.statcache = StatCache(self.dotdir / "index.sqlite")
         self.lock = WriteLock(self.dotdir / "lock")
+        if self.git.config_get("datagit.partial") == "true":
+            from datagit.api.remotes import fetch_on_demand
+
+            fetch_on_demand(self)  # a partial clone reads missing content from its remote
 
     # -- opening ---------------------------------------------------------
     @classmethod

@@ -89,7 +89,9 @@ def plan_dataset(
 
 def verify(plan: Plan, store: ContentStore) -> None:
     """Read every object the plan writes; raises on the first corrupt or missing one."""
-    for key in set(plan.write.values()):
+    keys = set(plan.write.values())
+    store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
+    for key in keys:
         store.read(key)
 
 
