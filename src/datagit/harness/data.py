@@ -1,0 +1,325 @@
+"""Datasets at a revision as torch datasets: bytes from the content store, decoded lazily.
+
+A `StoreDataset` holds only plain values (records, the content store's folder,
+the decoding settings), so DataLoader workers can pickle it; each worker opens
+its own read handle on the store. Every read is verified against its address.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+
+from datagit.core.records import Record
+from datagit.errors import DatagitError, InvalidInputError
+from datagit.storage.content import ContentStore
+
+Transform = Callable[[Any], Any]
+
+
+class ContentReader:
+    """Reads a record's bytes; picklable, reopening the store in each process."""
+
+    def __init__(self, root: Path | None, fallback: Callable[[Record], bytes] | None) -> None:
+        self.root = root
+        self.fallback = fallback
+        self._store: ContentStore | None = None
+        self._pid = 0
+
+    def __call__(self, record: Record) -> bytes:
+        if record.text is not None:
+            return record.text.encode()
+        if self.root is None:
+            assert self.fallback is not None
+            return self.fallback(record)
+        if self._store is None or self._pid != os.getpid():
+            self._store, self._pid = ContentStore(self.root), os.getpid()
+        return self._store.read(record.content)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root": self.root, "fallback": self.fallback if self.root is None else None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root"], state["fallback"])  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Bytes → the example a transform sees: a PIL image, a row dict, or text."""
+
+    dataset: str
+    kind: str  # "image", "table" or "text"
+    image_mode: str = "RGB"
+    image_size: tuple[int, int] | None = None
+
+    def __call__(self, data: bytes, record: Record) -> Any:
+        if self.kind == "table":
+            return dict(record.fields or {})
+        if self.kind == "text":
+            return data.decode("utf-8", errors="replace")
+        from PIL import Image
+
+        try:
+            img = Image.open(io.BytesIO(data))
+            img = img.convert(self.image_mode)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"{self.dataset}/{record.id}: cannot decode image ({exc})",
+                hint=f"fix or remove {record.source or record.id} and commit the dataset again",
+            ) from None
+        if self.image_size is not None:
+            h, w = self.image_size
+            if img.size != (w, h):
+                img = img.resize((w, h), Image.Resampling.BILINEAR)
+        return img
+
+
+@dataclass(frozen=True)
+class ImageToTensor:
+    """The built-in image transform: a float CxHxW tensor, scaled to [0, 1] then normalised."""
+
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    def __call__(self, img: Any) -> torch.Tensor:
+        arr = np.array(img, dtype=np.uint8)
+        t = torch.from_numpy(arr)
+        t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
+        t = t.to(torch.float32).div_(255.0)
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        return (t - mean) / std
+
+
+@dataclass(frozen=True)
+class RowToTensor:
+    """The built-in table transform: the named numeric columns as a float vector."""
+
+    dataset: str
+    features: tuple[str, ...]
+
+    def __call__(self, row: dict[str, Any]) -> torch.Tensor:
+        out = []
+        for col in self.features:
+            value = row.get(col)
+            try:
+                out.append(float(value))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise InvalidInputError(
+                    f"{self.dataset}: column {col!r} = {value!r} is not a number "
+                    f"(example {row.get('__id__')!r})",
+                    hint="fix the value, or list only numeric columns in [harness] features",
+                ) from None
+        return torch.tensor(out, dtype=torch.float32)
+
+
+class StoreDataset(Dataset):
+    """A map-style dataset over one dataset at one revision, in id order.
+
+    Items are ``(input, class_index)``, or ``(input, class_index, position)``
+    with ``return_index`` (the harness uses positions to name batches).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        records: Sequence[Record],
+        reader: ContentReader,
+        decoder: Decoder,
+        transform: Transform,
+        classes: list[Any],
+        targets: list[int],
+        *,
+        features: tuple[str, ...] | None = None,
+        return_index: bool = False,
+    ) -> None:
+        self.name = name
+        self.records = list(records)
+        self.ids = [r.id for r in self.records]
+        self.reader = reader
+        self.decoder = decoder
+        self.transform = transform
+        self.classes = classes
+        self.targets = targets
+        self.features = features
+        self.return_index = return_index
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def example(self, i: int) -> Any:
+        rec = self.records[i]
+        ex = self.decoder(self.reader(rec), rec)
+        if isinstance(ex, dict):
+            ex["__id__"] = rec.id
+        return ex
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        x = self.transform(self.example(i))
+        if self.return_index:
+            return x, self.targets[i], i
+        return x, self.targets[i]
+
+
+class StoreIterable(IterableDataset):
+    """The same examples streamed in id order, split between DataLoader workers."""
+
+    def __init__(self, inner: StoreDataset) -> None:
+        self.inner = inner
+        self.classes = inner.classes
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        info = get_worker_info()
+        start, step = (info.id, info.num_workers) if info else (0, 1)
+        for i in range(start, len(self.inner), step):
+            yield self.inner[i]
+
+
+def to_torch(
+    view: Any,
+    transform: Transform | None = None,
+    *,
+    classes: list[Any] | None = None,
+    unseen: str = "error",
+    image_mode: str = "RGB",
+    image_size: tuple[int, int] | None = None,
+    mean: Sequence[float] = (0.0,),
+    std: Sequence[float] = (1.0,),
+    features: Sequence[str] | None = None,
+    return_index: bool = False,
+) -> StoreDataset:
+    """A ``torch.utils.data.Dataset`` over a `DatasetView` (or anything with
+    ``name``, ``records`` and ``read``).
+
+    ``transform`` receives a PIL image (image datasets), a dict of the row's
+    columns (tables) or a str (inline text) and returns a tensor; without one,
+    images become float CxHxW tensors in [0, 1] (then ``(x - mean) / std``) and
+    tables a vector of their numeric columns. Labels map to class indices by
+    ``classes`` (default: the view's labels, sorted by their string form); a
+    label outside ``classes`` is an error, or with ``unseen="wrong"`` target -1.
+    """
+    name = getattr(view, "name", "dataset")
+    records: list[Record] = list(view.records)
+    kind = dataset_kind(view, records)
+    if classes is None:
+        classes = sorted({r.label for r in records if r.label is not None}, key=str)
+    targets = class_targets(name, records, classes, unseen)
+    decoder = Decoder(name, kind, image_mode, image_size)
+    if transform is None:
+        if kind == "image":
+            transform = ImageToTensor(tuple(mean), tuple(std))
+        elif kind == "table":
+            features = tuple(features) if features else numeric_columns(name, records)
+            transform = RowToTensor(name, features)
+        else:
+            raise InvalidInputError(
+                f"dataset {name!r} holds inline text, which the built-in models cannot read",
+                hint="set [harness] transform to a `module:function` that returns a tensor",
+            )
+    store = getattr(getattr(view, "repo", None), "store", None)
+    root = getattr(store, "root", None)
+    reader = ContentReader(Path(root) if root else None, None if root else view.read)
+    return StoreDataset(
+        name,
+        records,
+        reader,
+        decoder,
+        transform,
+        list(classes),
+        targets,
+        features=tuple(features) if features else None,
+        return_index=return_index,
+    )
+
+
+def to_torch_iterable(view: Any, transform: Transform | None = None, **kw: Any) -> StoreIterable:
+    """An ``IterableDataset`` streaming the view in id order (options as `to_torch`)."""
+    return StoreIterable(to_torch(view, transform, **kw))
+
+
+def dataset_kind(view: Any, records: list[Record]) -> str:
+    """ "image" for image folders and tables of files, "table" for numeric rows, else "text"."""
+    cfg = None
+    repo = getattr(view, "repo", None)
+    if repo is not None:
+        try:
+            cfg = repo.dataset_config(view.name, view.rev)
+        except DatagitError:
+            cfg = None
+    if cfg is not None:
+        if cfg.layout == "imagefolder" or cfg.file:
+            return "image"
+        return "text" if cfg.content else "table"
+    first = records[0] if records else None
+    if first is not None and first.text is not None:
+        return "text"
+    if first is not None and first.fields and first.source is None:
+        return "table"
+    return "image"
+
+
+def class_targets(name: str, records: list[Record], classes: list[Any], unseen: str) -> list[int]:
+    index = {_key(c): i for i, c in enumerate(classes)}
+    out = []
+    for r in records:
+        if r.label is None:
+            raise InvalidInputError(
+                f"{name}/{r.id} has no label",
+                hint="label the example or remove it from the dataset",
+            )
+        i = index.get(_key(r.label))
+        if i is None:
+            if unseen != "wrong":
+                raise InvalidInputError(
+                    f"{name}/{r.id} has label {r.label!r}, which the training data never has",
+                    hint="add training examples of that class, or set [harness] unseen_labels = "
+                    '"wrong" to count them as errors',
+                )
+            i = -1
+        out.append(i)
+    return out
+
+
+def _key(label: Any) -> str:
+    return json.dumps(label, sort_keys=True)  # keeps the label "3" apart from the number 3
+
+
+def numeric_columns(name: str, records: list[Record]) -> tuple[str, ...]:
+    """Columns of the first row whose values parse as numbers."""
+    first = (records[0].fields or {}) if records else {}
+    cols = []
+    for col, value in first.items():
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(value, bool):
+            cols.append(col)
+    if not cols:
+        raise InvalidInputError(
+            f"dataset {name!r} has no numeric columns for the built-in models",
+            hint="add numeric feature columns, or set [harness] transform to your own function",
+        )
+    return tuple(cols)
+
+
+def stack(ds: StoreDataset, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode every example once into an input tensor and a target tensor."""
+    loader = DataLoader(ds, batch_size=256, shuffle=False, num_workers=num_workers)
+    xs, ys = [], []
+    for batch in loader:
+        xs.append(batch[0])
+        ys.append(batch[1])
+    return torch.cat(xs), torch.cat(ys)
