@@ -1,0 +1,127 @@
+"""fsck proves every committed byte is present and intact; gc drops only what nothing names."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import digits_pngs, write_tree
+from datagit import Repo
+from datagit.api import maintenance, workspace
+from datagit.errors import CorruptObjectError
+from datagit.storage.content import ContentStore, address
+
+
+def all_records_read_back(repo: Repo) -> int:
+    """Read every record of every commit (verified) and return how many were read."""
+    n = 0
+    fresh = Repo.open(repo.workdir)
+    for c in fresh.git.walk(maintenance.reachable_roots(fresh)):
+        for name in fresh.datasets_at(c.id):
+            for r in fresh.records(name, c.id):
+                fresh.read(r)
+                n += 1
+    fresh.close()
+    return n
+
+
+@pytest.fixture
+def history3(digits_repo: Repo) -> Repo:
+    ws = digits_repo.workdir
+    digits_repo.commit("digits", all=True)
+    shutil.move(ws / "train/0/img_0000.png", ws / "train/6/img_0000.png")
+    digits_repo.commit("relabel", all=True)
+    write_tree(ws, {"train/4/more.png": digits_pngs(301)[300][0]})
+    digits_repo.commit("more", all=True)
+    return digits_repo
+
+
+def test_fsck_clean(history3: Repo) -> None:
+    report = maintenance.fsck(history3)
+    assert report.ok and report.problems == [] and report.commits == 3
+    assert report.objects >= 290
+
+
+def test_fsck_names_a_flipped_byte(history3: Repo) -> None:
+    pack = next((history3.dotdir / "content" / "packs").glob("pack-*.pack"))
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    pack.write_bytes(bytes(raw))
+    report = maintenance.fsck(Repo.open(history3.workdir))
+    assert not report.ok
+    assert any("corrupt" in p and pack.name in p for p in report.problems)
+
+
+def test_fsck_names_missing_content_and_the_record_needing_it(history3: Repo) -> None:
+    rec = history3.record("train", "more.png")
+    store = history3.store
+    keep = set(store.index) - {rec.content}
+    from datagit.storage.content import rewrite_packs
+
+    rewrite_packs(store, keep)
+    report = maintenance.fsck(Repo.open(history3.workdir))
+    assert any(rec.content in p and "train/more.png" in p for p in report.problems)
+
+
+def test_gc_keeps_everything_reachable(history3: Repo) -> None:
+    workspace.create_tag(history3, "v0", "HEAD~2")
+    before = all_records_read_back(history3)
+    report = maintenance.gc(history3)
+    assert report.removed == 0
+    assert all_records_read_back(history3) == before
+    assert maintenance.fsck(Repo.open(history3.workdir)).ok
+
+
+def test_gc_drops_unreachable_content(history3: Repo) -> None:
+    ws = history3.workdir
+    stray = b"\x89PNG stray bytes that were staged then dropped"
+    write_tree(ws, {"train/1/stray.png": stray})
+    history3.add()
+    (ws / "train/1/stray.png").unlink()
+    history3.add()  # the stage no longer names the stray bytes
+    side_png = digits_pngs(302)[301][0]
+    workspace.switch(history3, "side", create=True)
+    write_tree(ws, {"train/2/side.png": side_png})
+    history3.commit("side", all=True)
+    workspace.switch(history3, "main")
+    workspace.delete_branch(history3, "side", force=True)
+    assert history3.store.has(address(stray)) and history3.store.has(address(side_png))
+    report = maintenance.gc(history3)
+    assert report.removed == 2
+    fresh = ContentStore(history3.dotdir / "content")
+    assert not fresh.has(address(stray)) and not fresh.has(address(side_png))
+    assert all_records_read_back(history3) == 300 + 300 + 301
+    assert maintenance.fsck(Repo.open(ws)).ok
+
+
+def test_gc_keeps_what_only_the_stage_names(history3: Repo) -> None:
+    staged = b"staged but not committed"
+    write_tree(history3.workdir, {"train/3/staged.png": staged})
+    history3.add()
+    maintenance.gc(history3)
+    assert Repo.open(history3.workdir).store.read(address(staged)) == staged
+
+
+def test_gc_keeps_annotated_and_light_tags_content(history3: Repo) -> None:
+    ws = history3.workdir
+    workspace.switch(history3, "tmp", create=True)
+    write_tree(ws, {"train/2/tagged.png": b"only a tag keeps me"})
+    history3.commit("tagged", all=True)
+    workspace.create_tag(history3, "keep", "HEAD", "annotated")
+    workspace.switch(history3, "main")
+    workspace.delete_branch(history3, "tmp", force=True)
+    maintenance.gc(history3)
+    assert Repo.open(ws).store.read(address(b"only a tag keeps me")) == b"only a tag keeps me"
+
+
+def test_read_of_corrupt_content_raises(history3: Repo) -> None:
+    rec = history3.record("train", "more.png")
+    loc = history3.store.index[rec.content]
+    with open(loc.path, "r+b") as f:
+        f.seek(loc.offset + 3)
+        b = f.read(1)
+        f.seek(loc.offset + 3)
+        f.write(bytes([b[0] ^ 1]))
+    with pytest.raises(CorruptObjectError, match=rec.content):
+        Repo.open(history3.workdir).read(rec)

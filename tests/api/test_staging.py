@@ -1,0 +1,217 @@
+"""add and commit: example-level status, partial adds, re-labels, annotators, table layouts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import digits_pngs, write_tree
+from datagit import Repo
+from datagit.core.config import DatasetConfig
+from datagit.errors import DatagitError, InvalidInputError
+from datagit.storage.git import Signature
+
+
+def kinds(changes: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {c.id: c.kind for c in changes}
+
+
+def status_of(repo: Repo, name: str = "train") -> tuple[dict[str, str], dict[str, str]]:
+    (ds,) = [d for d in repo.status().datasets if d.name == name]
+    return kinds(ds.staged), kinds(ds.unstaged)
+
+
+def small(repo: Repo) -> Repo:
+    pngs = digits_pngs(6)
+    write_tree(
+        repo.workdir,
+        {f"train/{'cat' if i < 3 else 'dog'}/{i}.png": png for i, (png, _) in enumerate(pngs)},
+    )
+    return repo
+
+
+def test_status_added_then_staged_then_clean(tmp_repo: Repo) -> None:
+    small(tmp_repo)
+    staged, unstaged = status_of(tmp_repo)
+    assert staged == {} and set(unstaged.values()) == {"added"} and len(unstaged) == 6
+    changes = tmp_repo.add()
+    assert len(changes["train"]) == 6
+    staged, unstaged = status_of(tmp_repo)
+    assert len(staged) == 6 and unstaged == {}
+    tmp_repo.commit("first")
+    assert tmp_repo.status().clean
+
+
+def test_status_sees_relabel_modify_remove(tmp_repo: Repo) -> None:
+    ws = small(tmp_repo).workdir
+    tmp_repo.commit("first", all=True)
+    shutil.move(ws / "train/cat/0.png", ws / "train/dog/0.png")
+    (ws / "train/cat/1.png").write_bytes(digits_pngs(10)[9][0])
+    (ws / "train/dog/5.png").unlink()
+    _, unstaged = status_of(tmp_repo)
+    assert unstaged == {"0.png": "relabeled", "1.png": "modified", "5.png": "removed"}
+    (ds,) = tmp_repo.status().datasets
+    relabel = next(c for c in ds.unstaged if c.kind == "relabeled")
+    assert (relabel.old.label, relabel.new.label) == ("cat", "dog")
+    info = tmp_repo.commit("edit", all=True)
+    assert kinds(tmp_repo.changes(info.parents[0], info.id)["train"]) == unstaged
+
+
+def test_add_one_class_folder_stages_only_it(
+    tmp_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = small(tmp_repo).workdir
+    monkeypatch.chdir(ws)
+    tmp_repo.add(["train/cat"])
+    staged, unstaged = status_of(tmp_repo)
+    assert set(staged) == {"0.png", "1.png", "2.png"}
+    assert set(unstaged) == {"3.png", "4.png", "5.png"}
+    tmp_repo.add([str(ws / "train/dog/4.png")])  # one file, by absolute path
+    staged, unstaged = status_of(tmp_repo)
+    assert set(unstaged) == {"3.png", "5.png"}
+
+
+def test_add_a_class_folder_after_a_relabel_keeps_other_examples(
+    tmp_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = small(tmp_repo).workdir
+    tmp_repo.commit("first", all=True)
+    monkeypatch.chdir(ws)
+    (ws / "train/dog/3.png").unlink()
+    tmp_repo.add(["train/cat"])  # nothing changed in cat: the dog deletion stays unstaged
+    staged, unstaged = status_of(tmp_repo)
+    assert staged == {} and unstaged == {"3.png": "removed"}
+
+
+def test_add_by_dataset_name_and_unknown_paths(tmp_repo: Repo, tmp_path: Path) -> None:
+    tmp_repo.add_dataset(DatasetConfig("eval", "imagefolder", "eval"))
+    write_tree(tmp_repo.workdir, {"eval/a/1.png": digits_pngs(1)[0][0]})
+    small(tmp_repo)
+    tmp_repo.add(["eval"])
+    assert status_of(tmp_repo, "eval")[0] == {"1.png": "added"}
+    assert status_of(tmp_repo, "train")[0] == {}
+    with pytest.raises(InvalidInputError, match="outside the workspace"):
+        tmp_repo.add([str(tmp_path)])
+    with pytest.raises(InvalidInputError, match="not a dataset name nor inside"):
+        tmp_repo.add([str(tmp_repo.workdir / "elsewhere")])
+
+
+def test_commit_refuses_nothing_and_empty_messages(tmp_repo: Repo) -> None:
+    small(tmp_repo)
+    with pytest.raises(InvalidInputError, match="empty commit message"):
+        tmp_repo.commit("  ", all=True)
+    tmp_repo.commit("first", all=True)
+    with pytest.raises(DatagitError, match="nothing to commit"):
+        tmp_repo.commit("again", all=True)
+    info = tmp_repo.commit("marker", allow_empty=True)
+    assert info.tree == tmp_repo.commit_info("HEAD~1").tree
+
+
+def test_author_override_keeps_committer(tmp_repo: Repo) -> None:
+    small(tmp_repo)
+    bob = Signature("Bob Labeller", "bob@example.com", 1_700_000_000, 0)
+    info = tmp_repo.commit("by bob", all=True, author=bob)
+    assert info.author == bob
+    assert (info.committer.name, info.committer.email) == ("Ada Tester", "ada@example.com")
+
+
+def test_annotator_stamps_only_labels_this_commit_sets(tmp_repo: Repo) -> None:
+    ws = small(tmp_repo).workdir
+    first = tmp_repo.commit("first", all=True, annotator="alice")
+    assert first.trailer("Annotator") == "alice"
+    assert {r.annotator for r in tmp_repo.records("train")} == {"alice"}
+    shutil.move(ws / "train/cat/0.png", ws / "train/dog/0.png")  # relabel
+    (ws / "train/cat/1.png").write_bytes(digits_pngs(10)[9][0])  # new bytes, same label
+    write_tree(ws, {"train/cat/new.png": digits_pngs(8)[7][0]})  # added
+    tmp_repo.commit("relabel", all=True, annotator="bob")
+    got = {r.id: r.annotator for r in tmp_repo.records("train")}
+    assert got == {
+        "0.png": "bob",
+        "1.png": "alice",
+        "2.png": "alice",
+        "3.png": "alice",
+        "4.png": "alice",
+        "5.png": "alice",
+        "new.png": "bob",
+    }
+    shutil.move(ws / "train/dog/4.png", ws / "train/cat/4.png")
+    tmp_repo.commit("no annotator given", all=True)
+    assert tmp_repo.record("train", "4.png").annotator is None
+
+
+def test_csv_inline_text_table_through_add_status_commit_checkout(tmp_repo: Repo) -> None:
+    tmp_repo.add_dataset(
+        DatasetConfig(
+            "reviews",
+            "table",
+            "reviews.csv",
+            id="rid",
+            label="sentiment",
+            content="text",
+            annotator="rater",
+        )
+    )
+    path = tmp_repo.workdir / "reviews.csv"
+    path.write_text(
+        "rid,sentiment,text,rater\n"
+        'r1,pos,"great, loved it",ann\nr2,neg,awful,ann\nr3,pos,fine,bea\n'
+    )
+    first = tmp_repo.commit("reviews", all=True)
+    path.write_text(
+        "rid,sentiment,text,rater\n"
+        'r1,neg,"great, loved it",cid\nr2,neg,"awful!!",ann\nr4,pos,new,bea\n'
+    )
+    _, unstaged = status_of(tmp_repo, "reviews")
+    assert unstaged == {"r1": "relabeled", "r2": "modified", "r3": "removed", "r4": "added"}
+    tmp_repo.commit("edit reviews", all=True)
+    r1 = tmp_repo.record("reviews", "r1")
+    assert (r1.label, r1.annotator, tmp_repo.read(r1)) == ("neg", "cid", b"great, loved it")
+    _checkout(tmp_repo, first.id)
+    recs = {r.id: r for r in tmp_repo.records("reviews", "HEAD")}
+    on_disk = {r.id: r for r in tmp_repo.scan("reviews")}
+    assert {i: (r.label, r.text, r.annotator) for i, r in on_disk.items()} == {
+        i: (r.label, r.text, r.annotator) for i, r in recs.items()
+    }
+    assert on_disk["r1"].label == "pos" and "r4" not in on_disk
+    assert tmp_repo.status().clean
+
+
+def _checkout(repo: Repo, rev: str) -> None:
+    from datagit.api import workspace
+
+    workspace.checkout(repo, rev)
+
+
+def test_jsonl_file_column_table_through_commit_and_checkout(tmp_repo: Repo) -> None:
+    pngs = digits_pngs(4)
+    tmp_repo.add_dataset(
+        DatasetConfig("scans", "table", "scans/index.jsonl", file="image", annotator="who")
+    )
+    rows = [
+        {"id": f"s{i}", "label": t, "image": f"img/{i}.png", "who": "ann"}
+        for i, (_, t) in enumerate(pngs)
+    ]
+    files: dict[str, bytes | str] = {f"scans/img/{i}.png": p for i, (p, _) in enumerate(pngs)}
+    files["scans/index.jsonl"] = "".join(json.dumps(r) + "\n" for r in rows)
+    write_tree(tmp_repo.workdir, files)
+    first = tmp_repo.commit("scans", all=True)
+    s0 = tmp_repo.record("scans", "s0")
+    assert tmp_repo.read(s0) == pngs[0][0] and s0.label == pngs[0][1]
+    (tmp_repo.workdir / "scans/img/0.png").write_bytes(pngs[3][0])
+    _, unstaged = status_of(tmp_repo, "scans")
+    assert unstaged == {"s0": "modified"}
+    tmp_repo.commit("new scan bytes", all=True)
+    _checkout(tmp_repo, first.id)
+    assert (tmp_repo.workdir / "scans/img/0.png").read_bytes() == pngs[0][0]
+    assert tmp_repo.status().clean
+
+
+def test_staged_removal_of_a_dataset_declaration(tmp_repo: Repo) -> None:
+    small(tmp_repo)
+    tmp_repo.commit("first", all=True)
+    (tmp_repo.workdir / "datagit.toml").write_text("")
+    st = tmp_repo.status()
+    assert st.config_unstaged and not st.clean

@@ -1,0 +1,196 @@
+"""checkout, switch, branches, tags: the workspace follows history, touching only what differs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import digits_pngs, write_tree
+from datagit import Repo
+from datagit.api import workspace
+from datagit.core.config import DatasetConfig
+from datagit.errors import ConflictError, DatagitError, InvalidInputError, RevisionNotFoundError
+
+
+def snapshot(repo: Repo) -> dict[str, tuple[int, int, bytes]]:
+    """path → (inode, mtime_ns, bytes) of every dataset file."""
+    out = {}
+    for p in sorted(repo.workdir.rglob("*")):
+        if p.is_file() and ".datagit" not in p.parts:
+            st = p.stat()
+            out[p.relative_to(repo.workdir).as_posix()] = (
+                st.st_ino,
+                st.st_mtime_ns,
+                p.read_bytes(),
+            )
+    return out
+
+
+@pytest.fixture
+def two_commits(digits_repo: Repo) -> tuple[Repo, str, str]:
+    """300 digits, then a commit that relabels 3, modifies 2, removes 2 and adds 2."""
+    ws = digits_repo.workdir
+    first = digits_repo.commit("digits", all=True).id
+    pngs = digits_pngs(300)
+    for i in (0, 10, 20):
+        t = pngs[i][1]
+        shutil.move(ws / f"train/{t}/img_{i:04d}.png", ws / f"train/{(t + 1) % 10}/img_{i:04d}.png")
+    for i in (1, 11):
+        (ws / f"train/{pngs[i][1]}/img_{i:04d}.png").write_bytes(pngs[i + 100][0])
+    for i in (2, 12):
+        (ws / f"train/{pngs[i][1]}/img_{i:04d}.png").unlink()
+    write_tree(ws, {"train/7/extra_a.png": pngs[5][0], "train/8/extra_b.png": pngs[6][0]})
+    second = digits_repo.commit("edit", all=True).id
+    return digits_repo, first, second
+
+
+def test_checkout_writes_only_changed_files_and_renames_relabels(
+    two_commits: tuple[Repo, str, str],
+) -> None:
+    repo, first, second = two_commits
+    before = snapshot(repo)
+    workspace.checkout(repo, first)
+    after = snapshot(repo)
+    assert repo.head() == first and repo.branch() is None
+    pngs = digits_pngs(300)
+    relabeled = {i: pngs[i][1] for i in (0, 10, 20)}
+    changed = {f"train/{pngs[i][1]}/img_{i:04d}.png" for i in (1, 11, 2, 12)}
+    changed |= {f"train/{t}/img_{i:04d}.png" for i, t in relabeled.items()}
+    untouched = set(before) & set(after) - changed - {"datagit.toml"}
+    assert len(untouched) == 300 - 7
+    for path in untouched:
+        assert after[path] == before[path], path  # same inode, same mtime: not rewritten
+    for i, t in relabeled.items():
+        old = before[f"train/{(t + 1) % 10}/img_{i:04d}.png"]
+        new = after[f"train/{t}/img_{i:04d}.png"]
+        assert new[0] == old[0] and new[2] == old[2]  # moved, same inode
+    assert "train/7/extra_a.png" not in after
+    for path, (_, _, data) in after.items():
+        if path.startswith("train/"):
+            label, name = path.split("/")[1:]
+            assert int(label) == pngs[int(name[4:8])][1] and data == pngs[int(name[4:8])][0]
+    assert repo.status().clean
+    workspace.checkout(repo, "main")
+    assert repo.branch() == "main" and repo.head() == second
+    assert {p: v[2] for p, v in snapshot(repo).items()} == {p: v[2] for p, v in before.items()}
+    assert repo.status().clean
+
+
+def test_checkout_refuses_to_lose_uncommitted_work_unless_forced(
+    two_commits: tuple[Repo, str, str],
+) -> None:
+    repo, first, _ = two_commits
+    victim = repo.workdir / "train/7/extra_a.png"
+    victim.write_bytes(b"precious edit")
+    before = snapshot(repo)
+    with pytest.raises(ConflictError, match="uncommitted changes"):
+        workspace.checkout(repo, first)
+    assert snapshot(repo) == before and repo.branch() == "main"
+    workspace.checkout(repo, first, force=True)
+    assert not victim.exists() and repo.status().clean
+
+
+def test_checkout_unknown_revision_changes_nothing(two_commits: tuple[Repo, str, str]) -> None:
+    repo, _, second = two_commits
+    before = snapshot(repo)
+    with pytest.raises(RevisionNotFoundError, match="no-such-rev"):
+        workspace.checkout(repo, "no-such-rev")
+    assert snapshot(repo) == before and repo.head() == second
+
+
+def test_commit_on_detached_head_then_branch_from_it(two_commits: tuple[Repo, str, str]) -> None:
+    repo, first, second = two_commits
+    workspace.checkout(repo, "HEAD~1")
+    write_tree(repo.workdir, {"train/3/side.png": digits_pngs(1)[0][0]})
+    side = repo.commit("side work", all=True)
+    assert repo.head() == side.id and side.parents == (first,) and repo.branch() is None
+    workspace.create_branch(repo, "side")
+    assert repo.git.ref("refs/heads/side") == side.id
+    workspace.switch(repo, "main")
+    assert repo.head() == second and not (repo.workdir / "train/3/side.png").exists()
+    workspace.switch(repo, "side")
+    assert (repo.workdir / "train/3/side.png").exists()
+
+
+def test_branches(two_commits: tuple[Repo, str, str]) -> None:
+    repo, first, second = two_commits
+    assert workspace.create_branch(repo, "old", first) == first
+    assert workspace.list_branches(repo) == ["main", "old"]
+    with pytest.raises(InvalidInputError, match="already exists"):
+        workspace.create_branch(repo, "old")
+    for bad in ("-x", "a..b", "a b", "x.lock", "a:b", "/x", "x/", "a\nb"):
+        with pytest.raises(InvalidInputError, match="not a valid branch name"):
+            workspace.create_branch(repo, bad)
+    workspace.switch(repo, "new", create=True)
+    assert repo.branch() == "new" and repo.head() == second
+    with pytest.raises(DatagitError, match="checked out"):
+        workspace.delete_branch(repo, "new")
+    workspace.switch(repo, "old")
+    assert repo.head() == first
+    with pytest.raises(DatagitError, match="not merged"):
+        workspace.delete_branch(repo, "new")
+    workspace.delete_branch(repo, "new", force=True)
+    workspace.delete_branch(repo, "main", force=True)
+    assert workspace.list_branches(repo) == ["old"]
+    with pytest.raises(InvalidInputError, match="no branch named 'main'"):
+        workspace.switch(repo, "main")
+
+
+def test_branch_needs_a_commit(tmp_repo: Repo) -> None:
+    with pytest.raises(DatagitError, match="no commits yet"):
+        workspace.create_branch(tmp_repo, "x")
+
+
+def test_tags(two_commits: tuple[Repo, str, str]) -> None:
+    repo, first, second = two_commits
+    workspace.create_tag(repo, "v1", first, "first release")
+    workspace.create_tag(repo, "v2")
+    assert workspace.list_tags(repo) == {"v1": first, "v2": second}
+    assert repo.resolve("v1") == first and repo.resolve("v2~1") == first
+    with pytest.raises(InvalidInputError, match="already exists"):
+        workspace.create_tag(repo, "v1")
+    workspace.checkout(repo, "v1")
+    assert repo.head() == first and repo.branch() is None
+    workspace.delete_tag(repo, "v2")
+    assert list(workspace.list_tags(repo)) == ["v1"]
+    with pytest.raises(InvalidInputError, match="no tag named"):
+        workspace.delete_tag(repo, "v2")
+
+
+def test_checkout_restores_dataset_declarations(tmp_repo: Repo) -> None:
+    ws = tmp_repo.workdir
+    write_tree(ws, {"train/a/1.png": digits_pngs(1)[0][0]})
+    first = tmp_repo.commit("train only", all=True).id
+    tmp_repo.add_dataset(DatasetConfig("eval", "imagefolder", "eval"))
+    write_tree(ws, {"eval/b/1.png": digits_pngs(2)[1][0]})
+    tmp_repo.commit("eval too", all=True)
+    workspace.checkout(tmp_repo, first)
+    assert "eval" not in tmp_repo.config.datasets
+    assert not (ws / "eval/b/1.png").exists()
+    workspace.checkout(tmp_repo, "main")
+    assert "eval" in tmp_repo.config.datasets and (ws / "eval/b/1.png").exists()
+    assert tmp_repo.status().clean
+
+
+def test_checkout_of_a_deleted_file_restores_it_with_verified_bytes(
+    two_commits: tuple[Repo, str, str],
+) -> None:
+    repo, first, _ = two_commits
+    png, t = digits_pngs(3)[2]
+    workspace.checkout(repo, first)
+    path = repo.workdir / f"train/{t}/img_0002.png"
+    assert path.read_bytes() == png
+    assert not [p for p in repo.workdir.rglob("*") if "datagit-tmp" in p.name]
+    assert os.access(path, os.R_OK)
+
+
+def test_switch_keeps_untouched_files(two_commits: tuple[Repo, str, str]) -> None:
+    repo, first, _ = two_commits
+    workspace.create_branch(repo, "old", first)
+    before = snapshot(repo)
+    workspace.switch(repo, "old")
+    after = snapshot(repo)
+    same = [p for p in after if p in before and after[p] == before[p]]
+    assert len(same) >= 290
