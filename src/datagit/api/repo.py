@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest
+from datagit.core import manifest, snapshot
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher, scan
@@ -29,7 +29,7 @@ from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
 from datagit.storage.content import ContentStore
 from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
 from datagit.storage.lock import WriteLock
-from datagit.storage.statcache import StatCache
+from datagit.storage.statcache import Snapshots, StatCache
 
 if TYPE_CHECKING:
     from datagit.api.dataset import DatasetView
@@ -80,6 +80,7 @@ class Repo:
         self.git = GitStore.open(self.dotdir)
         self.store = ContentStore(self.dotdir / "content")
         self.statcache = StatCache(self.dotdir / "index.sqlite")
+        self.snapshots = Snapshots(self.dotdir / "cache")
         self.lock = WriteLock(self.dotdir / "lock")
         if self.git.config_get("datagit.partial") == "true":
             from datagit.api.remotes import fetch_on_demand
@@ -323,9 +324,7 @@ class Repo:
         for name in sorted(set(head_ds) | set(stage_ds) | set(work_cfg.datasets)):
             ds = DatasetStatus(name)
             ds.staged = compare_trees(self.git, head_ds.get(name), stage_ds.get(name))
-            staged = DatasetTree(self.git, stage_ds[name]).by_id() if name in stage_ds else {}
-            work = {r.id: r for r in self.scan(name)} if name in work_cfg.datasets else {}
-            ds.unstaged = compare(staged, work)
+            ds.unstaged = self._unstaged(name, work_cfg, stage_ds.get(name))
             out.append(ds)
         from datagit.api import staging
 
@@ -337,6 +336,18 @@ class Repo:
             config_unstaged=_norm(stage_cfg) != _norm(work_cfg_bytes),
             conflicts=staging.conflicts(self),
         )
+
+    def _unstaged(self, name: str, work_cfg: Config, staged_tree: str | None) -> list[Change]:
+        cfg = work_cfg.datasets.get(name)
+        if cfg is not None and cfg.layout == "imagefolder" and staged_tree is not None:
+            hasher = Hasher(self.workdir, self.statcache)
+            fast = snapshot.status_fast(self.git, cfg, hasher, self.snapshots, staged_tree)
+            self._save_statcache()
+            if fast is not None:
+                return fast
+        staged = DatasetTree(self.git, staged_tree).by_id() if staged_tree else {}
+        work = {r.id: r for r in self.scan(name)} if cfg is not None else {}
+        return compare(staged, work)
 
     # -- log ---------------------------------------------------------------
     def log(

@@ -10,16 +10,17 @@ commit whole.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest
+from datagit.core import manifest, snapshot
 from datagit.core.changes import ADDED, Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
-from datagit.core.layouts import Hasher, scan
+from datagit.core.layouts import Hasher, file_record, list_imagefolder, scan
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
@@ -45,31 +46,55 @@ def add(
         hasher = Hasher(repo.workdir, repo.statcache, writer)
         for name, prefixes in targets.items():
             dcfg = cfg.datasets[name]
-            include = _include(prefixes)
-            work = scan(dcfg, hasher, include)
             base = stage_ds.get(name)
-            staged = DatasetTree(repo.git, base).by_id() if base else {}
-            merged: dict[str, Record] = {}
-            if include is not None:
-                merged = {
-                    i: r for i, r in staged.items() if not include(target_path(dcfg, r) or "")
-                }
-            for r in work:
-                old = staged.get(r.id)
-                if r.annotator is None and old is not None and old.label == r.label:
-                    r = r.with_annotator(old.annotator)
-                merged[r.id] = r
-            changes[name] = compare(staged, merged)
-            if changes[name] or base is None:
-                new_ds[name] = manifest.write_dataset(repo.git, merged.values(), base)
+            if prefixes is None and base is not None and dcfg.layout == "imagefolder":
+                fast = snapshot.stage_fast(repo.git, dcfg, hasher, repo.snapshots, base)
+                if fast is not None:
+                    new_ds[name], changes[name] = fast
+                    if progress:
+                        progress(1)
+                    continue
+            new_ds[name], changes[name] = _stage_full(repo, dcfg, hasher, base, prefixes)
             if progress:
-                progress(len(work))
+                progress(1)
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
         changes[name] = compare_trees(repo.git, stage_ds[name], None)
     root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo._set_stage(root)
     return dict(sorted(changes.items()))
+
+
+def _stage_full(
+    repo: Repo, cfg: DatasetConfig, hasher: Hasher, base: str | None, prefixes: list[str] | None
+) -> tuple[str, list[Change]]:
+    """Re-read a whole dataset (or the paths under ``prefixes``) and stage it."""
+    include = _include(prefixes)
+    started = time.time_ns()
+    listing = None
+    if cfg.layout == "imagefolder":
+        listing = list_imagefolder(cfg, repo.workdir)
+        work = [file_record(p, e, hasher) for p, e in listing.items() if not include or include(p)]
+    else:
+        work = scan(cfg, hasher)
+    staged = DatasetTree(repo.git, base).by_id() if base else {}
+    merged: dict[str, Record] = {}
+    if include is not None:
+        merged = {i: r for i, r in staged.items() if not include(target_path(cfg, r) or "")}
+    for r in work:
+        old = staged.get(r.id)
+        keep = old is not None and old.annotator is not None and old.label == r.label
+        if r.annotator is None and keep:
+            r = r.with_annotator(old.annotator)  # type: ignore[union-attr]
+        merged[r.id] = r
+    changes = compare(staged, merged)
+    tree = base if base and not changes else manifest.write_dataset(repo.git, merged.values(), base)
+    if listing is not None:
+        if include is None:
+            snapshot.save_listing(cfg, hasher, repo.snapshots, tree, listing, started)
+        else:
+            repo.snapshots.drop(cfg.name)
+    return tree, changes
 
 
 def _targets(repo: Repo, cfg: Config, paths: list[str] | None) -> dict[str, list[str] | None]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from datagit.core import checkout as co
-from datagit.core import manifest
+from datagit.core import manifest, snapshot
+from datagit.core.changes import compare_trees
 from datagit.core.config import Config
+from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
@@ -26,7 +28,9 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
         target = repo.resolve(rev)
         branch = rev if repo.git.ref(f"refs/heads/{rev}") else None
         _require_clean(repo, force, f"checkout {rev}")
-        materialize(repo, repo.git.commit(target).tree, force=force)
+        head = repo.head()
+        clean_at = repo.git.commit(head).tree if head and not force else None
+        materialize(repo, repo.git.commit(target).tree, force=force, clean_at=clean_at)
         if branch:
             repo.git.set_head_branch(branch)
         else:
@@ -68,16 +72,40 @@ def _require_clean(repo: Repo, force: bool, what: str) -> None:
         )
 
 
-def materialize(repo: Repo, tree: str, *, force: bool = False) -> co.Plan:
-    """Rewrite the workspace to match commit tree ``tree``, touching only what differs."""
+def materialize(
+    repo: Repo, tree: str, *, force: bool = False, clean_at: str | None = None
+) -> co.Plan:
+    """Rewrite the workspace to match commit tree ``tree``, touching only what differs.
+
+    ``clean_at`` is a commit tree the caller knows the workspace equals (a clean
+    checkout); then only records that differ between the two trees are planned,
+    found by shard-level comparison, and nothing is re-read from disk.
+    """
     cfg_bytes, target_ds = manifest.read_root(repo.git, tree)
     target_cfg = Config.parse(cfg_bytes)
     now_cfg = _current_config(repo, force)
+    clean_ds = manifest.read_root(repo.git, clean_at)[1] if clean_at else None
     plan = co.Plan()
+    fallback: set[str] = set()  # datasets whose workspace could not be read
+    followed: dict[str, str] = {}  # dataset → tree its snapshot described before
     for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
         cfg_now = now_cfg.datasets.get(name)
         cfg_target = target_cfg.datasets.get(name)
-        now = _workspace_records(repo, name, cfg_now is not None, force)
+        if (
+            clean_ds is not None
+            and cfg_now == cfg_target
+            and cfg_now is not None
+            and cfg_now.layout == "imagefolder"
+            and name in clean_ds
+            and name in target_ds
+        ):
+            diff = compare_trees(repo.git, clean_ds[name], target_ds[name])
+            now = {c.id: c.old for c in diff if c.old is not None}
+            target = {c.id: c.new for c in diff if c.new is not None}
+            co.plan_dataset(plan, cfg_now, now, cfg_target, target, None)
+            followed[name] = clean_ds[name]
+            continue
+        now = _workspace_records(repo, name, cfg_now is not None, force, fallback)
         target: dict[str, Record] = (
             DatasetTree(repo.git, target_ds[name]).by_id() if name in target_ds else {}
         )
@@ -88,9 +116,24 @@ def materialize(repo: Repo, tree: str, *, force: bool = False) -> co.Plan:
         co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now)
     co.verify(plan, repo.store)
     co.apply(plan, repo.workdir, repo.store, repo.statcache.record)
-    for cfg in target_cfg.datasets.values():
-        if cfg.layout == "imagefolder":
-            (repo.workdir / cfg.path).mkdir(parents=True, exist_ok=True)
+    hasher = Hasher(repo.workdir, repo.statcache)
+    for name, cfg in target_cfg.datasets.items():
+        if cfg.layout != "imagefolder":
+            continue
+        (repo.workdir / cfg.path).mkdir(parents=True, exist_ok=True)
+        if name not in target_ds or name in fallback:
+            repo.snapshots.drop(name)
+        elif name not in followed or not snapshot.follow_plan(
+            cfg,
+            repo.snapshots,
+            followed[name],
+            target_ds[name],
+            plan.move,
+            plan.write,
+            plan.delete,
+            str(repo.workdir),
+        ):
+            snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:
         (repo.workdir / "datagit.toml").write_bytes(cfg_bytes)
     repo.statcache.save()
@@ -106,7 +149,9 @@ def _current_config(repo: Repo, force: bool) -> Config:
         return repo.config_at("HEAD") if repo.head() else Config()
 
 
-def _workspace_records(repo: Repo, name: str, declared: bool, force: bool) -> dict[str, Record]:
+def _workspace_records(
+    repo: Repo, name: str, declared: bool, force: bool, fallback: set[str]
+) -> dict[str, Record]:
     if not declared:
         return {}
     try:
@@ -115,6 +160,7 @@ def _workspace_records(repo: Repo, name: str, declared: bool, force: bool) -> di
         if not force:
             raise
         # The workspace is unreadable as a dataset; fall back to what HEAD says it holds.
+        fallback.add(name)
         trees = repo.datasets_at("HEAD") if repo.head() else {}
         return DatasetTree(repo.git, trees[name]).by_id() if name in trees else {}
 

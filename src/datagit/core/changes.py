@@ -71,11 +71,23 @@ def compare_trees(git: GitStore, old: str | None, new: str | None) -> list[Chang
     a_recs: dict[str, Record] = {}
     b_recs: dict[str, Record] = {}
     for s in shards:
-        if s.old:
-            a_recs.update((r.id, r) for r in decode_lines(git.read_blob(s.old)))
-        if s.new:
-            b_recs.update((r.id, r) for r in decode_lines(git.read_blob(s.new)))
+        a_lines = _lines(git, s.old)
+        b_lines = _lines(git, s.new)
+        # Encodings are canonical, so equal lines are equal records: decode only the rest.
+        a_recs.update((r.id, r) for r in _decode(a_lines - b_lines))
+        b_recs.update((r.id, r) for r in _decode(b_lines - a_lines))
     return compare(a_recs, b_recs)
+
+
+def _lines(git: GitStore, blob: str | None) -> set[bytes]:
+    if blob is None:
+        return set()
+    data = git.read_blob(blob)
+    return set(data.rstrip(b"\n").split(b"\n")) if data else set()
+
+
+def _decode(lines: set[bytes]) -> list[Record]:
+    return decode_lines(b"\n".join(lines)) if lines else []
 
 
 def counts(changes: list[Change]) -> dict[str, int]:

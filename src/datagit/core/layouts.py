@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -69,10 +69,24 @@ def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) 
 
 
 # -- imagefolder -------------------------------------------------------------
-def scan_imagefolder(
-    cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None
-) -> list[Record]:
-    workdir = hasher.workdir
+class FileEntry(NamedTuple):
+    """One file of an image folder as a directory listing sees it."""
+
+    id: str
+    label: str
+    stat: tuple[int, int, int]  # size, mtime_ns, inode: what the snapshot compares
+    abspath: str
+    st: os.stat_result
+
+
+def list_imagefolder(
+    cfg: DatasetConfig, workdir: Path, known: Mapping[str, object] | None = None
+) -> dict[str, FileEntry]:
+    """Every file of an image folder by workspace path, with every layout rule checked.
+
+    Ids of paths in ``known`` (a previous listing) were validated then and are
+    not re-checked: a listing of 100,000 unchanged files should cost stats only.
+    """
     root = workdir / cfg.path
     if not root.is_dir():
         raise InvalidInputError(
@@ -92,35 +106,32 @@ def scan_imagefolder(
                 hint=f"move it into {cfg.path}/<label>/ or delete it",
             )
     label_set = set(labels)
+    known = known or {}
     seen: dict[str, str] = {}
-    records: list[Record] = []
+    out: dict[str, FileEntry] = {}
     for label in sorted(labels):
-        base = f"{cfg.path}/{label}"
-        stack = [(root / label, "")]
+        base = f"{cfg.path}/{label}/"
+        stack = [(str(root / label), "")]
         while stack:
             folder, rel_dir = stack.pop()
             for entry in os.scandir(folder):
                 name = entry.name
-                if name.startswith("."):
+                if name[0] == ".":
                     continue
                 rel_id = rel_dir + name
-                rel_path = f"{base}/{rel_id}"
+                rel_path = base + rel_id
                 if entry.is_symlink():
-                    target = os.path.realpath(entry.path)
-                    if os.path.commonpath([target, real_workdir]) != real_workdir:
-                        raise InvalidInputError(
-                            f"{rel_path} is a symlink to {target}, outside the workspace",
-                            hint="copy the file into the workspace instead of linking to it",
-                        )
+                    _check_link(entry.path, rel_path, real_workdir)
                 if entry.is_dir():
                     if name in label_set:
                         raise InvalidInputError(
                             f"{rel_path}/ is a class folder nested inside class folder {label}/",
                             hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
                         )
-                    stack.append((Path(entry.path), rel_id + "/"))
+                    stack.append((entry.path, rel_id + "/"))
                     continue
-                validate_id(rel_id, rel_path)
+                if rel_path not in known:
+                    validate_id(rel_id, rel_path)
                 if rel_id in seen:
                     raise InvalidInputError(
                         f"dataset {cfg.name}: id {rel_id!r} is given by both {seen[rel_id]} "
@@ -128,8 +139,6 @@ def scan_imagefolder(
                         hint="an example can have one label: delete or rename one of the files",
                     )
                 seen[rel_id] = rel_path
-                if include is not None and not include(rel_path):
-                    continue
                 try:
                     st = entry.stat()
                 except OSError as exc:
@@ -137,9 +146,35 @@ def scan_imagefolder(
                         f"cannot read {rel_path}: {exc.strerror or exc}",
                         hint="fix the link or remove the file",
                     ) from None
-                key = hasher.file(rel_path, st, entry.path)
-                records.append(Record(rel_id, label, key, st.st_size, source=rel_path))
-    return records
+                out[rel_path] = FileEntry(
+                    rel_id, label, (st.st_size, st.st_mtime_ns, st.st_ino), entry.path, st
+                )
+    return out
+
+
+def _check_link(path: str, rel_path: str, real_workdir: str) -> None:
+    target = os.path.realpath(path)
+    if os.path.commonpath([target, real_workdir]) != real_workdir:
+        raise InvalidInputError(
+            f"{rel_path} is a symlink to {target}, outside the workspace",
+            hint="copy the file into the workspace instead of linking to it",
+        )
+
+
+def file_record(rel_path: str, entry: FileEntry, hasher: Hasher) -> Record:
+    key = hasher.file(rel_path, entry.st, entry.abspath)
+    return Record(entry.id, entry.label, key, entry.stat[0])
+
+
+def scan_imagefolder(
+    cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None
+) -> list[Record]:
+    listing = list_imagefolder(cfg, hasher.workdir)
+    return [
+        file_record(path, e, hasher)
+        for path, e in listing.items()
+        if include is None or include(path)
+    ]
 
 
 # -- table -------------------------------------------------------------------

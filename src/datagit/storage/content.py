@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import xxhash
 
@@ -30,9 +30,12 @@ def address(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where an object's bytes are: a pack (with offset) or a loose file."""
+class Location(NamedTuple):
+    """Where an object's bytes are: a pack file, offset and length.
+
+    A NamedTuple rather than a dataclass: the index builds one per object on
+    open, and tuple construction is several times cheaper.
+    """
 
     path: Path
     offset: int
@@ -74,9 +77,11 @@ class ContentStore:
             except FileNotFoundError:
                 continue
             usable = len(raw) - len(raw) % _ENTRY.size  # a torn last entry is dropped
-            for digest, offset, length in _ENTRY.iter_unpack(raw[:usable]):
-                if offset + length <= size:
-                    index[digest.hex()] = Location(pack, offset, length)
+            index.update(
+                (digest.hex(), Location(pack, offset, length))
+                for digest, offset, length in _ENTRY.iter_unpack(raw[:usable])
+                if offset + length <= size
+            )
         return index
 
     def _loose_path(self, key: str) -> Path:

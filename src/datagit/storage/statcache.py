@@ -7,6 +7,7 @@ tick) and is not trusted.
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
 import time
@@ -89,3 +90,55 @@ class StatCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+class Snapshots:
+    """Per dataset: the stat of every file at the moment the workspace matched a tree.
+
+    This is datagit's equivalent of git's index: when the stage's tree for a
+    dataset is the snapshot's tree and no file's (size, mtime, inode) moved,
+    the workspace equals the stage without decoding a single record. Files
+    whose mtime is within RACY_NS of the snapshot time are never trusted.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, dataset: str) -> Path:
+        return self.folder / f"snapshot-{dataset}.marshal"
+
+    def load(self, dataset: str) -> tuple[str, int, dict[str, tuple[int, int, int]]] | None:
+        """(tree id, time taken in ns, path → stat) or None."""
+        try:
+            tree, taken, stats = marshal.loads(self._path(dataset).read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        return tree, taken, stats
+
+    def save(
+        self, dataset: str, tree: str, taken_ns: int, stats: dict[str, tuple[int, int, int]]
+    ) -> None:
+        self.folder.mkdir(exist_ok=True)
+        path = self._path(dataset)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(marshal.dumps((tree, taken_ns, stats)))
+        os.replace(tmp, path)
+
+    def drop(self, dataset: str | None = None) -> None:
+        if dataset is None:
+            for p in self.folder.glob("snapshot-*.marshal"):
+                p.unlink(missing_ok=True)
+        else:
+            self._path(dataset).unlink(missing_ok=True)
+
+
+def changed_paths(
+    stats: dict[str, tuple[int, int, int]],
+    taken_ns: int,
+    now: dict[str, tuple[int, int, int]],
+) -> tuple[list[str], list[str]]:
+    """(paths new or changed since the snapshot, paths gone) — racy entries count as changed."""
+    limit = taken_ns - RACY_NS
+    changed = [p for p, st in now.items() if stats.get(p) != st or st[1] >= limit]
+    gone = [p for p in stats if p not in now]
+    return changed, gone

@@ -1,0 +1,138 @@
+"""The fast path for image folders: compare stats to a snapshot, touch only what moved.
+
+A snapshot records the (size, mtime, inode) of every file at a moment when the
+workspace matched a known dataset tree. If the stage still holds that tree, the
+files whose stat differs are the only possible changes, so `status` and `add`
+cost a directory listing plus work in proportion to the change.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from datagit.core.changes import Change, classify
+from datagit.core.config import DatasetConfig
+from datagit.core.layouts import FileEntry, Hasher, file_record, list_imagefolder
+from datagit.core.manifest import DatasetTree, apply_changes
+from datagit.core.records import Record
+from datagit.storage.git import GitStore
+from datagit.storage.statcache import Snapshots, changed_paths
+
+
+def _id_of(cfg: DatasetConfig, path: str) -> str:
+    """``train/cat/a/1.png`` → ``a/1.png``: the id is the path under the class folder."""
+    return path[len(cfg.path) + 1 :].split("/", 1)[1]
+
+
+def listing_delta(
+    cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, tree: str
+) -> tuple[dict[str, FileEntry], dict[str, Record], list[str], int] | None:
+    """(listing, new records by id, deleted ids, listing time) since the snapshot of ``tree``.
+
+    None when there is no usable snapshot for ``tree``.
+    """
+    snap = snapshots.load(cfg.name)
+    if snap is None or snap[0] != tree:
+        return None
+    _, taken, stats = snap
+    started = time.time_ns()
+    listing = list_imagefolder(cfg, hasher.workdir, known=stats)
+    changed, gone = changed_paths(stats, taken, {p: e.stat for p, e in listing.items()})
+    upserts = {}
+    for path in changed:
+        rec = file_record(path, listing[path], hasher)
+        upserts[rec.id] = rec
+    deletes = [i for i in (_id_of(cfg, p) for p in gone) if i not in upserts]
+    return listing, upserts, deletes, started
+
+
+def stage_fast(
+    git: GitStore, cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, base: str
+) -> tuple[str, list[Change]] | None:
+    """Stage an image folder against ``base`` by its stat delta; None without a snapshot."""
+    delta = listing_delta(cfg, hasher, snapshots, base)
+    if delta is None:
+        return None
+    listing, upserts, deletes, started = delta
+    tree, pairs = apply_changes(git, base, upserts, deletes, keep_annotator=True)
+    snapshots.save(cfg.name, tree, started, {p: e.stat for p, e in listing.items()})
+    return tree, _changes(pairs)
+
+
+def status_fast(
+    git: GitStore, cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, base: str
+) -> list[Change] | None:
+    """Unstaged changes of an image folder against stage tree ``base``; None without a snapshot."""
+    delta = listing_delta(cfg, hasher, snapshots, base)
+    if delta is None:
+        return None
+    listing, upserts, deletes, started = delta
+    old = DatasetTree(git, base).get_many([*upserts, *deletes])
+    pairs = [(old.get(i), r) for i, r in upserts.items()] + [(old.get(i), None) for i in deletes]
+    changes = _changes(pairs)
+    if not changes and upserts:  # only racy entries: refresh so they stop being re-hashed
+        snapshots.save(cfg.name, base, started, {p: e.stat for p, e in listing.items()})
+    return changes
+
+
+def save_listing(
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    snapshots: Snapshots,
+    tree: str,
+    listing: dict[str, FileEntry] | None = None,
+    started: int | None = None,
+) -> None:
+    """Record that the workspace now matches ``tree`` (after a full add or a checkout)."""
+    if started is None or listing is None:
+        started = time.time_ns()
+        listing = list_imagefolder(cfg, hasher.workdir)
+    snapshots.save(cfg.name, tree, started, {p: e.stat for p, e in listing.items()})
+
+
+def follow_plan(
+    cfg: DatasetConfig,
+    snapshots: Snapshots,
+    old_tree: str,
+    new_tree: str,
+    moves: dict[str, tuple[str, str]],
+    writes: dict[str, str],
+    deletes: set[str],
+    workdir: str,
+) -> bool:
+    """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
+
+    A rename keeps size, mtime and inode, so moved entries keep their stat;
+    written files are stat'ed. Returns False (and drops the snapshot) when the
+    snapshot did not describe ``old_tree``.
+    """
+    snap = snapshots.load(cfg.name)
+    if snap is None or snap[0] != old_tree:
+        snapshots.drop(cfg.name)
+        return False
+    _, taken, stats = snap
+    prefix = cfg.path + "/"
+    for old, (new, _key) in moves.items():
+        if old.startswith(prefix):
+            st = stats.pop(old, None)
+            if st is not None:
+                stats[new] = st
+    for path in deletes:
+        if path.startswith(prefix):
+            stats.pop(path, None)
+    for path in writes:
+        if path.startswith(prefix):
+            st = os.stat(os.path.join(workdir, path))
+            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    snapshots.save(cfg.name, new_tree, taken, stats)
+    return True
+
+
+def _changes(pairs: list[tuple[Record | None, Record | None]]) -> list[Change]:
+    out = []
+    for old, new in pairs:
+        kind = classify(old, new)
+        if kind:
+            out.append(Change((old or new).id, kind, old, new))  # type: ignore[union-attr]
+    return sorted(out, key=lambda c: c.id)
