@@ -1,0 +1,108 @@
+"""`datagit blame`: who set an example's label, in which commit, and who annotated it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from datagit.api import history
+from datagit.api.repo import Repo
+from datagit.cli._common import echo_json, iso, label, open_repo, short, when
+from datagit.core.blame import ExampleEvent
+
+
+@click.command()
+@click.argument("target")
+@click.option("-r", "--rev", default="HEAD", show_default=True, help="Blame as of this revision.")
+@click.option("--label", "label_", default=None, help="Only examples labelled L (dataset blame).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/history.md).")
+@click.pass_context
+def blame(ctx: click.Context, target: str, rev: str, label_: str | None, as_json: bool) -> None:
+    """Blame DATASET/ID (its whole history) or DATASET (one line per example).
+
+    \b
+    Examples:
+      datagit blame train/img_0042.png
+      datagit blame train --label cat
+      datagit blame train --rev v1.0 --json
+    """
+    repo = open_repo(ctx)
+    dataset, example_id = history.split_example(repo, target, rev)
+    if example_id is not None:
+        events = history.example_log(repo, dataset, example_id, rev)
+        if as_json:
+            echo_json([event_json(e) for e in events])
+            return
+        for e in events:
+            click.echo(event_line(e))
+        if not events:
+            click.echo(f"{target}: no commit reachable from {rev} touched it")
+        return
+    rows = history.blame(repo, dataset, rev, label=label_)
+    infos = _infos(repo, {b.commit for b in rows} | {b.added_in for b in rows})
+    if as_json:
+        echo_json(
+            [
+                {
+                    "id": b.id,
+                    "label": b.label,
+                    "commit": b.commit,
+                    "author": infos[b.commit].author.name,
+                    "date": iso(infos[b.commit].author),
+                    "annotator": b.annotator,
+                    "added_in": b.added_in,
+                }
+                for b in rows
+            ]
+        )
+        return
+    for b in rows:
+        c = infos[b.commit]
+        click.echo(
+            f"{short(b.commit)} {when(c.author)[:10]} {c.author.name:<16.16} "
+            f"{(b.annotator or '-'):<12.12} added {short(b.added_in)}  "
+            f"{b.id}\t{label(b.label)}"
+        )
+
+
+def _infos(repo: Repo, ids: set[str]) -> dict[str, Any]:
+    return {i: repo.git.commit(i) for i in ids}
+
+
+def event_line(e: ExampleEvent) -> str:
+    """``<commit> <date> <author> [annotator] <kind> old → new``."""
+    c = e.commit
+    who = f"{c.author.name}" + (f" [{e.annotator}]" if e.annotator else "")
+    return f"{short(c.id)} {when(c.author)} {who}  {change_text(e)}  {c.summary}"
+
+
+def change_text(e: ExampleEvent) -> str:
+    """``relabeled cat → dog`` / ``added (cat)`` / ``removed (was cat)``."""
+    what = e.kind
+    if e.old is not None and e.new is not None and e.old.label != e.new.label:
+        what += f" {label(e.old.label)} → {label(e.new.label)}"
+    elif e.new is not None and e.old is None:
+        what += f" ({label(e.new.label)})"
+    elif e.old is not None and e.new is None:
+        what += f" (was {label(e.old.label)})"
+    if e.old is not None and e.new is not None and e.old.content != e.new.content:
+        what += f" content {e.old.content[:8]} → {e.new.content[:8]}"
+    return what
+
+
+def event_json(e: ExampleEvent) -> dict[str, Any]:
+    return {
+        "commit": e.commit.id,
+        "author": e.commit.author.name,
+        "email": e.commit.author.email,
+        "date": iso(e.commit.author),
+        "annotator": e.annotator,
+        "kind": e.kind,
+        "old": e.old.to_dict() if e.old else None,
+        "new": e.new.to_dict() if e.new else None,
+        "message": e.commit.summary,
+    }
+
+
+COMMANDS = [blame]
