@@ -398,6 +398,28 @@ def pull(
     return PullResult(result, "fast-forward" if head else "checkout", head, theirs)
 
 
+def check_remote(repo: Repo, remote: str = "origin", *, verify: bool = True) -> list[str]:
+    """A remote's fsck: every object its branches need is there (and, with ``verify``, intact).
+
+    Git objects are fetched into a private namespace and dropped afterwards, so
+    nothing local changes; content is checked by listing and, with ``verify``,
+    by downloading and hashing every object (it is not stored).
+    """
+    cfg = get_remote(repo, remote)
+    git = GitRemote(repo.git, cfg.url)
+    try:
+        fetched = git.fetch()
+        need = needed_content(repo, fetched.values())
+        content = content_remote(repo, cfg)
+        have = content.list() if need else set()
+        problems = [f"content {k} is missing on {cfg.content}" for k in sorted(need - have)]
+        if verify:
+            problems += content.check(sorted(need & have))
+        return problems
+    finally:
+        git.discard()
+
+
 # -- partial clones: content on demand ---------------------------------------------------------
 def promisor(repo: Repo) -> str:
     return repo.git.config_get("datagit.promisor") or "origin"
@@ -432,7 +454,7 @@ def clone(
     """
     from datagit.api.repo import Repo
 
-    target = Path(directory) if directory else Path(_default_dir(url))
+    target = Path(directory) if directory else Path(default_directory(url))
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise DatagitError(
             f"cannot clone into {target}: it exists and is not an empty directory",
@@ -469,7 +491,7 @@ def clone(
         raise
 
 
-def _default_dir(url: str) -> str:
+def default_directory(url: str) -> str:
     name = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     return name.removesuffix(".git") or "datagit-clone"
 

@@ -31,6 +31,10 @@ _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
 Progress = Callable[[int], None]  # called with the number of objects just transferred
 
 
+class MissingObjectError(RemoteError):
+    """The remote has no object under an address someone asked for."""
+
+
 @dataclass
 class TransferStats:
     """What a remote was asked to do, for tests and benchmarks (not a server's count)."""
@@ -153,7 +157,7 @@ class ContentRemote:
             for k in batch:
                 data = got[k]
                 if isinstance(data, FileNotFoundError):
-                    raise RemoteError(
+                    raise MissingObjectError(
                         f"content {k} is not on the remote {self.url}",
                         hint="push it from a repository that has it, then pull again",
                     )
@@ -170,6 +174,21 @@ class ContentRemote:
                 yield k, data
             if progress:
                 progress(len(batch))
+
+    def check(self, keys: Iterable[str]) -> list[str]:
+        """Download ``keys`` and return one line per object that is missing or corrupt."""
+        problems: list[str] = []
+        pending = list(keys)
+        while pending:
+            done = 0
+            try:
+                for _ in self.download(pending):
+                    done += 1
+            except (CorruptObjectError, MissingObjectError) as exc:
+                problems.append(exc.message)
+                done += 1  # skip the bad one and go on with the rest
+            pending = pending[done:]
+        return problems
 
     def delete(self, keys: Iterable[str]) -> None:
         """Remove objects (tests and repair; push never deletes)."""

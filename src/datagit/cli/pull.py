@@ -1,0 +1,70 @@
+"""`datagit fetch` and `datagit pull`: bring a remote's history and content here."""
+
+from __future__ import annotations
+
+import click
+
+from datagit.api import remotes
+from datagit.cli._common import open_repo, short
+from datagit.cli.remote import progress_bar
+
+
+@click.command()
+@click.argument("remote", default="origin")
+@click.pass_context
+def fetch(ctx: click.Context, remote: str) -> None:
+    """Download REMOTE's branches and tags and their content (verified), without merging.
+
+    \b
+    Example:
+      datagit fetch origin && datagit log origin/main --oneline
+    """
+    repo = open_repo(ctx)
+    with progress_bar() as progress:
+        r = remotes.fetch(repo, remote, progress=progress)
+    for ref, (old, new) in r.updated.items():
+        click.echo(f"{ref.removeprefix('refs/remotes/')}: {short(old)} → {short(new)}")
+    click.echo(f"{r.downloaded} objects downloaded")
+
+
+@click.command()
+@click.argument("remote", required=False)
+@click.argument("branch", required=False)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    metavar="NAME",
+    help="In a partial clone, download this dataset's content (repeatable).",
+)
+@click.option("--rev", default=None, help="In a partial clone, download the content REV needs.")
+@click.pass_context
+def pull(
+    ctx: click.Context,
+    remote: str | None,
+    branch: str | None,
+    datasets: tuple[str, ...],
+    rev: str | None,
+) -> None:
+    """Fetch, then fast-forward the current branch to its upstream.
+
+    \b
+    Examples:
+      datagit pull
+      datagit pull origin main
+      datagit pull --dataset eval          # partial clone: fetch one dataset's bytes
+    """
+    repo = open_repo(ctx)
+    with progress_bar() as progress:
+        r = remotes.pull(
+            repo, remote, branch, datasets=list(datasets) or None, rev=rev, progress=progress
+        )
+    if r.kind == "up-to-date":
+        click.echo("Already up to date.")
+    else:
+        click.echo(f"Fast-forward {short(r.old)} → {short(r.new)}")
+    if r.fetch.downloaded:
+        click.echo(f"{r.fetch.downloaded} objects downloaded")
+
+
+COMMANDS = [fetch, pull]

@@ -1,0 +1,277 @@
+"""push, fetch, pull and clone on real repositories: a bare git remote plus a content folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datagit import ConflictError, CorruptObjectError, DatagitError, RemoteError, Repo
+from datagit.api import remotes, workspace
+from datagit.api.maintenance import fsck
+from datagit.errors import InvalidInputError
+from datagit.storage.remote import ContentRemote
+
+
+def _bare(path: Path) -> str:
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return str(path)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".datagit" not in p.parts
+    }
+
+
+@pytest.fixture
+def origin(digits_repo: Repo, tmp_path: Path) -> tuple[Repo, str]:
+    """digits_repo committed and pushed to a bare repo with content beside it."""
+    digits_repo.commit("300 digits", all=True)
+    url = _bare(tmp_path / "origin.git")
+    remotes.add_remote(digits_repo, "origin", url)
+    remotes.push(digits_repo, "origin")
+    return digits_repo, url
+
+
+def _edit_commit(repo: Repo, name: str, data: bytes, message: str) -> str:
+    path = repo.workdir / "train" / "0" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return repo.commit(message, all=True).id
+
+
+# -- configuration ------------------------------------------------------------------------------
+def test_add_list_remove_and_default_content_url(tmp_repo: Repo, tmp_path: Path) -> None:
+    url = _bare(tmp_path / "r.git")
+    cfg = remotes.add_remote(tmp_repo, "origin", url)
+    assert cfg.content == os.path.join(url, "datagit-content")
+    remotes.add_remote(tmp_repo, "s3", url, content="s3://bucket/prefix")
+    assert {n: c.content for n, c in remotes.list_remotes(tmp_repo).items()} == {
+        "origin": os.path.join(url, "datagit-content"),
+        "s3": "s3://bucket/prefix",
+    }
+    with pytest.raises(InvalidInputError, match="already exists"):
+        remotes.add_remote(tmp_repo, "origin", url)
+    with pytest.raises(InvalidInputError, match="not a valid remote name"):
+        remotes.add_remote(tmp_repo, "../x", url)
+    remotes.remove_remote(tmp_repo, "s3")
+    assert list(remotes.list_remotes(tmp_repo)) == ["origin"]
+
+
+def test_unknown_remote_is_named(tmp_repo: Repo) -> None:
+    with pytest.raises(RemoteError, match="no remote named 'upstream'") as err:
+        remotes.push(tmp_repo, "upstream")
+    assert err.value.hint and "remote add upstream" in err.value.hint
+
+
+# -- push and clone -----------------------------------------------------------------------------
+def test_clone_reproduces_the_workspace_and_passes_fsck(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    assert _files(clone.workdir) == _files(repo.workdir)
+    assert clone.branch() == "main" and clone.head() == repo.head()
+    assert fsck(clone).ok
+    assert clone.git.config_get("branch.main.remote") == "origin"
+    assert remotes.list_remotes(clone)["origin"].url == url
+    assert clone.status().clean
+
+
+def test_second_push_with_nothing_new_only_lists(origin: tuple[Repo, str]) -> None:
+    repo, _ = origin
+    content = ContentRemote(remotes.get_remote(repo, "origin").content or "")
+    result = remotes.push(repo, "origin", content=content)
+    assert result.uploaded == 0 and result.already_there == 300
+    assert content.stats.list_calls == 1
+    assert content.stats.upload_calls == 0 and content.stats.downloaded == 0
+
+
+def test_push_sends_only_new_content(origin: tuple[Repo, str]) -> None:
+    repo, _ = origin
+    _edit_commit(repo, "new.png", b"\x89PNG fresh bytes", "one more")
+    assert remotes.push(repo).uploaded == 1
+
+
+def test_non_fast_forward_push_is_refused_unless_forced(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    other = remotes.clone(url, tmp_path / "other")
+    _edit_commit(repo, "a.png", b"from a", "A's change")
+    remotes.push(repo)
+    mine = _edit_commit(other, "b.png", b"from b", "B's change")
+    with pytest.raises(RemoteError, match="non-fast-forward") as err:
+        remotes.push(other)
+    assert "--force" in (err.value.hint or "")
+    assert remotes.push(other, force=True).new == mine
+    assert (
+        subprocess.run(
+            ["git", "--git-dir", url, "rev-parse", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        == mine
+    )
+
+
+def test_clone_into_a_non_empty_directory_is_refused(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    _, url = origin
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(DatagitError, match="not an empty directory"):
+        remotes.clone(url, target)
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+
+
+# -- fetch and pull -----------------------------------------------------------------------------
+def test_pull_fast_forwards_and_then_is_up_to_date(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    new = _edit_commit(repo, "late.png", b"late bytes", "late")
+    remotes.push(repo)
+    r = remotes.pull(clone)
+    assert (r.kind, r.new, r.fetch.downloaded) == ("fast-forward", new, 1)
+    assert (clone.workdir / "train/0/late.png").read_bytes() == b"late bytes"
+    assert remotes.pull(clone).kind == "up-to-date"
+    assert fsck(clone).ok
+
+
+def test_pull_of_diverged_branches_asks_for_a_merge(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    _edit_commit(repo, "a.png", b"a", "a")
+    remotes.push(repo)
+    mine = _edit_commit(clone, "b.png", b"b", "b")
+    with pytest.raises(ConflictError, match="diverged") as err:
+        remotes.pull(clone)
+    assert "merge origin/main" in (err.value.hint or "")
+    assert clone.head() == mine
+
+
+def test_corrupt_remote_object_is_named_and_nothing_corrupt_is_kept(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    before = clone.git.ref("refs/remotes/origin/main")
+    _edit_commit(repo, "bad.png", b"good bytes", "will be corrupted")
+    remotes.push(repo)
+    key = next(k for k in remotes.needed_content(repo, [repo.head()]) if not clone.store.has(k))
+    obj = Path(remotes.get_remote(repo, "origin").content or "") / key[:2] / key[2:]
+    obj.write_bytes(b"evil bytes")
+    with pytest.raises(CorruptObjectError, match=key):
+        remotes.fetch(clone)
+    assert clone.git.ref("refs/remotes/origin/main") == before
+    assert not clone.store.has(key)
+    assert fsck(clone).ok
+    with pytest.raises(CorruptObjectError, match=key):
+        remotes.clone(url, tmp_path / "second")
+    assert not (tmp_path / "second").exists()
+    assert any(key in p for p in remotes.check_remote(repo))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/nothing.git", "/no/such/repo.git"])
+def test_unreachable_git_remote_is_one_line_and_changes_nothing(
+    origin: tuple[Repo, str], url: str
+) -> None:
+    repo, _ = origin
+    remotes.add_remote(repo, "far", url, content=str(repo.workdir.parent / "c"))
+    refs = repo.git.refs()
+    for verb in (remotes.fetch, remotes.push):
+        with pytest.raises(RemoteError) as err:
+            verb(repo, "far")
+        assert "\n" not in err.value.message and url.rsplit("/", 1)[-1] in err.value.message
+    assert repo.git.refs() == refs
+
+
+def test_missing_content_remote_fails_fetch_before_any_ref_moves(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    _edit_commit(repo, "x.png", b"x bytes", "x")
+    remotes.push(repo)
+    refs = clone.git.refs()
+    clone.git.config_set("remote.origin.datagit-content", str(tmp_path / "empty-content"))
+    with pytest.raises(RemoteError, match="not on the remote"):
+        remotes.fetch(clone)
+    assert clone.git.refs() == refs
+
+
+# -- a push killed halfway ----------------------------------------------------------------------
+_KILLER = """
+import os, signal, sys
+from datagit import Repo
+from datagit.api import remotes
+def progress(phase, done, total):
+    if phase == "upload" and done >= 256:
+        os.kill(os.getpid(), signal.SIGKILL)
+remotes.push(Repo.open(sys.argv[1]), "origin", progress=progress)
+"""
+
+
+def test_killed_push_resumes_without_resending_and_remote_checks_clean(
+    digits_repo: Repo, tmp_path: Path
+) -> None:
+    repo = digits_repo
+    repo.commit("300 digits", all=True)
+    url = _bare(tmp_path / "origin.git")
+    remotes.add_remote(repo, "origin", url)
+    proc = subprocess.run([sys.executable, "-c", _KILLER, str(repo.workdir)], env=os.environ)
+    assert proc.returncode == -9
+    content = ContentRemote(remotes.get_remote(repo, "origin").content or "")
+    arrived = content.list()
+    assert len(arrived) == 256
+    unmoved = subprocess.run(["git", "--git-dir", url, "rev-parse", "--verify", "-q", "main"])
+    assert unmoved.returncode != 0  # the remote branch was never created
+    result = remotes.push(repo)
+    assert (result.uploaded, result.already_there) == (300 - 256, 256)
+    assert remotes.check_remote(repo) == []
+    assert fsck(remotes.clone(url, tmp_path / "clone")).ok
+
+
+# -- partial clones -----------------------------------------------------------------------------
+def test_partial_clone_fetches_history_only_and_content_on_demand(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    repo, url = origin
+    old = sorted((repo.workdir / "train").rglob("*.png"))[:50]
+    for p in old:
+        p.unlink()
+    repo.commit("drop 50", all=True)
+    remotes.push(repo)
+    part = remotes.clone(url, tmp_path / "part", no_content=True)
+    assert len(list(part.store.keys())) == 250  # only what the checkout needed
+    report = fsck(part)
+    assert report.ok and len(report.missing) == 50
+    workspace.checkout(part, "HEAD~1")  # needs the 50 dropped examples: fetched on demand
+    assert _files(part.workdir)["train/" + old[0].relative_to(repo.workdir / "train").as_posix()]
+    assert len(list(part.store.keys())) == 300
+
+
+def test_partial_clone_pull_dataset_fetches_that_datasets_content(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    _, url = origin
+    part = remotes.clone(url, tmp_path / "part", no_content=True)
+    part.store.invalidate()
+    for p in (part.dotdir / "content" / "packs").iterdir():
+        p.unlink()  # as if the checkout had not needed them
+    assert remotes.fetch_content(part, "HEAD", datasets=["train"]) == 300
+    with pytest.raises(InvalidInputError, match="no dataset named 'nope'"):
+        remotes.fetch_content(part, "HEAD", datasets=["nope"])
