@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from datagit.cli._common import open_repo
@@ -21,7 +23,10 @@ def add(ctx: click.Context, paths: tuple[str, ...]) -> None:
       datagit add train/cat       # one class folder
     """
     repo = open_repo(ctx)
-    changes = repo.add(list(paths) or None)
+    # Paths are relative to -C PATH (as in git); dataset names pass through.
+    base = ctx.find_root().obj["directory"]
+    names = repo.config.datasets
+    changes = repo.add([p if p in names else os.path.join(base, p) for p in paths] or None)
     for name, ch in changes.items():
         c = counts(ch)
         if any(c.values()):

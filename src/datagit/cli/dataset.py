@@ -10,7 +10,13 @@ from datagit.core.config import LAYOUTS, DatasetConfig
 
 @click.group()
 def dataset() -> None:
-    """Declare and list the datasets this workspace versions."""
+    """Declare and list the datasets this workspace versions.
+
+    \b
+    Examples:
+      datagit dataset add train --layout imagefolder --path train
+      datagit dataset list
+    """
 
 
 @dataset.command("add")
@@ -69,7 +75,12 @@ def add(
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """List declared datasets."""
+    """List declared datasets.
+
+    \b
+    Example:
+      datagit dataset list --json
+    """
     repo = open_repo(ctx)
     datasets = repo.config.datasets
     if as_json:
