@@ -24,7 +24,9 @@ class DatagitGroup(click.Group):
         except DatagitError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"error: {exc.message}", err=True)
+            # One line even when a file name or id holds a newline: escape it.
+            message = exc.message.replace("\r", "\\r").replace("\n", "\\n")
+            click.echo(f"error: {message}", err=True)
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             ctx.exit(exc.exit_code)
