@@ -1,0 +1,277 @@
+"""Every bad input the issue lists: a one-line `error:` naming what and where, exit ≠ 0, and the
+repository (refs, STAGE, HEAD) and workspace exactly as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Cli, digits_pngs, write_tree
+from datagit import Repo
+
+
+def repo_state(ws: Path) -> dict[str, str]:
+    """What a failed command must not change: refs, STAGE, HEAD, config, and workspace files."""
+    out: dict[str, str] = {}
+    dot = ws / ".datagit"
+    for p in [dot / "HEAD", dot / "STAGE", dot / "packed-refs", *sorted((dot / "refs").rglob("*"))]:
+        if p.is_file():
+            out[p.relative_to(ws).as_posix()] = p.read_text()
+    for p in sorted(ws.rglob("*")):
+        if ".datagit" not in p.relative_to(ws).parts and (p.is_file() or p.is_symlink()):
+            data = p.read_bytes() if p.exists() else os.readlink(p).encode()
+            out[p.relative_to(ws).as_posix()] = hashlib.sha1(data).hexdigest()
+    return out
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def dg(ws: Path) -> Cli:
+    """A repository with one commit of 20 digits in train/ (imagefolder)."""
+    Cli(ws.parent)("init", "ws")
+    run = Cli(ws)
+    run("dataset", "add", "train", "--layout", "imagefolder", "--path", "train")
+    write_tree(ws, {f"train/{t}/img_{i:02d}.png": p for i, (p, t) in enumerate(digits_pngs(20))})
+    run("commit", "-a", "-m", "digits")
+    return run
+
+
+def refused(dg: Cli, *args: str, match: str) -> str:
+    """Run a command that must fail cleanly; return its error line."""
+    before = repo_state(dg.cwd)
+    result = dg(*args, ok=False)
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("error: "), result.output
+    assert len(lines) <= 2 and all(x.startswith(("error: ", "hint: ")) for x in lines), lines
+    assert match in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert repo_state(dg.cwd) == before
+    return lines[0]
+
+
+# -- ids and paths -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("id,label\nok,1\n../escape,2\n", "t.csv line 3: id '../escape' contains '..'"),
+        ("id,label\n/etc/passwd,1\n", "t.csv line 2: id '/etc/passwd' is an absolute path"),
+        ('id,label\n"two\nlines",1\n', "t.csv line 3: id 'two\\nlines' contains a newline"),
+        (
+            '{"id": "nul\\u0000byte", "label": 1}\n',
+            "t.jsonl line 1: id 'nul\\x00byte' contains a NUL",
+        ),
+    ],
+    ids=["dotdot", "absolute", "newline", "nul"],
+)
+def test_bad_ids_in_a_table(dg: Cli, body: str, match: str) -> None:
+    path = "t.jsonl" if body.startswith("{") else "t.csv"
+    dg("dataset", "add", "t", "--layout", "table", "--path", path)
+    (dg.cwd / path).write_text(body)
+    refused(dg, "add", match=match)
+    refused(dg, "commit", "-a", "-m", "x", match=match)
+    refused(dg, "status", match=match)
+
+
+def test_file_path_column_with_dotdot(dg: Cli) -> None:
+    dg("dataset", "add", "t", "--layout", "table", "--path", "t.csv", "--file", "path")
+    (dg.cwd / "t.csv").write_text("id,label,path\na,1,../../etc/passwd\n")
+    refused(dg, "add", match="t.csv line 2: id '../../etc/passwd' contains '..'")
+
+
+def test_newline_in_a_file_name(dg: Cli) -> None:
+    write_tree(dg.cwd, {"train/1/bad\nname.png": b"x"})
+    line = refused(dg, "add", match="id 'bad\\nname.png' contains a newline")
+    assert line.startswith("error: train/1/bad\\nname.png: ")
+
+
+@pytest.mark.parametrize(
+    ("path", "match"),
+    [
+        ("../outside", "'../outside' must be a relative path"),
+        ("/abs/data", "'/abs/data' must be a relative path"),
+        ("a\nb", "must be a relative path"),
+    ],
+)
+def test_dataset_paths_that_leave_the_workspace(dg: Cli, path: str, match: str) -> None:
+    refused(dg, "dataset", "add", "x", "--layout", "imagefolder", "--path", path, match=match)
+
+
+def test_add_of_an_absolute_path_outside(dg: Cli, tmp_path: Path) -> None:
+    refused(dg, "add", str(tmp_path), match=f"{tmp_path} is outside the workspace")
+    refused(dg, "add", "../elsewhere", match="../elsewhere is outside the workspace")
+
+
+def test_cat_with_bad_ids(dg: Cli) -> None:
+    refused(dg, "cat", "HEAD:train/../../etc/passwd", match="no example '../../etc/passwd'")
+    refused(dg, "cat", "HEAD", match="'HEAD' is not REV:DATASET/ID")
+
+
+# -- image folders ---------------------------------------------------------------
+def test_same_name_in_two_class_folders(dg: Cli) -> None:
+    png = digits_pngs(21)[20][0]
+    write_tree(dg.cwd, {"train/3/twin.png": png, "train/5/twin.png": png})
+    for args in (["add"], ["commit", "-a", "-m", "x"], ["status"]):
+        line = refused(dg, *args, match="id 'twin.png' is given by both")
+        assert "train/3/twin.png" in line and "train/5/twin.png" in line
+
+
+def test_nested_class_folder(dg: Cli) -> None:
+    write_tree(dg.cwd, {"train/3/7/inner.png": b"x"})
+    refused(dg, "add", match="train/3/7/ is a class folder nested inside class folder 3/")
+
+
+def test_file_outside_any_class_folder(dg: Cli) -> None:
+    write_tree(dg.cwd, {"train/stray.png": b"x"})
+    refused(dg, "add", match="train/stray.png is not inside a class folder")
+
+
+def test_symlink_leaving_the_workspace(dg: Cli, tmp_path: Path) -> None:
+    (tmp_path / "secret.png").write_bytes(b"secret")
+    os.symlink(tmp_path / "secret.png", dg.cwd / "train/1/link.png")
+    refused(dg, "add", match=f"train/1/link.png is a symlink to {tmp_path / 'secret.png'}")
+    refused(dg, "status", match="outside the workspace")
+
+
+def test_dangling_symlink_is_an_unreadable_file(dg: Cli) -> None:
+    os.symlink(dg.cwd / "train/1/gone.png", dg.cwd / "train/1/dangling.png")
+    refused(dg, "add", match="cannot read train/1/dangling.png")
+    refused(dg, "commit", "-a", "-m", "x", match="cannot read train/1/dangling.png")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(dg: Cli) -> None:
+    path = dg.cwd / "train/1/locked.png"
+    path.write_bytes(b"no entry")
+    path.chmod(0)
+    try:
+        refused(dg, "add", match="cannot read train/1/locked.png: Permission denied")
+    finally:
+        path.chmod(0o644)
+
+
+# -- tables ----------------------------------------------------------------------
+def test_malformed_csv_row_names_the_line(dg: Cli) -> None:
+    dg("dataset", "add", "t", "--layout", "table", "--path", "t.csv")
+    (dg.cwd / "t.csv").write_text("id,label\na,1\nb,2\nc,3,extra\n")
+    refused(dg, "add", match="t.csv line 4: expected 2 fields, got 3")
+    (dg.cwd / "t.csv").write_text('id,label\na,1\nb,"open quote\n')
+    refused(dg, "add", match="malformed CSV")
+
+
+def test_malformed_jsonl_row_names_the_line(dg: Cli) -> None:
+    dg("dataset", "add", "t", "--layout", "table", "--path", "t.jsonl")
+    (dg.cwd / "t.jsonl").write_text('{"id": "a", "label": 1}\n{"id": "b", \n')
+    refused(dg, "add", match="t.jsonl line 2: malformed JSON")
+
+
+def test_duplicate_id_in_a_table(dg: Cli) -> None:
+    dg("dataset", "add", "t", "--layout", "table", "--path", "t.csv")
+    (dg.cwd / "t.csv").write_text("id,label\na,1\nb,2\na,3\n")
+    refused(dg, "commit", "-a", "-m", "x", match="t.csv line 4: duplicate id 'a' (first on line 2)")
+
+
+def test_bad_datagit_toml(dg: Cli) -> None:
+    (dg.cwd / "datagit.toml").write_text('[datasets.train]\nlayout = "imagefolder"\npath = \n')
+    refused(dg, "status", match="datagit.toml")
+    refused(dg, "commit", "-a", "-m", "x", match="datagit.toml")
+
+
+# -- revisions -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["checkout", "nope"],
+        ["log", "nope"],
+        ["show", "HEAD~7"],
+        ["ls", "v9"],
+        ["cat", "deadbeef:train/img_00.png"],
+        ["branch", "b", "nope"],
+        ["tag", "t", "nope"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_unknown_revision(dg: Cli, args: list[str]) -> None:
+    rev = next(a.split(":")[0] for a in args[1:] if a not in ("b", "t"))
+    refused(dg, *args, match=f"unknown revision '{rev}'")
+
+
+# -- corruption ------------------------------------------------------------------
+def test_corrupted_object_fsck_names_it_checkout_refuses(dg: Cli) -> None:
+    ws = dg.cwd
+    t = digits_pngs(1)[0][1]
+    (ws / f"train/{t}/img_00.png").write_bytes(digits_pngs(21)[20][0])
+    dg("commit", "-a", "-m", "replace one image")
+    repo = Repo.open(ws)
+    key = repo.record("train", "img_00.png", "HEAD~1").content
+    loc = repo.store.index[key]
+    repo.close()
+    with open(loc.path, "r+b") as f:  # flip one byte of that object inside its pack
+        f.seek(loc.offset + loc.length // 2)
+        byte = f.read(1)
+        f.seek(loc.offset + loc.length // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    result = dg("fsck", ok=False)
+    assert result.exit_code != 0
+    assert any(key in line and Path(loc.path).name in line for line in result.stdout.splitlines())
+    assert result.stderr.startswith("error: fsck found 1 problems")
+    assert key in " ".join(Cli(ws)("fsck", "--json", ok=False).stdout.split())
+    line = refused(dg, "checkout", "HEAD~1", match=f"content {key} is corrupt")
+    assert Path(loc.path).name in line
+    refused(dg, "cat", "HEAD~1:train/img_00.png", match=f"content {key} is corrupt")
+
+
+# -- locks and places ----------------------------------------------------------
+HOLD = """
+import sys
+from datagit import Repo
+repo = Repo.open(sys.argv[1])
+repo.lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_second_writer_while_the_lock_is_held(dg: Cli) -> None:
+    write_tree(dg.cwd, {"train/2/new.png": digits_pngs(22)[21][0]})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(dg.cwd)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for args in (
+            ["add"],
+            ["commit", "-a", "-m", "x"],
+            ["checkout", "HEAD"],
+            ["gc"],
+            ["branch", "b"],
+            ["dataset", "add", "e", "--layout", "imagefolder", "--path", "e"],
+        ):
+            line = refused(dg, *args, match=f"another datagit process (pid {holder.pid})")
+            assert ".datagit/lock" in line
+    finally:
+        holder.communicate("")
+    dg("commit", "-a", "-m", "after the lock is released")
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "plain"
+    elsewhere.mkdir()
+    for args in (["status"], ["log"], ["add"], ["commit", "-m", "x"], ["fsck"], ["ls"]):
+        result = Cli(elsewhere)(*args, ok=False)
+        assert result.exit_code != 0
+        first = result.stderr.splitlines()[0]
+        assert first == f"error: not a datagit repository: {elsewhere} (nor any parent folder)"
+    assert list(elsewhere.iterdir()) == []
