@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from conftest import digits_pngs, write_tree
 from datagit import Repo
-from datagit.core.config import DatasetConfig
+from datagit.core.config import Config, DatasetConfig
 
 FAST = """
 [harness]
@@ -46,9 +47,11 @@ def make_repo(root: Path, harness: str = FAST, n: int = 300, commit: bool = True
 
 def set_harness(repo: Repo, harness: str) -> None:
     """Replace the [harness] section of the workspace's datagit.toml."""
-    path = repo.workdir / "datagit.toml"
-    text = path.read_text().split("\n[harness]")[0].rstrip("\n") + "\n"
-    path.write_text(text + harness)
+    cfg = Config.load(repo.workdir / "datagit.toml")
+    cfg.extra.pop("harness", None)
+    if harness.strip():
+        cfg.extra["harness"] = tomllib.loads(harness)["harness"]
+    (repo.workdir / "datagit.toml").write_bytes(cfg.dumps())
 
 
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:

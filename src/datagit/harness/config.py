@@ -9,6 +9,8 @@ stay out, so toggling them reuses the cache.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.machinery
 import importlib.util
 import json
 import sys
@@ -210,8 +212,13 @@ def code_version(cfg: HarnessConfig, search: Path | None) -> str:
 
 
 def _origin(module: str, ep: str) -> str:
+    # PathFinder, unlike find_spec, ignores sys.modules: a module of the same name
+    # imported earlier (another workspace, an older version) must not answer.
     try:
-        spec = importlib.util.find_spec(module)
+        if "." in module:
+            spec = importlib.util.find_spec(module)
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(module)
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
@@ -223,13 +230,25 @@ def _origin(module: str, ep: str) -> str:
 
 
 def load_entry_point(ep: str, search: Path | None) -> Any:
-    """Import ``module:function`` (the workspace first on ``sys.path``)."""
-    module, _, name = ep.partition(":")
-    _origin_in(module, ep, search)
-    import importlib
+    """Import ``module:function`` (the workspace first on ``sys.path``).
 
+    A module already imported is imported again when its file or its source
+    changed, so the code that runs is the code `code_version` hashed.
+    """
+    module, _, name = ep.partition(":")
     with search_path(search):
-        mod = importlib.import_module(module)
+        origin = _origin(module, ep)
+        digest = hashlib.sha256(Path(origin).read_bytes()).hexdigest()
+        mod = sys.modules.get(module)
+        if (
+            mod is None
+            or getattr(mod, "__file__", None) != origin
+            or (getattr(mod, "__datagit_source__", None) != digest)
+        ):
+            sys.modules.pop(module, None)
+            importlib.invalidate_caches()
+            mod = importlib.import_module(module)
+            mod.__datagit_source__ = digest  # type: ignore[attr-defined]
     fn = getattr(mod, name, None)
     if not callable(fn):
         raise InvalidInputError(
@@ -237,11 +256,6 @@ def load_entry_point(ep: str, search: Path | None) -> Any:
             hint=f"define `def {name}(...)` in {module}, or fix the name in [harness]",
         )
     return fn
-
-
-def _origin_in(module: str, ep: str, search: Path | None) -> None:
-    with search_path(search):
-        _origin(module, ep)
 
 
 class search_path:

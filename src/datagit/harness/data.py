@@ -72,9 +72,11 @@ class Decoder:
             img = Image.open(io.BytesIO(data))
             img = img.convert(self.image_mode)
         except Exception as exc:
+            reason = "not a known image format" if "identify" in str(exc) else str(exc)
             raise InvalidInputError(
-                f"{self.dataset}/{record.id}: cannot decode image ({exc})",
-                hint=f"fix or remove {record.source or record.id} and commit the dataset again",
+                f"{self.dataset}/{record.id} (label {record.label!r}): cannot decode image "
+                f"({reason})",
+                hint="fix or remove that file, then commit the dataset again",
             ) from None
         if self.image_size is not None:
             h, w = self.image_size
@@ -158,7 +160,9 @@ class StoreDataset(Dataset):
 
     def example(self, i: int) -> Any:
         rec = self.records[i]
-        ex = self.decoder(self.reader(rec), rec)
+        # a numeric row lives in the record itself; its content address names no stored bytes
+        data = b"" if self.decoder.kind == "table" else self.reader(rec)
+        ex = self.decoder(data, rec)
         if isinstance(ex, dict):
             ex["__id__"] = rec.id
         return ex

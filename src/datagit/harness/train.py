@@ -220,10 +220,12 @@ def fit(
             value = loss.item()
             ids = [data.ids[i] for i in idx.tolist()]
             if not math.isfinite(value):
+                bad = [ids[j] for j in (~torch.isfinite(losses)).nonzero().flatten().tolist()]
                 raise TrainingError(
-                    f"loss is {value} at step {step} (epoch {epoch + 1}, batch {b}; "
-                    f"examples {', '.join(ids[:3])}{', …' if len(ids) > 3 else ''})",
-                    hint="lower lr, check those examples' inputs, or normalise the features",
+                    f"loss is {value} at step {step} (epoch {epoch + 1}, batch {b}); "
+                    f"examples with a non-finite loss: {', '.join(bad[:5])}"
+                    + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""),
+                    hint="check those examples' inputs, normalise the features, or lower lr",
                 )
             loss.backward()
             info = Step(
