@@ -6,7 +6,8 @@
 ...     data = repo.read(record)
 """
 
-from datagit.api.repo import STAGED, WORKSPACE, Repo, Status
+from datagit.api.dataset import DatasetView
+from datagit.api.repo import STAGED, WORKSPACE, DatasetStatus, Repo, Status
 from datagit.core.changes import Change
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.records import Record
@@ -34,6 +35,8 @@ __all__ = [
     "CorruptObjectError",
     "DatagitError",
     "DatasetConfig",
+    "DatasetStatus",
+    "DatasetView",
     "InvalidInputError",
     "LockedError",
     "NotARepositoryError",
