@@ -1,0 +1,80 @@
+"""`.datagit` is a real git repository: the real `git` CLI checks it and reads datagit's history."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import digits_pngs, write_tree
+from datagit import Repo, Signature
+from datagit.api import maintenance, workspace
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
+
+
+def git(repo: Repo, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "--git-dir", str(repo.dotdir), *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+@pytest.fixture
+def two_authors(digits_repo: Repo) -> Repo:
+    """Three commits by two authors, a branch, both kinds of tag, and a gc."""
+    ws = digits_repo.workdir
+    ada = Signature("Ada Lovelace", "ada@example.com", 1_700_000_000, 0)
+    bob = Signature("Bob Labeller", "bob@example.com", 1_700_000_100, 60)
+    digits_repo.commit("add 300 digits", all=True, author=ada)
+    shutil.move(ws / "train/0/img_0000.png", ws / "train/8/img_0000.png")
+    digits_repo.commit("relabel a zero", all=True, author=bob, annotator="bob")
+    workspace.create_tag(digits_repo, "v1", "HEAD", "first release")
+    workspace.create_tag(digits_repo, "light")
+    workspace.switch(digits_repo, "more", create=True)
+    write_tree(ws, {"train/5/extra.png": digits_pngs(301)[300][0]})
+    digits_repo.commit("add one more", all=True, author=ada)
+    workspace.switch(digits_repo, "main")
+    maintenance.gc(digits_repo)
+    return digits_repo
+
+
+def test_git_fsck_reports_no_error(two_authors: Repo) -> None:
+    out = git(two_authors, "fsck", "--full", "--strict")
+    for word in ("error", "broken", "missing", "corrupt", "bad"):
+        assert word not in out.lower(), out
+
+
+def test_git_log_shows_datagit_commits_and_authors(two_authors: Repo) -> None:
+    lines = git(two_authors, "log", "--format=%an <%ae>|%cn|%s").splitlines()
+    assert lines == [
+        "Bob Labeller <bob@example.com>|Ada Tester|relabel a zero",
+        "Ada Lovelace <ada@example.com>|Ada Tester|add 300 digits",
+    ]
+    ours = [c.id for c in two_authors.log()]
+    assert git(two_authors, "log", "--format=%H").split() == ours
+    assert "Annotator: bob" in git(two_authors, "log", "-1", "--format=%B")
+    assert git(two_authors, "rev-parse", "v1^{commit}").strip() == ours[0]
+    assert sorted(git(two_authors, "tag").split()) == ["light", "v1"]
+    assert git(two_authors, "log", "--format=%s", "more", "-1").strip() == "add one more"
+
+
+def test_git_reads_the_manifest(two_authors: Repo) -> None:
+    toml = git(two_authors, "show", "HEAD:datagit.toml")
+    assert "[datasets.train]" in toml
+    tree = git(two_authors, "ls-tree", "-r", "--name-only", "HEAD").split()
+    assert "datasets/train/meta.json" in tree
+    shards = [p for p in tree if p.startswith("datasets/train/records/")]
+    lines = "".join(git(two_authors, "show", f"HEAD:{p}") for p in shards).splitlines()
+    assert len(lines) == 300 and '"id":"img_0000.png"' in "".join(lines)
+    changed = git(two_authors, "diff", "--name-only", "HEAD~1", "HEAD").split()
+    assert len([p for p in changed if "/records/" in p]) == 1  # one relabel, one shard
+
+
+def test_git_sees_a_repository_written_only_by_datagit(tmp_path: Path) -> None:
+    repo = Repo.init(tmp_path / "ws")
+    assert git(repo, "rev-parse", "--is-bare-repository").strip() == "true"
+    assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/main"

@@ -1,0 +1,74 @@
+"""A no-change `status` hashes nothing: the stat cache (size, mtime, inode) answers for every file.
+
+Proved two ways: the `Hasher.hashed` counter stays at 0, and — without looking inside —
+bytes swapped under an unchanged stat go unnoticed, which they could not if a file were read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import digits_pngs, write_tree
+from datagit import Repo
+from datagit.core.layouts import Hasher, scan
+from datagit.storage.statcache import RACY_NS
+
+
+def age_files(root: Path) -> None:
+    """Move every mtime out of the racy window, as a real workspace's files are."""
+    past = time.time_ns() - 10 * RACY_NS
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, ns=(past, past))
+
+
+def committed(repo: Repo) -> Repo:
+    age_files(repo.workdir / "train")
+    repo.commit("digits", all=True)
+    return repo
+
+
+def test_scan_after_commit_hashes_nothing(digits_repo: Repo) -> None:
+    repo = committed(digits_repo)
+    cold = Repo.open(repo.workdir)  # a new process: only the on-disk stat cache helps
+    hasher = Hasher(cold.workdir, cold.statcache)
+    recs = scan(cold.config.datasets["train"], hasher)
+    assert len(recs) == 300 and hasher.hashed == 0
+
+
+def test_scan_hashes_exactly_the_changed_files(digits_repo: Repo) -> None:
+    repo = committed(digits_repo)
+    write_tree(repo.workdir, {"train/3/new.png": digits_pngs(301)[300][0]})
+    (repo.workdir / "train/0/img_0000.png").write_bytes(digits_pngs(2)[1][0])
+    hasher = Hasher(repo.workdir, Repo.open(repo.workdir).statcache)
+    scan(repo.config.datasets["train"], hasher)
+    assert hasher.hashed == 2
+
+
+def test_no_change_status_reads_no_file(digits_repo: Repo) -> None:
+    repo = committed(digits_repo)
+    assert Repo.open(repo.workdir).status().clean
+    # Same size, same inode, same mtime, different bytes: only a read could see it.
+    victim = repo.workdir / "train/0/img_0000.png"
+    st = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-5] ^= 0xFF
+    with open(victim, "r+b") as f:
+        f.write(data)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert victim.stat().st_ino == st.st_ino and victim.stat().st_size == st.st_size
+    assert Repo.open(repo.workdir).status().clean
+    # A touch (new mtime) makes it re-hashed and seen.
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns - 10**9))
+    (ds,) = Repo.open(repo.workdir).status().datasets
+    assert [(c.id, c.kind) for c in ds.unstaged] == [("img_0000.png", "modified")]
+
+
+def test_racily_clean_files_are_rehashed(tmp_repo: Repo) -> None:
+    write_tree(tmp_repo.workdir, {"train/1/a.png": digits_pngs(1)[0][0]})
+    tmp_repo.commit("fresh file", all=True)  # mtime ≈ hash time: not trusted later
+    hasher = Hasher(tmp_repo.workdir, Repo.open(tmp_repo.workdir).statcache)
+    scan(tmp_repo.config.datasets["train"], hasher)
+    assert hasher.hashed == 1
