@@ -12,6 +12,9 @@ from datagit.api.repo import Repo
 from datagit.cli._common import open_repo, short, when
 from datagit.core.bisect import Step
 
+# everything after COMMAND belongs to it, its options included
+RUN_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
 
 class BisectGroup(click.Group):
     """Also accepts the custom terms chosen at ``start`` (``bisect fast``, ``bisect slow``)."""
@@ -111,7 +114,7 @@ for _word in ("good", "bad", "old", "new", "skip"):
     bisect.add_command(_mark_command(_word))
 
 
-@bisect.command(context_settings={"ignore_unknown_options": True})
+@bisect.command(context_settings=RUN_SETTINGS)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def run(ctx: click.Context, command: tuple[str, ...]) -> None:

@@ -48,7 +48,7 @@ def log(
     repo = open_repo(ctx)
     spec = pathspec(ctx)
     dataset = spec[0] if spec else None
-    if example is not None or (dataset is not None and dataset not in repo.config.datasets):
+    if example is not None or (dataset is not None and "/" in dataset):
         _example_log(repo, rev, dataset, example, limit, oneline, as_json)
         return
     if dataset is not None:
