@@ -104,10 +104,13 @@ class ImageToTensor:
 
 @dataclass(frozen=True)
 class RowToTensor:
-    """The built-in table transform: the named numeric columns as a float vector."""
+    """The built-in table transform: the named numeric columns as a float vector,
+    normalised as ``(x - mean) / std`` (one value for all columns, or one per column)."""
 
     dataset: str
     features: tuple[str, ...]
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
     def __call__(self, row: dict[str, Any]) -> torch.Tensor:
         out = []
@@ -121,7 +124,8 @@ class RowToTensor:
                     f"(example {row.get('__id__')!r})",
                     hint="fix the value, or list only numeric columns in [harness] features",
                 ) from None
-        return torch.tensor(out, dtype=torch.float32)
+        x = torch.tensor(out, dtype=torch.float32)
+        return (x - torch.tensor(self.mean)) / torch.tensor(self.std)
 
 
 class StoreDataset(Dataset):
@@ -226,7 +230,7 @@ def to_torch(
             transform = ImageToTensor(tuple(mean), tuple(std))
         elif kind == "table":
             features = tuple(features) if features else numeric_columns(name, records)
-            transform = RowToTensor(name, features)
+            transform = RowToTensor(name, features, tuple(mean), tuple(std))
         else:
             raise InvalidInputError(
                 f"dataset {name!r} holds inline text, which the built-in models cannot read",
