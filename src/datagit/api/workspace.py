@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from datagit.core import checkout as co
 from datagit.core import manifest, snapshot
-from datagit.core.changes import compare_trees
+from datagit.core.changes import classify, compare_trees
 from datagit.core.config import Config
 from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
@@ -15,7 +15,7 @@ from datagit.errors import ConflictError, DatagitError, InvalidInputError
 from datagit.storage.git import CommitInfo
 
 if TYPE_CHECKING:
-    from datagit.api.repo import Repo
+    from datagit.api.repo import Repo, Status
 
 
 def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
@@ -27,10 +27,11 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
     with repo.lock:
         target = repo.resolve(rev)
         branch = rev if repo.git.ref(f"refs/heads/{rev}") else None
-        _require_clean(repo, force, f"checkout {rev}")
+        target_tree = repo.git.commit(target).tree
+        clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
-        clean_at = repo.git.commit(head).tree if head and not force else None
-        materialize(repo, repo.git.commit(target).tree, force=force, clean_at=clean_at)
+        clean_at = repo.git.commit(head).tree if head and clean else None
+        materialize(repo, target_tree, force=force, clean_at=clean_at)
         if branch:
             repo.git.set_head_branch(branch)
         else:
@@ -58,18 +59,43 @@ def switch(
         return checkout(repo, branch, force=force)
 
 
-def _require_clean(repo: Repo, force: bool, what: str) -> None:
+def _require_clean(repo: Repo, force: bool, what: str, target_tree: str | None = None) -> bool:
+    """True when the workspace matches HEAD; raises when uncommitted work would be lost.
+
+    Changes that already equal ``target_tree`` lose nothing (a checkout killed half-way
+    leaves exactly those), so re-running that checkout is allowed.
+    """
     if force:
-        return
+        return False
     status = repo.status()
-    if not status.clean:
-        n = sum(len(d.staged) + len(d.unstaged) for d in status.datasets)
+    if status.clean:
+        return True
+    n, config = _would_lose(repo, status, target_tree)
+    if n or config:
         raise ConflictError(
             f"{what} would overwrite uncommitted changes ({n} examples"
-            + (", datagit.toml" if status.config_staged or status.config_unstaged else "")
+            + (", datagit.toml" if config else "")
             + ")",
             hint="commit them first, or pass --force to discard them",
         )
+    return False
+
+
+def _would_lose(repo: Repo, status: Status, target_tree: str | None) -> tuple[int, bool]:
+    """(examples, whether datagit.toml) whose uncommitted state differs from the target."""
+    config = status.config_staged or status.config_unstaged
+    if target_tree is None:
+        return sum(len(d.staged) + len(d.unstaged) for d in status.datasets), config
+    cfg_bytes, target_ds = manifest.read_root(repo.git, target_tree)
+    if config:
+        work = (repo.workdir / "datagit.toml").read_bytes()
+        config = Config.parse(work).dumps() != Config.parse(cfg_bytes).dumps()
+    n = 0
+    for d in status.datasets:
+        tree = DatasetTree(repo.git, target_ds[d.name]) if d.name in target_ds else None
+        for c in [*d.staged, *d.unstaged]:
+            n += classify(c.new, tree.get(c.id) if tree else None) is not None
+    return n, config
 
 
 def materialize(
