@@ -194,3 +194,25 @@ def test_switch_keeps_untouched_files(two_commits: tuple[Repo, str, str]) -> Non
     after = snapshot(repo)
     same = [p for p in after if p in before and after[p] == before[p]]
     assert len(same) >= 290
+
+
+def test_checkout_allows_changes_that_already_match_the_target(
+    two_commits: tuple[Repo, str, str],
+) -> None:
+    """What a checkout killed half-way leaves: some files already at the target; re-run it."""
+    repo, first, second = two_commits
+    pngs = digits_pngs(300)
+    t = pngs[0][1]
+    shutil.move(
+        repo.workdir / f"train/{(t + 1) % 10}/img_0000.png",
+        repo.workdir / f"train/{t}/img_0000.png",
+    )
+    (repo.workdir / "train/7/extra_a.png").unlink()
+    assert not repo.status().clean
+    workspace.checkout(repo, first)
+    assert repo.head() == first and repo.status().clean
+    workspace.checkout(repo, "main")
+    (repo.workdir / "train/7/extra_a.png").write_bytes(b"not what either commit has")
+    with pytest.raises(ConflictError, match=r"\(1 examples\)"):
+        workspace.checkout(repo, first)
+    assert repo.head() == second

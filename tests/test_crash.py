@@ -1,0 +1,166 @@
+"""kill -9 a real `datagit commit -a` / `datagit checkout` at random points, many times.
+
+After every kill: HEAD is the old or the new commit, `fsck` is clean, every record of every
+commit reads back with verified content, and running the command again completes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Cli, digits_pngs, write_tree
+from datagit import Repo
+from datagit.api import maintenance
+
+ITERATIONS = 25
+SEED = 20240611
+
+
+def datagit(ws: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "datagit", "-C", str(ws), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def timed(ws: Path, *args: str) -> float:
+    start = time.perf_counter()
+    assert datagit(ws, *args).wait() == 0
+    return time.perf_counter() - start
+
+
+def startup_time(tmp: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "datagit", "--version"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def verify_everything(ws: Path) -> int:
+    """fsck is clean and every record of every reachable commit reads back verified."""
+    repo = Repo.open(ws)
+    try:
+        report = maintenance.fsck(repo)
+        assert report.ok, report.problems
+        n = 0
+        for c in repo.git.walk(maintenance.reachable_roots(repo)):
+            for name in repo.datasets_at(c.id):
+                for r in repo.records(name, c.id):
+                    repo.read(r)
+                    n += 1
+        return n
+    finally:
+        repo.close()
+
+
+def kill_at(proc: subprocess.Popen[bytes], delay: float) -> None:
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A workspace with one commit of 200 digits and a big uncommitted change on top."""
+    ws = tmp_path_factory.mktemp("crash") / "ws"
+    repo = Repo.init(ws)
+    from datagit.core.config import DatasetConfig
+
+    repo.add_dataset(DatasetConfig("train", "imagefolder", "train"))
+    pngs = digits_pngs(260)
+    write_tree(ws, {f"train/{t}/img_{i:03d}.png": p for i, (p, t) in enumerate(pngs[:200])})
+    os.environ.setdefault("GIT_AUTHOR_NAME", "Ada Tester")
+    old = repo.commit("old", all=True).id
+    for i in range(0, 200, 4):  # 50 re-labels
+        t = pngs[i][1]
+        shutil.move(ws / f"train/{t}/img_{i:03d}.png", ws / f"train/{(t + 3) % 10}/img_{i:03d}.png")
+    for i in range(1, 200, 10):  # 20 new bytes
+        (ws / f"train/{pngs[i][1]}/img_{i:03d}.png").write_bytes(pngs[i + 50][0][::-1])
+    for i in range(2, 200, 20):  # 10 removals
+        (ws / f"train/{pngs[i][1]}/img_{i:03d}.png").unlink()
+    write_tree(ws, {f"train/{t}/new_{i:03d}.png": p for i, (p, t) in enumerate(pngs[200:])})
+    repo.close()
+    return ws, old
+
+
+def fresh_copy(template: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
+
+
+def test_kill_9_during_commit(template: tuple[Path, str], tmp_path: Path) -> None:
+    src, old = template
+    ref = fresh_copy(src, tmp_path / "ref")
+    t_start = startup_time(tmp_path)
+    t_full = timed(ref, "commit", "-a", "-m", "new")
+    new_tree = Repo.open(ref).commit_info().tree
+    rng = random.Random(SEED)
+    outcomes = {"old": 0, "new": 0}
+    for _ in range(ITERATIONS):
+        ws = fresh_copy(src, tmp_path / "ws")
+        kill_at(datagit(ws, "commit", "-a", "-m", "new"), rng.uniform(0.7 * t_start, t_full * 1.05))
+        repo = Repo.open(ws)
+        head = repo.commit_info()
+        repo.close()
+        if head.id == old:
+            outcomes["old"] += 1
+        else:
+            assert head.parents == (old,) and head.tree == new_tree
+            outcomes["new"] += 1
+        verify_everything(ws)
+        again = Cli(ws)("commit", "-a", "-m", "new", ok=False)
+        if head.id == old:
+            assert again.exit_code == 0, again.output
+        else:
+            assert "nothing to commit" in again.stderr
+        repo = Repo.open(ws)
+        assert repo.commit_info().tree == new_tree and repo.status().clean
+        repo.close()
+        verify_everything(ws)
+    assert sum(outcomes.values()) == ITERATIONS
+
+
+def test_kill_9_during_checkout(template: tuple[Path, str], tmp_path: Path) -> None:
+    src, old = template
+    base = fresh_copy(src, tmp_path / "base")
+    Cli(base)("commit", "-a", "-m", "new")
+    new = Repo.open(base).head()
+    ref = fresh_copy(base, tmp_path / "ref")
+    t_start = startup_time(tmp_path)
+    t_full = timed(ref, "checkout", old)
+    expected = {
+        p.relative_to(ref).as_posix(): p.read_bytes()
+        for p in (ref / "train").rglob("*")
+        if p.is_file()
+    }
+    rng = random.Random(SEED + 1)
+    for _ in range(ITERATIONS):
+        ws = fresh_copy(base, tmp_path / "ws")
+        kill_at(datagit(ws, "checkout", old), rng.uniform(0.7 * t_start, t_full * 1.05))
+        repo = Repo.open(ws)
+        assert repo.head() in (old, new)
+        repo.close()
+        assert verify_everything(ws) == 200 + 250
+        again = Cli(ws)("checkout", old, ok=False)
+        assert again.exit_code == 0, again.output
+        got = {
+            p.relative_to(ws).as_posix(): p.read_bytes()
+            for p in (ws / "train").rglob("*")
+            if p.is_file()
+        }
+        assert got == expected
+        repo = Repo.open(ws)
+        assert repo.head() == old and repo.status().clean
+        repo.close()
