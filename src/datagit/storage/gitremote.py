@@ -141,3 +141,11 @@ def _unreachable(url: str, exc: BaseException) -> RemoteError:
         f"cannot reach git remote {url}: {reason}",
         hint="check the URL and your network or credentials; nothing was changed locally",
     )
+
+
+def clone_bare(url: str, path: str) -> GitStore:
+    """A bare copy of the git repository at ``url`` (used to read another tool's history)."""
+    try:
+        return GitStore(pygit2.clone_repository(url, path, bare=True, callbacks=_Callbacks()))
+    except (pygit2.GitError, OSError) as exc:
+        raise _unreachable(url, exc) from exc
