@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -249,7 +249,8 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
     return records
 
 
-def _csv_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]]]:
+def _csv_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs, streamed so a million-row table never exists as dicts."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -257,11 +258,10 @@ def _csv_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]
             f"{cfg.path}: not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    out = []
     try:
         header = next(reader, None)
         if header is None:
-            return []
+            return
         for row in reader:
             if not row:
                 continue
@@ -271,17 +271,15 @@ def _csv_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]
                     f"got {len(row)}",
                     hint="quote values that contain commas, or fix the row",
                 )
-            out.append((reader.line_num, dict(zip(header, row, strict=True))))
+            yield reader.line_num, dict(zip(header, row, strict=True))
     except csv.Error as exc:
         raise InvalidInputError(
             f"{cfg.path} line {reader.line_num}: malformed CSV ({exc})",
             hint="fix the quoting on that line",
         ) from None
-    return out
 
 
-def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, Any]]]:
-    out = []
+def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     for n, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -293,8 +291,7 @@ def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> list[tuple[int, dict[str, An
             ) from None
         if not isinstance(row, dict):
             raise InvalidInputError(f"{cfg.path} line {n}: expected a JSON object")
-        out.append((n, row))
-    return out
+        yield n, row
 
 
 def render_table(cfg: DatasetConfig, records: list[Record]) -> bytes:
