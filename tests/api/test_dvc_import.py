@@ -116,3 +116,13 @@ def test_bad_sources_are_refused_and_change_nothing(
     (target.workdir / "data" / "x" / "y.png").write_bytes(b"uncommitted")
     with pytest.raises(DatagitError, match="clean workspace"):
         import_dvc(target, str(src))
+
+
+def test_import_dvc_from_the_command_line(
+    dvc_repo: tuple[Path, list[str]], target: Repo, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    src, _ = dvc_repo
+    out = run_cli(target.workdir)("import-dvc", str(src), "--path", "data").output
+    assert out.rstrip().endswith("Imported 3 commits")
+    r = run_cli(target.workdir)("import-dvc", str(target.workdir), ok=False)
+    assert r.exit_code != 0 and "error: " in r.output and "not a DVC repository" in r.output

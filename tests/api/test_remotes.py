@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from datagit import ConflictError, CorruptObjectError, DatagitError, RemoteError, Repo
+from datagit import CorruptObjectError, DatagitError, RemoteError, Repo
 from datagit.api import remotes, workspace
 from datagit.api.maintenance import fsck
 from datagit.errors import InvalidInputError
@@ -149,18 +149,18 @@ def test_pull_fast_forwards_and_then_is_up_to_date(
     assert fsck(clone).ok
 
 
-def test_pull_of_diverged_branches_asks_for_a_merge(
-    origin: tuple[Repo, str], tmp_path: Path
-) -> None:
+def test_pull_of_diverged_branches_merges_records(origin: tuple[Repo, str], tmp_path: Path) -> None:
     repo, url = origin
     clone = remotes.clone(url, tmp_path / "clone")
-    _edit_commit(repo, "a.png", b"a", "a")
+    theirs = _edit_commit(repo, "a.png", b"a", "a")
     remotes.push(repo)
     mine = _edit_commit(clone, "b.png", b"b", "b")
-    with pytest.raises(ConflictError, match="diverged") as err:
-        remotes.pull(clone)
-    assert "merge origin/main" in (err.value.hint or "")
-    assert clone.head() == mine
+    r = remotes.pull(clone)
+    assert r.kind == "merged" and not r.conflicts
+    assert set(clone.commit_info().parents) == {mine, theirs}
+    assert (clone.workdir / "train/0/a.png").read_bytes() == b"a"
+    assert (clone.workdir / "train/0/b.png").read_bytes() == b"b"
+    assert remotes.push(clone).uploaded == 1
 
 
 def test_corrupt_remote_object_is_named_and_nothing_corrupt_is_kept(

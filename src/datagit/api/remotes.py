@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datagit.api import workspace
+from datagit.api import history, workspace
 from datagit.core import manifest
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
-from datagit.errors import ConflictError, DatagitError, InvalidInputError, RemoteError
+from datagit.errors import DatagitError, InvalidInputError, RemoteError
 from datagit.storage.gitremote import GitRemote, is_local, local_path
 from datagit.storage.remote import ContentRemote
 
@@ -67,9 +67,10 @@ class FetchResult:
 @dataclass
 class PullResult:
     fetch: FetchResult
-    kind: str  # "up-to-date", "fast-forward", "checkout" (unborn branch)
+    kind: str  # "up-to-date", "fast-forward", "checkout" (unborn branch), "merged", "conflicts"
     old: str | None
     new: str | None
+    conflicts: list[str] = field(default_factory=list)
 
 
 # -- configuration ---------------------------------------------------------------
@@ -361,7 +362,10 @@ def pull(
     rev: str | None = None,
     progress: TransferProgress | None = None,
 ) -> PullResult:
-    """Fetch, then bring the current branch up to the remote's (fast-forward).
+    """Fetch, then merge the remote branch into the current one (fast-forward when it can).
+
+    Diverged histories get datagit's record-level three-way merge; conflicts are
+    left in progress for `datagit merge --ours/--theirs` or `resolve`, as after `merge`.
 
     In a partial clone only the content of ``datasets`` (or of ``rev``) is
     downloaded; the rest is fetched on demand.
@@ -381,21 +385,13 @@ def pull(
     head = repo.head()
     if datasets is not None or rev is not None:
         fetch_content(repo, rev or theirs, datasets=datasets, remote=remote, progress=progress)
-    if head == theirs or (head and repo.git.is_ancestor(theirs, head)):
-        return PullResult(result, "up-to-date", head, head)
-    if head and not repo.git.is_ancestor(head, theirs):
-        raise ConflictError(
-            f"{local_branch} and {remote}/{their_branch} have diverged",
-            hint=f"merge them with `datagit merge {remote}/{their_branch}`, then push",
-        )
-    with repo.lock:
-        workspace._require_clean(repo, False, "pull")
-        if is_partial(repo):
-            repo.store.prefetch(needed_content(repo, [theirs], history=False))
-        workspace.materialize(repo, repo.git.commit(theirs).tree)
-        repo.git.update_ref(f"refs/heads/{local_branch}", theirs)
-        repo._set_stage(None)
-    return PullResult(result, "fast-forward" if head else "checkout", head, theirs)
+    outcome = history.merge(
+        repo,
+        f"{remote}/{their_branch}",
+        message=f"Merge {remote}/{their_branch} into {local_branch}",
+    )
+    kind = "checkout" if head is None and outcome.kind == "fast-forward" else outcome.kind
+    return PullResult(result, kind, head, repo.head(), [c.key for c in outcome.conflicts])
 
 
 def check_remote(repo: Repo, remote: str = "origin", *, verify: bool = True) -> list[str]:

@@ -46,7 +46,7 @@ def pull(
     datasets: tuple[str, ...],
     rev: str | None,
 ) -> None:
-    """Fetch, then fast-forward the current branch to its upstream.
+    """Fetch, then merge the current branch's upstream into it (fast-forward when possible).
 
     \b
     Examples:
@@ -61,6 +61,17 @@ def pull(
         )
     if r.kind == "up-to-date":
         click.echo("Already up to date.")
+    elif r.kind == "conflicts":
+        for key in r.conflicts:
+            click.echo(f"conflict: {key}")
+        click.echo(
+            f"{len(r.conflicts)} conflicts; resolve with `datagit merge --ours/--theirs` "
+            "or `datagit resolve`, then `datagit commit`",
+            err=True,
+        )
+        ctx.exit(1)
+    elif r.kind == "merged":
+        click.echo(f"Merged: {short(r.old)} + remote → {short(r.new)}")
     else:
         click.echo(f"Fast-forward {short(r.old)} → {short(r.new)}")
     if r.fetch.downloaded:
