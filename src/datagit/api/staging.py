@@ -42,7 +42,9 @@ def add(
     targets = _targets(repo, cfg, paths)
     new_ds = {n: t for n, t in stage_ds.items() if n in cfg.datasets or paths is not None}
     changes: dict[str, list[Change]] = {}
-    with repo.store.writer() as writer:
+    # Content first, then git objects (packed by the batch), then the STAGE file:
+    # both context managers have flushed and fsynced before the stage names them.
+    with repo.store.writer() as writer, repo.git.batch():
         hasher = Hasher(repo.workdir, repo.statcache, writer)
         for name, prefixes in targets.items():
             dcfg = cfg.datasets[name]
@@ -57,10 +59,10 @@ def add(
             new_ds[name], changes[name] = _stage_full(repo, dcfg, hasher, base, prefixes)
             if progress:
                 progress(1)
+        root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
         changes[name] = compare_trees(repo.git, stage_ds[name], None)
-    root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo._set_stage(root)
     return dict(sorted(changes.items()))
 
@@ -168,7 +170,8 @@ def commit(
         cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
         stage = manifest.write_root(repo.git, cfg_bytes, {})
     if annotator:
-        stage = _stamp_annotator(repo, stage, annotator)
+        with repo.git.batch():
+            stage = _stamp_annotator(repo, stage, annotator)
     if parents is None:
         parents = [head] if head else []
         if merge:

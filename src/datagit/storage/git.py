@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from datagit.errors import CorruptObjectError, DatagitError, RevisionNotFoundError
+from datagit.storage.gitpack import object_id, parse_tree, tree_bytes, write_pack
 
 BLOB = "blob"
 TREE = "tree"
+SMALL_BATCH = 16  # fewer objects than this are written loose: no pack per tiny commit
+BATCH_LIMIT = 64 << 20  # flush a batch into a pack past this many bytes
 DEFAULT_BRANCH = "main"
 
 
@@ -74,6 +78,9 @@ class GitStore:
     def __init__(self, repo: pygit2.Repository) -> None:
         self._repo = repo
         self.path = Path(repo.path)
+        self._batch: dict[str, tuple[str, bytes]] | None = None
+        self._batch_depth = 0
+        self._batch_bytes = 0
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -89,10 +96,56 @@ class GitStore:
             raise DatagitError(f"cannot open git metadata at {path}: {exc}") from exc
 
     # -- objects ---------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Collect the blobs and trees written inside into packs instead of loose files.
+
+        Objects written in a batch are readable at once (from memory) and land
+        on disk, as a pack and then its index, when the outermost batch exits,
+        or every ~64 MB. Nothing refers to them until a later commit or ref.
+        """
+        if self._batch is None:
+            self._batch = {}
+            self._batch_bytes = 0
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self._flush_batch()
+                self._batch = None
+
+    def _flush_batch(self) -> None:
+        pending = self._batch
+        if not pending:
+            return
+        if len(pending) < SMALL_BATCH:
+            for kind, data in pending.values():
+                self._repo.odb.write(ObjectType.BLOB if kind == BLOB else ObjectType.TREE, data)
+        else:
+            write_pack(self.path / "objects" / "pack", pending)
+        self._batch = {}
+        self._batch_bytes = 0
+
+    def _stage_object(self, kind: str, data: bytes) -> str:
+        oid = object_id(kind, data)
+        assert self._batch is not None
+        if oid not in self._batch and oid not in self._repo:
+            self._batch[oid] = (kind, data)
+            self._batch_bytes += len(data)
+            if self._batch_bytes > BATCH_LIMIT:
+                self._flush_batch()
+        return oid
+
     def write_blob(self, data: bytes) -> str:
+        if self._batch is not None:
+            return self._stage_object(BLOB, data)
         return str(self._repo.create_blob(data))
 
     def read_blob(self, oid: str) -> bytes:
+        if self._batch and oid in self._batch:
+            return self._batch[oid][1]
         try:
             obj = self._repo[oid]
         except (KeyError, ValueError, pygit2.GitError) as exc:
@@ -103,15 +156,23 @@ class GitStore:
         return obj.data  # type: ignore[union-attr]
 
     def has(self, oid: str) -> bool:
-        return oid in self._repo
+        return bool(self._batch and oid in self._batch) or oid in self._repo
 
     def tree_entries(self, oid: str) -> dict[str, Entry]:
+        if self._batch and oid in self._batch:
+            return {
+                name: Entry(o, TREE if is_tree else BLOB)
+                for name, is_tree, o in parse_tree(self._batch[oid][1])
+            }
         tree = self._repo[oid]
         if not isinstance(tree, pygit2.Tree):
             raise CorruptObjectError(f"git object {oid} is not a tree")
         return {e.name: Entry(str(e.id), TREE if e.type == ObjectType.TREE else BLOB) for e in tree}
 
     def write_tree(self, entries: Mapping[str, Entry]) -> str:
+        if self._batch is not None:
+            body = tree_bytes([(n, e.kind == TREE, e.oid) for n, e in entries.items()])
+            return self._stage_object(TREE, body)
         builder = self._repo.TreeBuilder()
         for name, entry in entries.items():
             mode = FileMode.TREE if entry.kind == TREE else FileMode.BLOB

@@ -1,0 +1,122 @@
+"""Write many git objects as one pack instead of one loose file each.
+
+libgit2 writes every object as a zlib'd loose file (a file create, ~0.25–1 ms
+here), which made writing a few thousand shard blobs the slowest part of a
+commit. A pack of the same objects is one sequential write. The format is
+git's pack v2 with an index v2, readable by libgit2 and by the git CLI; the
+pack is renamed into place before its index, so a crash leaves at worst an
+unindexed pack that git ignores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zlib
+from pathlib import Path
+
+TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+
+
+def object_id(kind: str, data: bytes) -> str:
+    """The git object id (SHA-1) of ``data`` as an object of ``kind``."""
+    h = hashlib.sha1(f"{kind} {len(data)}\0".encode())
+    h.update(data)
+    return h.hexdigest()
+
+
+def tree_bytes(entries: list[tuple[str, bool, str]]) -> bytes:
+    """A git tree object's body for (name, is_tree, hex id) entries, in git's order."""
+    ordered = sorted(entries, key=lambda e: e[0] + "/" if e[1] else e[0])
+    return b"".join(
+        (b"40000 " if is_tree else b"100644 ") + name.encode() + b"\0" + bytes.fromhex(oid)
+        for name, is_tree, oid in ordered
+    )
+
+
+def parse_tree(data: bytes) -> list[tuple[str, bool, str]]:
+    """(name, is_tree, hex id) entries of a tree object's body."""
+    out = []
+    i = 0
+    while i < len(data):
+        space = data.index(b" ", i)
+        nul = data.index(b"\0", space)
+        mode = data[i:space]
+        out.append(
+            (data[space + 1 : nul].decode(), mode == b"40000", data[nul + 1 : nul + 21].hex())
+        )
+        i = nul + 21
+    return out
+
+
+def _header(type_code: int, size: int) -> bytes:
+    byte = (type_code << 4) | (size & 0x0F)
+    size >>= 4
+    out = bytearray()
+    while size:
+        out.append(byte | 0x80)
+        byte = size & 0x7F
+        size >>= 7
+    out.append(byte)
+    return bytes(out)
+
+
+def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]]) -> Path:
+    """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path."""
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    body = hashlib.sha1()
+    offsets: dict[str, int] = {}
+    crcs: dict[str, int] = {}
+    tmp_pack = pack_dir / f"tmp_pack_{os.getpid()}"
+    with open(tmp_pack, "wb") as f:
+        head = b"PACK" + struct.pack(">II", 2, len(objects))
+        f.write(head)
+        body.update(head)
+        pos = len(head)
+        for oid, (kind, data) in objects.items():
+            packed = _header(TYPE_CODES[kind], len(data)) + zlib.compress(data, 1)
+            offsets[oid] = pos
+            crcs[oid] = zlib.crc32(packed)
+            f.write(packed)
+            body.update(packed)
+            pos += len(packed)
+        checksum = body.digest()
+        f.write(checksum)
+        f.flush()
+        os.fsync(f.fileno())
+    name = f"pack-{checksum.hex()}"
+    pack = pack_dir / f"{name}.pack"
+    os.replace(tmp_pack, pack)
+    _write_index(pack_dir / f"{name}.idx", offsets, crcs, checksum)
+    return pack
+
+
+def _write_index(
+    path: Path, offsets: dict[str, int], crcs: dict[str, int], checksum: bytes
+) -> None:
+    oids = sorted(offsets)
+    raw = [bytes.fromhex(o) for o in oids]
+    fanout = [0] * 256
+    for r in raw:
+        fanout[r[0]] += 1
+    total = 0
+    for i in range(256):
+        total += fanout[i]
+        fanout[i] = total
+    parts = [
+        b"\xfftOc",
+        struct.pack(">I", 2),
+        struct.pack(">256I", *fanout),
+        b"".join(raw),
+        struct.pack(f">{len(oids)}I", *(crcs[o] for o in oids)),
+        struct.pack(f">{len(oids)}I", *(offsets[o] for o in oids)),
+        checksum,
+    ]
+    data = b"".join(parts)
+    tmp = path.with_name(f"tmp_idx_{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data + hashlib.sha1(data).digest())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
