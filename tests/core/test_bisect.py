@@ -71,6 +71,13 @@ def test_skipped_neighbours_leave_a_list_of_suspects() -> None:
     assert step.commit is None and set(step.only_skipped) == set(ids[1:6])
 
 
+def test_swapped_good_and_bad_is_an_error() -> None:
+    git = GitStore.init(Path(tempfile.mkdtemp()) / "g")
+    ids = chain(git, 4)
+    with pytest.raises(DatagitError, match="reachable from a good commit"):
+        next_step(git, ids[0], [ids[3]], set())
+
+
 def test_bisect_across_a_merge() -> None:
     git = GitStore.init(Path(tempfile.mkdtemp()) / "g")
     trunk = chain(git, 5)

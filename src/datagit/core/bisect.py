@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from datagit.errors import InvalidInputError
 from datagit.storage.git import GitStore
 
 # git's run exit codes
@@ -67,6 +68,11 @@ def next_step(git: GitStore, bad: str, good: Iterable[str], skip: Iterable[str])
     """The next commit to test, or the answer when one remains."""
     cands = candidates(git, bad, good)
     skipped = set(skip)
+    if not cands:
+        raise InvalidInputError(
+            f"the bad commit {bad[:10]} is reachable from a good commit",
+            hint="good and bad are swapped? check with `datagit bisect log`, then `bisect reset`",
+        )
     if cands == [bad]:
         return Step(first_bad=bad)
     index = {c: i for i, c in enumerate(cands)}

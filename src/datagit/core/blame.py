@@ -91,19 +91,20 @@ def blame_dataset(
             progress(walked)
         if not pl and not pa:
             continue
-        mine_l, mine_a = set(pl), set(pa)
         for parent in c.parents:
-            if not mine_l and not mine_a:
+            if not pl and not pa:
                 break
             changes = _changes(git, lines, trees(parent), trees(c.id))
-            set_here = {x.id for x in changes if x.kind == ADDED or x.label_changed}
-            added_here = {x.id for x in changes if x.kind == ADDED}
-            label_from.give(parent, mine_l - set_here)
-            added_from.give(parent, mine_a - added_here)
-            mine_l &= set_here
-            mine_a &= added_here
-        label_from.settle(c.id, mine_l)
-        added_from.settle(c.id, mine_a)
+            # Touch only the changed ids: the big pending sets move to the parent uncopied.
+            stay_l = {x.id for x in changes if (x.kind == ADDED or x.label_changed) and x.id in pl}
+            stay_a = {x.id for x in changes if x.kind == ADDED and x.id in pa}
+            pl -= stay_l
+            pa -= stay_a
+            label_from.give(parent, pl)
+            added_from.give(parent, pa)
+            pl, pa = stay_l, stay_a
+        label_from.settle(c.id, pl)
+        added_from.settle(c.id, pa)
     out = {}
     for example_id, rec in current.items():
         commit = label_from.blamed[example_id]
@@ -143,8 +144,11 @@ class _Pending:
         have = self.waiting.get(commit)
         if have is None:
             self.waiting[commit] = ids
-        else:
+        elif len(have) >= len(ids):
             have |= ids
+        else:  # at a merge: fold the smaller set into the larger
+            ids |= have
+            self.waiting[commit] = ids
 
     def settle(self, commit: str, ids: set[str]) -> None:
         for example_id in ids:

@@ -47,17 +47,18 @@ class ShardLines:
     def __init__(self, git: GitStore, capacity: int = 4096) -> None:
         self.git = git
         self.capacity = capacity
-        self._cache: OrderedDict[str, frozenset[bytes]] = OrderedDict()
+        self._cache: OrderedDict[str, set[bytes]] = OrderedDict()
 
-    def __call__(self, oid: str | None) -> frozenset[bytes]:
+    def __call__(self, oid: str | None) -> set[bytes]:
         if oid is None:
-            return frozenset()
+            return set()
         lines = self._cache.get(oid)
         if lines is not None:
             self._cache.move_to_end(oid)
             return lines
         data = self.git.read_blob(oid)
-        lines = frozenset(data.split(b"\n")) - {b""}
+        lines = set(data.split(b"\n"))
+        lines.discard(b"")
         if self.capacity:
             self._cache[oid] = lines
             if len(self._cache) > self.capacity:
