@@ -3,6 +3,7 @@ a `gen` helper that writes datasets, real digits PNGs, and a CLI runner."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -139,3 +140,8 @@ def cli(tmp_repo: Repo) -> Cli:
 @pytest.fixture
 def run_cli() -> Callable[[Path], Cli]:
     return Cli
+
+
+# Import these helpers as `from testkit import ...`: in a full run another folder's
+# conftest.py (tests/storage/) takes over the module name `conftest` in sys.modules.
+sys.modules.setdefault("testkit", sys.modules[__name__])
