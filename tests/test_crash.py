@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from testkit import Cli, digits_pngs, write_tree
 
-from conftest import Cli, digits_pngs, write_tree
 from datagit import Repo
 from datagit.api import maintenance
 
@@ -75,17 +75,16 @@ def kill_at(proc: subprocess.Popen[bytes], delay: float) -> None:
     proc.wait()
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+@pytest.fixture
+def template(tmp_path: Path) -> tuple[Path, str]:
     """A workspace with one commit of 200 digits and a big uncommitted change on top."""
-    ws = tmp_path_factory.mktemp("crash") / "ws"
+    ws = tmp_path / "template"
     repo = Repo.init(ws)
     from datagit.core.config import DatasetConfig
 
     repo.add_dataset(DatasetConfig("train", "imagefolder", "train"))
     pngs = digits_pngs(260)
     write_tree(ws, {f"train/{t}/img_{i:03d}.png": p for i, (p, t) in enumerate(pngs[:200])})
-    os.environ.setdefault("GIT_AUTHOR_NAME", "Ada Tester")
     old = repo.commit("old", all=True).id
     for i in range(0, 200, 4):  # 50 re-labels
         t = pngs[i][1]

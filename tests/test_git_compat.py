@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testkit import digits_pngs, write_tree
 
-from conftest import digits_pngs, write_tree
 from datagit import Repo, Signature
 from datagit.api import maintenance, workspace
 

@@ -10,7 +10,8 @@ import os
 import time
 from pathlib import Path
 
-from conftest import digits_pngs, write_tree
+from testkit import digits_pngs, write_tree
+
 from datagit import Repo
 from datagit.core.layouts import Hasher, scan
 from datagit.storage.statcache import RACY_NS

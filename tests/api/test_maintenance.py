@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from testkit import digits_pngs, write_tree
 
-from conftest import digits_pngs, write_tree
 from datagit import Repo
 from datagit.api import maintenance, workspace
 from datagit.errors import CorruptObjectError

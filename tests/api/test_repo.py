@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from testkit import digits_pngs, write_tree
 
-from conftest import digits_pngs, write_tree
 from datagit import STAGED, WORKSPACE, Repo
 from datagit.core.config import DatasetConfig
 from datagit.errors import (

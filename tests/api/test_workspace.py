@@ -6,8 +6,8 @@ import os
 import shutil
 
 import pytest
+from testkit import digits_pngs, write_tree
 
-from conftest import digits_pngs, write_tree
 from datagit import Repo
 from datagit.api import workspace
 from datagit.core.config import DatasetConfig

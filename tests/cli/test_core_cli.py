@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 import pytest
+from testkit import Cli, digits_pngs, write_tree
 
-from conftest import Cli, digits_pngs, write_tree
 from datagit import Repo
 from datagit.cli import cli as root_command
 

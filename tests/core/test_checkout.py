@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit import write_tree
 
-from conftest import write_tree
 from datagit.core.checkout import Plan, apply, plan_dataset, target_path, verify
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import render_table

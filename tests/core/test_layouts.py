@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from testkit import digits_pngs, write_tree
 
-from conftest import digits_pngs, write_tree
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher, render_table, scan
 from datagit.errors import InvalidInputError
