@@ -48,7 +48,7 @@ def cat(ctx: click.Context, spec: str) -> None:
       datagit cat HEAD~1:train/img_0001.png > old.png
     """
     repo = open_repo(ctx)
-    rev, sep, rest = spec.rpartition(":")
+    rev, sep, rest = spec.partition(":")  # as git: ids may hold ':', revisions do not
     if not sep or "/" not in rest:
         raise InvalidInputError(
             f"{spec!r} is not REV:DATASET/ID", hint="for example HEAD:train/img_0001.png"

@@ -101,7 +101,9 @@ def validate_id(example_id: str, where: str) -> str:
         problem = "contains a NUL byte"
     elif "\n" in example_id or "\r" in example_id:
         problem = "contains a newline"
-    elif example_id.startswith("/") or (len(example_id) > 1 and example_id[1] == ":"):
+    elif example_id.startswith("/") or (
+        len(example_id) > 1 and example_id[0].isalpha() and example_id[1:3] in (":", ":/")
+    ):  # "C:" or "C:/…" is a drive; "a:b.png" is a plain file name on POSIX
         problem = "is an absolute path"
     elif ".." in example_id.replace("\\", "/").split("/"):
         problem = "contains '..'"
