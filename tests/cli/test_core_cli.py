@@ -299,3 +299,15 @@ def test_python_api_is_what_the_cli_sees(dg: Cli, ws: Path) -> None:
     repo = Repo.open(ws)
     rows = js(dg("ls", "--json"))
     assert {r["id"]: r["content"] for r in rows} == {r.id: r.content for r in repo.records("train")}
+
+
+def test_ids_with_colons_spaces_and_unicode(dg: Cli, ws: Path) -> None:
+    pngs = digits_pngs(3)
+    names = {"a:b.png": pngs[0][0], "ü é.png": pngs[1][0], "sub/dir:x.png": pngs[2][0]}
+    write_tree(ws, {f"train/5/{n}": data for n, data in names.items()})
+    dg("commit", "-a", "-m", "odd names")
+    for name, data in names.items():
+        assert dg("cat", f"HEAD:train/{name}").stdout_bytes == data
+        assert dg("cat", f"main:train/{name}").stdout_bytes == data
+    ids = {r["id"] for r in js(dg("ls", "--json"))}  # type: ignore[union-attr]
+    assert set(names) <= ids

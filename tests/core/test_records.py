@@ -61,6 +61,7 @@ def test_same_example_ignores_source_only() -> None:
         ("..", "'..'"),
         ("/abs/path", "absolute"),
         ("C:/win", "absolute"),
+        ("C:", "absolute"),
         ("a\0b", "NUL"),
         ("a\nb", "newline"),
         ("a\rb", "newline"),
@@ -74,6 +75,8 @@ def test_validate_id_refuses(bad: str, why: str) -> None:
     assert "\n" not in str(exc.value).replace(repr(bad), "")
 
 
-@pytest.mark.parametrize("ok", ["a.png", "sub/dir/a.png", "..hidden", "a..b", "ü/ñ.png", "42"])
+@pytest.mark.parametrize(
+    "ok", ["a.png", "sub/dir/a.png", "..hidden", "a..b", "ü/ñ.png", "42", "a:b.png", "x y.png"]
+)
 def test_validate_id_accepts(ok: str) -> None:
     assert validate_id(ok, "here") == ok
