@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import digits_pngs
 
-from conftest import digits_pngs
 from datagit import DatagitError, InvalidInputError, Repo
 from datagit.api.dvc_import import import_dvc
 

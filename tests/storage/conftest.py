@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("s3fs")
-pytest.importorskip("moto.server")
-
 
 class CountingS3Server:
     """moto's S3 behind a WSGI wrapper that counts requests by (method, kind)."""
@@ -82,6 +79,8 @@ class S3:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[CountingS3Server]:
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
     server = CountingS3Server()
     server.start()
     yield server
