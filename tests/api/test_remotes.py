@@ -62,6 +62,10 @@ def test_add_list_remove_and_default_content_url(tmp_repo: Repo, tmp_path: Path)
         remotes.add_remote(tmp_repo, "../x", url)
     remotes.remove_remote(tmp_repo, "s3")
     assert list(remotes.list_remotes(tmp_repo)) == ["origin"]
+    scp = remotes.add_remote(tmp_repo, "hub", "git@example.com:team/cats.git")
+    assert (scp.url, scp.content) == ("git@example.com:team/cats.git", None)
+    with pytest.raises(RemoteError, match="no content URL"):
+        remotes.content_remote(tmp_repo, scp)
 
 
 def test_unknown_remote_is_named(tmp_repo: Repo) -> None:

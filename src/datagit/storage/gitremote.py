@@ -8,6 +8,7 @@ errors are translated here into `RemoteError`, naming the URL.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -53,6 +54,8 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
 def is_local(url: str) -> bool:
     """A filesystem path or ``file://`` URL (what libgit2's local transport serves)."""
+    if re.match(r"^[\w.-]+@[\w.-]+:", url):  # scp-like ssh: git@host:team/repo.git
+        return False
     scheme = urlparse(url).scheme
     return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
 
