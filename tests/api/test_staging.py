@@ -215,3 +215,84 @@ def test_staged_removal_of_a_dataset_declaration(tmp_repo: Repo) -> None:
     (tmp_repo.workdir / "datagit.toml").write_text("")
     st = tmp_repo.status()
     assert st.config_unstaged and not st.clean
+
+
+def test_commit_without_all_records_the_staged_bytes_not_the_later_edit(tmp_repo: Repo) -> None:
+    ws = small(tmp_repo).workdir
+    pngs = digits_pngs(12)
+    tmp_repo.commit("first", all=True)
+    (ws / "train/cat/0.png").write_bytes(pngs[10][0])
+    tmp_repo.add()
+    (ws / "train/cat/0.png").write_bytes(pngs[11][0])
+    staged, unstaged = status_of(tmp_repo)
+    assert staged == {"0.png": "modified"} and unstaged == {"0.png": "modified"}
+    tmp_repo.commit("staged version")
+    assert tmp_repo.read(tmp_repo.record("train", "0.png")) == pngs[10][0]
+    assert status_of(tmp_repo) == ({}, {"0.png": "modified"})
+    _checkout_force(tmp_repo, "HEAD")
+    assert (ws / "train/cat/0.png").read_bytes() == pngs[10][0]
+
+
+def _checkout_force(repo: Repo, rev: str) -> None:
+    from datagit.api import workspace
+
+    workspace.checkout(repo, rev, force=True)
+
+
+def test_relabel_into_a_new_class_and_removing_a_whole_class(tmp_repo: Repo) -> None:
+    ws = small(tmp_repo).workdir
+    first = tmp_repo.commit("first", all=True).id
+    (ws / "train/bird").mkdir()
+    shutil.move(ws / "train/cat/0.png", ws / "train/bird/0.png")
+    shutil.rmtree(ws / "train/dog")
+    _, unstaged = status_of(tmp_repo)
+    assert unstaged == {
+        "0.png": "relabeled",
+        "3.png": "removed",
+        "4.png": "removed",
+        "5.png": "removed",
+    }
+    tmp_repo.commit("birds", all=True)
+    assert {r.label for r in tmp_repo.records("train")} == {"bird", "cat"}
+    _checkout(tmp_repo, first)
+    assert sorted(p.name for p in (ws / "train").iterdir()) == ["cat", "dog"]
+    assert tmp_repo.status().clean
+
+
+def test_table_dataset_dropped_from_config_is_removed_on_checkout(tmp_repo: Repo) -> None:
+    ws = small(tmp_repo).workdir
+    first = tmp_repo.commit("images", all=True).id
+    tmp_repo.add_dataset(DatasetConfig("notes", "table", "notes.csv", content="text"))
+    (ws / "notes.csv").write_text("id,label,text\nn1,a,hello\n")
+    tmp_repo.commit("notes", all=True)
+    _checkout(tmp_repo, first)
+    assert not (ws / "notes.csv").exists() and "notes" not in tmp_repo.config.datasets
+    _checkout(tmp_repo, "main")
+    assert "hello" in (ws / "notes.csv").read_text()
+    assert tmp_repo.status().clean
+
+
+def test_csv_file_column_relabel_and_checkout(
+    tmp_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pngs = digits_pngs(3)
+    tmp_repo.add_dataset(DatasetConfig("d", "table", "d/labels.csv", file="path", annotator="by"))
+    files: dict[str, bytes | str] = {f"d/img/{i}.png": p for i, (p, _) in enumerate(pngs)}
+    files["d/labels.csv"] = "".join(
+        ["id,label,path,by\n"] + [f"e{i},{t},img/{i}.png,ann\n" for i, (_, t) in enumerate(pngs)]
+    )
+    write_tree(tmp_repo.workdir, files)
+    first = tmp_repo.commit("labels", all=True)
+    text = (tmp_repo.workdir / "d/labels.csv").read_text()
+    (tmp_repo.workdir / "d/labels.csv").write_text(text.replace(f"e1,{pngs[1][1]},", "e1,9,"))
+    assert status_of(tmp_repo, "d")[1] == {"e1": "relabeled"}
+    monkeypatch.chdir(tmp_repo.workdir)
+    tmp_repo.add(["d/labels.csv"])
+    tmp_repo.commit("relabel e1", annotator="zed")
+    assert tmp_repo.record("d", "e1").label == "9"
+    assert tmp_repo.record("d", "e1").annotator == "ann"  # the row's own annotator wins
+    _checkout(tmp_repo, first.id)
+    assert tmp_repo.record("d", "e1", "HEAD").label == str(pngs[1][1])
+    assert [r.label for r in tmp_repo.scan("d") if r.id == "e1"] == [str(pngs[1][1])]
+    assert tmp_repo.status().clean
+    assert (tmp_repo.workdir / "d/img/1.png").read_bytes() == pngs[1][0]
