@@ -355,7 +355,7 @@ class Repo:
     ) -> Iterator[CommitInfo]:
         """Commits reachable from ``rev``, newest first; with ``dataset``, those changing it."""
         head = self.head() if rev == "HEAD" else self.resolve(rev)
-        if head is None:
+        if head is None or (limit is not None and limit <= 0):  # `log -n 0` shows nothing, as git
             return
         n = 0
         for c in self.git.walk([head]):
