@@ -118,6 +118,7 @@ def test_log_limit_and_dataset_filter(tmp_repo: Repo) -> None:
     c3 = tmp_repo.commit("eval only", all=True).id
     assert [c.id for c in tmp_repo.log()] == [c3, c2, c1]
     assert [c.id for c in tmp_repo.log(limit=2)] == [c3, c2]
+    assert list(tmp_repo.log(limit=0)) == []
     assert [c.id for c in tmp_repo.log(dataset="train")] == [c2, c1]
     assert [c.id for c in tmp_repo.log(dataset="eval")] == [c3, c1]
     assert [c.id for c in tmp_repo.log("HEAD~1", dataset="eval")] == [c1]
