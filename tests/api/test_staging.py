@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -296,3 +297,69 @@ def test_csv_file_column_relabel_and_checkout(
     assert [r.label for r in tmp_repo.scan("d") if r.id == "e1"] == [str(pngs[1][1])]
     assert tmp_repo.status().clean
     assert (tmp_repo.workdir / "d/img/1.png").read_bytes() == pngs[1][0]
+
+
+def _truth(repo: Repo, tmp: Path) -> dict[str, str]:
+    """Unstaged changes computed from scratch: no stat cache, no snapshot."""
+    from datagit.core.changes import compare
+    from datagit.core.layouts import Hasher, scan
+    from datagit.core.manifest import DatasetTree
+    from datagit.storage.statcache import StatCache
+
+    cache = tmp / f"truth-{os.getpid()}-{len(list(tmp.iterdir()))}.sqlite"
+    work = scan(repo.config.datasets["train"], Hasher(repo.workdir, StatCache(cache)))
+    tree = repo.datasets_at(":stage").get("train")
+    staged = DatasetTree(repo.git, tree).by_id() if tree else {}
+    return kinds(compare(staged, {r.id: r for r in work}))
+
+
+def test_status_and_add_agree_with_a_scan_from_scratch_after_random_edits(
+    tmp_repo: Repo, tmp_path: Path
+) -> None:
+    """A seeded random walk of edits, adds, commits and checkouts; the fast paths must agree."""
+    import random
+
+    from datagit.api import workspace
+
+    rng = random.Random(7)
+    pngs = [p for p, _ in digits_pngs(120)]
+    ws = tmp_repo.workdir
+    write_tree(ws, {f"train/{i % 3}/f{i}.png": pngs[i] for i in range(40)})
+    tmp_repo.commit("start", all=True)
+    truth_dir = tmp_path / "truth"
+    truth_dir.mkdir()
+    for step in range(30):
+        files = sorted(p for p in (ws / "train").rglob("*.png"))
+        op = rng.choice(["relabel", "modify", "same-size", "delete", "new", "touch", "add",
+                         "add-folder", "commit", "checkout"])  # fmt: skip
+        victim = rng.choice(files) if files else None
+        if op == "relabel" and victim:
+            dest = ws / "train" / str(rng.randrange(4)) / victim.name
+            dest.parent.mkdir(exist_ok=True)
+            if not dest.exists():
+                shutil.move(victim, dest)
+        elif op == "modify" and victim:
+            victim.write_bytes(rng.choice(pngs))
+        elif op == "same-size" and victim:
+            data = bytearray(victim.read_bytes())
+            data[-3] ^= 0x55
+            victim.write_bytes(bytes(data))
+        elif op == "delete" and victim and len(files) > 5:
+            victim.unlink()
+        elif op == "new":
+            write_tree(ws, {f"train/{rng.randrange(3)}/n{step}.png": rng.choice(pngs)})
+        elif op == "touch" and victim:
+            os.utime(victim)
+        elif op == "add":
+            tmp_repo.add()
+        elif op == "add-folder":
+            tmp_repo.add([str(ws / "train" / str(rng.randrange(3)))])
+        elif op == "commit":
+            tmp_repo.commit(f"step {step}", all=True, allow_empty=True)
+        elif op == "checkout":
+            has_parent = bool(tmp_repo.commit_info().parents)
+            revs = ["main", "HEAD", *(["HEAD~1"] if has_parent else [])]
+            workspace.checkout(tmp_repo, rng.choice(revs), force=True)
+        expected = _truth(tmp_repo, truth_dir)
+        assert status_of(tmp_repo)[1] == expected, (step, op)
+        assert status_of(Repo.open(ws))[1] == expected, (step, op)
