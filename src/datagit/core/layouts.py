@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,6 +40,7 @@ class Hasher:
         self.cache = cache
         self.writer = writer
         self.hashed = 0
+        self.started = time.time_ns()  # before any read: see StatCache.record
 
     def file(self, rel: str, st: os.stat_result, abspath: str | None = None) -> str:
         """The address of workspace file ``rel`` (``abspath`` saves re-joining the path)."""
@@ -56,7 +58,7 @@ class Hasher:
         key = address(data)
         if self.writer is not None:
             self.writer.put(data, key)
-        self.cache.record(rel, st, key)
+        self.cache.record(rel, st, key, self.started)
         self.hashed += 1
         return key
 

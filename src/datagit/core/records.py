@@ -16,7 +16,7 @@ from datagit.errors import InvalidInputError
 Label = Any  # a string, number, bool, None or a JSON value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen init costs 5× and records are made by the million
 class Record:
     """One example of a dataset.
 

@@ -58,10 +58,12 @@ class StatCache:
             return None
         return digest
 
-    def record(self, path: str, st: os.stat_result, digest: str) -> None:
-        # The time is taken after the file was read, so a write racing the read
-        # leaves mtime within RACY_NS of it and the entry untrusted.
-        row = (st.st_size, st.st_mtime_ns, st.st_ino, digest, time.time_ns())
+    def record(
+        self, path: str, st: os.stat_result, digest: str, hashed_at: int | None = None
+    ) -> None:
+        """Remember ``path``'s address. ``hashed_at`` may be any time before the read
+        (one timestamp per scan): an earlier time only makes more entries racy."""
+        row = (st.st_size, st.st_mtime_ns, st.st_ino, digest, hashed_at or time.time_ns())
         self.rows[path] = row
         self._dirty[path] = row
 
