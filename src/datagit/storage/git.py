@@ -147,13 +147,13 @@ class GitStore:
         if self._batch and oid in self._batch:
             return self._batch[oid][1]
         try:
-            obj = self._repo[oid]
+            # odb.read inflates once; `repo[oid].data` inflates the object twice
+            return bytes(self._repo.odb.read(oid)[1])
         except (KeyError, ValueError, pygit2.GitError) as exc:
             raise CorruptObjectError(
                 f"git object {oid} is missing or unreadable in {self.path}",
                 hint="run `datagit fsck`; restore .datagit from a remote or backup",
             ) from exc
-        return obj.data  # type: ignore[union-attr]
 
     def has(self, oid: str) -> bool:
         return bool(self._batch and oid in self._batch) or oid in self._repo
