@@ -48,8 +48,7 @@ class Hasher:
         if key is not None and (self.writer is None or self.writer.store.has(key)):
             return key
         try:
-            with open(abspath or self._root + rel, "rb") as f:
-                data = f.read()
+            data = read_file(abspath or self._root + rel, st.st_size)
         except OSError as exc:
             raise InvalidInputError(
                 f"cannot read {rel}: {exc.strerror or exc}",
@@ -61,6 +60,22 @@ class Hasher:
         self.cache.record(rel, st, key, self.started)
         self.hashed += 1
         return key
+
+
+def read_file(path: str, size: int) -> bytes:
+    """A whole file through raw fds: the stat already gave its size, so one read
+    usually suffices, without a buffered file object per example."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return data
+        chunks = [data]  # the file grew since the stat: read to the end
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) -> list[Record]:
@@ -96,10 +111,13 @@ def list_imagefolder(
             hint="create it, or fix the path in datagit.toml",
         )
     real_workdir = os.path.realpath(workdir)
+    _check_link(str(root), cfg.path, real_workdir)  # the dataset folder itself may be a link
     labels = []
     for entry in os.scandir(root):
         if entry.name.startswith("."):
             continue
+        if entry.is_symlink():  # a class folder linked elsewhere
+            _check_link(entry.path, f"{cfg.path}/{entry.name}", real_workdir)
         if entry.is_dir():
             labels.append(entry.name)
         else:
@@ -182,6 +200,8 @@ def scan_imagefolder(
 # -- table -------------------------------------------------------------------
 def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
     path = hasher.workdir / cfg.path
+    real_workdir = os.path.realpath(hasher.workdir)
+    _check_link(str(path), cfg.path, real_workdir)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -225,6 +245,7 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
                 raise InvalidInputError(f"{where}: empty {cfg.file!r} path")
             validate_id(str(rel), where)
             source = (table_dir / str(rel)).as_posix()
+            _check_link(str(hasher.workdir / source), f"{where}: {source}", real_workdir)
             try:
                 st = os.stat(hasher.workdir / source)
             except OSError as exc:
