@@ -24,7 +24,7 @@ def repo_state(ws: Path) -> dict[str, str]:
             out[p.relative_to(ws).as_posix()] = p.read_text()
     for p in sorted(ws.rglob("*")):
         if ".datagit" not in p.relative_to(ws).parts and (p.is_file() or p.is_symlink()):
-            data = p.read_bytes() if p.exists() else os.readlink(p).encode()
+            data = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
             out[p.relative_to(ws).as_posix()] = hashlib.sha1(data).hexdigest()
     return out
 
@@ -140,6 +140,27 @@ def test_symlink_leaving_the_workspace(dg: Cli, tmp_path: Path) -> None:
     os.symlink(tmp_path / "secret.png", dg.cwd / "train/1/link.png")
     refused(dg, "add", match=f"train/1/link.png is a symlink to {tmp_path / 'secret.png'}")
     refused(dg, "status", match="outside the workspace")
+
+
+def test_class_folder_or_dataset_folder_linked_outside(dg: Cli, tmp_path: Path) -> None:
+    write_tree(tmp_path, {"elsewhere/x.png": b"outside bytes"})
+    os.symlink(tmp_path / "elsewhere", dg.cwd / "train/11")
+    refused(dg, "add", match=f"train/11 is a symlink to {tmp_path / 'elsewhere'}")
+    os.unlink(dg.cwd / "train/11")
+    os.symlink(tmp_path / "elsewhere", dg.cwd / "eval")
+    dg("dataset", "add", "eval", "--layout", "imagefolder", "--path", "eval")
+    refused(dg, "add", "eval", match="eval is a symlink to")
+
+
+def test_table_or_its_files_linked_outside(dg: Cli, tmp_path: Path) -> None:
+    write_tree(tmp_path, {"x.png": b"outside bytes", "t.csv": "id,label,p\n"})
+    dg("dataset", "add", "t", "--layout", "table", "--path", "t.csv", "--file", "p")
+    os.symlink(tmp_path / "x.png", dg.cwd / "img.png")
+    (dg.cwd / "t.csv").write_text("id,label,p\na,1,img.png\n")
+    refused(dg, "add", match=f"t.csv line 2: img.png is a symlink to {tmp_path / 'x.png'}")
+    (dg.cwd / "t.csv").unlink()
+    os.symlink(tmp_path / "t.csv", dg.cwd / "t.csv")
+    refused(dg, "add", match=f"t.csv is a symlink to {tmp_path / 't.csv'}")
 
 
 def test_dangling_symlink_is_an_unreadable_file(dg: Cli) -> None:
