@@ -138,11 +138,13 @@ def test_merge_conflicts_resolve_and_commit(tmp_repo: Repo, cli: Cli) -> None:
     r = cli("merge", "side", ok=False)
     assert r.exit_code == 1 and "2 conflicts" in r.output
     assert "train/img_0003.png  ours: 8 [" in r.output and "by cy" in r.output
-    assert "theirs: 9 [" in r.output and "by bo" in r.output
+    assert "theirs: 9 [" in r.output and "by bo (Ada Tester, " in r.output
     status = json.loads(cli("status", "--json").output)
     assert status["conflicts"] == ["train/img_0003.png", "train/img_0005.png"]
     listed = json.loads(cli("merge", "--list", "--json").output)
     assert listed[1]["theirs"] is None and listed[1]["ours"]["label"] == "6"
+    assert listed[0]["theirs_commit"] == tmp_repo.resolve("side")
+    assert listed[0]["ours_commit"] == main_head and listed[0]["ours_author"] == "Ada Tester"
     assert (tmp_repo.workdir / "train/1/img_0004.png").exists()  # the disjoint change is in
     r = cli("commit", "-m", "too soon", ok=False)
     assert r.exit_code != 0 and "unresolved merge conflicts" in r.output

@@ -231,7 +231,7 @@ def merge(
             repo.git.commit(theirs).tree,
         )
         tree = result.tree
-        conflicts = result.conflicts
+        conflicts = merge_core.with_authors(repo.git, result.conflicts, head, theirs)
         if conflicts and strategy in (OURS, THEIRS):
             tree = _choose(repo, tree, conflicts, strategy)
             conflicts = []

@@ -102,7 +102,13 @@ def _show_conflicts(conflicts: list[Conflict], as_json: bool) -> None:
         echo_json([conflict_json(c) for c in conflicts])
         return
     for c in conflicts:
-        click.echo(f"  conflict  {c.key}  ours: {_value(c.ours)}  theirs: {_value(c.theirs)}")
+        ours = _value(c.ours) + _origin(c.ours_commit, c.ours_author)
+        theirs = _value(c.theirs) + _origin(c.theirs_commit, c.theirs_author)
+        click.echo(f"  conflict  {c.key}  ours: {ours}  theirs: {theirs}")
+
+
+def _origin(commit: str | None, author: str | None) -> str:
+    return f" ({author}, {short(commit)})" if commit else ""
 
 
 def conflict_json(c: Conflict) -> dict[str, Any]:

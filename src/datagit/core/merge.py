@@ -10,7 +10,7 @@ both values so a person can choose.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from datagit.core.changes import Change
@@ -33,6 +33,10 @@ class Conflict:
     base: Record | None
     ours: Record | None
     theirs: Record | None
+    ours_commit: str | None = None  # the commit on our side that last changed it
+    ours_author: str | None = None
+    theirs_commit: str | None = None
+    theirs_author: str | None = None
 
     @property
     def key(self) -> str:
@@ -45,6 +49,10 @@ class Conflict:
             "base": self.base.to_dict() if self.base else None,
             "ours": self.ours.to_dict() if self.ours else None,
             "theirs": self.theirs.to_dict() if self.theirs else None,
+            "ours_commit": self.ours_commit,
+            "ours_author": self.ours_author,
+            "theirs_commit": self.theirs_commit,
+            "theirs_author": self.theirs_author,
         }
 
     @classmethod
@@ -52,7 +60,17 @@ class Conflict:
         def rec(v: Any) -> Record | None:
             return Record.from_dict(v) if v else None
 
-        return cls(d["dataset"], d["id"], rec(d["base"]), rec(d["ours"]), rec(d["theirs"]))
+        return cls(
+            d["dataset"],
+            d["id"],
+            rec(d["base"]),
+            rec(d["ours"]),
+            rec(d["theirs"]),
+            d.get("ours_commit"),
+            d.get("ours_author"),
+            d.get("theirs_commit"),
+            d.get("theirs_author"),
+        )
 
     def pick(self, side: str) -> Record | None:
         return self.ours if side == OURS else self.theirs
@@ -150,3 +168,47 @@ def resolve(git: GitStore, tree: str, choices: Mapping[str, Mapping[str, Record 
         deletes = [i for i, r in picks.items() if r is None]
         datasets[name] = patch_dataset(git, datasets.get(name), upserts, deletes)
     return write_root(git, cfg, datasets)
+
+
+def with_authors(
+    git: GitStore, conflicts: list[Conflict], ours: str, theirs: str
+) -> list[Conflict]:
+    """Conflicts annotated with the commit (and author) that made each side's value.
+
+    Walks only the commits of each side since the merge base, reading each
+    one's changes once, so the cost follows the two sides' changes.
+    """
+    out = list(conflicts)
+    for side, tip, other in ((OURS, ours, theirs), (THEIRS, theirs, ours)):
+        found = _last_changed(git, tip, other, {(c.dataset, c.id) for c in conflicts})
+        for n, c in enumerate(out):
+            hit = found.get((c.dataset, c.id))
+            if hit is not None:
+                commit, author = hit
+                fields = {f"{side}_commit": commit, f"{side}_author": author}
+                out[n] = replace(c, **fields)  # type: ignore[arg-type]
+    return out
+
+
+def _last_changed(
+    git: GitStore, tip: str, other: str, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    seen_other = {c.id for c in git.walk([other])}
+    names = {d for d, _ in wanted}
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for c in git.walk([tip]):
+        if len(found) == len(wanted):
+            break
+        if c.id in seen_other:
+            continue
+        parent = c.parents[0] if c.parents else None
+        now = read_root(git, c.tree)[1]
+        before = read_root(git, git.commit(parent).tree)[1] if parent else {}
+        for name in names:
+            if now.get(name) == before.get(name):
+                continue
+            for x in changes_between(git, before.get(name), now.get(name)):
+                key = (name, x.id)
+                if key in wanted and key not in found:
+                    found[key] = (c.id, c.author.name)
+    return found
