@@ -311,3 +311,15 @@ def test_ids_with_colons_spaces_and_unicode(dg: Cli, ws: Path) -> None:
         assert dg("cat", f"main:train/{name}").stdout_bytes == data
     ids = {r["id"] for r in js(dg("ls", "--json"))}  # type: ignore[union-attr]
     assert set(names) <= ids
+
+
+def test_long_listings_are_cut_and_verbose_shows_all(dg: Cli, ws: Path) -> None:
+    out = dg("status").stdout
+    assert "… and 20 more (use -v)" in out and out.count("added      train/") == 20
+    assert dg("status", "-v").stdout.count("added      train/") == 40
+    dg("commit", "-a", "-m", "forty")
+    short_id = dg("log", "--oneline").stdout.split()[0]
+    shown = dg("show", short_id, "--limit", "5").stdout
+    assert shown.count("  added      train/") == 5 and "… and 35 more (use --limit 0)" in shown
+    assert dg("show", short_id[:7], "--limit", "0").stdout.count("  added      train/") == 40
+    assert js(dg("show", short_id, "--json"))["id"].startswith(short_id)
