@@ -16,6 +16,7 @@ from pathlib import Path
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import render_table
 from datagit.core.records import Record
+from datagit.errors import InvalidInputError
 from datagit.storage.content import ContentStore
 
 
@@ -102,6 +103,7 @@ def apply(
     on_written: Callable[[str, os.stat_result, str], None] | None = None,
 ) -> None:
     """Carry out ``plan``; each write goes to a temp file renamed into place."""
+    check_inside(plan, workdir)
     for old, (new, key) in plan.move.items():
         dest = workdir / new
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +123,25 @@ def apply(
             continue
         (workdir / path).unlink(missing_ok=True)
         _prune_empty(workdir, (workdir / path).parent)
+
+
+def check_inside(plan: Plan, workdir: Path) -> None:
+    """Refuse, before the first edit, a plan whose folders pass through a link out of the workspace.
+
+    A class folder replaced by a symlink would otherwise let even ``checkout --force``
+    delete and write files elsewhere on the machine.
+    """
+    real = os.path.realpath(workdir)
+    moved_to = [new for new, _ in plan.move.values()]
+    folders = {os.path.dirname(p) for p in [*plan.write, *plan.move, *moved_to, *plan.delete]}
+    folders |= {os.path.dirname(p) for p in plan.tables}
+    for folder in sorted(folders):
+        target = os.path.realpath(workdir / folder)
+        if os.path.commonpath([target, real]) != real:
+            raise InvalidInputError(
+                f"{folder} is a symlink to {target}, outside the workspace",
+                hint="remove the link (checkout never writes through it) and run it again",
+            )
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:
