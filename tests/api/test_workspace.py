@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from testkit import digits_pngs, write_tree
@@ -215,4 +216,19 @@ def test_checkout_allows_changes_that_already_match_the_target(
     (repo.workdir / "train/7/extra_a.png").write_bytes(b"not what either commit has")
     with pytest.raises(ConflictError, match=r"\(1 examples\)"):
         workspace.checkout(repo, first)
+    assert repo.head() == second
+
+
+def test_forced_checkout_never_writes_or_deletes_through_a_link_out(
+    two_commits: tuple[Repo, str, str], tmp_path: Path
+) -> None:
+    repo, first, second = two_commits
+    outside = tmp_path / "outside"
+    folder = repo.workdir / "train/7"
+    shutil.move(folder, outside)
+    os.symlink(outside, folder)
+    before = sorted(p.name for p in outside.iterdir())
+    with pytest.raises(InvalidInputError, match=r"train/7 is a symlink to .*outside the workspace"):
+        workspace.checkout(repo, first, force=True)
+    assert sorted(p.name for p in outside.iterdir()) == before
     assert repo.head() == second

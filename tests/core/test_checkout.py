@@ -11,7 +11,7 @@ from datagit.core.checkout import Plan, apply, plan_dataset, target_path, verify
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import render_table
 from datagit.core.records import Record
-from datagit.errors import CorruptObjectError
+from datagit.errors import CorruptObjectError, InvalidInputError
 from datagit.storage.content import ContentStore, address
 
 IMAGES = DatasetConfig("train", "imagefolder", "train")
@@ -100,3 +100,18 @@ def test_apply_writes_moves_deletes_and_prunes_empty_folders(tmp_path: Path) -> 
     assert not (ws / "train/cat").exists() and not (ws / "train/old").exists()
     assert sorted(seen) == ["train/dog/b", "train/dog/d"]
     assert not list(ws.rglob("*.datagit-tmp"))
+
+
+def test_apply_refuses_folders_linked_out_of_the_workspace(tmp_path: Path) -> None:
+    import os
+
+    ws = tmp_path / "ws"
+    write_tree(ws, {"train/dog/keep": b"k", "outside/victim": b"v"})
+    os.rename(ws / "outside", tmp_path / "outside")
+    os.symlink(tmp_path / "outside", ws / "train/cat")
+    store = ContentStore.init(tmp_path / "content")
+    (d,) = store.put_many([b"d"])
+    plan = Plan(write={"train/dog/new": d, "train/cat/x": d}, delete={"train/cat/victim"})
+    with pytest.raises(InvalidInputError, match="train/cat is a symlink"):
+        apply(plan, ws, store)
+    assert (tmp_path / "outside/victim").exists() and not (ws / "train/dog/new").exists()
