@@ -81,7 +81,7 @@ class Repo:
         self.store = ContentStore(self.dotdir / "content")
         self.statcache = StatCache(self.dotdir / "index.sqlite")
         self.snapshots = Snapshots(self.dotdir / "cache")
-        self.lock = WriteLock(self.dotdir / "lock")
+        self.lock = WriteLock(self.dotdir / "lock", on_acquire=self.git.clear_stale_locks)
         if self.git.config_get("datagit.partial") == "true":
             from datagit.api.remotes import fetch_on_demand
 

@@ -295,6 +295,25 @@ class GitStore:
         else:
             self._repo.references.create(f"refs/tags/{name}", pygit2.Oid(hex=oid))
 
+    def clear_stale_locks(self) -> list[Path]:
+        """Remove ``*.lock`` and half-written pack files a killed writer left behind.
+
+        libgit2 updates a ref by writing ``<ref>.lock`` and renaming it; a
+        ``kill -9`` between the two leaves the lock file, and every later update
+        of that ref fails. Call this only while holding datagit's write lock: then
+        no other datagit process can be mid-update, so every such file is stale.
+        """
+        stale = [p for p in (self.path / "refs").rglob("*.lock") if p.is_file()]
+        stale += [
+            self.path / n
+            for n in ("HEAD.lock", "packed-refs.lock", "config.lock", "index.lock")
+            if (self.path / n).is_file()
+        ]
+        stale += [p for p in (self.path / "objects" / "pack").glob("tmp_*") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
     def config_get(self, key: str) -> str | None:
         """A value from this repository's git config, falling back to global git config."""
         try:

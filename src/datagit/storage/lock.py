@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -17,8 +18,9 @@ from datagit.errors import LockedError
 class WriteLock:
     """An exclusive, non-blocking lock on ``.datagit/lock``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_acquire: Callable[[], None] | None = None) -> None:
         self.path = path
+        self.on_acquire = on_acquire  # runs once the lock is held (e.g. stale-lock cleanup)
         self._fd: int | None = None
         self._depth = 0
 
@@ -41,6 +43,8 @@ class WriteLock:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
         self._depth = 1
+        if self.on_acquire is not None:
+            self.on_acquire()
 
     def release(self) -> None:
         self._depth -= 1
