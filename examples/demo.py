@@ -166,7 +166,14 @@ def main() -> None:
         section("5. Train and evaluate two commits (cached runs)")
         datagit("eval", "v1", cwd=repo)
         datagit("eval", "HEAD~1", cwd=repo)
-        datagit("eval", "HEAD~1", cwd=repo)  # second time: from the run cache
+        import json
+
+        before = json.loads(datagit("eval", "v1", "--json", cwd=repo))["metrics"]["accuracy"]
+        after = json.loads(datagit("eval", "HEAD~1", "--json", cwd=repo))["metrics"]["accuracy"]
+        print(
+            f"\n  accuracy moved {before:.4f} → {after:.4f} ({after - before:+.4f}) "
+            "across Bob's re-label; both answers came from the run cache"
+        )
         datagit("runs", cwd=repo)
 
         section("6. Bisect: which commit hurt the model?")
