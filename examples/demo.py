@@ -41,9 +41,12 @@ seed = 0
 """
 
 
-def datagit(*args: str, who: dict[str, str] = ADA, cwd: Path, check: bool = True) -> str:
+def datagit(
+    *args: str, who: dict[str, str] = ADA, cwd: Path, check: bool = True, show: bool = True
+) -> str:
     """Run one datagit command, echo it and its output like a terminal session."""
-    print(f"\n$ datagit {' '.join(args)}", flush=True)
+    if show:
+        print(f"\n$ datagit {' '.join(args)}", flush=True)
     env = {**os.environ, **who}
     proc = subprocess.run(
         [sys.executable, "-m", "datagit", *args],
@@ -54,7 +57,7 @@ def datagit(*args: str, who: dict[str, str] = ADA, cwd: Path, check: bool = True
     )
     # Progress (epochs, bars) goes to stderr; show it only when something went wrong.
     out = (proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr).rstrip()
-    if out:
+    if out and show:
         print(textwrap.indent(out, "  "))
     if check and proc.returncode != 0:
         raise SystemExit(f"demo step failed: datagit {' '.join(args)} (exit {proc.returncode})")
@@ -168,8 +171,12 @@ def main() -> None:
         datagit("eval", "HEAD~1", cwd=repo)
         import json
 
-        before = json.loads(datagit("eval", "v1", "--json", cwd=repo))["metrics"]["accuracy"]
-        after = json.loads(datagit("eval", "HEAD~1", "--json", cwd=repo))["metrics"]["accuracy"]
+        before = json.loads(datagit("eval", "v1", "--json", cwd=repo, show=False))["metrics"][
+            "accuracy"
+        ]
+        after = json.loads(datagit("eval", "HEAD~1", "--json", cwd=repo, show=False))["metrics"][
+            "accuracy"
+        ]
         print(
             f"\n  accuracy moved {before:.4f} → {after:.4f} ({after - before:+.4f}) "
             "across Bob's re-label; both answers came from the run cache"
