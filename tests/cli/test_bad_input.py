@@ -296,3 +296,30 @@ def test_outside_a_repository(tmp_path: Path) -> None:
         first = result.stderr.splitlines()[0]
         assert first == f"error: not a datagit repository: {elsewhere} (nor any parent folder)"
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["commit", "-a", "-m", "x", "--author", "no email"], "--author 'no email' is not"),
+        (["commit", "-m", " "], "empty commit message"),
+        (["commit", "-m", "x"], "nothing to commit"),
+        (["config", "nosection", "v"], "config key 'nosection' needs a section"),
+        (["dataset", "add", "bad name", "--layout", "imagefolder", "--path", "x"], "'bad name'"),
+        (["dataset", "add", "t", "--layout", "table", "--path", "t.csv", "--content", "a",
+          "--file", "b"], "sets both content and file"),
+        (["branch", "a..b"], "'a..b' is not a valid branch name"),
+        (["branch", "main"], "branch 'main' already exists"),
+        (["branch", "-d", "nope"], "no branch named 'nope'"),
+        (["branch", "-d", "main"], "cannot delete branch 'main': it is checked out"),
+        (["switch", "nope"], "no branch named 'nope'"),
+        (["tag", "-d", "nope"], "no tag named 'nope'"),
+        (["ls", "HEAD", "nope"], "no dataset named 'nope' at HEAD"),
+        (["cat", "HEAD:nope/x.png"], "no dataset named 'nope' at HEAD"),
+        (["cat", "HEAD:train/missing.png"], "no example 'missing.png' in dataset 'train' at HEAD"),
+        (["add", "nope"], "nope is not a dataset name nor inside any dataset's folder"),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)  # fmt: skip
+def test_bad_arguments(dg: Cli, args: list[str], match: str) -> None:
+    refused(dg, *args, match=match)
