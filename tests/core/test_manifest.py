@@ -148,3 +148,26 @@ def test_root_tree_round_trip(git: GitStore) -> None:
     a = write_dataset(git, records(3))
     root = manifest.write_root(git, b"[datasets]\n", {"train": a})
     assert manifest.read_root(git, root) == (b"[datasets]\n", {"train": a})
+
+
+@pytest.mark.parametrize(
+    ("start", "upsert", "delete"),
+    [(600, 0, 100), (500, 1700, 0), (2100, 0, 1700), (3000, 10, 2990)],
+    ids=["shrink-1-to-0", "grow-0-to-1", "shrink-to-0", "almost-empty"],
+)
+def test_patch_agrees_with_write_across_fanout_changes(
+    git: GitStore, start: int, upsert: int, delete: int
+) -> None:
+    base_recs = {r.id: r for r in records(start)}
+    changes = {r.id: rec(r.id, "dog") for r in records(start + upsert)[start - upsert // 2 :]}
+    gone = [r.id for r in records(delete)]
+    expected = {**base_recs, **changes}
+    for d in gone:
+        if d not in changes:
+            expected.pop(d)
+    base = write_dataset(git, base_recs.values())
+    patched = patch_dataset(git, base, changes, [d for d in gone if d not in changes])
+    tree = DatasetTree(git, patched)
+    assert tree.by_id() == expected and tree.count == len(expected)
+    assert tree.fanout == choose_fanout(len(expected), DatasetTree(git, base).fanout)
+    assert patched == write_dataset(git, expected.values(), base)
