@@ -80,6 +80,15 @@ def _stage_full(
     else:
         work = scan(cfg, hasher)
     staged = DatasetTree(repo.git, base).by_id() if base else {}
+    for p in prefixes or ():  # like git, a path that names nothing is a typo, not a no-op
+        under = _include([p])
+        if not any(under(x) for x in listing or ()) and not any(
+            under(target_path(cfg, r) or "") for r in staged.values()
+        ):
+            raise InvalidInputError(
+                f"{p} matches no file of dataset {cfg.name}",
+                hint="check the path; `datagit status` lists what changed",
+            )
     merged: dict[str, Record] = {}
     if include is not None:
         merged = {i: r for i, r in staged.items() if not include(target_path(cfg, r) or "")}
