@@ -87,6 +87,19 @@ def test_add_a_class_folder_after_a_relabel_keeps_other_examples(
     assert staged == {} and unstaged == {"3.png": "removed"}
 
 
+def test_add_of_a_removed_class_folder_stages_the_removals(
+    tmp_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = small(tmp_repo).workdir
+    tmp_repo.commit("first", all=True)
+    monkeypatch.chdir(ws)
+    shutil.rmtree(ws / "train/dog")
+    tmp_repo.add(["train/dog"])
+    assert status_of(tmp_repo) == ({"3.png": "removed", "4.png": "removed", "5.png": "removed"}, {})
+    with pytest.raises(InvalidInputError, match="train/dog matches no file of dataset train"):
+        tmp_repo.add(["train/dog"])  # now neither the workspace nor the stage has it
+
+
 def test_add_by_dataset_name_and_unknown_paths(tmp_repo: Repo, tmp_path: Path) -> None:
     tmp_repo.add_dataset(DatasetConfig("eval", "imagefolder", "eval"))
     write_tree(tmp_repo.workdir, {"eval/a/1.png": digits_pngs(1)[0][0]})

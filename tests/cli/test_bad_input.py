@@ -318,6 +318,8 @@ def test_outside_a_repository(tmp_path: Path) -> None:
         (["cat", "HEAD:nope/x.png"], "no dataset named 'nope' at HEAD"),
         (["cat", "HEAD:train/missing.png"], "no example 'missing.png' in dataset 'train' at HEAD"),
         (["add", "nope"], "nope is not a dataset name nor inside any dataset's folder"),
+        (["add", "train/typo"], "train/typo matches no file of dataset train"),
+        (["add", "train/1/img_01.pn"], "train/1/img_01.pn matches no file of dataset train"),
     ],
     ids=lambda v: v[0] if isinstance(v, list) else None,
 )  # fmt: skip
