@@ -76,12 +76,15 @@ def fsck(repo: Repo) -> FsckReport:
         except CorruptObjectError as exc:
             report.problems.append(str(exc))
     checked: set[str] = set()
-    for key, where in live_content(repo):
-        if key in checked:
-            continue
-        checked.add(key)
-        if not repo.store.has(key):
-            report.missing.append(f"content {key} missing (needed by {where})")
+    try:
+        for key, where in live_content(repo):
+            if key in checked:
+                continue
+            checked.add(key)
+            if not repo.store.has(key):
+                report.missing.append(f"content {key} missing (needed by {where})")
+    except CorruptObjectError as exc:  # an unreadable tree: report it, do not crash
+        report.problems.append(str(exc))
     if not _promisor(repo):
         report.problems.extend(report.missing)
     return report

@@ -164,7 +164,13 @@ class GitStore:
                 name: Entry(o, TREE if is_tree else BLOB)
                 for name, is_tree, o in parse_tree(self._batch[oid][1])
             }
-        tree = self._repo[oid]
+        try:
+            tree = self._repo[oid]
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise CorruptObjectError(
+                f"git object {oid} is missing or unreadable in {self.path}",
+                hint="run `datagit fsck`; restore .datagit from a remote or backup",
+            ) from exc
         if not isinstance(tree, pygit2.Tree):
             raise CorruptObjectError(f"git object {oid} is not a tree")
         return {e.name: Entry(str(e.id), TREE if e.type == ObjectType.TREE else BLOB) for e in tree}
