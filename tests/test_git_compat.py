@@ -78,3 +78,32 @@ def test_git_sees_a_repository_written_only_by_datagit(tmp_path: Path) -> None:
     repo = Repo.init(tmp_path / "ws")
     assert git(repo, "rev-parse", "--is-bare-repository").strip() == "true"
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+
+
+def test_git_reads_datagit_packs(tmp_repo: Repo) -> None:
+    """A big commit's shards and trees go to a pack datagit writes itself: git must read it."""
+    pngs = digits_pngs(1200)
+    write_tree(tmp_repo.workdir, {f"train/{t}/d{i:04d}.png": p for i, (p, t) in enumerate(pngs)})
+    tmp_repo.commit("1200 digits", all=True)
+    packs = list((tmp_repo.dotdir / "objects" / "pack").glob("*.pack"))
+    assert packs, "expected a pack for a commit of this size"
+    for pack in packs:
+        git(tmp_repo, "verify-pack", "-v", str(pack.with_suffix(".idx")))
+    out = git(tmp_repo, "fsck", "--full", "--strict")
+    assert "error" not in out.lower() and "broken" not in out.lower(), out
+    shards = [
+        p for p in git(tmp_repo, "ls-tree", "-r", "--name-only", "HEAD").split() if "/records/" in p
+    ]
+    assert len(shards) == 16
+    rows = "".join(git(tmp_repo, "show", f"HEAD:{p}") for p in shards).splitlines()
+    assert len(rows) == 1200
+    for i in range(0, 1200, 100):  # a 1% re-label, committed on top, read back by git
+        t = pngs[i][1]
+        shutil.move(
+            tmp_repo.workdir / f"train/{t}/d{i:04d}.png",
+            tmp_repo.workdir / f"train/{(t + 1) % 10}/d{i:04d}.png",
+        )
+    tmp_repo.commit("relabel 1%", all=True)
+    changed = git(tmp_repo, "diff", "--name-only", "HEAD~1", "HEAD").split()
+    assert 1 <= len([p for p in changed if "/records/" in p]) <= 12
+    assert "error" not in git(tmp_repo, "fsck", "--full", "--strict").lower()

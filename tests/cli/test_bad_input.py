@@ -251,6 +251,26 @@ def test_corrupted_object_fsck_names_it_checkout_refuses(dg: Cli) -> None:
     refused(dg, "cat", "HEAD~1:train/img_00.png", match=f"content {key} is corrupt")
 
 
+def test_corrupted_git_object_fsck_names_it_and_readers_refuse(dg: Cli) -> None:
+    write_tree(dg.cwd, {"train/3/later.png": digits_pngs(21)[20][0]})
+    dg("commit", "-a", "-m", "two")
+    git = Repo.open(dg.cwd).git
+    old_tree = git.commit(git.resolve("HEAD~1")).tree
+    records_tree = git.tree_entries(
+        git.tree_entries(git.tree_entries(old_tree)["datasets"].oid)["train"].oid
+    )["records"].oid
+    loose = dg.cwd / ".datagit" / "objects" / records_tree[:2] / records_tree[2:]
+    assert loose.exists()
+    loose.chmod(0o644)
+    raw = bytearray(loose.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    loose.write_bytes(bytes(raw))
+    result = dg("fsck", ok=False)
+    assert result.exit_code != 0 and records_tree in result.stdout
+    for args in (["checkout", "HEAD~1"], ["ls", "HEAD~1"], ["show", "HEAD"], ["gc"]):
+        refused(dg, *args, match=f"git object {records_tree} is missing or unreadable")
+
+
 # -- locks and places ----------------------------------------------------------
 HOLD = """
 import sys
