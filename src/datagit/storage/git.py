@@ -219,11 +219,17 @@ class GitStore:
         if not heads:
             return
         mode = SortMode.TOPOLOGICAL | SortMode.TIME if topo else SortMode.TIME
-        walker = self._repo.walk(pygit2.Oid(hex=heads[0]), mode)
-        for extra in heads[1:]:
-            walker.push(pygit2.Oid(hex=extra))
-        for c in walker:
-            yield _info(c)
+        try:
+            walker = self._repo.walk(pygit2.Oid(hex=heads[0]), mode)
+            for extra in heads[1:]:
+                walker.push(pygit2.Oid(hex=extra))
+            for c in walker:
+                yield _info(c)
+        except pygit2.GitError as exc:  # a corrupt commit object
+            raise CorruptObjectError(
+                f"commit history in {self.path} is unreadable: {exc}",
+                hint="run `datagit fsck`; restore .datagit from a remote or backup",
+            ) from exc
 
     def merge_base(self, a: str, b: str) -> str | None:
         base = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
@@ -350,7 +356,7 @@ class GitStore:
         try:
             for c in self.walk(sorted(set(heads))):
                 stack.append(c.tree)
-        except (pygit2.GitError, KeyError, ValueError) as exc:
+        except (CorruptObjectError, pygit2.GitError, KeyError, ValueError) as exc:
             yield f"commit history unreadable: {exc}"
             return
         while stack:
