@@ -271,6 +271,21 @@ def test_corrupted_git_object_fsck_names_it_and_readers_refuse(dg: Cli) -> None:
         refused(dg, *args, match=f"git object {records_tree} is missing or unreadable")
 
 
+def test_corrupted_commit_object_gives_errors_not_tracebacks(dg: Cli) -> None:
+    write_tree(dg.cwd, {"train/3/later.png": digits_pngs(21)[20][0]})
+    dg("commit", "-a", "-m", "two")
+    first = Repo.open(dg.cwd).resolve("HEAD~1")
+    loose = dg.cwd / ".datagit" / "objects" / first[:2] / first[2:]
+    loose.chmod(0o644)
+    raw = bytearray(loose.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    loose.write_bytes(bytes(raw))
+    result = dg("fsck", ok=False)
+    assert result.exit_code != 0 and "commit history unreadable" in result.stdout
+    for args in (["log"], ["gc"], ["fsck"]):
+        refused(dg, *args, match="error: ")
+
+
 # -- locks and places ----------------------------------------------------------
 HOLD = """
 import sys
