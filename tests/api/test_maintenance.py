@@ -125,3 +125,25 @@ def test_read_of_corrupt_content_raises(history3: Repo) -> None:
         f.write(bytes([b[0] ^ 1]))
     with pytest.raises(CorruptObjectError, match=rec.content):
         Repo.open(history3.workdir).read(rec)
+
+
+def test_large_objects_round_trip_through_commit_checkout_fsck_and_gc(tmp_repo: Repo) -> None:
+    import os
+
+    ws = tmp_repo.workdir
+    big_a, big_b = os.urandom(3 << 19), os.urandom(3 << 19)  # 1.5 MiB: stored loose
+    write_tree(ws, {"train/scan/big.bin": big_a, "train/scan/small.png": digits_pngs(1)[0][0]})
+    first = tmp_repo.commit("big", all=True).id
+    (ws / "train/scan/big.bin").write_bytes(big_b)
+    tmp_repo.commit("bigger", all=True)
+    assert (tmp_repo.dotdir / "content/loose" / address(big_a)[:2]).is_dir()
+    workspace.checkout(tmp_repo, first)
+    assert (ws / "train/scan/big.bin").read_bytes() == big_a
+    workspace.checkout(tmp_repo, "main")
+    assert maintenance.gc(tmp_repo).removed == 0
+    assert all_records_read_back(tmp_repo) == 4
+    workspace.checkout(tmp_repo, first)
+    workspace.delete_branch(tmp_repo, "main", force=True)
+    assert maintenance.gc(tmp_repo).removed == 1  # big_b is no longer reachable
+    assert not Repo.open(ws).store.has(address(big_b))
+    assert maintenance.fsck(Repo.open(ws)).ok
