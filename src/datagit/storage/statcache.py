@@ -27,6 +27,18 @@ class StatCache:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
+            try:
+                self._open()
+            except sqlite3.DatabaseError:  # a damaged cache is rebuilt, never trusted
+                self.close()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                self._open()
+        assert self._db is not None
+        return self._db
+
+    def _open(self) -> None:
+        if self._db is None:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -37,7 +49,6 @@ class StatCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)"
             )
-        return self._db
 
     @property
     def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
