@@ -61,3 +61,16 @@ def test_tree_memo(tmp_path: Path) -> None:
     cache.remember_tree("src", "t" * 40)
     cache.close()
     assert StatCache(tmp_path / "index.sqlite").tree_for("src") == "t" * 40
+
+
+def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite"
+    db.write_bytes(b"this is not a sqlite database" * 10)
+    f = tmp_path / "a.png"
+    st = _old_file(f, b"data")
+    cache = StatCache(db)
+    assert cache.lookup("a.png", st) is None
+    cache.record("a.png", st, "k" * 32)
+    cache.save()
+    cache.close()
+    assert StatCache(db).lookup("a.png", st) == "k" * 32
