@@ -121,7 +121,10 @@ def test_commit_refuses_nothing_and_empty_messages(tmp_repo: Repo) -> None:
     with pytest.raises(DatagitError, match="nothing to commit"):
         tmp_repo.commit("again", all=True)
     info = tmp_repo.commit("marker", allow_empty=True)
-    assert info.tree == tmp_repo.commit_info("HEAD~1").tree
+    assert info.parents == (tmp_repo.resolve("HEAD~1"),)
+    # Same records and config; only the (empty) per-commit patch folder differs.
+    assert tmp_repo.datasets_at("HEAD") == tmp_repo.datasets_at("HEAD~1")
+    assert not any(tmp_repo.changes("HEAD~1", "HEAD").values())
 
 
 def test_author_override_keeps_committer(tmp_repo: Repo) -> None:

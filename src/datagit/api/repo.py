@@ -263,12 +263,29 @@ class Repo:
         head = self.head()
         return self.git.commit(head).tree if head else None
 
-    def _set_stage(self, tree: str | None) -> None:
+    def _set_stage(
+        self, tree: str | None, *, base: str | None = None, patches: dict | None = None
+    ) -> None:
+        """Record the staged tree; ``patches`` (dataset → patch blob) are its changes
+        against commit ``base``, carried so `commit` need not diff the trees again."""
         path = self.dotdir / STAGE
         if tree is None:
             path.unlink(missing_ok=True)
-        else:
-            _atomic_write(path, orjson.dumps({"tree": tree}))
+            return
+        state: dict = {"tree": tree}
+        if patches is not None:
+            state.update(base=base, patches=patches)
+        _atomic_write(path, orjson.dumps(state))
+
+    def _stage_patches(self) -> dict[str, str] | None:
+        """Dataset → patch blob of the stage against HEAD, when `add` carried them."""
+        path = self.dotdir / STAGE
+        if not path.exists():
+            return {}  # the stage is HEAD: nothing changed
+        state = orjson.loads(path.read_bytes())
+        if "patches" not in state or state.get("base") != self.head():
+            return None
+        return dict(state["patches"])
 
     def add(
         self,

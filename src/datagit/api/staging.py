@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest, snapshot
-from datagit.core.changes import ADDED, Change, compare, compare_trees
+from datagit.core import manifest, patch, snapshot
+from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
+from datagit.core.diff import changes_between
 from datagit.core.layouts import Hasher, file_record, list_imagefolder, scan
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
@@ -63,8 +64,22 @@ def add(
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
         changes[name] = compare_trees(repo.git, stage_ds[name], None)
-    repo._set_stage(root)
+    carried = _carried(repo)
+    if carried is None:
+        repo._set_stage(root)
+    else:  # keep the stage's change against HEAD up to date: commit then writes it as is
+        for name, ch in changes.items():
+            carried[name] = patch.compose(carried.get(name, {}), patch.from_changes(ch))
+        blobs = {n: repo.git.write_blob(patch.encode(p)) for n, p in carried.items() if p}
+        repo._set_stage(root, base=repo.head(), patches=blobs)
     return dict(sorted(changes.items()))
+
+
+def _carried(repo: Repo) -> dict[str, patch.Pairs] | None:
+    blobs = repo._stage_patches()
+    if blobs is None:
+        return None
+    return {n: patch.decode(repo.git.read_blob(oid)) for n, oid in blobs.items()}
 
 
 def _stage_full(
@@ -176,21 +191,29 @@ def commit(
         )
     stage = repo.stage_tree()
     if stage is None:
-        cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
-        stage = manifest.write_root(repo.git, cfg_bytes, {})
-    if annotator:
-        with repo.git.batch():
-            stage = _stamp_annotator(repo, stage, annotator)
+        cfg_bytes, stage_ds = (repo.workdir / "datagit.toml").read_bytes(), {}
+    else:
+        cfg_bytes, stage_ds = manifest.read_root(repo.git, stage)
+    head_tree = repo.git.commit(head).tree if head else None
+    head_cfg, head_ds = manifest.read_root(repo.git, head_tree) if head_tree else (b"", {})
     if parents is None:
         parents = [head] if head else []
         if merge:
             parents.append(merge["theirs"])
-    head_tree = repo.git.commit(head).tree if head else None
-    if stage == head_tree and not allow_empty and not merge:
-        raise DatagitError(
-            "nothing to commit: the stage matches HEAD",
-            hint="stage changes with `datagit add`, or use `commit -a`",
-        )
+    with repo.git.batch():
+        pairs = _commit_pairs(repo, head_ds, stage_ds)
+        if annotator:
+            _stamp_annotator(repo, stage_ds, pairs, annotator)
+        unchanged = head_tree is not None and (cfg_bytes, stage_ds) == (head_cfg, head_ds)
+        if unchanged and not allow_empty and not merge:
+            raise DatagitError(
+                "nothing to commit: the stage matches HEAD",
+                hint="stage changes with `datagit add`, or use `commit -a`",
+            )
+        # A patch is the change against the first parent; a root commit gets none.
+        first_is_head = bool(parents) and parents[0] == head
+        patches = _patch_blobs(repo, stage_ds, pairs) if first_is_head else None
+        stage = manifest.write_root(repo.git, cfg_bytes, stage_ds, patches)
     text = message.rstrip() + "\n"
     if annotator:
         text += f"\nAnnotator: {annotator}\n"
@@ -206,24 +229,49 @@ def commit(
     return repo.git.commit(oid)
 
 
-def _stamp_annotator(repo: Repo, stage: str, annotator: str) -> str:
+def _commit_pairs(
+    repo: Repo, head_ds: dict[str, str], stage_ds: dict[str, str]
+) -> dict[str, patch.Pairs]:
+    """The stage's record changes against HEAD: carried from `add`, or diffed now."""
+    carried = _carried(repo)
+    if carried is not None:
+        return {n: p for n, p in carried.items() if p}
+    out = {}
+    for name in sorted(set(head_ds) | set(stage_ds)):
+        if head_ds.get(name) != stage_ds.get(name):
+            found = changes_between(repo.git, head_ds.get(name), stage_ds.get(name))
+            if found:
+                out[name] = patch.from_changes(found)
+    return out
+
+
+def _stamp_annotator(
+    repo: Repo, stage_ds: dict[str, str], pairs: dict[str, patch.Pairs], annotator: str
+) -> None:
     """Credit ``annotator`` with every label this commit sets that has no annotator yet."""
-    head = repo.head()
-    head_ds = repo.datasets_at("HEAD") if head else {}
-    cfg, stage_ds = manifest.read_root(repo.git, stage)
-    changed = False
-    for name, tree in list(stage_ds.items()):
+    for name, changed in pairs.items():
         upserts = {
-            c.id: c.new.with_annotator(annotator)
-            for c in compare_trees(repo.git, head_ds.get(name), tree)
-            if c.new is not None
-            and c.new.annotator is None
-            and (c.kind == ADDED or c.label_changed)
+            i: new.with_annotator(annotator)
+            for i, (old, new) in changed.items()
+            if new is not None and new.annotator is None and (old is None or old.label != new.label)
         }
-        if upserts:
-            stage_ds[name] = manifest.patch_dataset(repo.git, tree, upserts)
-            changed = True
-    return manifest.write_root(repo.git, cfg, stage_ds) if changed else stage
+        if upserts and name in stage_ds:
+            stage_ds[name] = manifest.patch_dataset(repo.git, stage_ds[name], upserts)
+            changed.update((i, (changed[i][0], r)) for i, r in upserts.items())
+
+
+def _patch_blobs(
+    repo: Repo, stage_ds: dict[str, str], pairs: dict[str, patch.Pairs]
+) -> dict[str, str]:
+    """``changes/`` entries: a patch per changed dataset, or a skip marker for bulk changes."""
+    out = {}
+    for name, changed in pairs.items():
+        size = DatasetTree(repo.git, stage_ds[name]).count if name in stage_ds else 0
+        if patch.worth_storing(changed, size):
+            out[f"{name}.jsonl"] = repo.git.write_blob(patch.encode(changed))
+        else:
+            out[f"{name}.skip"] = repo.git.write_blob(b"")
+    return out
 
 
 # -- merge state (written by merge, read by status and commit) ---------------

@@ -357,8 +357,17 @@ def read_root(git: GitStore, tree: str) -> tuple[bytes, dict[str, str]]:
     return config, datasets
 
 
-def write_root(git: GitStore, config: bytes, datasets: Mapping[str, str]) -> str:
+def write_root(
+    git: GitStore,
+    config: bytes,
+    datasets: Mapping[str, str],
+    patches: Mapping[str, str] | None = None,
+) -> str:
+    """A commit tree; ``patches`` (file name → blob, see core.patch) add a ``changes/`` folder."""
     ds = git.write_tree({n: Entry(o, TREE) for n, o in datasets.items()})
-    return git.write_tree(
-        {CONFIG_FILE: Entry(git.write_blob(config), BLOB), "datasets": Entry(ds, TREE)}
-    )
+    entries = {CONFIG_FILE: Entry(git.write_blob(config), BLOB), "datasets": Entry(ds, TREE)}
+    if patches is not None:
+        entries["changes"] = Entry(
+            git.write_tree({n: Entry(o, BLOB) for n, o in patches.items()}), TREE
+        )
+    return git.write_tree(entries)
