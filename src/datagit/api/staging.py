@@ -64,22 +64,38 @@ def add(
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
         changes[name] = compare_trees(repo.git, stage_ds[name], None)
-    carried = _carried(repo)
+    # Keep the stage's change against HEAD up to date, so commit writes it as is.
+    # A root commit gets no patch, and a bulk change is only marked, never held.
+    carried = _carried(repo) if repo.head() else None
     if carried is None:
         repo._set_stage(root)
-    else:  # keep the stage's change against HEAD up to date: commit then writes it as is
+    else:
         for name, ch in changes.items():
-            carried[name] = patch.compose(carried.get(name, {}), patch.from_changes(ch))
-        blobs = {n: repo.git.write_blob(patch.encode(p)) for n, p in carried.items() if p}
+            if carried.get(name) is SKIP or not ch:
+                continue
+            composed = patch.compose(carried.get(name, {}), patch.from_changes(ch))  # type: ignore[arg-type]
+            size = DatasetTree(repo.git, new_ds[name]).count if name in new_ds else 0
+            carried[name] = composed if patch.worth_storing(composed, size) else SKIP
+        blobs = {
+            n: p if p is SKIP else repo.git.write_blob(patch.encode(p))  # type: ignore[arg-type]
+            for n, p in carried.items()
+            if p
+        }
         repo._set_stage(root, base=repo.head(), patches=blobs)
     return dict(sorted(changes.items()))
 
 
-def _carried(repo: Repo) -> dict[str, patch.Pairs] | None:
+SKIP = "skip"  # in a carried patch: the change is too large to be worth a patch
+
+
+def _carried(repo: Repo) -> dict[str, patch.Pairs | str] | None:
     blobs = repo._stage_patches()
     if blobs is None:
         return None
-    return {n: patch.decode(repo.git.read_blob(oid)) for n, oid in blobs.items()}
+    return {
+        n: SKIP if oid == SKIP else patch.decode(repo.git.read_blob(oid))
+        for n, oid in blobs.items()
+    }
 
 
 def _stage_full(
@@ -200,18 +216,18 @@ def commit(
         parents = [head] if head else []
         if merge:
             parents.append(merge["theirs"])
+    # A patch is the change against the first parent; a root commit gets none.
+    first_is_head = bool(parents) and parents[0] == head
     with repo.git.batch():
-        pairs = _commit_pairs(repo, head_ds, stage_ds)
+        pairs = _commit_pairs(repo, head_ds, stage_ds) if first_is_head else {}
         if annotator:
-            _stamp_annotator(repo, stage_ds, pairs, annotator)
+            _stamp_annotator(repo, head_ds, stage_ds, pairs, annotator)
         unchanged = head_tree is not None and (cfg_bytes, stage_ds) == (head_cfg, head_ds)
         if unchanged and not allow_empty and not merge:
             raise DatagitError(
                 "nothing to commit: the stage matches HEAD",
                 hint="stage changes with `datagit add`, or use `commit -a`",
             )
-        # A patch is the change against the first parent; a root commit gets none.
-        first_is_head = bool(parents) and parents[0] == head
         patches = _patch_blobs(repo, stage_ds, pairs) if first_is_head else None
         stage = manifest.write_root(repo.git, cfg_bytes, stage_ds, patches)
     text = message.rstrip() + "\n"
@@ -231,12 +247,12 @@ def commit(
 
 def _commit_pairs(
     repo: Repo, head_ds: dict[str, str], stage_ds: dict[str, str]
-) -> dict[str, patch.Pairs]:
-    """The stage's record changes against HEAD: carried from `add`, or diffed now."""
+) -> dict[str, patch.Pairs | str]:
+    """The stage's record changes against HEAD (or SKIP): carried from `add`, or diffed now."""
     carried = _carried(repo)
     if carried is not None:
         return {n: p for n, p in carried.items() if p}
-    out = {}
+    out: dict[str, patch.Pairs | str] = {}
     for name in sorted(set(head_ds) | set(stage_ds)):
         if head_ds.get(name) != stage_ds.get(name):
             found = changes_between(repo.git, head_ds.get(name), stage_ds.get(name))
@@ -246,29 +262,45 @@ def _commit_pairs(
 
 
 def _stamp_annotator(
-    repo: Repo, stage_ds: dict[str, str], pairs: dict[str, patch.Pairs], annotator: str
+    repo: Repo,
+    head_ds: dict[str, str],
+    stage_ds: dict[str, str],
+    pairs: dict[str, patch.Pairs | str],
+    annotator: str,
 ) -> None:
-    """Credit ``annotator`` with every label this commit sets that has no annotator yet."""
-    for name, changed in pairs.items():
+    """Credit ``annotator`` with every label this commit sets that has no annotator yet.
+
+    Uses the carried patch where there is one (updating it in place), and diffs
+    the dataset otherwise (a root commit, a bulk change marked SKIP).
+    """
+    for name in sorted(stage_ds):
+        if head_ds.get(name) == stage_ds[name]:
+            continue
+        known = pairs.get(name)
+        if isinstance(known, dict):
+            changed = known
+        else:
+            found = changes_between(repo.git, head_ds.get(name), stage_ds[name])
+            changed = patch.from_changes(found)
         upserts = {
             i: new.with_annotator(annotator)
             for i, (old, new) in changed.items()
             if new is not None and new.annotator is None and (old is None or old.label != new.label)
         }
-        if upserts and name in stage_ds:
+        if upserts:
             stage_ds[name] = manifest.patch_dataset(repo.git, stage_ds[name], upserts)
             changed.update((i, (changed[i][0], r)) for i, r in upserts.items())
 
 
 def _patch_blobs(
-    repo: Repo, stage_ds: dict[str, str], pairs: dict[str, patch.Pairs]
+    repo: Repo, stage_ds: dict[str, str], pairs: dict[str, patch.Pairs | str]
 ) -> dict[str, str]:
     """``changes/`` entries: a patch per changed dataset, or a skip marker for bulk changes."""
     out = {}
     for name, changed in pairs.items():
         size = DatasetTree(repo.git, stage_ds[name]).count if name in stage_ds else 0
-        if patch.worth_storing(changed, size):
-            out[f"{name}.jsonl"] = repo.git.write_blob(patch.encode(changed))
+        if changed is not SKIP and patch.worth_storing(changed, size):  # type: ignore[arg-type]
+            out[f"{name}.jsonl"] = repo.git.write_blob(patch.encode(changed))  # type: ignore[arg-type]
         else:
             out[f"{name}.skip"] = repo.git.write_blob(b"")
     return out
