@@ -20,6 +20,7 @@ from datagit.core import blame as blame_core
 from datagit.core import credit as credit_core
 from datagit.core import diff as diff_core
 from datagit.core import merge as merge_core
+from datagit.core import patch
 from datagit.core.diff import DatasetDiff, Filter
 from datagit.core.manifest import DatasetTree
 from datagit.core.merge import OURS, THEIRS, Conflict
@@ -86,7 +87,13 @@ def diff(
                 _records(repo, name, new_rev, new_trees),
             )
         else:
-            changes = diff_core.changes_between(repo.git, old_trees.get(name), new_trees.get(name))
+            changes = None
+            if old_id not in (None, STAGED) and new_id not in (None, STAGED):
+                changes = patch.changes_between_commits(repo.git, old_id, new_id, name)
+            if changes is None:
+                changes = diff_core.changes_between(
+                    repo.git, old_trees.get(name), new_trees.get(name)
+                )
             d = diff_core.build(name, changes, renames=renames)
         out.datasets.append(d.filtered(keep) if keep else d)
     return out

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest, snapshot
+from datagit.core import manifest, patch, snapshot
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher, scan
@@ -396,7 +396,16 @@ class Repo:
         """Record changes per dataset between two revisions (``None``: the empty state)."""
         a = self.datasets_at(old_rev) if old_rev else {}
         b = self.datasets_at(new_rev)
-        return {n: compare_trees(self.git, a.get(n), b.get(n)) for n in sorted(set(a) | set(b))}
+        pseudo = (STAGED, WORKSPACE)
+        old_id = self.resolve(old_rev) if old_rev and old_rev not in pseudo else None
+        new_id = self.resolve(new_rev) if new_rev not in pseudo else None
+        out = {}
+        for n in sorted(set(a) | set(b)):
+            found = None
+            if old_id and new_id and a.get(n) != b.get(n):
+                found = patch.changes_between_commits(self.git, old_id, new_id, n)
+            out[n] = found if found is not None else compare_trees(self.git, a.get(n), b.get(n))
+        return out
 
 
 def _norm(data: bytes) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from datagit.core import patch
 from datagit.core.changes import ADDED, Change, classify
 from datagit.core.diff import ShardLines, changes_between
 from datagit.core.manifest import DatasetTree, read_root
@@ -94,7 +95,9 @@ def blame_dataset(
         for parent in c.parents:
             if not pl and not pa:
                 break
-            changes = _changes(git, lines, trees(parent), trees(c.id))
+            changes = patch.commit_changes(git, c, dataset) if parent == c.parents[0] else None
+            if changes is None:
+                changes = _changes(git, lines, trees(parent), trees(c.id))
             # Touch only the changed ids: the big pending sets move to the parent uncopied.
             stay_l = {x.id for x in changes if (x.kind == ADDED or x.label_changed) and x.id in pl}
             stay_a = {x.id for x in changes if x.kind == ADDED and x.id in pa}

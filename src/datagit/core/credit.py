@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from datagit.core import patch
 from datagit.core.blame import DatasetTrees, blame_dataset
 from datagit.core.changes import ADDED, MODIFIED, Change
 from datagit.core.diff import ShardLines, changes_between
@@ -62,7 +63,11 @@ def own_changes(
     """What commit ``c`` itself changed: vs its first parent, minus what a merge brought in."""
     tree = trees(c.id)
     first = trees(c.parents[0]) if c.parents else None
-    changes = [] if first == tree else changes_between(git, first, tree, lines)
+    if first == tree:
+        changes: list[Change] = []
+    else:
+        from_patch = patch.commit_changes(git, c, trees.dataset)
+        changes = from_patch if from_patch is not None else changes_between(git, first, tree, lines)
     for other in c.parents[1:]:
         if not changes:
             break

@@ -20,7 +20,7 @@ import orjson
 
 from datagit.core.changes import Change, classify
 from datagit.core.records import Record
-from datagit.storage.git import TREE, GitStore
+from datagit.storage.git import TREE, CommitInfo, GitStore
 
 FOLDER = "changes"
 MIN_PATCH = 10_000  # changes up to this many records always get a patch
@@ -140,3 +140,26 @@ def along_first_parents(
             return None
         total = compose(total, step)
     return total
+
+
+def commit_changes(git: GitStore, commit: CommitInfo, dataset: str) -> list[Change] | None:
+    """What ``commit`` changed in ``dataset`` against its first parent, from its patch."""
+    if not commit.parents:
+        return None
+    pairs = read(git, commit.tree, dataset)
+    return None if pairs is None else to_changes(pairs)
+
+
+def changes_between_commits(git: GitStore, old: str, new: str, dataset: str) -> list[Change] | None:
+    """Changes from commit ``old`` to ``new`` by composing patches, in either direction.
+
+    None when neither commit is a near first-parent ancestor of the other (or a
+    patch on the way is missing): the caller then compares trees.
+    """
+    pairs = along_first_parents(git, old, new, dataset)
+    if pairs is None:
+        back = along_first_parents(git, new, old, dataset)
+        if back is None:
+            return None
+        pairs = {i: (n, o) for i, (o, n) in back.items()}
+    return to_changes(pairs)
