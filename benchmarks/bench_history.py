@@ -7,11 +7,12 @@ Builds the repositories in a temporary folder straight through the manifest
   records, against parsing both full manifests (target: ≥ 20× and ≤ 0.3 s).
   Two placements of the 1%: ``clustered`` (the changed ids fall in 1% of the
   shards, as a batch of related edits does after hashing only by accident) and
-  ``random`` (uniform over ids, which touches ~91% of 4,096 shards, so
-  every differing shard must still be read: see docs/history.md).
+  ``random`` (uniform over ids, which touches ~91% of 4,096 shards). `diff`
+  reads the commits' per-commit patches (core/patch.py), so its cost follows
+  the changed records whatever their placement; the tree comparison it falls
+  back to off a first-parent path is shown for reference.
 * blame of a whole 100,000-example dataset over 200 commits (target: ≤ 5 s),
-  for commits of 25 random changes and of 120 (which touch ~10% and ~37% of
-  the 256 shards each: every touched shard version is read once).
+  for commits of 25 random changes and of 120, read from per-commit patches.
 
 Usage: ``python benchmarks/bench_history.py [--records 1000000] [--blame-records 100000]``
 """
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from datagit.core import patch
 from datagit.core.blame import blame_dataset
 from datagit.core.diff import build, changes_between
 from datagit.core.manifest import (
@@ -82,11 +84,32 @@ def bench_diff(git: GitStore, n: int, rows: list[tuple[str, str, str, str]]) -> 
         if len(clustered) >= k:
             break
     placements = {"clustered": clustered, "random": rng.sample(ids, k)}
+    sig = Signature("ann", "ann@example.com", 1_700_000_000)
+    with git.batch():
+        root_a = write_root(git, CONFIG, {"train": a})
+    commit_a = git.create_commit(root_a, [], "import\n", sig, sig)
     for name, chosen in placements.items():
-        with git.batch():
-            b = patch_dataset(git, a, {i: relabel(base[i], "bob") for i in chosen})
+        ups = {i: relabel(base[i], "bob") for i in chosen}
+        with git.batch():  # as `commit` writes it: the new tree plus its patch
+            b = patch_dataset(git, a, ups)
+            blob = git.write_blob(patch.encode({i: (base[i], r) for i, r in ups.items()}))
+            root_b = write_root(git, CONFIG, {"train": b}, {"train.jsonl": blob})
+        commit_b = git.create_commit(root_b, [commit_a], f"relabel {name}\n", sig, sig)
         full_s, _ = timed(lambda b=b: (DatasetTree(git, a).by_id(), DatasetTree(git, b).by_id()), 2)
-        diff_s, d = timed(lambda b=b: build("train", changes_between(git, a, b)))
+        tree_s, _ = timed(lambda b=b: build("train", changes_between(git, a, b)))
+        rows.append(
+            (
+                f"  (tree comparison only, {name})",
+                f"{tree_s:.3f} s",
+                f"full parse {full_s:.2f} s → {full_s / tree_s:.1f}×",
+                "the fallback when commits are not on one first-parent path",
+            )
+        )
+        diff_s, d = timed(
+            lambda cb=commit_b: build(
+                "train", patch.changes_between_commits(git, commit_a, cb, "train") or []
+            )
+        )
         assert len(d.relabeled) == len(chosen), (len(d.relabeled), len(chosen))  # type: ignore[attr-defined]
         touched = len(changed_shards(git, a, b) or [])
         ratio = full_s / diff_s
@@ -127,9 +150,12 @@ def bench_blame(
             next_id += 1
         state.update(ups)
         changed += len(ups)
-        with git.batch():
+        olds = {i: state.get(i) for i in ups}
+        with git.batch():  # as `commit` writes it: the new tree plus its patch
             tree = patch_dataset(git, tree, ups)
-            root = write_root(git, CONFIG, {"train": tree})
+            blob = git.write_blob(patch.encode({i: (olds[i], r) for i, r in ups.items()}))
+            root = write_root(git, CONFIG, {"train": tree}, {"train.jsonl": blob})
+        state.update(ups)
         s = Signature(who, f"{who}@example.com", 1_700_000_000 + c + 1)
         head = git.create_commit(root, [head], f"c{c}\n", s, s)
     build_s = time.perf_counter() - t
