@@ -13,7 +13,14 @@ import time
 
 from datagit.core.changes import Change, classify
 from datagit.core.config import DatasetConfig
-from datagit.core.layouts import FileEntry, Hasher, file_record, list_imagefolder
+from datagit.core.layouts import (
+    FileEntry,
+    Hasher,
+    entry_for,
+    file_record,
+    list_imagefolder,
+    stat_imagefolder,
+)
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import Record
 from datagit.storage.git import GitStore
@@ -27,24 +34,22 @@ def _id_of(cfg: DatasetConfig, path: str) -> str:
 
 def listing_delta(
     cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, tree: str
-) -> tuple[dict[str, FileEntry], dict[str, Record], list[str], int] | None:
-    """(listing, new records by id, deleted ids, listing time) since the snapshot of ``tree``.
-
-    None when there is no usable snapshot for ``tree``.
-    """
+) -> tuple[dict[str, tuple[int, int, int]], dict[str, Record], list[str], int] | None:
+    """(path → stat now, new records by id, deleted ids, listing time) since the snapshot
+    of ``tree``; None when there is no usable snapshot for ``tree``."""
     snap = snapshots.load(cfg.name)
     if snap is None or snap[0] != tree:
         return None
     _, taken, stats = snap
     started = time.time_ns()
-    listing = list_imagefolder(cfg, hasher.workdir, known=stats)
-    changed, gone = changed_paths(stats, taken, {p: e.stat for p, e in listing.items()})
+    now = stat_imagefolder(cfg, hasher.workdir, known=stats)
+    changed, gone = changed_paths(stats, taken, now)
     upserts = {}
     for path in changed:
-        rec = file_record(path, listing[path], hasher)
+        rec = file_record(path, entry_for(cfg, hasher.workdir, path), hasher)
         upserts[rec.id] = rec
     deletes = [i for i in (_id_of(cfg, p) for p in gone) if i not in upserts]
-    return listing, upserts, deletes, started
+    return now, upserts, deletes, started
 
 
 def stage_fast(
@@ -54,9 +59,9 @@ def stage_fast(
     delta = listing_delta(cfg, hasher, snapshots, base)
     if delta is None:
         return None
-    listing, upserts, deletes, started = delta
+    now, upserts, deletes, started = delta
     tree, pairs = apply_changes(git, base, upserts, deletes, keep_annotator=True)
-    snapshots.save(cfg.name, tree, started, {p: e.stat for p, e in listing.items()})
+    snapshots.save(cfg.name, tree, started, now)
     return tree, _changes(pairs)
 
 
@@ -67,12 +72,12 @@ def status_fast(
     delta = listing_delta(cfg, hasher, snapshots, base)
     if delta is None:
         return None
-    listing, upserts, deletes, started = delta
+    now, upserts, deletes, started = delta
     old = DatasetTree(git, base).get_many([*upserts, *deletes])
     pairs = [(old.get(i), r) for i, r in upserts.items()] + [(old.get(i), None) for i in deletes]
     changes = _changes(pairs)
     if not changes and upserts:  # only racy entries: refresh so they stop being re-hashed
-        snapshots.save(cfg.name, base, started, {p: e.stat for p, e in listing.items()})
+        snapshots.save(cfg.name, base, started, now)
     return changes
 
 
