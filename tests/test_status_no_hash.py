@@ -73,3 +73,26 @@ def test_racily_clean_files_are_rehashed(tmp_repo: Repo) -> None:
     hasher = Hasher(tmp_repo.workdir, Repo.open(tmp_repo.workdir).statcache)
     scan(tmp_repo.config.datasets["train"], hasher)
     assert hasher.hashed == 1
+
+
+def test_a_move_between_class_folders_reads_nothing(digits_repo: Repo) -> None:
+    """A re-label by `mv` keeps size, mtime and inode: status and commit take the bytes
+    from the old record. Bytes swapped under the kept stat prove no file was read."""
+    repo = committed(digits_repo)
+    before = repo.record("train", "img_0000.png")
+    src = repo.workdir / "train/0/img_0000.png"
+    st = src.stat()
+    data = bytearray(src.read_bytes())
+    data[-5] ^= 0xFF
+    with open(src, "r+b") as f:
+        f.write(data)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (repo.workdir / "train/7").mkdir(exist_ok=True)
+    src.rename(repo.workdir / "train/7/img_0000.png")
+    (ds,) = Repo.open(repo.workdir).status().datasets
+    assert [(c.id, c.kind, c.new.label) for c in ds.unstaged] == [
+        ("img_0000.png", "relabeled", "7")
+    ]
+    info = Repo.open(repo.workdir).commit("move", all=True)
+    after = repo.record("train", "img_0000.png", info.id)
+    assert (after.label, after.content) == ("7", before.content)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import orjson
 import xxhash
 
-from datagit.core.records import Record, decode_lines, encode_lines
+from datagit.core.records import SAME_CONTENT, Record, decode_lines, encode_lines
+from datagit.errors import CorruptObjectError
 from datagit.storage.git import BLOB, TREE, Entry, GitStore, hash_blob
 
 CONFIG_FILE = "datagit.toml"
@@ -277,6 +278,12 @@ def apply_changes(
             got = current.get(example_id)
             old = Record.from_dict(got[1]) if got else None
             new = upserts.get(example_id)
+            if new is not None and new.content == SAME_CONTENT:
+                if old is None:
+                    raise CorruptObjectError(
+                        f"a moved example {example_id!r} has no earlier record to take bytes from"
+                    )
+                new = Record(new.id, new.label, old.content, new.size, source=new.source)
             inherit = (
                 keep_annotator
                 and new is not None

@@ -15,6 +15,7 @@ import orjson
 from datagit.errors import InvalidInputError
 
 Label = Any  # a string, number, bool, None or a JSON value
+SAME_CONTENT = "="  # in an upsert: keep the content of the record it replaces (a move)
 
 
 @dataclass(slots=True)  # not frozen: frozen init costs 5× and records are made by the million

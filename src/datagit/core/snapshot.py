@@ -22,9 +22,9 @@ from datagit.core.layouts import (
     stat_imagefolder,
 )
 from datagit.core.manifest import DatasetTree, apply_changes
-from datagit.core.records import Record
+from datagit.core.records import SAME_CONTENT, Record
 from datagit.storage.git import GitStore
-from datagit.storage.statcache import Snapshots, changed_paths
+from datagit.storage.statcache import RACY_NS, Snapshots, changed_paths
 
 
 def _id_of(cfg: DatasetConfig, path: str) -> str:
@@ -44,8 +44,19 @@ def listing_delta(
     started = time.time_ns()
     now = stat_imagefolder(cfg, hasher.workdir, known=stats)
     changed, gone = changed_paths(stats, taken, now)
+    # A file moved to another class folder keeps size, mtime and inode: if it was
+    # last written before the snapshot, its bytes are the ones the old record names,
+    # so a re-label reads and hashes nothing.
+    moved_from = {stats[p]: p for p in gone}
+    settled = taken - RACY_NS
     upserts = {}
     for path in changed:
+        st = now[path]
+        src = moved_from.get(st)
+        if src is not None and st[1] < settled and _id_of(cfg, src) == _id_of(cfg, path):
+            label, example_id = path[len(cfg.path) + 1 :].split("/", 1)
+            upserts[example_id] = Record(example_id, label, SAME_CONTENT, st[0])
+            continue
         rec = file_record(path, entry_for(cfg, hasher.workdir, path), hasher)
         upserts[rec.id] = rec
     deletes = [i for i in (_id_of(cfg, p) for p in gone) if i not in upserts]
@@ -74,7 +85,8 @@ def status_fast(
         return None
     now, upserts, deletes, started = delta
     old = DatasetTree(git, base).get_many([*upserts, *deletes])
-    pairs = [(old.get(i), r) for i, r in upserts.items()] + [(old.get(i), None) for i in deletes]
+    pairs = [(old.get(i), _fill(r, old.get(i))) for i, r in upserts.items()]
+    pairs += [(old.get(i), None) for i in deletes]
     changes = _changes(pairs)
     if not changes and upserts:  # only racy entries: refresh so they stop being re-hashed
         snapshots.save(cfg.name, base, started, now)
@@ -132,6 +144,12 @@ def follow_plan(
             stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
     snapshots.save(cfg.name, new_tree, taken, stats)
     return True
+
+
+def _fill(new: Record, old: Record | None) -> Record:
+    if new.content == SAME_CONTENT and old is not None:
+        return Record(new.id, new.label, old.content, new.size, source=new.source)
+    return new
 
 
 def _changes(pairs: list[tuple[Record | None, Record | None]]) -> list[Change]:

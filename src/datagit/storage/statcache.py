@@ -13,6 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+SINGLE_LOOKUPS = 2_000  # past this many lookups, load the whole table at once
 RACY_NS = 50_000_000  # 50 ms: wider than any file-time granularity seen on ext4
 
 
@@ -24,6 +25,7 @@ class StatCache:
         self._db: sqlite3.Connection | None = None
         self._rows: dict[str, tuple[int, int, int, str, int]] | None = None
         self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
+        self._single = 0
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -55,11 +57,23 @@ class StatCache:
         if self._rows is None:
             cur = self._conn().execute("SELECT * FROM files")
             self._rows = {r[0]: r[1:] for r in cur}
+            self._rows.update(self._dirty)  # recorded but not yet saved
         return self._rows
+
+    def _row(self, path: str) -> tuple[int, int, int, str, int] | None:
+        # A few lookups (the files a snapshot says changed) query by key; loading
+        # every row of a 100k-file cache would cost more than they save.
+        if self._rows is None and self._single < SINGLE_LOOKUPS:
+            self._single += 1
+            if path in self._dirty:
+                return self._dirty[path]
+            got = self._conn().execute("SELECT * FROM files WHERE path=?", (path,)).fetchone()
+            return tuple(got[1:]) if got else None  # type: ignore[return-value]
+        return self.rows.get(path)
 
     def lookup(self, path: str, st: os.stat_result) -> str | None:
         """The cached address of ``path`` if its stat is unchanged and not racy."""
-        row = self.rows.get(path)
+        row = self._row(path)
         if row is None:
             return None
         size, mtime, inode, digest, hashed_at = row
@@ -75,7 +89,8 @@ class StatCache:
         """Remember ``path``'s address. ``hashed_at`` may be any time before the read
         (one timestamp per scan): an earlier time only makes more entries racy."""
         row = (st.st_size, st.st_mtime_ns, st.st_ino, digest, hashed_at or time.time_ns())
-        self.rows[path] = row
+        if self._rows is not None:
+            self._rows[path] = row
         self._dirty[path] = row
 
     def save(self) -> None:
