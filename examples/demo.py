@@ -12,7 +12,7 @@ Everything runs locally on the CPU; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import io
+import functools
 import os
 import shutil
 import subprocess
@@ -20,25 +20,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).with_name("digits")))
+from build import HARNESS, digits_pngs  # examples/digits/build.py
+
+_pngs = functools.cache(digits_pngs)  # decoded once for the whole tour
+
 ADA = {"GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.com"}
 BOB = {"GIT_AUTHOR_NAME": "Bob Babbage", "GIT_AUTHOR_EMAIL": "bob@example.com"}
-
-HARNESS = """
-[harness]
-train = "train"
-eval = "eval"
-model = "mlp"
-hidden = [128]
-image_mode = "L"
-optimizer = "sgd"
-lr = 0.05
-momentum = 0.9
-weight_decay = 0.0001
-schedule = "cosine"
-epochs = 15
-batch_size = 32
-seed = 0
-"""
 
 
 def datagit(
@@ -66,19 +54,10 @@ def datagit(
 
 def write_digits(root: Path, first: int, last: int, folder: str) -> int:
     """Write digits[first:last] as PNGs under root/folder/<digit>/img_NNNN.png."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for i in range(first, last):
-        target = int(digits.target[i])
+    for i, (png, target) in enumerate(_pngs()[first:last], start=first):
         path = root / folder / str(target) / f"img_{i:04d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        pixels = (digits.images[i] * 16).clip(0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(buf, format="PNG")
-        path.write_bytes(buf.getvalue())
+        path.write_bytes(png)
     return last - first
 
 

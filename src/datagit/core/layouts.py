@@ -105,51 +105,68 @@ def list_imagefolder(
     not re-checked: a listing of 100,000 unchanged files should cost stats only.
     """
     root, labels, real_workdir = _class_folders(cfg, workdir)
-    label_set = set(labels)
     known = known or {}
     seen: dict[str, str] = {}
     out: dict[str, FileEntry] = {}
+    for label, rel_id, rel_path, entry in _walk(cfg, root, labels, real_workdir):
+        if rel_path not in known:
+            validate_id(rel_id, rel_path)
+        if rel_id in seen:
+            raise InvalidInputError(
+                f"dataset {cfg.name}: id {rel_id!r} is given by both {seen[rel_id]} and {rel_path}",
+                hint="an example can have one label: delete or rename one of the files",
+            )
+        seen[rel_id] = rel_path
+        st = _stat(entry, rel_path)
+        out[rel_path] = FileEntry(
+            rel_id, label, (st.st_size, st.st_mtime_ns, st.st_ino), entry.path, st
+        )
+    return out
+
+
+def _walk(
+    cfg: DatasetConfig, root: Path, labels: list[str], real_workdir: str
+) -> Iterator[tuple[str, str, str, os.DirEntry[str]]]:
+    """(label, id, workspace path, entry) of every file under the class folders.
+
+    Links leaving the workspace and class folders nested in class folders are
+    refused here, so both listings enforce the same rules.
+    """
+    label_set = set(labels)
     for label in sorted(labels):
         base = f"{cfg.path}/{label}/"
         stack = [(str(root / label), "")]
         while stack:
             folder, rel_dir = stack.pop()
-            for entry in os.scandir(folder):
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                rel_id = rel_dir + name
-                rel_path = base + rel_id
-                if entry.is_symlink():
-                    _check_link(entry.path, rel_path, real_workdir)
-                if entry.is_dir():
-                    if name in label_set:
-                        raise InvalidInputError(
-                            f"{rel_path}/ is a class folder nested inside class folder {label}/",
-                            hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
-                        )
-                    stack.append((entry.path, rel_id + "/"))
-                    continue
-                if rel_path not in known:
-                    validate_id(rel_id, rel_path)
-                if rel_id in seen:
-                    raise InvalidInputError(
-                        f"dataset {cfg.name}: id {rel_id!r} is given by both {seen[rel_id]} "
-                        f"and {rel_path}",
-                        hint="an example can have one label: delete or rename one of the files",
-                    )
-                seen[rel_id] = rel_path
-                try:
-                    st = entry.stat()
-                except OSError as exc:
-                    raise InvalidInputError(
-                        f"cannot read {rel_path}: {exc.strerror or exc}",
-                        hint="fix the link or remove the file",
-                    ) from None
-                out[rel_path] = FileEntry(
-                    rel_id, label, (st.st_size, st.st_mtime_ns, st.st_ino), entry.path, st
-                )
-    return out
+            with os.scandir(folder) as it:
+                for entry in it:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    rel_id = rel_dir + name
+                    rel_path = base + rel_id
+                    if entry.is_symlink():
+                        _check_link(entry.path, rel_path, real_workdir)
+                    if entry.is_dir():
+                        if name in label_set:
+                            raise InvalidInputError(
+                                f"{rel_path}/ is a class folder nested inside class folder "
+                                f"{label}/",
+                                hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
+                            )
+                        stack.append((entry.path, rel_id + "/"))
+                        continue
+                    yield label, rel_id, rel_path, entry
+
+
+def _stat(entry: os.DirEntry[str], rel_path: str) -> os.stat_result:
+    try:
+        return entry.stat()
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read {rel_path}: {exc.strerror or exc}",
+            hint="fix the link or remove the file",
+        ) from None
 
 
 def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], str]:
@@ -189,41 +206,16 @@ def stat_imagefolder(
     detected by count and reported by the careful listing.
     """
     root, labels, real_workdir = _class_folders(cfg, workdir)
-    label_set = set(labels)
     out: dict[str, tuple[int, int, int]] = {}
     ids: set[str] = set()
     total = 0
-    for label in labels:
-        base = f"{cfg.path}/{label}/"
-        stack = [(str(root / label), "")]
-        while stack:
-            folder, rel_dir = stack.pop()
-            with os.scandir(folder) as it:
-                for entry in it:
-                    name = entry.name
-                    if name[0] == ".":
-                        continue
-                    rel_id = rel_dir + name
-                    path = base + rel_id
-                    if entry.is_symlink():
-                        _check_link(entry.path, path, real_workdir)
-                    if entry.is_dir():
-                        if name in label_set:
-                            list_imagefolder(cfg, workdir)  # raises the nested-folder error
-                        stack.append((entry.path, rel_id + "/"))
-                        continue
-                    if path not in known:
-                        validate_id(rel_id, path)
-                    try:
-                        st = entry.stat()
-                    except OSError as exc:
-                        raise InvalidInputError(
-                            f"cannot read {path}: {exc.strerror or exc}",
-                            hint="fix the link or remove the file",
-                        ) from None
-                    out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
-                    ids.add(rel_id)
-                    total += 1
+    for _label, rel_id, path, entry in _walk(cfg, root, labels, real_workdir):
+        if path not in known:
+            validate_id(rel_id, path)
+        st = _stat(entry, path)
+        out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        ids.add(rel_id)
+        total += 1
     if len(ids) != total:
         list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both files
     return out
