@@ -52,6 +52,10 @@ def classify(old: Record | None, new: Record | None) -> str | None:
 
 def compare(old: Mapping[str, Record], new: Mapping[str, Record]) -> list[Change]:
     """Every example that differs between two id → record maps, sorted by id."""
+    if not old:  # a first add: everything is new, nothing to classify
+        return [Change(i, ADDED, None, new[i]) for i in sorted(new)]
+    if not new:
+        return [Change(i, REMOVED, old[i], None) for i in sorted(old)]
     out = []
     for example_id in sorted(old.keys() | new.keys()):
         a, b = old.get(example_id), new.get(example_id)
