@@ -21,7 +21,7 @@ from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.diff import changes_between
-from datagit.core.layouts import Hasher, file_record, list_imagefolder, scan
+from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder, scan
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
@@ -105,9 +105,12 @@ def _stage_full(
     include = _include(prefixes)
     started = time.time_ns()
     listing = None
-    if cfg.layout == "imagefolder":
+    stats = None
+    if cfg.layout == "imagefolder" and include is None:
+        work, stats = read_imagefolder(cfg, hasher)
+    elif cfg.layout == "imagefolder":
         listing = list_imagefolder(cfg, repo.workdir)
-        work = [file_record(p, e, hasher) for p, e in listing.items() if not include or include(p)]
+        work = [file_record(p, e, hasher) for p, e in listing.items() if include(p)]
     else:
         work = scan(cfg, hasher)
     staged = DatasetTree(repo.git, base).by_id() if base else {}
@@ -131,11 +134,10 @@ def _stage_full(
         merged[r.id] = r
     changes = compare(staged, merged)
     tree = base if base and not changes else manifest.write_dataset(repo.git, merged.values(), base)
-    if listing is not None:
-        if include is None:
-            snapshot.save_listing(cfg, hasher, repo.snapshots, tree, listing, started)
-        else:
-            repo.snapshots.drop(cfg.name)
+    if stats is not None:
+        repo.snapshots.save(cfg.name, tree, started, stats)
+    elif listing is not None:
+        repo.snapshots.drop(cfg.name)
     return tree, changes
 
 

@@ -243,6 +243,52 @@ def file_record(rel_path: str, entry: FileEntry, hasher: Hasher) -> Record:
     return Record(entry.id, entry.label, key, entry.stat[0])
 
 
+def read_imagefolder(
+    cfg: DatasetConfig, hasher: Hasher
+) -> tuple[list[Record], dict[str, tuple[int, int, int]]]:
+    """Every record of an image folder, plus each file's stat for a snapshot.
+
+    The whole-folder `add` path: one pass that lists, checks, stats, hashes and
+    stores, with the per-file work inlined. A tight loop of stat + read + hash +
+    pack append costs the same as a plain read + hash loop, so what this adds
+    is what `add` must really do (records, the stat cache), not call overhead.
+    """
+    root, labels, real_workdir = _class_folders(cfg, hasher.workdir)
+    lookup = hasher.cache.lookup if not hasher.cache.empty() else None
+    record = hasher.cache.record
+    started = hasher.started
+    writer = hasher.writer
+    seen: dict[str, str] = {}
+    records: list[Record] = []
+    stats: dict[str, tuple[int, int, int]] = {}
+    for label, rel_id, rel_path, entry in _walk(cfg, root, labels, real_workdir):
+        validate_id(rel_id, rel_path)
+        if rel_id in seen:
+            raise InvalidInputError(
+                f"dataset {cfg.name}: id {rel_id!r} is given by both {seen[rel_id]} and {rel_path}",
+                hint="an example can have one label: delete or rename one of the files",
+            )
+        seen[rel_id] = rel_path
+        st = _stat(entry, rel_path)
+        key = lookup(rel_path, st) if lookup else None
+        if key is None or (writer is not None and not writer.store.has(key)):
+            try:
+                data = read_file(entry.path, st.st_size)
+            except OSError as exc:
+                raise InvalidInputError(
+                    f"cannot read {rel_path}: {exc.strerror or exc}",
+                    hint="fix the file's permissions or remove it from the dataset",
+                ) from None
+            key = address(data)
+            if writer is not None:
+                writer.put(data, key)
+            record(rel_path, st, key, started)
+            hasher.hashed += 1
+        records.append(Record(rel_id, label, key, st.st_size))
+        stats[rel_path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return records, stats
+
+
 def scan_imagefolder(
     cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None
 ) -> list[Record]:

@@ -60,6 +60,13 @@ class StatCache:
             self._rows.update(self._dirty)  # recorded but not yet saved
         return self._rows
 
+    def empty(self) -> bool:
+        """True when nothing is cached (a first add need not look anything up)."""
+        if self._rows is not None:
+            return not self._rows and not self._dirty
+        got = self._conn().execute("SELECT 1 FROM files LIMIT 1").fetchone()
+        return got is None and not self._dirty
+
     def _row(self, path: str) -> tuple[int, int, int, str, int] | None:
         # A few lookups (the files a snapshot says changed) query by key; loading
         # every row of a 100k-file cache would cost more than they save.
