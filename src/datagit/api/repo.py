@@ -314,7 +314,7 @@ class Repo:
 
         with self.lock:
             if all:
-                staging.add(self, None)
+                staging.add(self, None, report=False)
             return staging.commit(
                 self,
                 message,

@@ -34,8 +34,17 @@ MERGE_STATE = "MERGE_STATE"
 
 
 def add(
-    repo: Repo, paths: list[str] | None, *, progress: Progress | None = None
+    repo: Repo,
+    paths: list[str] | None,
+    *,
+    progress: Progress | None = None,
+    report: bool = True,
 ) -> dict[str, list[Change]]:
+    """Stage ``paths`` (None: every dataset); returns the changes per dataset.
+
+    ``report=False`` (``commit -a``) may skip building the change list of a
+    dataset staged for the first time: 100,000 "added" entries nobody reads.
+    """
     cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
     cfg = Config.parse(cfg_bytes)
     stage = repo.stage_tree()
@@ -57,7 +66,9 @@ def add(
                     if progress:
                         progress(1)
                     continue
-            new_ds[name], changes[name] = _stage_full(repo, dcfg, hasher, base, prefixes)
+            new_ds[name], changes[name] = _stage_full(
+                repo, dcfg, hasher, base, prefixes, report or repo.head() is not None
+            )
             if progress:
                 progress(1)
         root = manifest.write_root(repo.git, cfg_bytes, new_ds)
@@ -99,7 +110,12 @@ def _carried(repo: Repo) -> dict[str, patch.Pairs | str] | None:
 
 
 def _stage_full(
-    repo: Repo, cfg: DatasetConfig, hasher: Hasher, base: str | None, prefixes: list[str] | None
+    repo: Repo,
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    base: str | None,
+    prefixes: list[str] | None,
+    report: bool = True,
 ) -> tuple[str, list[Change]]:
     """Re-read a whole dataset (or the paths under ``prefixes``) and stage it."""
     include = _include(prefixes)
@@ -132,7 +148,7 @@ def _stage_full(
         if r.annotator is None and keep:
             r = r.with_annotator(old.annotator)  # type: ignore[union-attr]
         merged[r.id] = r
-    changes = compare(staged, merged)
+    changes = compare(staged, merged) if report or staged else []
     tree = base if base and not changes else manifest.write_dataset(repo.git, merged.values(), base)
     if stats is not None:
         repo.snapshots.save(cfg.name, tree, started, stats)

@@ -43,7 +43,13 @@ def commit(
     info = repo.commit(message, all=all_, annotator=annotator, author=sig, allow_empty=allow_empty)
     where = repo.branch() or "detached HEAD"
     click.echo(f"[{where} {short(info.id)}] {info.summary}")
-    changes = repo.changes(info.parents[0] if info.parents else None, info.id)
+    if not info.parents:  # a root commit added everything: the manifests know the counts
+        for name in sorted(repo.datasets_at(info.id)):
+            count = repo.dataset_tree(name, info.id).count
+            if count:
+                click.echo(f" {name}: {count} added")
+        return
+    changes = repo.changes(info.parents[0], info.id)
     for name, ch in changes.items():
         if ch:
             kinds: dict[str, int] = {}
