@@ -148,3 +148,14 @@ def test_two_datasets_and_a_table_in_one_workspace(tmp_repo: Repo) -> None:
     (note,) = tmp_repo.records("notes")
     assert tmp_repo.read(note) == b"hello" and note.annotator == "zoe"
     assert tmp_repo.config_at("HEAD").datasets["notes"].content == "text"
+
+
+def test_reflog_revisions_resolve(tmp_repo: Repo) -> None:
+    """`init` turns on ref logging, so `main@{1}` / `HEAD@{1}` name earlier tips as in git."""
+    (tmp_repo.workdir / "train" / "a").mkdir()
+    (tmp_repo.workdir / "train" / "a" / "1.png").write_bytes(b"one")
+    first = tmp_repo.commit("one", all=True).id
+    (tmp_repo.workdir / "train" / "a" / "2.png").write_bytes(b"two")
+    second = tmp_repo.commit("two", all=True).id
+    assert tmp_repo.resolve("main@{1}") == first
+    assert tmp_repo.resolve("main@{0}") == second

@@ -255,7 +255,8 @@ def commit(
     oid = repo.git.create_commit(stage, parents, text, author or me, me)
     branch = repo.branch()
     if branch:
-        repo.git.update_ref(f"refs/heads/{branch}", oid)
+        kind = "commit (merge)" if len(parents) > 1 else "commit" if parents else "commit (initial)"
+        repo.git.update_ref(f"refs/heads/{branch}", oid, f"{kind}: {message.splitlines()[0]}")
     else:
         repo.git.set_head_detached(oid)
     repo._set_stage(None)

@@ -86,6 +86,7 @@ class GitStore:
     @classmethod
     def init(cls, path: Path) -> GitStore:
         repo = pygit2.init_repository(str(path), bare=True, initial_head=DEFAULT_BRANCH)
+        repo.config["core.logAllRefUpdates"] = "true"  # a bare repo would not keep reflogs
         return cls(repo)
 
     @classmethod
@@ -275,9 +276,13 @@ class GitStore:
     def set_head_detached(self, oid: str) -> None:
         self._repo.set_head(pygit2.Oid(hex=oid))
 
-    def update_ref(self, name: str, oid: str) -> None:
-        """Point ``name`` at ``oid``; libgit2 writes a lock file and renames it."""
-        self._repo.references.create(name, pygit2.Oid(hex=oid), force=True)
+    def update_ref(self, name: str, oid: str, message: str | None = None) -> None:
+        """Point ``name`` at ``oid``; libgit2 writes a lock file and renames it.
+
+        With ``core.logAllRefUpdates`` (set by `init`) the move is also logged, so
+        ``main@{1}`` and ``HEAD@{2}`` resolve as in git.
+        """
+        self._repo.create_reference_direct(name, pygit2.Oid(hex=oid), True, message=message)
 
     def delete_ref(self, name: str) -> None:
         self._repo.references.delete(name)
