@@ -21,7 +21,7 @@ import orjson
 from datagit.core.config import DatasetConfig
 from datagit.core.records import Record, validate_id
 from datagit.errors import InvalidInputError
-from datagit.storage.content import PackWriter, address
+from datagit.storage.content import PackWriter, address, read_file, store_files
 from datagit.storage.statcache import StatCache
 
 PathFilter = Callable[[str], bool]
@@ -60,22 +60,6 @@ class Hasher:
         self.cache.record(rel, st, key, self.started)
         self.hashed += 1
         return key
-
-
-def read_file(path: str, size: int) -> bytes:
-    """A whole file through raw fds: the stat already gave its size, so one read
-    usually suffices, without a buffered file object per example."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, size + 1)
-        if len(data) <= size:
-            return data
-        chunks = [data]  # the file grew since the stat: read to the end
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) -> list[Record]:
@@ -255,12 +239,11 @@ def read_imagefolder(
     """
     root, labels, real_workdir = _class_folders(cfg, hasher.workdir)
     lookup = hasher.cache.lookup if not hasher.cache.empty() else None
-    record = hasher.cache.record
-    started = hasher.started
     writer = hasher.writer
     seen: dict[str, str] = {}
-    records: list[Record] = []
-    stats: dict[str, tuple[int, int, int]] = {}
+    found: list[tuple[str, str, str, str, os.stat_result]] = []
+    keys: list[str | None] = []
+    todo: list[int] = []
     for label, rel_id, rel_path, entry in _walk(cfg, root, labels, real_workdir):
         validate_id(rel_id, rel_path)
         if rel_id in seen:
@@ -272,21 +255,42 @@ def read_imagefolder(
         st = _stat(entry, rel_path)
         key = lookup(rel_path, st) if lookup else None
         if key is None or (writer is not None and not writer.store.has(key)):
-            try:
-                data = read_file(entry.path, st.st_size)
-            except OSError as exc:
-                raise InvalidInputError(
-                    f"cannot read {rel_path}: {exc.strerror or exc}",
-                    hint="fix the file's permissions or remove it from the dataset",
-                ) from None
-            key = address(data)
-            if writer is not None:
-                writer.put(data, key)
-            record(rel_path, st, key, started)
-            hasher.hashed += 1
-        records.append(Record(rel_id, label, key, st.st_size))
-        stats[rel_path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            todo.append(len(found))
+        found.append((label, rel_id, rel_path, entry.path, st))
+        keys.append(key)
+    _hash_todo(hasher, found, keys, todo)
+    records = [
+        Record(rel_id, label, key, st.st_size)  # type: ignore[arg-type]
+        for (label, rel_id, _, _, st), key in zip(found, keys, strict=True)
+    ]
+    stats = {f[2]: (f[4].st_size, f[4].st_mtime_ns, f[4].st_ino) for f in found}
     return records, stats
+
+
+def _hash_todo(
+    hasher: Hasher,
+    found: list[tuple[str, str, str, str, os.stat_result]],
+    keys: list[str | None],
+    todo: list[int],
+) -> None:
+    """Fill ``keys[i]`` for every index in ``todo``, storing the bytes when adding."""
+    if hasher.writer is None:
+        for i in todo:
+            keys[i] = hasher.file(found[i][2], found[i][4], found[i][3])
+        return
+    try:
+        got = store_files(hasher.writer, [(found[i][3], found[i][4].st_size) for i in todo])
+    except OSError as exc:
+        where = next((f[2] for f in found if f[3] == exc.filename), exc.filename)
+        raise InvalidInputError(
+            f"cannot read {where}: {exc.strerror or exc}",
+            hint="fix the file's permissions or remove it from the dataset",
+        ) from None
+    record, started = hasher.cache.record, hasher.started
+    for i, key in zip(todo, got, strict=True):
+        keys[i] = key
+        record(found[i][2], found[i][4], key, started)
+    hasher.hashed += len(todo)
 
 
 def scan_imagefolder(
