@@ -232,56 +232,44 @@ def read_imagefolder(
 ) -> tuple[list[Record], dict[str, tuple[int, int, int]]]:
     """Every record of an image folder, plus each file's stat for a snapshot.
 
-    The whole-folder `add` path: one pass that lists, checks, stats, hashes and
-    stores, with the per-file work inlined. A tight loop of stat + read + hash +
-    pack append costs the same as a plain read + hash loop, so what this adds
-    is what `add` must really do (records, the stat cache), not call overhead.
+    The whole-folder `add` path: list and check, then read, hash and store what
+    the stat cache does not know, in bulk (`store_files`, which uses a second
+    core for large batches). A tight loop of stat + read + hash + pack append
+    costs the same as a plain read + hash loop, so what this adds is what
+    `add` must really do (records, the stat cache), not call overhead.
     """
-    root, labels, real_workdir = _class_folders(cfg, hasher.workdir)
     lookup = hasher.cache.lookup if not hasher.cache.empty() else None
     writer = hasher.writer
-    seen: dict[str, str] = {}
-    found: list[tuple[str, str, str, str, os.stat_result]] = []
+    found = list(list_imagefolder(cfg, hasher.workdir).items())
     keys: list[str | None] = []
     todo: list[int] = []
-    for label, rel_id, rel_path, entry in _walk(cfg, root, labels, real_workdir):
-        validate_id(rel_id, rel_path)
-        if rel_id in seen:
-            raise InvalidInputError(
-                f"dataset {cfg.name}: id {rel_id!r} is given by both {seen[rel_id]} and {rel_path}",
-                hint="an example can have one label: delete or rename one of the files",
-            )
-        seen[rel_id] = rel_path
-        st = _stat(entry, rel_path)
-        key = lookup(rel_path, st) if lookup else None
+    for path, e in found:
+        key = lookup(path, e.st) if lookup else None
         if key is None or (writer is not None and not writer.store.has(key)):
-            todo.append(len(found))
-        found.append((label, rel_id, rel_path, entry.path, st))
+            todo.append(len(keys))
         keys.append(key)
     _hash_todo(hasher, found, keys, todo)
     records = [
-        Record(rel_id, label, key, st.st_size)  # type: ignore[arg-type]
-        for (label, rel_id, _, _, st), key in zip(found, keys, strict=True)
+        Record(e.id, e.label, key, e.stat[0])  # type: ignore[arg-type]
+        for (_, e), key in zip(found, keys, strict=True)
     ]
-    stats = {f[2]: (f[4].st_size, f[4].st_mtime_ns, f[4].st_ino) for f in found}
+    stats = {path: e.stat for path, e in found}
     return records, stats
 
 
 def _hash_todo(
-    hasher: Hasher,
-    found: list[tuple[str, str, str, str, os.stat_result]],
-    keys: list[str | None],
-    todo: list[int],
+    hasher: Hasher, found: list[tuple[str, FileEntry]], keys: list[str | None], todo: list[int]
 ) -> None:
     """Fill ``keys[i]`` for every index in ``todo``, storing the bytes when adding."""
     if hasher.writer is None:
         for i in todo:
-            keys[i] = hasher.file(found[i][2], found[i][4], found[i][3])
+            path, e = found[i]
+            keys[i] = hasher.file(path, e.st, e.abspath)
         return
     try:
-        got = store_files(hasher.writer, [(found[i][3], found[i][4].st_size) for i in todo])
+        got = store_files(hasher.writer, [(found[i][1].abspath, found[i][1].stat[0]) for i in todo])
     except OSError as exc:
-        where = next((f[2] for f in found if f[3] == exc.filename), exc.filename)
+        where = next((p for p, e in found if e.abspath == exc.filename), exc.filename)
         raise InvalidInputError(
             f"cannot read {where}: {exc.strerror or exc}",
             hint="fix the file's permissions or remove it from the dataset",
@@ -289,7 +277,7 @@ def _hash_todo(
     record, started = hasher.cache.record, hasher.started
     for i, key in zip(todo, got, strict=True):
         keys[i] = key
-        record(found[i][2], found[i][4], key, started)
+        record(found[i][0], found[i][1].st, key, started)
     hasher.hashed += len(todo)
 
 
