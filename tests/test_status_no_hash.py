@@ -96,3 +96,25 @@ def test_a_move_between_class_folders_reads_nothing(digits_repo: Repo) -> None:
     info = Repo.open(repo.workdir).commit("move", all=True)
     after = repo.record("train", "img_0000.png", info.id)
     assert (after.label, after.content) == ("7", before.content)
+
+
+def test_forked_scans_agree_with_one_process(digits_repo: Repo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the threshold lowered, status and the re-label commit stat on both cores
+    (and a full add reads on both): the answers are the single-process answers."""
+    from datagit.storage import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 10)
+    repo = committed(digits_repo)
+    assert Repo.open(repo.workdir).status().clean
+    train = repo.workdir / "train"
+    moved = sorted(p for p in train.rglob("*.png") if p.parent.name == "3")[:7]
+    for p in moved:
+        (train / "8").mkdir(exist_ok=True)
+        os.replace(p, train / "8" / p.name)
+    (ds,) = Repo.open(repo.workdir).status().datasets
+    assert sorted(c.id for c in ds.unstaged) == sorted(p.name for p in moved)
+    assert {c.kind for c in ds.unstaged} == {"relabeled"}
+    info = Repo.open(repo.workdir).commit("relabel", all=True)
+    recs = {r.id: r for r in Repo.open(repo.workdir).records("train", info.id)}
+    assert len(recs) == 300 and all(recs[p.name].label == "8" for p in moved)
+    assert Repo.open(repo.workdir).status().clean

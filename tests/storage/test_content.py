@@ -132,9 +132,9 @@ def test_large_adds_split_across_a_helper_process(digits_repo, monkeypatch) -> N
     """Past PARALLEL_MIN files, a forked helper stores half the bytes in a pack of its own;
     every record still reads back verified and fsck is clean."""
     from datagit.api import maintenance
-    from datagit.storage import content
+    from datagit.storage import parallel
 
-    monkeypatch.setattr(content, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 10)
     info = digits_repo.commit("parallel ingest", all=True)
     packs = sorted(p.name for p in (digits_repo.dotdir / "content" / "packs").glob("*.pack"))
     assert len(packs) == 2 and any("-p" in p for p in packs)

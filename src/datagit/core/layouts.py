@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,8 +21,9 @@ import orjson
 from datagit.core.config import DatasetConfig
 from datagit.core.records import Record, validate_id
 from datagit.errors import InvalidInputError
-from datagit.storage.content import PackWriter, address, read_file, store_files
-from datagit.storage.statcache import StatCache
+from datagit.storage import parallel
+from datagit.storage.content import PackWriter, address, read_file
+from datagit.storage.statcache import StatCache, cached_key
 
 PathFilter = Callable[[str], bool]
 
@@ -179,30 +180,71 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
     return root, labels, real_workdir
 
 
-def stat_imagefolder(
-    cfg: DatasetConfig, workdir: Path, known: Mapping[str, object]
-) -> dict[str, tuple[int, int, int]]:
-    """path → (size, mtime_ns, inode) of every file: `list_imagefolder`'s fast twin.
+Walked = tuple[str, str, str, str]  # (workspace path, absolute path, label, id)
 
-    Snapshot comparison only needs stats, so no per-file objects are built, and
-    ids already in ``known`` are not re-validated. Every layout rule is still
-    enforced: links, nested class folders, bad new ids; a duplicate id is
-    detected by count and reported by the careful listing.
+
+def walk_imagefolder(
+    cfg: DatasetConfig, workdir: Path, known: Container[str] = ()
+) -> list[Walked]:
+    """Every file of an image folder, with every layout rule checked, but not stat'ed.
+
+    The stat (and the read) is the per-file cost, so callers split it across
+    both cores (`split_run`); a listing alone costs one ``getdents`` per folder.
+    Ids of paths in ``known`` were validated when first seen and are not again;
+    a duplicate id is detected by count and reported by the careful listing.
     """
     root, labels, real_workdir = _class_folders(cfg, workdir)
-    out: dict[str, tuple[int, int, int]] = {}
+    out: list[Walked] = []
     ids: set[str] = set()
-    total = 0
-    for _label, rel_id, path, entry in _walk(cfg, root, labels, real_workdir):
+    for label, rel_id, path, entry in _walk(cfg, root, labels, real_workdir):
         if path not in known:
             validate_id(rel_id, path)
-        st = _stat(entry, path)
-        out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        out.append((path, entry.path, label, rel_id))
         ids.add(rel_id)
-        total += 1
-    if len(ids) != total:
+    if len(ids) != len(out):
         list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both files
     return out
+
+
+def stat_changes(
+    cfg: DatasetConfig, workdir: Path, stats: Mapping[str, tuple[int, int, int]], limit: int
+) -> tuple[dict[str, tuple[int, int, int]], list[str]]:
+    """(path → stat of files new or changed since ``stats``, paths gone).
+
+    An entry whose mtime is at or past ``limit`` is racy and counts as changed.
+    Only differences come back from the stat loop (on both cores), so a
+    no-change scan of 100,000 files builds no per-file objects at all.
+    """
+    files = walk_imagefolder(cfg, workdir, known=stats)
+
+    def run(part: Sequence[Walked], _in_child: bool) -> list[tuple[str, tuple[int, int, int]]]:
+        out = []
+        get = stats.get
+        for path, abspath, _label, _id in part:
+            st = _stat_path(abspath, path)
+            t = (st.st_size, st.st_mtime_ns, st.st_ino)
+            if t[1] >= limit or get(path) != t:
+                out.append((path, t))
+        return out
+
+    found, _ = parallel.split_run(files, run)
+    changed = dict(found)
+    new = sum(1 for p in changed if p not in stats)
+    gone: list[str] = []
+    if len(files) - new != len(stats):
+        present = {f[0] for f in files}
+        gone = [p for p in stats if p not in present]
+    return changed, gone
+
+
+def _stat_path(abspath: str, rel_path: str) -> os.stat_result:
+    try:
+        return os.stat(abspath)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read {rel_path}: {exc.strerror or exc}",
+            hint="fix the link or remove the file",
+        ) from None
 
 
 def entry_for(cfg: DatasetConfig, workdir: Path, path: str) -> FileEntry:
@@ -232,53 +274,59 @@ def read_imagefolder(
 ) -> tuple[list[Record], dict[str, tuple[int, int, int]]]:
     """Every record of an image folder, plus each file's stat for a snapshot.
 
-    The whole-folder `add` path: list and check, then read, hash and store what
-    the stat cache does not know, in bulk (`store_files`, which uses a second
-    core for large batches). A tight loop of stat + read + hash + pack append
-    costs the same as a plain read + hash loop, so what this adds is what
-    `add` must really do (records, the stat cache), not call overhead.
+    The whole-folder `add` path: list and check, then stat, read, hash and store
+    what the stat cache does not know, on both cores (`split_run`; the helper
+    writes a pack of its own, adopted once it has reported). A tight loop of
+    stat + read + hash + pack append costs what a plain read + hash loop costs,
+    so what this adds is what `add` must really do (records, the stat cache).
     """
-    lookup = hasher.cache.lookup if not hasher.cache.empty() else None
+    files = walk_imagefolder(cfg, hasher.workdir)
     writer = hasher.writer
-    found = list(list_imagefolder(cfg, hasher.workdir).items())
-    keys: list[str | None] = []
-    todo: list[int] = []
-    for path, e in found:
-        key = lookup(path, e.st) if lookup else None
-        if key is None or (writer is not None and not writer.store.has(key)):
-            todo.append(len(keys))
-        keys.append(key)
-    _hash_todo(hasher, found, keys, todo)
-    records = [
-        Record(e.id, e.label, key, e.stat[0])  # type: ignore[arg-type]
-        for (_, e), key in zip(found, keys, strict=True)
-    ]
-    stats = {path: e.stat for path, e in found}
+    rows = {} if hasher.cache.empty() else hasher.cache.rows  # loaded before any fork
+    side: list[Path] = []
+
+    def run(part: Sequence[Walked], in_child: bool) -> list[tuple[tuple[int, int, int], str, bool]]:
+        w = writer
+        if in_child and writer is not None:
+            w = PackWriter(writer.store, pack=side[0])
+        out = []
+        for path, abspath, _label, _id in part:
+            st = _stat_path(abspath, path)
+            t = (st.st_size, st.st_mtime_ns, st.st_ino)
+            key = cached_key(rows.get(path), t)
+            if key is not None and (w is None or w.store.has(key)):
+                out.append((t, key, False))
+                continue
+            try:
+                data = read_file(abspath, t[0])
+            except OSError as exc:
+                raise InvalidInputError(
+                    f"cannot read {path}: {exc.strerror or exc}",
+                    hint="fix the file's permissions or remove it from the dataset",
+                ) from None
+            key = address(data)
+            if w is not None:
+                w.put(data, key)
+            out.append((t, key, True))
+        if w is not None and w is not writer:
+            w.flush()  # complete, fsynced and indexed before the parent adopts it
+        return out
+
+    if writer is not None and len(files) >= parallel.PARALLEL_MIN:
+        side.append(writer.side_pack())
+    got, helped = parallel.split_run(files, run)
+    if helped and side:
+        writer.adopt(side[0])  # type: ignore[union-attr]
+    record, started = hasher.cache.record_stat, hasher.started
+    records = []
+    stats = {}
+    for (path, _abspath, label, example_id), (t, key, fresh) in zip(files, got, strict=True):
+        if fresh:
+            record(path, t, key, started)
+            hasher.hashed += 1
+        records.append(Record(example_id, label, key, t[0]))
+        stats[path] = t
     return records, stats
-
-
-def _hash_todo(
-    hasher: Hasher, found: list[tuple[str, FileEntry]], keys: list[str | None], todo: list[int]
-) -> None:
-    """Fill ``keys[i]`` for every index in ``todo``, storing the bytes when adding."""
-    if hasher.writer is None:
-        for i in todo:
-            path, e = found[i]
-            keys[i] = hasher.file(path, e.st, e.abspath)
-        return
-    try:
-        got = store_files(hasher.writer, [(found[i][1].abspath, found[i][1].stat[0]) for i in todo])
-    except OSError as exc:
-        where = next((p for p, e in found if e.abspath == exc.filename), exc.filename)
-        raise InvalidInputError(
-            f"cannot read {where}: {exc.strerror or exc}",
-            hint="fix the file's permissions or remove it from the dataset",
-        ) from None
-    record, started = hasher.cache.record, hasher.started
-    for i, key in zip(todo, got, strict=True):
-        keys[i] = key
-        record(found[i][0], found[i][1].st, key, started)
-    hasher.hashed += len(todo)
 
 
 def scan_imagefolder(

@@ -19,12 +19,12 @@ from datagit.core.layouts import (
     entry_for,
     file_record,
     list_imagefolder,
-    stat_imagefolder,
+    stat_changes,
 )
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import SAME_CONTENT, Record
 from datagit.storage.git import GitStore
-from datagit.storage.statcache import RACY_NS, Snapshots, changed_paths
+from datagit.storage.statcache import RACY_NS, Snapshots
 
 
 def _id_of(cfg: DatasetConfig, path: str) -> str:
@@ -42,16 +42,14 @@ def listing_delta(
         return None
     _, taken, stats = snap
     started = time.time_ns()
-    now = stat_imagefolder(cfg, hasher.workdir, known=stats)
-    changed, gone = changed_paths(stats, taken, now)
+    settled = taken - RACY_NS
+    changed, gone = stat_changes(cfg, hasher.workdir, stats, limit=settled)
     # A file moved to another class folder keeps size, mtime and inode: if it was
     # last written before the snapshot, its bytes are the ones the old record names,
     # so a re-label reads and hashes nothing.
     moved_from = {stats[p]: p for p in gone}
-    settled = taken - RACY_NS
     upserts = {}
-    for path in changed:
-        st = now[path]
+    for path, st in changed.items():
         src = moved_from.get(st)
         if src is not None and st[1] < settled and _id_of(cfg, src) == _id_of(cfg, path):
             label, example_id = path[len(cfg.path) + 1 :].split("/", 1)
@@ -60,6 +58,10 @@ def listing_delta(
         rec = file_record(path, entry_for(cfg, hasher.workdir, path), hasher)
         upserts[rec.id] = rec
     deletes = [i for i in (_id_of(cfg, p) for p in gone) if i not in upserts]
+    now = stats  # the snapshot's own dict, brought up to date: nothing else holds it
+    for p in gone:
+        del now[p]
+    now.update(changed)
     return now, upserts, deletes, started
 
 

@@ -10,16 +10,16 @@ verifies them against their address.
 
 from __future__ import annotations
 
-import marshal
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import xxhash
 
 from datagit.errors import CorruptObjectError
+from datagit.storage import parallel
 
 LARGE = 1 << 20  # objects this big or bigger get a file of their own
 PACK_LIMIT = 1 << 30  # start a new pack past this size
@@ -212,6 +212,11 @@ class PackWriter:
         assert self._pack is not None
         return self._pack.with_name(f"{self._pack.stem}-p{os.getpid()}x.pack")
 
+    def adopt(self, pack: Path) -> None:
+        """Index a helper's `side_pack` (complete and fsynced) into the store in memory."""
+        idx = pack.with_suffix(".idx")
+        _add_entries(self.store.index, pack, idx.read_bytes(), pack.stat().st_size)
+
     def put(self, data: bytes, key: str | None = None) -> str:
         """Store ``data`` unless already present; return its address."""
         key = key or address(data)
@@ -306,9 +311,6 @@ def prune_loose(store: ContentStore, keep: set[str]) -> int:
     return removed
 
 
-PARALLEL_MIN = 20_000  # below this many files a second process costs more than it saves
-
-
 def read_file(path: str, size: int) -> bytes:
     """A whole file through raw fds: the stat already gave its size, so one read
     usually suffices, without a buffered file object per example."""
@@ -336,38 +338,22 @@ def store_files(writer: PackWriter, files: list[tuple[str, int]]) -> list[str]:
     """Read, hash and store ``(path, size)`` files; returns their addresses in order.
 
     Ingest is bound by per-file work on one core, so a large batch is split with
-    a forked helper that writes half the files to a pack of its own (complete,
-    fsynced and indexed before it reports back). If the helper fails, its half is
-    redone here, so any error surfaces from this process with its file named.
+    a forked helper that writes its half to a pack of its own (complete, fsynced
+    and indexed before it reports back); see `split_run`.
     """
-    if len(files) < PARALLEL_MIN or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
-        return [_store_one(writer, p, n) for p, n in files]
-    half = len(files) // 2
-    mine, theirs = files[:half], files[half:]
-    side = writer.side_pack()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the helper: touch nothing but files and its own pack, then vanish
-        code = 1
-        try:
-            os.close(r)
-            helper = PackWriter(writer.store, pack=side)
-            keys = [_store_one(helper, p, n) for p, n in theirs]
-            helper.flush()
-            with os.fdopen(w, "wb") as out:
-                out.write(marshal.dumps(keys))
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    try:
-        keys = [_store_one(writer, p, n) for p, n in mine]
-    finally:
-        with os.fdopen(r, "rb") as inp:  # drain before waiting, or a full pipe blocks it
-            payload = inp.read()
-        _, status = os.waitpid(pid, 0)
-    if status == 0:
-        idx = side.with_suffix(".idx")
-        _add_entries(writer.store.index, side, idx.read_bytes(), side.stat().st_size)
-        return keys + list(marshal.loads(payload))
-    return keys + [_store_one(writer, p, n) for p, n in theirs]
+    side: list[Path] = []
+
+    def run(part: Sequence[tuple[str, int]], in_child: bool) -> list[str]:
+        if not in_child:
+            return [_store_one(writer, p, n) for p, n in part]
+        helper = PackWriter(writer.store, pack=side[0])
+        keys = [_store_one(helper, p, n) for p, n in part]
+        helper.flush()
+        return keys
+
+    if len(files) >= parallel.PARALLEL_MIN:
+        side.append(writer.side_pack())
+    keys, helped = parallel.split_run(files, run)
+    if helped:
+        writer.adopt(side[0])
+    return keys

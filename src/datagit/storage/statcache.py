@@ -80,25 +80,23 @@ class StatCache:
 
     def lookup(self, path: str, st: os.stat_result) -> str | None:
         """The cached address of ``path`` if its stat is unchanged and not racy."""
-        row = self._row(path)
-        if row is None:
-            return None
-        size, mtime, inode, digest, hashed_at = row
-        if size != st.st_size or mtime != st.st_mtime_ns or inode != st.st_ino:
-            return None
-        if mtime + RACY_NS >= hashed_at:
-            return None
-        return digest
+        return cached_key(self._row(path), (st.st_size, st.st_mtime_ns, st.st_ino))
 
     def record(
         self, path: str, st: os.stat_result, digest: str, hashed_at: int | None = None
     ) -> None:
         """Remember ``path``'s address. ``hashed_at`` may be any time before the read
         (one timestamp per scan): an earlier time only makes more entries racy."""
-        row = (st.st_size, st.st_mtime_ns, st.st_ino, digest, hashed_at or time.time_ns())
+        self.record_stat(path, (st.st_size, st.st_mtime_ns, st.st_ino), digest, hashed_at)
+
+    def record_stat(
+        self, path: str, stat: tuple[int, int, int], digest: str, hashed_at: int | None = None
+    ) -> None:
+        """`record` from a (size, mtime_ns, inode) triple, as the bulk scans keep them."""
+        row = (*stat, digest, hashed_at or time.time_ns())
         if self._rows is not None:
-            self._rows[path] = row
-        self._dirty[path] = row
+            self._rows[path] = row  # type: ignore[assignment]
+        self._dirty[path] = row  # type: ignore[assignment]
 
     def save(self) -> None:
         if not self._dirty:
@@ -125,6 +123,18 @@ class StatCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def cached_key(
+    row: tuple[int, int, int, str, int] | None, stat: tuple[int, int, int]
+) -> str | None:
+    """The address a stat-cache row gives a file with ``stat``: None if the stat moved,
+    or if the file was written so close to its hashing that it may have changed since."""
+    if row is None or row[0] != stat[0] or row[1] != stat[1] or row[2] != stat[2]:
+        return None
+    if row[1] + RACY_NS >= row[4]:
+        return None
+    return row[3]
 
 
 class Snapshots:
@@ -165,15 +175,3 @@ class Snapshots:
                 p.unlink(missing_ok=True)
         else:
             self._path(dataset).unlink(missing_ok=True)
-
-
-def changed_paths(
-    stats: dict[str, tuple[int, int, int]],
-    taken_ns: int,
-    now: dict[str, tuple[int, int, int]],
-) -> tuple[list[str], list[str]]:
-    """(paths new or changed since the snapshot, paths gone) — racy entries count as changed."""
-    limit = taken_ns - RACY_NS
-    changed = [p for p, st in now.items() if stats.get(p) != st or st[1] >= limit]
-    gone = [p for p in stats if p not in now]
-    return changed, gone

@@ -1,0 +1,56 @@
+"""`split_run`: the second half in a forked child, results in order, failures redone here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pytest
+
+from datagit.storage import parallel
+
+
+def test_results_keep_order_and_the_child_really_ran() -> None:
+    def run(part: Sequence[int], in_child: bool) -> list[tuple[int, int]]:
+        return [(x * x, os.getpid()) for x in part]
+
+    got, helped = parallel.split_run(list(range(100)), run, minimum=10)
+    assert [sq for sq, _ in got] == [x * x for x in range(100)]
+    assert helped
+    assert {pid for _, pid in got[:50]} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in got[50:]}
+
+
+def test_small_inputs_stay_in_this_process() -> None:
+    got, helped = parallel.split_run([1, 2, 3], lambda part, _c: [os.getpid()] * len(part))
+    assert got == [os.getpid()] * 3 and not helped
+
+
+def test_a_failing_child_is_redone_here_so_the_error_is_ours() -> None:
+    """The child's exception never escapes it; the parent re-runs that half and raises."""
+
+    def run(part: Sequence[int], in_child: bool) -> list[int]:
+        if 77 in part:
+            raise ValueError("item 77 is bad")
+        return list(part)
+
+    with pytest.raises(ValueError, match="item 77"):
+        parallel.split_run(list(range(100)), run, minimum=10)
+
+
+def test_a_child_that_only_fails_in_the_child_is_recovered() -> None:
+    def run(part: Sequence[int], in_child: bool) -> list[int]:
+        if in_child:
+            os._exit(3)  # a helper killed mid-way
+        return list(part)
+
+    got, helped = parallel.split_run(list(range(100)), run, minimum=10)
+    assert got == list(range(100)) and not helped
+
+
+def test_results_that_cannot_cross_the_pipe_are_computed_here() -> None:
+    def run(part: Sequence[int], in_child: bool) -> list[object]:
+        return [object() if in_child else x for x in part]  # marshal refuses object()
+
+    got, helped = parallel.split_run(list(range(20)), run, minimum=10)
+    assert got == list(range(20)) and not helped
