@@ -183,9 +183,7 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
 Walked = tuple[str, str, str, str]  # (workspace path, absolute path, label, id)
 
 
-def walk_imagefolder(
-    cfg: DatasetConfig, workdir: Path, known: Container[str] = ()
-) -> list[Walked]:
+def walk_imagefolder(cfg: DatasetConfig, workdir: Path, known: Container[str] = ()) -> list[Walked]:
     """Every file of an image folder, with every layout rule checked, but not stat'ed.
 
     The stat (and the read) is the per-file cost, so callers split it across
