@@ -6,12 +6,9 @@
 ...     data = repo.read(record)
 """
 
-from datagit.api.dataset import DatasetView
-from datagit.api.repo import STAGED, WORKSPACE, DatasetStatus, Repo, Status
-from datagit.core.changes import Change
-from datagit.core.config import Config, DatasetConfig
-from datagit.core.records import Record
-from datagit.errors import (
+from typing import TYPE_CHECKING
+
+from datagit.errors import (  # cheap, and what every caller catches
     ConflictError,
     CorruptObjectError,
     DatagitError,
@@ -21,7 +18,44 @@ from datagit.errors import (
     RemoteError,
     RevisionNotFoundError,
 )
-from datagit.storage.git import CommitInfo, Signature
+
+if TYPE_CHECKING:
+    from datagit.api.dataset import DatasetView
+    from datagit.api.repo import STAGED, WORKSPACE, DatasetStatus, Repo, Status
+    from datagit.core.changes import Change
+    from datagit.core.config import Config, DatasetConfig
+    from datagit.core.records import Record
+    from datagit.storage.git import CommitInfo, Signature
+
+# Every command-line run imports this package first; loading the whole API (and
+# pygit2 through it) here would tax `datagit --version` and every lazily loaded
+# verb alike, so names resolve on first use (PEP 562).
+_LAZY = {
+    "DatasetView": "datagit.api.dataset",
+    "STAGED": "datagit.api.repo",
+    "WORKSPACE": "datagit.api.repo",
+    "DatasetStatus": "datagit.api.repo",
+    "Repo": "datagit.api.repo",
+    "Status": "datagit.api.repo",
+    "Change": "datagit.core.changes",
+    "Config": "datagit.core.config",
+    "DatasetConfig": "datagit.core.config",
+    "Record": "datagit.core.records",
+    "CommitInfo": "datagit.storage.git",
+    "Signature": "datagit.storage.git",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'datagit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
