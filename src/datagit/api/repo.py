@@ -82,6 +82,10 @@ class Repo:
         self.statcache = StatCache(self.dotdir / "index.sqlite")
         self.snapshots = Snapshots(self.dotdir / "cache")
         self.lock = WriteLock(self.dotdir / "lock", on_acquire=self.git.clear_stale_locks)
+        if self.git.config_get("datagit.fsmonitor") == "true":
+            from datagit.api import monitor
+
+            monitor.attach(self)  # scans ask the monitor what changed (api/monitor.py)
         if self.git.config_get("datagit.partial") == "true":
             from datagit.api.remotes import fetch_on_demand
 

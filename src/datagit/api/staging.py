@@ -119,6 +119,8 @@ def _stage_full(
 ) -> tuple[str, list[Change]]:
     """Re-read a whole dataset (or the paths under ``prefixes``) and stage it."""
     include = _include(prefixes)
+    full = cfg.layout == "imagefolder" and include is None
+    token = repo.snapshots.token_now() if full else None
     started = time.time_ns()
     listing = None
     stats = None
@@ -151,7 +153,7 @@ def _stage_full(
     changes = compare(staged, merged) if report or staged else []
     tree = base if base and not changes else manifest.write_dataset(repo.git, merged.values(), base)
     if stats is not None:
-        repo.snapshots.save(cfg.name, tree, started, stats)
+        repo.snapshots.save(cfg.name, tree, started, stats, token)
     elif listing is not None:
         repo.snapshots.drop(cfg.name)
     return tree, changes

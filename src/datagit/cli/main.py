@@ -31,6 +31,7 @@ VERBS = {
     "eval": "train",
     "fetch": "pull",
     "fsck": "maintenance",
+    "fsmonitor": "fsmonitor",
     "gc": "maintenance",
     "import-dvc": "import_dvc",
     "init": "init",

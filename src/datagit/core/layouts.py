@@ -119,29 +119,40 @@ def _walk(
     """
     label_set = set(labels)
     for label in sorted(labels):
-        base = f"{cfg.path}/{label}/"
-        stack = [(str(root / label), "")]
-        while stack:
-            folder, rel_dir = stack.pop()
-            with os.scandir(folder) as it:
-                for entry in it:
-                    name = entry.name
-                    if name[0] == ".":
-                        continue
-                    rel_id = rel_dir + name
-                    rel_path = base + rel_id
-                    if entry.is_symlink():
-                        _check_link(entry.path, rel_path, real_workdir)
-                    if entry.is_dir():
-                        if name in label_set:
-                            raise InvalidInputError(
-                                f"{rel_path}/ is a class folder nested inside class folder "
-                                f"{label}/",
-                                hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
-                            )
-                        stack.append((entry.path, rel_id + "/"))
-                        continue
-                    yield label, rel_id, rel_path, entry
+        yield from _walk_folder(cfg, label, str(root / label), "", label_set, real_workdir)
+
+
+def _walk_folder(
+    cfg: DatasetConfig,
+    label: str,
+    folder: str,
+    rel_dir: str,
+    label_set: Container[str],
+    real_workdir: str,
+) -> Iterator[tuple[str, str, str, os.DirEntry[str]]]:
+    """`_walk` of one folder inside class folder ``label`` (``rel_dir``: its id prefix)."""
+    base = f"{cfg.path}/{label}/"
+    stack = [(folder, rel_dir)]
+    while stack:
+        folder, rel_dir = stack.pop()
+        with os.scandir(folder) as it:
+            for entry in it:
+                name = entry.name
+                if name[0] == ".":
+                    continue
+                rel_id = rel_dir + name
+                rel_path = base + rel_id
+                if entry.is_symlink():
+                    _check_link(entry.path, rel_path, real_workdir)
+                if entry.is_dir():
+                    if name in label_set:
+                        raise InvalidInputError(
+                            f"{rel_path}/ is a class folder nested inside class folder {label}/",
+                            hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
+                        )
+                    stack.append((entry.path, rel_id + "/"))
+                    continue
+                yield label, rel_id, rel_path, entry
 
 
 def _stat(entry: os.DirEntry[str], rel_path: str) -> os.stat_result:
@@ -232,6 +243,94 @@ def stat_changes(
     if len(files) - new != len(stats):
         present = {f[0] for f in files}
         gone = [p for p in stats if p not in present]
+    return changed, gone
+
+
+NARROW_MAX_FOLDERS = 32  # more changed folders than this: a full scan is cheaper
+
+
+def narrow_changes(
+    cfg: DatasetConfig,
+    workdir: Path,
+    stats: Mapping[str, tuple[int, int, int]],
+    limit: int,
+    paths: list[str],
+) -> tuple[dict[str, tuple[int, int, int]], list[str]] | None:
+    """`stat_changes`, looking only at ``paths`` (a filesystem monitor's answer).
+
+    Every layout rule is checked on what changed: the rest was checked when it
+    was scanned. Racy snapshot entries are always looked at. None when the
+    answer is too broad to help (the dataset folder itself moved, or many
+    folders did), so the caller scans in full.
+    """
+    _root, labels, real_workdir = _class_folders(cfg, workdir)
+    prefix = cfg.path + "/"
+    label_set = set(labels)
+    files: dict[str, str] = {}  # candidate workspace path → absolute path
+    gone: list[str] = []
+    folders = 0
+    for path in paths:
+        if path == cfg.path or cfg.path.startswith(path + "/"):
+            return None
+        if not path.startswith(prefix):
+            continue
+        abspath = str(workdir / path)
+        label, _, rel = path[len(prefix) :].partition("/")
+        if os.path.isdir(abspath):
+            if os.path.islink(abspath):
+                return None  # a linked folder: the careful walk knows how to follow it
+            name = rel.rsplit("/", 1)[-1]
+            if rel and name in label_set:
+                raise InvalidInputError(
+                    f"{path}/ is a class folder nested inside class folder {label}/",
+                    hint=f"move its files to {cfg.path}/{name}/ or rename the folder",
+                )
+            if path in stats:  # a file replaced by a folder of the same name
+                gone.append(path)
+        elif path in stats or os.path.lexists(abspath):
+            files[path] = abspath  # a file, there or gone
+            continue
+        # A folder that appeared, or something that is gone and was no file we knew
+        # (a folder moved away): look at everything we had under it, and it has now.
+        folders += 1
+        if folders > NARROW_MAX_FOLDERS:
+            return None
+        inner = path + "/"
+        files.update((p, str(workdir / p)) for p in stats if p.startswith(inner))
+        if label in label_set and os.path.isdir(abspath):
+            rel_dir = rel + "/" if rel else ""
+            for _l, _i, p, entry in _walk_folder(
+                cfg, label, abspath, rel_dir, label_set, real_workdir
+            ):
+                files[p] = entry.path
+    files.update((p, str(workdir / p)) for p, st in stats.items() if st[1] >= limit)
+    changed: dict[str, tuple[int, int, int]] = {}
+    for path, abspath in files.items():
+        try:
+            st = os.stat(abspath)
+        except FileNotFoundError:
+            if not os.path.lexists(abspath):
+                if path in stats:
+                    gone.append(path)
+                continue
+            st = _stat_path(abspath, path)  # a dangling link: the usual error
+        except OSError:
+            st = _stat_path(abspath, path)
+        t = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if t[1] >= limit or stats.get(path) != t:
+            changed[path] = t
+    gone_set = set(gone)
+    for path in changed:
+        if path in stats:
+            continue
+        label, example_id = path[len(prefix) :].split("/", 1)
+        validate_id(example_id, path)
+        if os.path.islink(files[path]):
+            _check_link(files[path], path, real_workdir)
+        for other in labels:
+            twin = f"{prefix}{other}/{example_id}"
+            if other != label and (twin in changed or (twin in stats and twin not in gone_set)):
+                list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both
     return changed, gone
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
 from datagit.core.config import DatasetConfig
@@ -19,6 +20,7 @@ from datagit.core.layouts import (
     entry_for,
     file_record,
     list_imagefolder,
+    narrow_changes,
     stat_changes,
 )
 from datagit.core.manifest import DatasetTree, apply_changes
@@ -34,16 +36,24 @@ def _id_of(cfg: DatasetConfig, path: str) -> str:
 
 def listing_delta(
     cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, tree: str
-) -> tuple[dict[str, tuple[int, int, int]], dict[str, Record], list[str], int] | None:
-    """(path → stat now, new records by id, deleted ids, listing time) since the snapshot
-    of ``tree``; None when there is no usable snapshot for ``tree``."""
+) -> Delta | None:
+    """What changed in the workspace since the snapshot of ``tree``; None when there
+    is no usable snapshot for ``tree``. With a filesystem monitor running, only the
+    paths it names are looked at."""
     snap = snapshots.load(cfg.name)
     if snap is None or snap[0] != tree:
         return None
-    _, taken, stats = snap
+    _, taken, stats, token = snap
     started = time.time_ns()
     settled = taken - RACY_NS
-    changed, gone = stat_changes(cfg, hasher.workdir, stats, limit=settled)
+    answer = snapshots.ask(token)
+    narrowed = None
+    if answer is not None and answer.paths is not None:
+        narrowed = narrow_changes(cfg, hasher.workdir, stats, settled, answer.paths)
+    rescanned = narrowed is None and answer is not None
+    if narrowed is None:
+        narrowed = stat_changes(cfg, hasher.workdir, stats, limit=settled)
+    changed, gone = narrowed
     # A file moved to another class folder keeps size, mtime and inode: if it was
     # last written before the snapshot, its bytes are the ones the old record names,
     # so a re-label reads and hashes nothing.
@@ -62,7 +72,17 @@ def listing_delta(
     for p in gone:
         del now[p]
     now.update(changed)
-    return now, upserts, deletes, started
+    token_now = answer.token if answer else None
+    return Delta(now, upserts, deletes, started, token_now, rescanned)
+
+
+class Delta(NamedTuple):
+    stats: dict[str, tuple[int, int, int]]  # path → stat now
+    upserts: dict[str, Record]  # new or changed records by id
+    deletes: list[str]  # ids gone
+    started: int  # when the scan started (the new snapshot's time)
+    token: str | None  # the monitor's token from before the scan
+    rescanned: bool  # a monitor runs but could not narrow this scan: worth a new token
 
 
 def stage_fast(
@@ -72,9 +92,9 @@ def stage_fast(
     delta = listing_delta(cfg, hasher, snapshots, base)
     if delta is None:
         return None
-    now, upserts, deletes, started = delta
+    now, upserts, deletes, started, token, _ = delta
     tree, pairs = apply_changes(git, base, upserts, deletes, keep_annotator=True)
-    snapshots.save(cfg.name, tree, started, now)
+    snapshots.save(cfg.name, tree, started, now, token)
     return tree, _changes(pairs)
 
 
@@ -85,13 +105,15 @@ def status_fast(
     delta = listing_delta(cfg, hasher, snapshots, base)
     if delta is None:
         return None
-    now, upserts, deletes, started = delta
+    now, upserts, deletes, started, token, rescanned = delta
     old = DatasetTree(git, base).get_many([*upserts, *deletes])
     pairs = [(old.get(i), _fill(r, old.get(i))) for i, r in upserts.items()]
     pairs += [(old.get(i), None) for i in deletes]
     changes = _changes(pairs)
-    if not changes and upserts:  # only racy entries: refresh so they stop being re-hashed
-        snapshots.save(cfg.name, base, started, now)
+    # Only racy entries, or a full scan a monitor could narrow next time: refresh the
+    # snapshot so they stop being re-hashed (or re-stat'ed).
+    if not changes and (upserts or rescanned):
+        snapshots.save(cfg.name, base, started, now, token)
     return changes
 
 
@@ -104,10 +126,12 @@ def save_listing(
     started: int | None = None,
 ) -> None:
     """Record that the workspace now matches ``tree`` (after a full add or a checkout)."""
+    token = None
     if started is None or listing is None:
+        token = snapshots.token_now()
         started = time.time_ns()
         listing = list_imagefolder(cfg, hasher.workdir)
-    snapshots.save(cfg.name, tree, started, {p: e.stat for p, e in listing.items()})
+    snapshots.save(cfg.name, tree, started, {p: e.stat for p, e in listing.items()}, token)
 
 
 def follow_plan(
@@ -130,7 +154,7 @@ def follow_plan(
     if snap is None or snap[0] != old_tree:
         snapshots.drop(cfg.name)
         return False
-    _, taken, stats = snap
+    _, taken, stats, token = snap  # the old token: the next scan re-checks our renames
     prefix = cfg.path + "/"
     for old, (new, _key) in moves.items():
         if old.startswith(prefix):
@@ -144,7 +168,7 @@ def follow_plan(
         if path.startswith(prefix):
             st = os.stat(os.path.join(workdir, path))
             stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
-    snapshots.save(cfg.name, new_tree, taken, stats)
+    snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
 
 

@@ -11,7 +11,12 @@ import marshal
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from datagit.storage import fsmonitor
 
 SINGLE_LOOKUPS = 2_000  # past this many lookups, load the whole table at once
 RACY_NS = 50_000_000  # 50 ms: wider than any file-time granularity seen on ext4
@@ -137,6 +142,16 @@ def cached_key(
     return row[3]
 
 
+class Snapshot(NamedTuple):
+    tree: str  # the dataset tree the workspace matched
+    taken: int  # when (ns): entries written within RACY_NS of it are not trusted
+    stats: dict[str, tuple[int, int, int]]  # workspace path → (size, mtime_ns, inode)
+    token: str | None  # the filesystem monitor's token from just before the scan
+
+
+Monitor = Callable[[str | None], "fsmonitor.Answer | None"]
+
+
 class Snapshots:
     """Per dataset: the stat of every file at the moment the workspace matched a tree.
 
@@ -144,29 +159,47 @@ class Snapshots:
     dataset is the snapshot's tree and no file's (size, mtime, inode) moved,
     the workspace equals the stage without decoding a single record. Files
     whose mtime is within RACY_NS of the snapshot time are never trusted.
+
+    With a filesystem ``monitor`` (`fsmonitor.query`), each snapshot also keeps
+    the monitor's token from before its scan, so the next scan need only look
+    at the paths the monitor names.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, monitor: Monitor | None = None) -> None:
         self.folder = folder
+        self.monitor = monitor
 
     def _path(self, dataset: str) -> Path:
         return self.folder / f"snapshot-{dataset}.marshal"
 
-    def load(self, dataset: str) -> tuple[str, int, dict[str, tuple[int, int, int]]] | None:
-        """(tree id, time taken in ns, path → stat) or None."""
+    def load(self, dataset: str) -> Snapshot | None:
         try:
-            tree, taken, stats = marshal.loads(self._path(dataset).read_bytes())
+            got = marshal.loads(self._path(dataset).read_bytes())
+            return Snapshot(*got) if len(got) == 4 else Snapshot(*got, None)
         except (OSError, EOFError, ValueError, TypeError):
             return None
-        return tree, taken, stats
+
+    def ask(self, since: str | None) -> fsmonitor.Answer | None:
+        """The monitor's answer for ``since``: None without a (running) monitor."""
+        return self.monitor(since) if self.monitor is not None else None
+
+    def token_now(self) -> str | None:
+        """A token to save with a full scan about to start."""
+        answer = self.ask(None)
+        return answer.token if answer is not None else None
 
     def save(
-        self, dataset: str, tree: str, taken_ns: int, stats: dict[str, tuple[int, int, int]]
+        self,
+        dataset: str,
+        tree: str,
+        taken_ns: int,
+        stats: dict[str, tuple[int, int, int]],
+        token: str | None = None,
     ) -> None:
         self.folder.mkdir(exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(marshal.dumps((tree, taken_ns, stats)))
+        tmp.write_bytes(marshal.dumps((tree, taken_ns, stats, token)))
         os.replace(tmp, path)
 
     def drop(self, dataset: str | None = None) -> None:

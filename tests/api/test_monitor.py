@@ -1,0 +1,221 @@
+"""The filesystem monitor: scans narrowed to what it reports agree with full scans.
+
+Each test runs a real inotify daemon on a real digits repository, changes the
+workspace the way users do, and compares the monitored `status` with a full
+scan made without it — and proves the full scan was not what answered.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datagit import Repo
+from datagit.api import monitor
+from datagit.errors import InvalidInputError
+from datagit.storage import fsmonitor
+from datagit.storage.statcache import RACY_NS
+
+pytestmark = pytest.mark.skipif(not fsmonitor.supported(), reason="inotify is Linux-only")
+
+
+def age(root: Path) -> None:
+    past = time.time_ns() - 10 * RACY_NS
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, ns=(past, past))
+
+
+@pytest.fixture
+def watched(digits_repo: Repo) -> Iterator[Repo]:
+    """A committed digits repository with its monitor running and a token saved."""
+    age(digits_repo.workdir / "train")
+    monitor.start(digits_repo)
+    digits_repo.commit("digits", all=True)
+    try:
+        yield digits_repo
+    finally:
+        monitor.stop(digits_repo)
+
+
+def changes(repo: Repo) -> list[tuple[str, str]]:
+    (ds,) = repo.status().datasets
+    return sorted((c.id, c.kind) for c in ds.unstaged)
+
+
+def truth(repo: Repo) -> list[tuple[str, str]]:
+    """The same question with no monitor and no snapshot: every file listed and stat'ed."""
+    plain = Repo.open(repo.workdir)
+    plain.snapshots.monitor = None
+    plain.snapshots.drop()
+    return changes(plain)
+
+
+def narrowed(repo: Repo) -> list[tuple[str, str]]:
+    """A monitored status in a new process's shoes, failing if it fell back to a full scan."""
+    from datagit.core import snapshot
+
+    def no_full_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("the monitor's answer should have narrowed this scan")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(snapshot, "stat_changes", no_full_scan)
+        return changes(Repo.open(repo.workdir))
+
+
+def test_start_enables_and_stop_disables(watched: Repo) -> None:
+    info = monitor.status(watched)
+    assert info is not None and info["watches"] >= 11  # workspace, train/, 10 class folders
+    assert monitor.enabled(Repo.open(watched.workdir))
+    assert monitor.stop(watched)
+    assert monitor.status(watched) is None and not monitor.enabled(watched)
+
+
+def test_a_relabel_is_seen_without_a_full_scan(watched: Repo) -> None:
+    train = watched.workdir / "train"
+    moved = sorted((train / "3").iterdir())[:5]
+    for p in moved:
+        os.replace(p, train / "8" / p.name)
+    got = narrowed(watched)
+    assert got == truth(watched) == sorted((p.name, "relabeled") for p in moved)
+    info = Repo.open(watched.workdir).commit("relabel", all=True)
+    recs = {r.id: r.label for r in watched.records("train", info.id)}
+    assert all(recs[p.name] == "8" for p in moved)
+    assert narrowed(watched) == []
+
+
+def test_in_place_edits_new_and_deleted_files(watched: Repo) -> None:
+    train = watched.workdir / "train"
+    edited = sorted((train / "1").iterdir())[0]
+    with open(edited, "r+b") as f:  # same inode, same size: only the mtime moves
+        f.seek(20)
+        f.write(b"\xff")
+    (train / "2" / "fresh.png").write_bytes((train / "2").iterdir().__next__().read_bytes())
+    gone = sorted((train / "4").iterdir())[0]
+    gone.unlink()
+    got = narrowed(watched)
+    assert got == truth(watched)
+    assert got == sorted(
+        [(edited.name, "modified"), ("fresh.png", "added"), (gone.name, "removed")]
+    )
+
+
+def test_new_folders_and_a_renamed_class_folder(watched: Repo) -> None:
+    train = watched.workdir / "train"
+    sub = train / "5" / "batch2" / "deep"
+    sub.mkdir(parents=True)  # created and filled faster than any watch can be added
+    for i in range(3):
+        (sub / f"n{i}.png").write_bytes(b"new example %d" % i)
+    os.rename(train / "7", train / "seven")
+    got = narrowed(watched)
+    assert got == truth(watched)
+    kinds = dict(got)
+    assert kinds["batch2/deep/n0.png"] == "added"
+    assert sum(1 for k in kinds.values() if k == "relabeled") == len(
+        list((train / "seven").iterdir())
+    )
+
+
+def test_a_deleted_class_folder_removes_its_examples(watched: Repo) -> None:
+    import shutil
+
+    n = len(list((watched.workdir / "train" / "6").iterdir()))
+    shutil.rmtree(watched.workdir / "train" / "6")
+    got = narrowed(watched)
+    assert got == truth(watched) and len(got) == n and {k for _, k in got} == {"removed"}
+
+
+def test_a_subfolder_moved_out_of_the_workspace(watched: Repo, tmp_path: Path) -> None:
+    train = watched.workdir / "train"
+    sub = train / "5" / "extra"
+    sub.mkdir()
+    for i in range(3):
+        (sub / f"e{i}.png").write_bytes(b"extra %d" % i)
+    age(sub)
+    Repo.open(watched.workdir).commit("extra", all=True)
+    os.rename(sub, tmp_path / "away")  # one MOVED_FROM for the folder, none for its files
+    got = narrowed(watched)
+    assert got == truth(watched) == [(f"extra/e{i}.png", "removed") for i in range(3)]
+
+
+def test_layout_rules_still_hold_on_what_changed(watched: Repo) -> None:
+    train = watched.workdir / "train"
+    (train / "2" / "3").mkdir()  # a class folder nested in a class folder
+    (train / "2" / "3" / "x.png").write_bytes(b"x")
+    with pytest.raises(InvalidInputError, match="nested inside class folder"):
+        Repo.open(watched.workdir).status()
+    (train / "2" / "3" / "x.png").unlink()
+    (train / "2" / "3").rmdir()
+    dup = sorted((train / "1").iterdir())[0]
+    (train / "9" / dup.name).write_bytes(b"same id, other label")
+    with pytest.raises(InvalidInputError, match="given by both"):
+        Repo.open(watched.workdir).status()
+
+
+def test_a_killed_monitor_falls_back_and_is_restarted(watched: Repo) -> None:
+    info = monitor.status(watched)
+    assert info is not None
+    os.kill(int(info["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    deadline = time.monotonic() + 5
+    while monitor.status(watched) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    train = watched.workdir / "train"
+    p = sorted((train / "0").iterdir())[0]
+    os.replace(p, train / "1" / p.name)
+    assert changes(Repo.open(watched.workdir)) == truth(watched) == [(p.name, "relabeled")]
+    restarted = monitor.status(watched)
+    assert restarted is not None and restarted["pid"] != info["pid"]
+
+
+def test_tokens_of_another_instance_or_after_an_overflow_mean_everything(
+    watched: Repo, tmp_path: Path
+) -> None:
+    w = fsmonitor.Watcher(watched.workdir, watched.dotdir)
+    try:
+        first = w.answer(None)
+        assert first["paths"] is None  # no token: the caller must scan everything
+        (watched.workdir / "train" / "0" / "new.png").write_bytes(b"n")
+        got = w.answer(first["token"])
+        assert got["paths"] == ["train/0/new.png"]
+        assert w.answer("someoneelse:3")["paths"] is None
+        w._event(-1, fsmonitor.IN_Q_OVERFLOW, "")  # the kernel dropped events
+        assert w.answer(got["token"])["paths"] is None
+    finally:
+        os.close(w.fd)
+
+
+def test_symlinks_are_always_reported(watched: Repo) -> None:
+    train = watched.workdir / "train"
+    target = sorted((train / "0").iterdir())[0]
+    (train / "1" / "link.png").symlink_to(target)
+    w = fsmonitor.Watcher(watched.workdir, watched.dotdir)
+    try:
+        token = w.answer(None)["token"]
+        assert w.answer(token)["paths"] == ["train/1/link.png"]
+    finally:
+        os.close(w.fd)
+
+
+def test_cli_start_status_stop(watched: Repo) -> None:
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "datagit", "fsmonitor", *args],
+            cwd=watched.workdir,
+            capture_output=True,
+            text=True,
+        )
+
+    assert "running: pid" in run("status").stdout
+    assert run("stop").stdout.strip() == "fsmonitor stopped"
+    off = run("status")
+    assert off.returncode == 0 and "disabled, not running" in off.stdout
+    assert "fsmonitor running" in run("start").stdout
+    assert "enabled, running" in run("status").stdout
