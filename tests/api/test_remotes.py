@@ -279,3 +279,23 @@ def test_partial_clone_pull_dataset_fetches_that_datasets_content(
     assert remotes.fetch_content(part, "HEAD", datasets=["train"]) == 300
     with pytest.raises(InvalidInputError, match="no dataset named 'nope'"):
         remotes.fetch_content(part, "HEAD", datasets=["nope"])
+
+
+def test_the_package_re_exports_every_public_name_of_its_modules() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    public: set[str] = set()
+    for mod in pkgutil.iter_modules(remotes.__path__):
+        module = importlib.import_module(f"datagit.api.remotes.{mod.name}")
+        public |= {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and name not in {"annotations", "TYPE_CHECKING"}
+            and not inspect.ismodule(value)
+            and getattr(value, "__module__", module.__name__) == module.__name__
+        }
+    assert public <= set(remotes.__all__)
+    assert all(hasattr(remotes, name) for name in remotes.__all__)
