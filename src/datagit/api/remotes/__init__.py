@@ -10,11 +10,23 @@ Order of operations keeps both sides consistent:
   unreachable or corrupt remote changes nothing the user sees.
 
 The work is split by concern into private modules, re-exported here:
-``_settings`` (where a remote is), ``_transfer`` (push, fetch, check,
-content on demand) and ``_clone`` (pull and clone).
+``_settings`` (where a remote is), ``_options`` (the content URL's fsspec
+storage options), ``_transfer`` (push, fetch, check, content on demand) and
+``_clone`` (pull and clone).
 """
 
 from datagit.api.remotes._clone import PullResult, clone, default_directory, pull
+from datagit.api.remotes._options import (
+    MASK,
+    OptionValue,
+    check_key,
+    is_secret,
+    masked,
+    option_text,
+    parse_options,
+    split_option,
+    storage_options,
+)
 from datagit.api.remotes._settings import (
     DEFAULT_CONTENT_DIR,
     RemoteConfig,
@@ -25,7 +37,9 @@ from datagit.api.remotes._settings import (
     list_remotes,
     promisor,
     remove_remote,
+    set_remote_option,
     set_upstream,
+    unset_remote_option,
     upstream,
 )
 from datagit.api.remotes._transfer import (
@@ -43,12 +57,15 @@ from datagit.api.remotes._transfer import (
 
 __all__ = [
     "DEFAULT_CONTENT_DIR",
+    "MASK",
     "FetchResult",
+    "OptionValue",
     "PullResult",
     "PushResult",
     "RemoteConfig",
     "TransferProgress",
     "add_remote",
+    "check_key",
     "check_remote",
     "clone",
     "content_remote",
@@ -59,12 +76,20 @@ __all__ = [
     "fetch_on_demand",
     "get_remote",
     "is_partial",
+    "is_secret",
     "list_remotes",
+    "masked",
     "needed_content",
+    "option_text",
+    "parse_options",
     "promisor",
     "pull",
     "push",
     "remove_remote",
+    "set_remote_option",
     "set_upstream",
+    "split_option",
+    "storage_options",
+    "unset_remote_option",
     "upstream",
 ]

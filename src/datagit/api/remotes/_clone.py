@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datagit.api import history, workspace
+from datagit.api.remotes._options import OptionValue, option_text, storage_options
 from datagit.api.remotes._settings import add_remote, get_remote, set_upstream, upstream
 from datagit.api.remotes._transfer import (
     FetchResult,
@@ -81,16 +82,21 @@ def clone(
     directory: str | os.PathLike[str] | None = None,
     *,
     content: str | None = None,
+    options: Mapping[str, OptionValue] | None = None,
     no_content: bool = False,
     branch: str | None = None,
     progress: TransferProgress | None = None,
 ) -> Repo:
     """A new repository in ``directory`` with ``origin`` = ``url``, its default branch checked out.
 
+    ``options`` are the content URL's fsspec storage options, as for `add_remote`.
     With ``no_content`` only history is fetched; content arrives when read.
     On any failure the directory is left as it was found.
     """
     from datagit.api.repo import Repo
+
+    texts = {k: option_text(k, v, "origin") for k, v in (options or {}).items()}
+    storage_options(texts, "origin")  # bad options are refused before anything is created
 
     target = Path(directory) if directory else Path(default_directory(url))
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -101,7 +107,7 @@ def clone(
     created = not target.exists()
     try:
         repo = Repo.init(target)
-        add_remote(repo, "origin", url, content)
+        add_remote(repo, "origin", url, content, texts)
         if no_content:
             repo.git.config_set("datagit.partial", "true")
             repo.git.config_set("datagit.promisor", "origin")

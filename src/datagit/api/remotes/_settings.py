@@ -1,17 +1,27 @@
-"""Where a remote is: its git URL and content URL in ``.datagit/config``, and branch upstreams.
+"""Where a remote is: its URLs and fsspec options in ``.datagit/config``, and branch upstreams.
 
 Settings live in git's own config file of the repository (never committed):
-``remote.NAME.url`` (the git URL), ``remote.NAME.fetch`` (the usual refspec)
-and ``remote.NAME.datagit-content`` (the fsspec content URL).
+``remote.NAME.url`` (the git URL), ``remote.NAME.fetch`` (the usual refspec),
+``remote.NAME.datagit-content`` (the fsspec content URL) and
+``remote.NAME.datagit-option`` (one ``KEY=VALUE`` per value, a git multivar
+like ``remote.NAME.pushOption``: the content remote's storage options).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from datagit.api.remotes._options import (
+    OptionValue,
+    check_key,
+    option_text,
+    split_option,
+    storage_options,
+)
 from datagit.errors import InvalidInputError, RemoteError
 from datagit.storage.gitremote import is_local, local_path
 from datagit.storage.remote import ContentRemote
@@ -20,18 +30,33 @@ if TYPE_CHECKING:
     from datagit.api.repo import Repo
 
 DEFAULT_CONTENT_DIR = "datagit-content"
+_OPTION = "datagit-option"  # remote.NAME.datagit-option = KEY=VALUE (several)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
 class RemoteConfig:
+    """One remote: git URL, content URL and the content URL's fsspec options (as text)."""
+
     name: str
     url: str
     content: str | None
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
-def add_remote(repo: Repo, name: str, url: str, content: str | None = None) -> RemoteConfig:
-    """Register a remote; a local git path gets ``<path>/datagit-content`` for content."""
+def add_remote(
+    repo: Repo,
+    name: str,
+    url: str,
+    content: str | None = None,
+    options: Mapping[str, OptionValue] | None = None,
+) -> RemoteConfig:
+    """Register a remote; a local git path gets ``<path>/datagit-content`` for content.
+
+    ``options`` are fsspec storage options for the content URL (``endpoint_url``,
+    ``anon``, ``client_kwargs.region_name`` …); all are checked before anything
+    is written.
+    """
     if not _NAME.match(name):
         raise InvalidInputError(
             f"{name!r} is not a valid remote name", hint="use letters, digits, '-' and '_'"
@@ -41,14 +66,49 @@ def add_remote(repo: Repo, name: str, url: str, content: str | None = None) -> R
             f"remote {name!r} already exists",
             hint=f"remove it first with `datagit remote remove {name}`",
         )
+    texts = {k: option_text(k, v, name) for k, v in (options or {}).items()}
+    storage_options(texts, name)  # refuse `a` beside `a.b` now, not at the first push
     url = _absolute(url)
     content = _absolute(content) if content else None
     with repo.lock:
-        repo.git.config_set(f"remote.{name}.url", url)
+        for key in repo.git.config_items(f"remote.{name}."):
+            repo.git.config_delete(key)  # left by an add killed before it set the url
+        for key, text in sorted(texts.items()):
+            repo.git.config_replace(f"remote.{name}.{_OPTION}", _matching(key), f"{key}={text}")
         repo.git.config_set(f"remote.{name}.fetch", f"+refs/heads/*:refs/remotes/{name}/*")
         if content:
             repo.git.config_set(f"remote.{name}.datagit-content", content)
+        repo.git.config_set(f"remote.{name}.url", url)  # last: the remote exists once it is set
     return get_remote(repo, name)
+
+
+def set_remote_option(repo: Repo, name: str, key: str, value: OptionValue) -> RemoteConfig:
+    """Set one fsspec storage option of remote ``name`` (replacing its old value)."""
+    cfg = get_remote(repo, name)
+    text = option_text(key, value, name)
+    storage_options({**cfg.options, key: text}, name)
+    with repo.lock:
+        repo.git.config_replace(f"remote.{name}.{_OPTION}", _matching(key), f"{key}={text}")
+    return get_remote(repo, name)
+
+
+def unset_remote_option(repo: Repo, name: str, key: str) -> RemoteConfig:
+    """Remove option ``key`` of remote ``name``, and the options nested under it (``key.*``)."""
+    cfg = get_remote(repo, name)
+    check_key(key, name)
+    if not any(k == key or k.startswith(key + ".") for k in cfg.options):
+        raise InvalidInputError(
+            f"remote {name!r} has no option {key!r}",
+            hint=f"its options: {', '.join(sorted(cfg.options)) or '(none)'}",
+        )
+    with repo.lock:
+        repo.git.config_remove(f"remote.{name}.{_OPTION}", _matching(key, nested=True))
+    return get_remote(repo, name)
+
+
+def _matching(key: str, *, nested: bool = False) -> str:
+    """A POSIX ERE for the stored ``KEY=VALUE`` values of ``key`` (and ``key.*``)."""
+    return "^" + key.replace(".", "\\.") + ("(\\.[^=]*)?" if nested else "") + "="
 
 
 def _absolute(url: str) -> str:
@@ -69,7 +129,22 @@ def get_remote(repo: Repo, name: str) -> RemoteConfig:
     content = repo.git.config_get(f"remote.{name}.datagit-content")
     if content is None and is_local(url):
         content = os.path.join(local_path(url), DEFAULT_CONTENT_DIR)
-    return RemoteConfig(name, url, content)
+    return RemoteConfig(name, url, content, _stored_options(repo, name))
+
+
+def _stored_options(repo: Repo, name: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for n, entry in enumerate(repo.git.config_get_all(f"remote.{name}.{_OPTION}"), 1):
+        try:
+            key, value = split_option(entry, name)
+        except InvalidInputError:
+            raise InvalidInputError(
+                f".datagit/config: value {n} of remote.{name}.{_OPTION} is not KEY=VALUE",
+                hint=f"fix or drop it: `git --git-dir .datagit config --unset-all "
+                f"remote.{name}.{_OPTION}`, then set options with `datagit remote modify`",
+            ) from None
+        options[key] = value  # a key set twice by hand: the last wins, as in git
+    return options
 
 
 def list_remotes(repo: Repo) -> dict[str, RemoteConfig]:
@@ -81,7 +156,8 @@ def list_remotes(repo: Repo) -> dict[str, RemoteConfig]:
 
 def remove_remote(repo: Repo, name: str) -> None:
     """Forget a remote and its remote-tracking refs (nothing on the remote is touched)."""
-    get_remote(repo, name)
+    if repo.git.config_get(f"remote.{name}.url") is None:
+        get_remote(repo, name)  # raises the usual "no remote named" error
     with repo.lock:
         for key in repo.git.config_items(f"remote.{name}."):
             repo.git.config_delete(key)
@@ -96,7 +172,7 @@ def content_remote(repo: Repo, cfg: RemoteConfig) -> ContentRemote:
             hint=f"set one with `datagit remote add {cfg.name} {cfg.url} --content s3://bucket/prefix`"
             " (after `datagit remote remove`)",
         )
-    return ContentRemote(cfg.content)
+    return ContentRemote(cfg.content, **storage_options(cfg.options, cfg.name))
 
 
 # -- partial clones and upstreams ------------------------------------------------------------
