@@ -68,6 +68,117 @@ def test_add_list_remove_and_default_content_url(tmp_repo: Repo, tmp_path: Path)
         remotes.content_remote(tmp_repo, scp)
 
 
+def test_options_are_stored_as_a_git_multivar_typed_on_use_and_removed_with_the_remote(
+    tmp_repo: Repo, tmp_path: Path
+) -> None:
+    url = _bare(tmp_path / "r.git")
+    cfg = remotes.add_remote(
+        tmp_repo,
+        "s3",
+        url,
+        content="s3://bucket/prefix",
+        options={"endpoint_url": "http://127.0.0.1:9000", "anon": False, "max_concurrency": 4},
+    )
+    assert cfg.options == {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "anon": "false",
+        "max_concurrency": "4",
+    }
+    git = ["git", "--git-dir", str(tmp_repo.dotdir), "config", "--get-all"]
+    stored = subprocess.run(
+        [*git, "remote.s3.datagit-option"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert sorted(stored) == [
+        "anon=false",
+        "endpoint_url=http://127.0.0.1:9000",
+        "max_concurrency=4",
+    ]
+
+    remotes.set_remote_option(tmp_repo, "s3", "endpoint_url", "http://127.0.0.1:9001")
+    remotes.set_remote_option(tmp_repo, "s3", "client_kwargs.region_name", "eu-west-1")
+    remotes.set_remote_option(tmp_repo, "s3", "account", "0123")
+    cfg = remotes.get_remote(tmp_repo, "s3")
+    assert remotes.storage_options(cfg.options, "s3") == {
+        "endpoint_url": "http://127.0.0.1:9001",
+        "anon": False,
+        "max_concurrency": 4,
+        "account": "0123",  # not canonical as an int: stays text
+        "client_kwargs": {"region_name": "eu-west-1"},
+    }
+    remotes.unset_remote_option(tmp_repo, "s3", "client_kwargs")  # and what is nested under it
+    remotes.unset_remote_option(tmp_repo, "s3", "account")
+    assert set(remotes.get_remote(tmp_repo, "s3").options) == {
+        "endpoint_url",
+        "anon",
+        "max_concurrency",
+    }
+    remotes.remove_remote(tmp_repo, "s3")
+    assert tmp_repo.git.config_get_all("remote.s3.datagit-option") == []
+    again = remotes.add_remote(tmp_repo, "s3", url, content="s3://bucket/prefix")
+    assert again.options == {}
+
+
+def test_bad_options_are_refused_before_anything_is_written(tmp_repo: Repo, tmp_path: Path) -> None:
+    url = _bare(tmp_path / "r.git")
+    config = tmp_repo.dotdir / "config"
+    before = config.read_bytes()
+    for options, match in [
+        ({"a b": "x"}, "option name 'a b' is not valid"),
+        ({"anon": ""}, "option 'anon' has an empty value"),
+        ({"a": "1\n2"}, "holds a newline"),
+        ({"client_kwargs": "x", "client_kwargs.region_name": "y"}, "conflicts with option"),
+        ({"x": 1.5}, "must be text, a bool or an int"),
+    ]:
+        with pytest.raises(InvalidInputError, match=match):
+            remotes.add_remote(tmp_repo, "o", url, options=options)  # type: ignore[arg-type]
+        assert config.read_bytes() == before
+    with pytest.raises(InvalidInputError, match="is not KEY=VALUE"):
+        remotes.parse_options(["endpoint_url"], "o")
+    with pytest.raises(InvalidInputError, match="given twice"):
+        remotes.parse_options(["a=1", "a=2"], "o")
+    remotes.add_remote(tmp_repo, "o", url, options={"client_kwargs.region_name": "eu"})
+    before = config.read_bytes()
+    with pytest.raises(InvalidInputError, match=r"'client_kwargs\.region_name' conflicts"):
+        remotes.set_remote_option(tmp_repo, "o", "client_kwargs", "x")
+    with pytest.raises(InvalidInputError, match="remote 'o' has no option 'nope'"):
+        remotes.unset_remote_option(tmp_repo, "o", "nope")
+    with pytest.raises(RemoteError, match="no remote named 'p'"):
+        remotes.set_remote_option(tmp_repo, "p", "anon", True)
+    assert config.read_bytes() == before
+
+
+def test_secret_looking_options_are_masked() -> None:
+    shown = remotes.masked(
+        {"key": "AKIA1", "secret": "s", "client_kwargs.aws_session_token": "t", "password": "p",
+         "endpoint_url": "http://x", "profile": "team"}
+    )  # fmt: skip
+    assert shown == {
+        "client_kwargs.aws_session_token": "****",
+        "endpoint_url": "http://x",
+        "key": "****",
+        "password": "****",
+        "profile": "team",
+        "secret": "****",
+    }
+
+
+def test_a_hand_broken_option_is_named_and_the_remote_can_still_be_removed(
+    tmp_repo: Repo, tmp_path: Path
+) -> None:
+    remotes.add_remote(tmp_repo, "o", _bare(tmp_path / "r.git"))
+    tmp_repo.git.config_replace("remote.o.datagit-option", "^$", "no equals sign")
+    with pytest.raises(InvalidInputError, match=r"value 1 of remote\.o\.datagit-option"):
+        remotes.get_remote(tmp_repo, "o")
+    remotes.remove_remote(tmp_repo, "o")
+    assert remotes.list_remotes(tmp_repo) == {}
+
+
+def test_a_local_content_remote_takes_options(origin: tuple[Repo, str], tmp_path: Path) -> None:
+    repo, _ = origin
+    remotes.set_remote_option(repo, "origin", "auto_mkdir", True)
+    assert remotes.check_remote(repo, "origin") == []
+
+
 def test_unknown_remote_is_named(tmp_repo: Repo) -> None:
     with pytest.raises(RemoteError, match="no remote named 'upstream'") as err:
         remotes.push(tmp_repo, "upstream")
@@ -279,3 +390,23 @@ def test_partial_clone_pull_dataset_fetches_that_datasets_content(
     assert remotes.fetch_content(part, "HEAD", datasets=["train"]) == 300
     with pytest.raises(InvalidInputError, match="no dataset named 'nope'"):
         remotes.fetch_content(part, "HEAD", datasets=["nope"])
+
+
+def test_the_package_re_exports_every_public_name_of_its_modules() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    public: set[str] = set()
+    for mod in pkgutil.iter_modules(remotes.__path__):
+        module = importlib.import_module(f"datagit.api.remotes.{mod.name}")
+        public |= {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and name not in {"annotations", "TYPE_CHECKING"}
+            and not inspect.ismodule(value)
+            and getattr(value, "__module__", module.__name__) == module.__name__
+        }
+    assert public <= set(remotes.__all__)
+    assert all(hasattr(remotes, name) for name in remotes.__all__)

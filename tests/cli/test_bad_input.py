@@ -19,7 +19,13 @@ def repo_state(ws: Path) -> dict[str, str]:
     """What a failed command must not change: refs, STAGE, HEAD, config, and workspace files."""
     out: dict[str, str] = {}
     dot = ws / ".datagit"
-    for p in [dot / "HEAD", dot / "STAGE", dot / "packed-refs", *sorted((dot / "refs").rglob("*"))]:
+    for p in [
+        dot / "HEAD",
+        dot / "STAGE",
+        dot / "packed-refs",
+        dot / "config",
+        *sorted((dot / "refs").rglob("*")),
+    ]:
         if p.is_file():
             out[p.relative_to(ws).as_posix()] = p.read_text()
     for p in sorted(ws.rglob("*")):
@@ -341,6 +347,7 @@ def test_outside_a_repository(tmp_path: Path) -> None:
         (["commit", "-m", " "], "empty commit message"),
         (["commit", "-m", "x"], "nothing to commit"),
         (["config", "nosection", "v"], "config key 'nosection' needs a section"),
+        (["config", "a.b_c", "v"], "cannot set config 'a.b_c'"),
         (["dataset", "add", "bad name", "--layout", "imagefolder", "--path", "x"], "'bad name'"),
         (["dataset", "add", "t", "--layout", "table", "--path", "t.csv", "--content", "a",
           "--file", "b"], "sets both content and file"),
@@ -360,4 +367,33 @@ def test_outside_a_repository(tmp_path: Path) -> None:
     ids=lambda v: v[0] if isinstance(v, list) else None,
 )  # fmt: skip
 def test_bad_arguments(dg: Cli, args: list[str], match: str) -> None:
+    refused(dg, *args, match=match)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["remote", "add", "s3", "../o.git", "--option", "endpoint_url"],
+         "remote 's3': option 'endpoint_url' is not KEY=VALUE"),
+        (["remote", "add", "s3", "../o.git", "-o", "a b=1"], "option name 'a b' is not valid"),
+        (["remote", "add", "s3", "../o.git", "-o", "a=1", "-o", "a=2"],
+         "option 'a' is given twice"),
+        (["remote", "add", "s3", "../o.git", "-o", "anon="], "option 'anon' has an empty value"),
+        (["remote", "add", "s3", "../o.git", "-o", "c=1", "-o", "c.d=2"],
+         "option 'c.d' conflicts with option 'c'"),
+        (["remote", "modify", "origin", "anon"], "remote modify origin anon: needs a VALUE"),
+        (["remote", "modify", "origin", "--unset", "anon", "x"], "takes no VALUE"),
+        (["remote", "modify", "origin", "--unset", "nope"], "remote 'origin' has no option 'nope'"),
+        (["remote", "modify", "nowhere", "anon", "true"], "no remote named 'nowhere'"),
+        (["remote", "modify", "origin", "bad key", "1"], "option name 'bad key' is not valid"),
+        (["remote", "modify", "origin", "anon.x", "1"],
+         "option 'anon.x' conflicts with option 'anon'"),
+        (["clone", "../o.git", "copy", "-o", "novalue"], "option 'novalue' is not KEY=VALUE"),
+        (["config", "remote.origin.datagit-option", "x"],
+         "cannot set config 'remote.origin.datagit-option'"),
+    ],
+    ids=lambda v: "-".join(v[:2]) if isinstance(v, list) else None,
+)  # fmt: skip
+def test_bad_remote_options(dg: Cli, args: list[str], match: str) -> None:
+    dg("remote", "add", "origin", "../o.git", "-o", "anon=true", "-o", "profile=team")
     refused(dg, *args, match=match)

@@ -35,6 +35,12 @@ def test_remote_add_list_remove(shared: tuple, tmp_path: Path) -> None:  # type:
         {"name": "origin", "url": url, "content": f"{url}/datagit-content"},
     ]
     assert "origin\t" in cli("remote").output
+    cli("remote", "modify", "backup", "profile", "team")
+    cli("remote", "modify", "backup", "token", "abc123")
+    assert "  profile=team\n  token=****\n" in cli("remote", "list", "-v").output
+    config = cli("config", "-l").output
+    assert "remote.backup.datagit-option=profile=team" in config
+    assert "remote.backup.datagit-option=token=abc123" in config  # config shows what it stores
     cli("remote", "remove", "backup")
     assert "backup" not in cli("remote", "list").output
 
@@ -87,6 +93,15 @@ def test_errors_are_one_line_with_a_hint(shared: tuple, tmp_path: Path, run_cli:
 
 def test_every_remote_verb_has_help_with_an_example(shared: tuple) -> None:  # type: ignore[type-arg]
     cli, _ = shared
-    for verb in (["remote"], ["remote", "add"], ["push"], ["fetch"], ["pull"], ["clone"]):
+    for verb in (
+        ["remote"],
+        ["remote", "add"],
+        ["remote", "modify"],
+        ["remote", "list"],
+        ["push"],
+        ["fetch"],
+        ["pull"],
+        ["clone"],
+    ):
         out = cli(*verb, "--help").output
         assert "Example" in out, verb

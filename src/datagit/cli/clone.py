@@ -6,7 +6,7 @@ import click
 
 from datagit.api import remotes
 from datagit.cli._common import short
-from datagit.cli.remote import progress_bar, resolve_url
+from datagit.cli.remote import note_secrets, option_flag, progress_bar, resolve_url
 
 
 @click.command()
@@ -16,6 +16,7 @@ from datagit.cli.remote import progress_bar, resolve_url
     "--content", metavar="URL", help="Content object store, when not URL/datagit-content."
 )
 @click.option("--no-content", is_flag=True, help="Partial clone: history only, bytes on demand.")
+@option_flag
 @click.option("-b", "--branch", default=None, help="Check out BRANCH instead of the remote's HEAD.")
 @click.pass_context
 def clone(
@@ -23,6 +24,7 @@ def clone(
     url: str,
     directory: str | None,
     content: str | None,
+    options: tuple[str, ...],
     no_content: bool,
     branch: str | None,
 ) -> None:
@@ -33,14 +35,23 @@ def clone(
       datagit clone /srv/datasets/cats.git cats
       datagit clone git@host:team/cats.git --content s3://team-data/cats
       datagit clone /srv/datasets/cats.git --no-content   # fetch bytes when read
+      datagit clone ../cats.git --content s3://cats/v1 -o endpoint_url=http://127.0.0.1:9000
     """
     url = resolve_url(ctx, url)
     directory = resolve_url(ctx, directory or remotes.default_directory(url))
     content = resolve_url(ctx, content) if content else None
+    parsed = remotes.parse_options(options, "origin")
     with progress_bar() as progress:
         repo = remotes.clone(
-            url, directory, content=content, no_content=no_content, branch=branch, progress=progress
+            url,
+            directory,
+            content=content,
+            options=parsed,
+            no_content=no_content,
+            branch=branch,
+            progress=progress,
         )
+    note_secrets("origin", parsed)
     head = repo.head()
     what = "history only" if no_content else f"{len(list(repo.store.keys()))} objects"
     click.echo(f"Cloned into {repo.workdir} ({what}); HEAD at {short(head)} on {repo.branch()}")

@@ -27,7 +27,7 @@ def config(
     """
     repo = open_repo(ctx)
     if list_ or key is None:
-        for k, v in sorted(repo.git.config_items("").items()):
+        for k, v in sorted(repo.git.config_entries("")):
             click.echo(f"{k}={v}")
         return
     if "." not in key:

@@ -5,13 +5,24 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import click
 
 from datagit.api import remotes
 from datagit.cli._common import echo_json, open_repo
+from datagit.errors import InvalidInputError
+
+option_flag = click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An fsspec storage option for the content URL (repeatable), e.g. "
+    "endpoint_url=http://127.0.0.1:9000, anon=true, client_kwargs.region_name=eu-west-1.",
+)
 
 
 def resolve_url(ctx: click.Context, url: str) -> str:
@@ -47,19 +58,33 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+def note_secrets(name: str, keys: Iterable[str]) -> None:
+    """Say where a credential given as an option ends up (it is allowed, never printed)."""
+    for key in keys:
+        if remotes.is_secret(key):
+            click.echo(
+                f"note: remote {name}: option {key} is kept in plain text in .datagit/config "
+                "(never committed); the environment or a profile keeps it out of the repository",
+                err=True,
+            )
+
+
 @click.group(invoke_without_command=True)
+@click.option("-v", "--verbose", is_flag=True, help="With no subcommand: list with options.")
 @click.pass_context
-def remote(ctx: click.Context) -> None:
-    """List remotes, or add, remove and check them.
+def remote(ctx: click.Context, verbose: bool) -> None:
+    """List remotes, or add, modify, remove and check them.
 
     \b
     Examples:
       datagit remote add origin /srv/datasets/cats.git
-      datagit remote add origin git@host:team/cats.git --content s3://bucket/cats
-      datagit remote list
+      datagit remote add origin git@host:team/cats.git --content s3://bucket/cats \\
+          --option endpoint_url=http://minio.local:9000
+      datagit remote modify origin profile team-data
+      datagit remote -v
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(list_cmd)
+        ctx.invoke(list_cmd, verbose=verbose)
 
 
 @remote.command("add")
@@ -71,36 +96,98 @@ def remote(ctx: click.Context) -> None:
     help="Object store for example bytes (s3://bucket/prefix, a directory, …). "
     "Default for a local git path: PATH/datagit-content.",
 )
+@option_flag
 @click.pass_context
-def add_cmd(ctx: click.Context, name: str, url: str, content: str | None) -> None:
+def add_cmd(
+    ctx: click.Context, name: str, url: str, content: str | None, options: tuple[str, ...]
+) -> None:
     """Add remote NAME: git URL for history, --content URL for example bytes.
 
+    Each --option KEY=VALUE is passed to the content URL's fsspec backend:
+    true/false become booleans, whole numbers integers, dotted keys nested
+    dicts. Credentials are better left to the environment or a profile.
+
     \b
-    Example:
+    Examples:
       datagit remote add origin ../shared/cats.git --content s3://team-data/cats
+      datagit remote add minio ../shared/cats.git --content s3://cats/v1 \\
+          --option endpoint_url=http://127.0.0.1:9000 --option anon=false
     """
     repo = open_repo(ctx)
     content = resolve_url(ctx, content) if content else None
-    cfg = remotes.add_remote(repo, name, resolve_url(ctx, url), content)
-    click.echo(f"Added remote {cfg.name}: {cfg.url} (content: {cfg.content or 'none'})")
+    parsed = remotes.parse_options(options, name)
+    cfg = remotes.add_remote(repo, name, resolve_url(ctx, url), content, parsed)
+    note_secrets(name, parsed)
+    extra = f", {len(cfg.options)} options" if cfg.options else ""
+    click.echo(f"Added remote {cfg.name}: {cfg.url} (content: {cfg.content or 'none'}{extra})")
+
+
+@remote.command("modify")
+@click.argument("name")
+@click.argument("key")
+@click.argument("value", required=False)
+@click.option("--unset", is_flag=True, help="Remove option KEY (and KEY.* nested under it).")
+@click.pass_context
+def modify_cmd(ctx: click.Context, name: str, key: str, value: str | None, unset: bool) -> None:
+    """Set option KEY of remote NAME's content URL to VALUE, or --unset it.
+
+    Options are fsspec storage options, as given to `remote add --option`.
+
+    \b
+    Examples:
+      datagit remote modify origin endpoint_url http://127.0.0.1:9000
+      datagit remote modify origin client_kwargs.region_name eu-west-1
+      datagit remote modify origin --unset endpoint_url
+    """
+    repo = open_repo(ctx)
+    if unset and value is not None:
+        raise InvalidInputError(
+            f"remote modify {name} --unset {key}: takes no VALUE (got {value!r})",
+            hint=f"datagit remote modify {name} --unset {key}",
+        )
+    if unset:
+        remotes.unset_remote_option(repo, name, key)
+        click.echo(f"remote {name}: unset {key}")
+        return
+    if value is None:
+        raise InvalidInputError(
+            f"remote modify {name} {key}: needs a VALUE",
+            hint=f"datagit remote modify {name} {key} VALUE, or --unset {key} to remove it",
+        )
+    cfg = remotes.set_remote_option(repo, name, key, value)
+    note_secrets(name, [key])
+    click.echo(f"remote {name}: {key}={remotes.masked(cfg.options)[key]}")
 
 
 @remote.command("list")
+@click.option("-v", "--verbose", is_flag=True, help="Also show options (secrets masked).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def list_cmd(ctx: click.Context, as_json: bool = False) -> None:
-    """List remotes with their git and content URLs.
+def list_cmd(ctx: click.Context, verbose: bool = False, as_json: bool = False) -> None:
+    """List remotes with their git and content URLs; -v adds their options.
+
+    Values of secret-looking options (key, secret, token, password …) show as ****.
 
     \b
-    Example:
+    Examples:
+      datagit remote list -v
       datagit remote list --json
     """
     found = remotes.list_remotes(open_repo(ctx))
     if as_json:
-        echo_json([{"name": c.name, "url": c.url, "content": c.content} for c in found.values()])
+        rows: list[dict[str, object]] = []
+        for c in found.values():
+            row: dict[str, object] = {"name": c.name, "url": c.url, "content": c.content}
+            if verbose:
+                row["options"] = remotes.masked(c.options)
+            rows.append(row)
+        echo_json(rows)
         return
     for c in found.values():
         click.echo(f"{c.name}\t{c.url}\t{c.content or '-'}")
+        if verbose:
+            for key, value in remotes.masked(c.options).items():
+                click.echo(f"  {key}={value}")
 
 
 @remote.command("remove")

@@ -16,7 +16,12 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
-from datagit.errors import CorruptObjectError, DatagitError, RevisionNotFoundError
+from datagit.errors import (
+    CorruptObjectError,
+    DatagitError,
+    InvalidInputError,
+    RevisionNotFoundError,
+)
 from datagit.storage.gitpack import object_id, parse_tree, tree_bytes, write_pack
 
 BLOB = "blob"
@@ -339,15 +344,49 @@ class GitStore:
             return None
 
     def config_set(self, key: str, value: str) -> None:
-        self._repo.config[key] = value
+        try:
+            self._repo.config[key] = value
+        except pygit2.InvalidSpecError as exc:
+            raise InvalidInputError(
+                f"cannot set config {key!r}: {exc}",
+                hint="a key is section.name, the name made of letters, digits and '-'",
+            ) from None
+        except pygit2.GitError as exc:  # the key holds several values (a multivar)
+            raise InvalidInputError(
+                f"cannot set config {key!r}: {exc}",
+                hint="remote options change with `datagit remote modify`; "
+                f"or drop every value first: `datagit config --unset {key}`",
+            ) from None
 
     def config_delete(self, key: str) -> None:
+        """Remove every value of ``key`` (a multivar too), as `git config --unset-all` does."""
         with contextlib.suppress(KeyError, pygit2.GitError):
-            del self._repo.config[key]
+            self._repo.config.delete_multivar(key, ".*")
+
+    def config_get_all(self, key: str) -> list[str]:
+        """Every value of a key that may hold several (git's multivar), in file order."""
+        try:
+            return [str(v) for v in self._repo.config.get_multivar(key)]
+        except (KeyError, pygit2.GitError):
+            return []
+
+    def config_replace(self, key: str, pattern: str, value: str) -> None:
+        """Replace the values of multivar ``key`` matching ``pattern`` (POSIX ERE), else add one."""
+        self._repo.config.set_multivar(key, pattern, value)
+
+    def config_remove(self, key: str, pattern: str) -> None:
+        """Remove the values of a multivar ``key`` that match ``pattern`` (a POSIX ERE)."""
+        with contextlib.suppress(KeyError, pygit2.GitError):
+            self._repo.config.delete_multivar(key, pattern)
 
     def config_items(self, prefix: str) -> dict[str, str]:
+        """Keys under ``prefix`` with one value each (a multivar's last, as `git config` gets)."""
+        return dict(self.config_entries(prefix))
+
+    def config_entries(self, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) under ``prefix`` in file order, each value of a multivar too."""
         cfg = self._repo.config.snapshot()
-        return {e.name: e.value for e in cfg if e.name.startswith(prefix)}
+        return [(e.name, e.value) for e in cfg if e.name.startswith(prefix)]
 
     # -- integrity -------------------------------------------------------
     def check_objects(self) -> Iterator[str]:

@@ -5,8 +5,9 @@ listing pass tells what the remote holds and a push sends only what is
 missing. Transfers go through fsspec: a local directory, ``s3://`` via s3fs,
 and whatever other backend is installed (gs://, az://, ssh://). For the
 async backends, fsspec's ``pipe``/``cat`` of many paths run the requests
-concurrently in batches, so there is no thread pool here. Credentials come
-from the backend's own sources (environment, config files).
+concurrently in batches, so there is no thread pool here. Storage options
+(an endpoint, a profile, ``anon``) are passed to the backend as given;
+credentials best come from the backend's own sources (environment, config files).
 
 Every downloaded object is verified against its address before anyone sees it.
 """
@@ -59,12 +60,19 @@ class ContentRemote:
                     "content remotes need fsspec",
                     hint="pip install 'datagit[remote]' (or 'datagit[s3]' for s3://)",
                 ) from exc
+            options = {**storage_options, "skip_instance_cache": True}
             try:
-                fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **storage_options)
+                fs, root = fsspec.core.url_to_fs(url, **options)
             except (ImportError, ValueError) as exc:
                 raise RemoteError(
-                    f"cannot use content remote {url}: {exc}",
+                    f"cannot use content remote {url}: {_first_line(exc)}",
                     hint="install the fsspec backend for this URL (s3fs for s3://, gcsfs for gs://)",
+                ) from exc
+            except TypeError as exc:  # an option the backend does not take
+                raise RemoteError(
+                    f"cannot use content remote {url} with its options: {_first_line(exc)}",
+                    hint="see them with `datagit remote list -v`; fix one with "
+                    "`datagit remote modify NAME KEY VALUE` or `--unset KEY`",
                 ) from exc
         else:
             root = fs._strip_protocol(url)
@@ -207,12 +215,16 @@ class ContentRemote:
             raise self._unreachable(exc) from exc
 
     def _unreachable(self, exc: BaseException) -> RemoteError:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return RemoteError(
-            f"content remote {self.url} failed: {reason}",
-            hint="check the URL, the endpoint and credentials (e.g. AWS_* environment "
-            "variables); nothing was changed locally",
+            f"content remote {self.url} failed: {_first_line(exc)}",
+            hint="check the URL, the endpoint and credentials (AWS_* environment variables, "
+            "the remote's options in `datagit remote list -v`); nothing was changed locally",
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _scan_local(root: Path) -> Iterator[str]:

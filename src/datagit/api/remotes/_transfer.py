@@ -1,0 +1,276 @@
+"""Moving history and content: push, fetch, a remote's fsck, and content on demand.
+
+push uploads what the remote lacks before it moves the remote's ref; fetch
+verifies every object before the remote-tracking refs move. Either way a
+failure part-way leaves nothing the user sees changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from datagit.api.remotes._settings import (
+    content_remote,
+    get_remote,
+    is_partial,
+    promisor,
+    set_upstream,
+)
+from datagit.core import manifest
+from datagit.core.manifest import DatasetTree
+from datagit.core.records import decode_lines
+from datagit.errors import DatagitError, InvalidInputError, RemoteError
+from datagit.storage.gitremote import GitRemote
+from datagit.storage.remote import ContentRemote
+
+if TYPE_CHECKING:
+    from datagit.api.repo import Repo
+
+# (phase, objects done so far, objects in this phase): "upload" or "download"
+TransferProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class PushResult:
+    remote: str
+    branch: str
+    old: str | None
+    new: str
+    uploaded: int
+    already_there: int
+
+
+@dataclass
+class FetchResult:
+    remote: str
+    updated: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # ref → (old, new)
+    downloaded: int = 0
+
+
+# -- which content a set of commits needs --------------------------------------------
+def needed_content(
+    repo: Repo,
+    heads: Iterable[str],
+    *,
+    history: bool = True,
+    datasets: Iterable[str] | None = None,
+) -> set[str]:
+    """Content addresses the records of ``heads`` name (and of their history)."""
+    heads = sorted(set(heads))
+    if not heads:
+        return set()
+    wanted = set(datasets) if datasets is not None else None
+    commits = repo.git.walk(heads) if history else (repo.git.commit(h) for h in heads)
+    seen: set[str] = set()
+    out: set[str] = set()
+    for c in commits:
+        for name, ds in manifest.read_root(repo.git, c.tree)[1].items():
+            if wanted is not None and name not in wanted:
+                continue
+            for blob in DatasetTree(repo.git, ds).shards().values():
+                if blob in seen:
+                    continue
+                seen.add(blob)
+                out.update(
+                    r.content for r in decode_lines(repo.git.read_blob(blob)) if r.text is None
+                )
+    return out
+
+
+def _counting(progress: TransferProgress | None, phase: str, total: int) -> Callable[[int], None]:
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(phase, done, total)
+
+    if progress:
+        progress(phase, 0, total)
+    return step
+
+
+def download(
+    repo: Repo,
+    content: ContentRemote,
+    keys: Iterable[str],
+    progress: TransferProgress | None = None,
+) -> int:
+    """Copy ``keys`` into the local store; each object is verified before it is written."""
+    keys = sorted(k for k in set(keys) if not repo.store.has(k))
+    if not keys:
+        return 0
+    step = _counting(progress, "download", len(keys))
+    with repo.lock, repo.store.writer() as writer:
+        for key, data in content.download(keys, step):
+            writer.put(data, key)
+    return len(keys)
+
+
+# -- push ------------------------------------------------------------------------------
+def push(
+    repo: Repo,
+    remote: str = "origin",
+    branch: str | None = None,
+    *,
+    force: bool = False,
+    progress: TransferProgress | None = None,
+    content: ContentRemote | None = None,
+) -> PushResult:
+    """Upload the content the remote lacks, then move the remote's branch."""
+    cfg = get_remote(repo, remote)
+    branch = branch or repo.branch()
+    if branch is None:
+        raise DatagitError(
+            "HEAD is detached: name the branch to push",
+            hint=f"datagit push {remote} BRANCH",
+        )
+    local = repo.git.ref(f"refs/heads/{branch}")
+    if local is None:
+        raise InvalidInputError(
+            f"no branch named {branch!r} to push",
+            hint="list branches with `datagit branch`",
+        )
+    git = GitRemote(repo.git, cfg.url)
+    old = git.heads().refs.get(f"refs/heads/{branch}")
+    if (
+        old
+        and old != local
+        and not force
+        and not (repo.git.has(old) and repo.git.is_ancestor(old, local))
+    ):
+        raise RemoteError(
+            f"push to {remote} rejected: {remote}/{branch} has commits that {branch} does not "
+            "(non-fast-forward)",
+            hint=f"run `datagit pull {remote} {branch}` and merge, "
+            "or pass --force to overwrite the remote's history",
+        )
+    content = content or content_remote(repo, cfg)
+    need = needed_content(repo, [local])
+    have = content.list() if need else set()
+    missing = sorted(need - have)
+    absent = [k for k in missing if not repo.store.has(k)]
+    if absent:
+        raise DatagitError(
+            f"content {absent[0]} (and {len(absent) - 1} more) is in neither the local store "
+            f"nor {cfg.content}",
+            hint="pull it from the remote that has it (`datagit pull --rev ...` "
+            "in a partial clone), then push again",
+        )
+    step = _counting(progress, "upload", len(missing))
+    content.upload(((k, repo.store.read(k)) for k in missing), step)
+    git.push(f"refs/heads/{branch}", f"refs/heads/{branch}", force=force)
+    with repo.lock:
+        repo.git.update_ref(f"refs/remotes/{remote}/{branch}", local)
+        set_upstream(repo, branch, remote, only_if_unset=True)
+    return PushResult(remote, branch, old, local, len(missing), len(need) - len(missing))
+
+
+# -- fetch ----------------------------------------------------------------------------
+def fetch(
+    repo: Repo,
+    remote: str = "origin",
+    *,
+    progress: TransferProgress | None = None,
+    content: ContentRemote | None = None,
+) -> FetchResult:
+    """Download the remote's branches, tags and (unless partial) all their content.
+
+    Remote-tracking refs move only after every object has arrived and been
+    verified; on any failure the fetched refs are dropped.
+    """
+    cfg = get_remote(repo, remote)
+    git = GitRemote(repo.git, cfg.url)
+    result = FetchResult(remote)
+    fetched = git.fetch()
+    try:
+        heads = {n.removeprefix("heads/"): o for n, o in fetched.items() if n.startswith("heads/")}
+        tags = {n.removeprefix("tags/"): o for n, o in fetched.items() if n.startswith("tags/")}
+        if not is_partial(repo) and fetched:
+            need = {k for k in needed_content(repo, fetched.values()) if not repo.store.has(k)}
+            if need:
+                content = content or content_remote(repo, cfg)
+                result.downloaded = download(repo, content, need, progress)
+        with repo.lock:
+            for b, oid in heads.items():
+                ref = f"refs/remotes/{remote}/{b}"
+                old = repo.git.ref(ref)
+                if old != oid:
+                    repo.git.update_ref(ref, oid)
+                    result.updated[ref] = (old, oid)
+            for ref in repo.git.refs(f"refs/remotes/{remote}/"):
+                if ref.removeprefix(f"refs/remotes/{remote}/") not in heads:
+                    repo.git.delete_ref(ref)  # the branch is gone on the remote
+            for t, oid in tags.items():
+                if repo.git.ref(f"refs/tags/{t}") is None:
+                    repo.git.update_ref(f"refs/tags/{t}", oid)
+                    result.updated[f"refs/tags/{t}"] = (None, oid)
+    finally:
+        git.discard()
+    return result
+
+
+def fetch_content(
+    repo: Repo,
+    rev: str = "HEAD",
+    *,
+    datasets: Iterable[str] | None = None,
+    remote: str | None = None,
+    progress: TransferProgress | None = None,
+) -> int:
+    """Download the content one revision needs (all datasets, or the named ones)."""
+    remote = remote or promisor(repo)
+    commit = repo.resolve(rev)
+    names = list(datasets) if datasets is not None else None
+    if names:
+        have = repo.datasets_at(commit)
+        for n in names:
+            if n not in have:
+                raise InvalidInputError(
+                    f"no dataset named {n!r} at {rev}",
+                    hint=f"datasets there: {', '.join(sorted(have)) or '(none)'}",
+                )
+    need = needed_content(repo, [commit], history=False, datasets=names)
+    cfg = get_remote(repo, remote)
+    missing = {k for k in need if not repo.store.has(k)}
+    if not missing:
+        return 0
+    return download(repo, content_remote(repo, cfg), missing, progress)
+
+
+def check_remote(repo: Repo, remote: str = "origin", *, verify: bool = True) -> list[str]:
+    """A remote's fsck: every object its branches need is there (and, with ``verify``, intact).
+
+    Git objects are fetched into a private namespace and dropped afterwards, so
+    nothing local changes; content is checked by listing and, with ``verify``,
+    by downloading and hashing every object (it is not stored).
+    """
+    cfg = get_remote(repo, remote)
+    git = GitRemote(repo.git, cfg.url)
+    try:
+        fetched = git.fetch()
+        need = needed_content(repo, fetched.values())
+        content = content_remote(repo, cfg)
+        have = content.list() if need else set()
+        problems = [f"content {k} is missing on {cfg.content}" for k in sorted(need - have)]
+        if verify:
+            problems += content.check(sorted(need & have))
+        return problems
+    finally:
+        git.discard()
+
+
+# -- partial clones: content on demand ---------------------------------------------------------
+def fetch_on_demand(repo: Repo) -> None:
+    """Let the content store of a partial clone fetch what a read misses from its promisor."""
+    remote: list[ContentRemote] = []
+
+    def fetch_missing(keys: list[str]) -> None:
+        if not remote:
+            remote.append(content_remote(repo, get_remote(repo, promisor(repo))))
+        download(repo, remote[0], keys)
+
+    repo.store.fetch_missing = fetch_missing
