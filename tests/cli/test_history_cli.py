@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import Cli, digits_pngs, write_tree
 
-from conftest import Cli, digits_pngs, write_tree
 from datagit import Repo
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from testkit import digits_pngs, write_tree
 
-from conftest import digits_pngs, write_tree
 from datagit import Repo
 from datagit.api import bisect, workspace
 from datagit.core.bisect import estimate_steps, next_step, verdict

@@ -8,7 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from conftest import digits_pngs, write_tree
+from testkit import digits_pngs, write_tree
+
 from datagit import Repo
 from datagit.core.config import Config, DatasetConfig
 

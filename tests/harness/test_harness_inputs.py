@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from harness_helpers import FAST, make_repo, set_harness
+from testkit import Cli, digits_pngs
 
-from conftest import Cli, digits_pngs
 from datagit.api import harness
 from datagit.core.config import DatasetConfig
 from datagit.errors import InvalidInputError

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from harness_helpers import FAST, make_repo, run_python, set_harness
+from testkit import Cli
 
-from conftest import Cli
 from datagit.api import harness
 from datagit.harness.runs import RunStore
 
