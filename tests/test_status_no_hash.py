@@ -14,6 +14,7 @@ from testkit import digits_pngs, write_tree
 
 from datagit import Repo
 from datagit.core.layouts import Hasher, scan
+from datagit.core.snapshot import snapshot_rows
 from datagit.storage.statcache import RACY_NS
 
 
@@ -33,17 +34,41 @@ def committed(repo: Repo) -> Repo:
 
 def test_scan_after_commit_hashes_nothing(digits_repo: Repo) -> None:
     repo = committed(digits_repo)
-    cold = Repo.open(repo.workdir)  # a new process: only the on-disk stat cache helps
+    cold = Repo.open(repo.workdir)  # a new process: only what is on disk helps
+    cfg = cold.config.datasets["train"]
+    hasher = Hasher(cold.workdir, cold.statcache)
+    hasher.known = snapshot_rows(cold.git, cfg, cold.snapshots)  # what Repo.scan does
+    recs = scan(cfg, hasher)
+    assert len(recs) == 300 and hasher.hashed == 0
+
+
+def test_a_retired_snapshot_hands_its_facts_to_the_stat_cache(digits_repo: Repo) -> None:
+    """A bulk add writes no stat-cache rows (its snapshot holds them); when a partial
+    add makes the snapshot stale, the rows move to the stat cache, so nothing is re-read."""
+    repo = committed(digits_repo)
+    (repo.workdir / "train/3/new.png").write_bytes(digits_pngs(301)[300][0])
+    past = time.time_ns() - 10 * RACY_NS  # not racy: the cache may trust it
+    os.utime(repo.workdir / "train/3/new.png", ns=(past, past))
+    repo.add(
+        [str(repo.workdir / "train/3")]
+    )  # a path add: the snapshot no longer describes the stage
+    cold = Repo.open(repo.workdir)
+    assert cold.snapshots.load("train") is None
     hasher = Hasher(cold.workdir, cold.statcache)
     recs = scan(cold.config.datasets["train"], hasher)
-    assert len(recs) == 300 and hasher.hashed == 0
+    assert len(recs) == 301 and hasher.hashed == 0
+    cold.add(None)
+    (ds,) = Repo.open(repo.workdir).status().datasets
+    assert not ds.unstaged and [c.id for c in ds.staged] == ["new.png"]
 
 
 def test_scan_hashes_exactly_the_changed_files(digits_repo: Repo) -> None:
     repo = committed(digits_repo)
     write_tree(repo.workdir, {"train/3/new.png": digits_pngs(301)[300][0]})
     (repo.workdir / "train/0/img_0000.png").write_bytes(digits_pngs(2)[1][0])
-    hasher = Hasher(repo.workdir, Repo.open(repo.workdir).statcache)
+    cold = Repo.open(repo.workdir)
+    hasher = Hasher(repo.workdir, cold.statcache)
+    hasher.known = snapshot_rows(cold.git, repo.config.datasets["train"], cold.snapshots)
     scan(repo.config.datasets["train"], hasher)
     assert hasher.hashed == 2
 

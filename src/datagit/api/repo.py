@@ -250,6 +250,8 @@ class Repo:
         """The dataset as the workspace holds it now (hashing only what the stat cache misses)."""
         cfg = self.dataset_config(dataset)
         hasher = Hasher(self.workdir, self.statcache)
+        if cfg.layout == "imagefolder":
+            hasher.known = snapshot.snapshot_rows(self.git, cfg, self.snapshots)
         recs = scan(cfg, hasher, include)
         self._save_statcache()
         return recs

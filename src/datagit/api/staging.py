@@ -125,8 +125,12 @@ def _stage_full(
     listing = None
     stats = None
     if cfg.layout == "imagefolder" and include is None:
-        work, stats = read_imagefolder(cfg, hasher)
+        # The new snapshot will vouch for every file, so the stat cache is not
+        # written; an older snapshot vouches for the files it saw (see snapshot_rows).
+        known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
+        work, stats = read_imagefolder(cfg, hasher, known, record_stats=False)
     elif cfg.layout == "imagefolder":
+        hasher.known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
         listing = list_imagefolder(cfg, repo.workdir)
         work = [file_record(p, e, hasher) for p, e in listing.items() if include(p)]
     else:
@@ -155,7 +159,7 @@ def _stage_full(
     if stats is not None:
         repo.snapshots.save(cfg.name, tree, started, stats, token)
     elif listing is not None:
-        repo.snapshots.drop(cfg.name)
+        snapshot.retire(repo.git, cfg, repo.snapshots, repo.statcache)
     return tree, changes
 
 

@@ -148,7 +148,7 @@ def materialize(
             continue
         (repo.workdir / cfg.path).mkdir(parents=True, exist_ok=True)
         if name not in target_ds or name in fallback:
-            repo.snapshots.drop(name)
+            snapshot.retire(repo.git, cfg, repo.snapshots, repo.statcache)
         elif name not in followed or not snapshot.follow_plan(
             cfg,
             repo.snapshots,

@@ -25,8 +25,9 @@ from datagit.core.layouts import (
 )
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import SAME_CONTENT, Record
+from datagit.errors import DatagitError
 from datagit.storage.git import GitStore
-from datagit.storage.statcache import RACY_NS, Snapshots
+from datagit.storage.statcache import RACY_NS, Snapshots, StatCache
 
 
 def _id_of(cfg: DatasetConfig, path: str) -> str:
@@ -115,6 +116,45 @@ def status_fast(
     if not changes and (upserts or rescanned):
         snapshots.save(cfg.name, base, started, now, token)
     return changes
+
+
+def snapshot_rows(
+    git: GitStore, cfg: DatasetConfig, snapshots: Snapshots
+) -> dict[str, tuple[int, int, int, str, int]]:
+    """Stat-cache rows (size, mtime, inode, address, time) that a snapshot vouches for.
+
+    A snapshot says each path had that stat when the workspace matched its
+    tree, so a file whose stat has not moved since (and was not racy then) holds
+    the bytes its record in that tree names: what the stat cache would say,
+    without the cache having to hold 100,000 rows of its own.
+    """
+    snap = snapshots.load(cfg.name)
+    if snap is None:
+        return {}
+    try:
+        records = DatasetTree(git, snap.tree).by_id()
+    except DatagitError:
+        return {}
+    rows = {}
+    cut = len(cfg.path) + 1
+    for path, st in snap.stats.items():
+        label, _, example_id = path[cut:].partition("/")
+        rec = records.get(example_id)
+        if rec is not None and rec.label == label:
+            rows[path] = (*st, rec.content, snap.taken)
+    return rows
+
+
+def retire(git: GitStore, cfg: DatasetConfig, snapshots: Snapshots, cache: StatCache) -> None:
+    """Drop a dataset's snapshot, first handing what it vouches for to the stat cache.
+
+    A bulk `add` writes no stat-cache rows (its snapshot holds the same facts),
+    so a snapshot that stops describing the stage must not take them with it:
+    the next full scan would otherwise re-read every file.
+    """
+    for path, row in snapshot_rows(git, cfg, snapshots).items():
+        cache.record_stat(path, row[:3], row[3], row[4])
+    snapshots.drop(cfg.name)
 
 
 def save_listing(
