@@ -49,9 +49,8 @@ def test_a_retired_snapshot_hands_its_facts_to_the_stat_cache(digits_repo: Repo)
     (repo.workdir / "train/3/new.png").write_bytes(digits_pngs(301)[300][0])
     past = time.time_ns() - 10 * RACY_NS  # not racy: the cache may trust it
     os.utime(repo.workdir / "train/3/new.png", ns=(past, past))
-    repo.add(
-        [str(repo.workdir / "train/3")]
-    )  # a path add: the snapshot no longer describes the stage
+    # A path add: the snapshot no longer describes the stage.
+    repo.add([str(repo.workdir / "train/3")])
     cold = Repo.open(repo.workdir)
     assert cold.snapshots.load("train") is None
     hasher = Hasher(cold.workdir, cold.statcache)
