@@ -208,7 +208,16 @@ def test_fsck_and_gc(dg: Cli, ws: Path) -> None:
     dg("add")
     (ws / "train/1/tmp.png").unlink()
     dg("add")
-    assert dg("gc").stdout.strip() == "kept 40 objects, removed 1"
+    content, objects = dg("gc").stdout.strip().splitlines()
+    assert content == "kept 40 objects, removed 1"
+    assert re.fullmatch(
+        r"git objects: \d+ in 1 pack \(was 0 packs, \d+ loose; \d+ unreachable dropped\)", objects
+    )
+    assert dg("gc").stdout.strip().splitlines()[1].endswith("in 1 pack (already packed)")
+    report = js(dg("gc", "--json"))
+    assert report["kept"] == 40 and report["removed"] == 0
+    assert report["git"]["packs"] == 1 and report["git"]["dropped"] == 0
+    assert report["git"]["objects"] > 0 and report["git"]["bytes_after"] > 0
 
 
 def test_config_identity_is_used_for_commits(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import orjson
 
 from datagit.core import manifest
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
 from datagit.errors import CorruptObjectError
 from datagit.storage.content import MissingContentError, prune_loose, rewrite_packs
+from datagit.storage.gitgc import RepackReport, repack
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
@@ -99,12 +103,19 @@ def _promisor(repo: Repo) -> bool:
 
 @dataclass(frozen=True)
 class GcReport:
+    """Content objects kept and removed, and how the git objects were repacked."""
+
     kept: int
     removed: int
+    git: RepackReport | None = None
 
 
 def gc(repo: Repo) -> GcReport:
-    """Rewrite packs with only the content some live record names."""
+    """Rewrite content packs with only what some live record names, then repack git objects.
+
+    Content goes first: it reads the trees that the git repack then moves, and
+    each half is crash-safe on its own.
+    """
     with repo.lock:
         keep = {k for k, _ in live_content(repo)}
         try:
@@ -114,4 +125,37 @@ def gc(repo: Repo) -> GcReport:
         removed += prune_loose(repo.store, keep)
         for tmp in repo.workdir.rglob(".*.datagit-tmp"):
             tmp.unlink(missing_ok=True)
-        return GcReport(kept, removed)
+        git = repack(repo.git, kept_outside_refs(repo))
+        return GcReport(kept, removed, git)
+
+
+def kept_outside_refs(repo: Repo) -> list[str]:
+    """Git object ids datagit holds in files rather than refs, which gc must keep.
+
+    The stage (its tree, the patch blobs `add` carried for it and the commit
+    they are against), a merge in progress (both sides) and the commit a bisect
+    started from; reflogs and refs are the storage layer's to read.
+    """
+    from datagit.api.bisect import START
+    from datagit.api.repo import STAGE
+    from datagit.api.staging import read_merge_state
+
+    ids: list[str] = []
+    stage = repo.dotdir / STAGE
+    if stage.exists():
+        state = orjson.loads(stage.read_bytes())
+        ids.append(state["tree"])
+        if state.get("base"):
+            ids.append(state["base"])
+        ids += [oid for oid in (state.get("patches") or {}).values() if _is_oid(oid)]
+    merge = read_merge_state(repo)
+    if merge:
+        ids += [merge[k] for k in ("theirs", "orig_head") if _is_oid(merge.get(k))]
+    bisect = repo.dotdir / START
+    if bisect.exists() and _is_oid(bisect.read_text().strip()):
+        ids.append(bisect.read_text().strip())
+    return ids
+
+
+def _is_oid(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) is not None

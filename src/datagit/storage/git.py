@@ -29,6 +29,7 @@ TREE = "tree"
 SMALL_BATCH = 16  # fewer objects than this are written loose: no pack per tiny commit
 BATCH_LIMIT = 64 << 20  # flush a batch into a pack past this many bytes
 DEFAULT_BRANCH = "main"
+_KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}  # git's object type codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,17 @@ class GitStore:
                 f"git object {oid} is missing or unreadable in {self.path}",
                 hint="run `datagit fsck`; restore .datagit from a remote or backup",
             ) from exc
+
+    def read_raw(self, oid: str) -> tuple[str, bytes]:
+        """An object's kind (``commit``, ``tree``, ``blob``, ``tag``) and its body, as stored."""
+        try:
+            kind, data = self._repo.odb.read(oid)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise CorruptObjectError(
+                f"git object {oid} is missing or unreadable in {self.path}",
+                hint="run `datagit fsck`; restore .datagit from a remote or backup",
+            ) from exc
+        return _KINDS[int(kind)], bytes(data)
 
     def has(self, oid: str) -> bool:
         return bool(self._batch and oid in self._batch) or oid in self._repo
@@ -309,6 +321,41 @@ class GitStore:
                     continue
         return out
 
+    def ref_targets(self) -> dict[str, str]:
+        """Every ref mapped to the object it names, unpeeled (an annotated tag's tag object).
+
+        `gc` deletes what no ref names, so a ref that cannot be read is an error
+        here, not a ref to skip; only a symbolic ref to a missing ref names nothing.
+        """
+        out: dict[str, str] = {}
+        for name in self._repo.references:
+            try:
+                ref = self._repo.references[name]
+                if ref.type == pygit2.enums.ReferenceType.SYMBOLIC and (
+                    self._repo.references.get(str(ref.target)) is None
+                ):
+                    continue
+                out[name] = str(ref.resolve().target)
+            except (pygit2.GitError, KeyError, ValueError) as exc:
+                raise _unreadable_ref(name, self.path, str(exc)) from exc
+        # libgit2 skips a ref file it cannot parse; what it names must not be pruned.
+        # (A symbolic ref names no object of its own: its target is checked itself.)
+        for path in (self.path / "refs").rglob("*"):
+            name = path.relative_to(self.path).as_posix()
+            if (
+                path.is_file()
+                and not name.endswith(".lock")
+                and name not in out
+                and not path.read_bytes().startswith(b"ref: ")
+            ):
+                raise _unreadable_ref(name, self.path, "not a valid ref")
+        return out
+
+    def reopen(self) -> None:
+        """Drop libgit2's open packs and start afresh (after `gc` replaced them on disk)."""
+        self._repo.free()
+        self._repo = pygit2.Repository(str(self.path))
+
     def create_tag(self, name: str, oid: str, message: str | None, tagger: Signature) -> None:
         if message:
             self._repo.create_tag(
@@ -416,6 +463,13 @@ class GitStore:
                     _ = obj.read_raw()
             except (KeyError, ValueError, pygit2.GitError) as exc:
                 yield f"git object {oid} missing or corrupt: {exc}"
+
+
+def _unreadable_ref(name: str, path: Path, why: str) -> CorruptObjectError:
+    return CorruptObjectError(
+        f"ref {name} in {path} is unreadable: {why}",
+        hint=f"fix or delete the file {path / name}, then run the command again",
+    )
 
 
 def _sig(s: Signature) -> pygit2.Signature:

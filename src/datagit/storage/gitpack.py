@@ -14,6 +14,7 @@ import hashlib
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
@@ -64,32 +65,62 @@ def _header(type_code: int, size: int) -> bytes:
 
 def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]]) -> Path:
     """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path."""
+    return write_pack_stream(
+        pack_dir, len(objects), ((oid, kind, data) for oid, (kind, data) in objects.items())
+    )
+
+
+def write_pack_stream(
+    pack_dir: Path, count: int, objects: Iterable[tuple[str, str, bytes]]
+) -> Path:
+    """Write ``count`` (oid, kind, data) objects as a pack + index, reading them as it goes.
+
+    `gc` consolidates a whole repository this way without holding it in memory.
+    Both files are fsynced and renamed into place, pack first; if ``objects``
+    raises or yields a different number of objects, nothing is renamed.
+    """
     pack_dir.mkdir(parents=True, exist_ok=True)
     body = hashlib.sha1()
     offsets: dict[str, int] = {}
     crcs: dict[str, int] = {}
     tmp_pack = pack_dir / f"tmp_pack_{os.getpid()}"
-    with open(tmp_pack, "wb") as f:
-        head = b"PACK" + struct.pack(">II", 2, len(objects))
-        f.write(head)
-        body.update(head)
-        pos = len(head)
-        for oid, (kind, data) in objects.items():
-            packed = _header(TYPE_CODES[kind], len(data)) + zlib.compress(data, 1)
-            offsets[oid] = pos
-            crcs[oid] = zlib.crc32(packed)
-            f.write(packed)
-            body.update(packed)
-            pos += len(packed)
-        checksum = body.digest()
-        f.write(checksum)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp_pack, "wb") as f:
+            head = b"PACK" + struct.pack(">II", 2, count)
+            f.write(head)
+            body.update(head)
+            pos = len(head)
+            for oid, kind, data in objects:
+                packed = _header(TYPE_CODES[kind], len(data)) + zlib.compress(data, 1)
+                offsets[oid] = pos
+                crcs[oid] = zlib.crc32(packed)
+                f.write(packed)
+                body.update(packed)
+                pos += len(packed)
+            if len(offsets) != count:
+                raise ValueError(f"pack header says {count} objects, {len(offsets)} written")
+            checksum = body.digest()
+            f.write(checksum)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp_pack.unlink(missing_ok=True)
+        raise
     name = f"pack-{checksum.hex()}"
     pack = pack_dir / f"{name}.pack"
     os.replace(tmp_pack, pack)
     _write_index(pack_dir / f"{name}.idx", offsets, crcs, checksum)
     return pack
+
+
+def index_ids(idx: Path) -> list[bytes]:
+    """The 20-byte object ids an index v2 lists, in order (what `gc` counts and compares)."""
+    data = idx.read_bytes()
+    if data[:4] != b"\xfftOc" or struct.unpack(">I", data[4:8])[0] != 2:
+        raise ValueError(f"{idx} is not a git pack index v2")
+    count = struct.unpack(">I", data[8 + 255 * 4 : 8 + 256 * 4])[0]
+    start = 8 + 256 * 4
+    return [data[start + 20 * i : start + 20 * (i + 1)] for i in range(count)]
 
 
 def _write_index(
@@ -104,13 +135,25 @@ def _write_index(
     for i in range(256):
         total += fanout[i]
         fanout[i] = total
+    # Offsets past 2 GiB go to a table of 64-bit offsets, the small one naming their
+    # slot with the top bit set: a consolidated pack can outgrow 31 bits.
+    small: list[int] = []
+    large: list[int] = []
+    for o in oids:
+        off = offsets[o]
+        if off < 0x80000000:
+            small.append(off)
+        else:
+            small.append(0x80000000 | len(large))
+            large.append(off)
     parts = [
         b"\xfftOc",
         struct.pack(">I", 2),
         struct.pack(">256I", *fanout),
         b"".join(raw),
         struct.pack(f">{len(oids)}I", *(crcs[o] for o in oids)),
-        struct.pack(f">{len(oids)}I", *(offsets[o] for o in oids)),
+        struct.pack(f">{len(oids)}I", *small),
+        struct.pack(f">{len(large)}Q", *large),
         checksum,
     ]
     data = b"".join(parts)

@@ -185,7 +185,8 @@ def fetch(
     cfg = get_remote(repo, remote)
     git = GitRemote(repo.git, cfg.url)
     result = FetchResult(remote)
-    fetched = git.fetch()
+    with repo.lock:  # objects land before their refs do: gc must not run in between
+        fetched = git.fetch()
     try:
         heads = {n.removeprefix("heads/"): o for n, o in fetched.items() if n.startswith("heads/")}
         tags = {n.removeprefix("tags/"): o for n, o in fetched.items() if n.startswith("tags/")}
@@ -251,7 +252,8 @@ def check_remote(repo: Repo, remote: str = "origin", *, verify: bool = True) -> 
     cfg = get_remote(repo, remote)
     git = GitRemote(repo.git, cfg.url)
     try:
-        fetched = git.fetch()
+        with repo.lock:  # objects land before their refs do: gc must not run in between
+            fetched = git.fetch()
         need = needed_content(repo, fetched.values())
         content = content_remote(repo, cfg)
         have = content.list() if need else set()

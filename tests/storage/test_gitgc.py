@@ -1,0 +1,123 @@
+"""repack on a bare GitStore: what counts as kept, what a crash leaves, and the index format."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from datagit.errors import CorruptObjectError
+from datagit.storage.git import BLOB, TREE, Entry, GitStore, Signature
+from datagit.storage.gitgc import repack
+from datagit.storage.gitpack import _write_index, index_ids, object_id, write_pack_stream
+
+SIG = Signature("Ada", "ada@example.com", 1_700_000_000, 60)
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
+
+
+@pytest.fixture
+def git(tmp_path: Path) -> GitStore:
+    return GitStore.init(tmp_path / "g.git")
+
+
+def commit(git: GitStore, text: str, parents: list[str]) -> str:
+    with git.batch():  # many objects → a pack, as a big commit writes
+        blobs = {f"f{i}": Entry(git.write_blob(f"{text} {i}".encode()), BLOB) for i in range(20)}
+        tree = git.write_tree({"sub": Entry(git.write_tree(blobs), TREE)})
+    return git.create_commit(tree, parents, f"{text}\n", SIG, SIG)
+
+
+def chain(git: GitStore, n: int, ref: str = "refs/heads/main") -> list[str]:
+    ids: list[str] = []
+    for i in range(n):
+        ids.append(commit(git, f"{ref} {i}", ids[-1:]))
+        git.update_ref(ref, ids[-1], f"commit: {i}")
+    return ids
+
+
+def pack_files(git: GitStore) -> list[str]:
+    return sorted(p.name for p in (git.path / "objects" / "pack").iterdir())
+
+
+def test_repack_keeps_refs_reflogs_and_named_ids_and_drops_the_rest(git: GitStore) -> None:
+    main = chain(git, 5)
+    git.set_head_branch("main")
+    side = chain(git, 2, "refs/heads/side")
+    git.delete_ref("refs/heads/side")  # its reflog goes too; HEAD (on main) never logged it
+    kept_blob = git.write_blob(b"named by the caller, as the stage's blobs are")
+    lost_blob = git.write_blob(b"named by nothing")
+    light = git.write_blob(b"a lightweight tag may point at a blob")
+    git.update_ref("refs/tags/blob-tag", light)
+    (git.path / "ORIG_HEAD").write_text(side[0] + "\n")
+    report = repack(git, [kept_blob])
+    assert report.packs == 1 and report.packs_before == 7 and report.loose_before > 0
+    for oid in (*main, kept_blob, light, side[0]):
+        assert git.has(oid)
+    assert not git.has(lost_blob) and not git.has(side[1])
+    assert report.dropped == 1 + 1 + 2 + 20  # lost blob, side[1], its two trees and blobs
+    assert len([n for n in pack_files(git) if n.endswith(".pack")]) == 1
+
+
+def test_a_reflog_naming_a_missing_object_does_not_stop_repack(git: GitStore) -> None:
+    chain(git, 2)
+    log = git.path / "logs" / "refs" / "heads" / "main"
+    ghost = "ab" * 20
+    log.write_text(log.read_text() + f"{'0' * 40} {ghost} x <x@y> 1 +0000\tghost\n")
+    assert repack(git).packs == 1
+
+
+def test_an_unreadable_ref_refuses_repack_before_anything_is_deleted(git: GitStore) -> None:
+    chain(git, 2)
+    (git.path / "refs" / "heads" / "broken").write_text("not an object id\n")
+    (git.path / "refs" / "heads" / "nowhere").write_text("ref: refs/heads/missing\n")
+    files = sorted(p for p in (git.path / "objects").rglob("*"))
+    with pytest.raises(CorruptObjectError, match=r"ref refs/heads/broken .* is unreadable"):
+        repack(git)
+    assert sorted(p for p in (git.path / "objects").rglob("*")) == files
+    (git.path / "refs" / "heads" / "broken").unlink()
+    assert repack(git).packs == 1  # a symbolic ref to nowhere names nothing to keep
+
+
+def test_crash_leftovers_are_removed_and_keep_packs_kept(git: GitStore) -> None:
+    chain(git, 3)
+    pack_dir = git.path / "objects" / "pack"
+    (pack_dir / "tmp_pack_12345").write_bytes(b"half a pack")
+    (pack_dir / "pack-0123456789abcdef0123456789abcdef01234567.pack").write_bytes(b"no index")
+    (git.path / "objects" / "tmp_object_git2_x").write_bytes(b"half a loose object")
+    kept = next(p for p in pack_dir.glob("*.pack"))
+    kept.with_suffix(".keep").write_text("")
+    report = repack(git)
+    names = pack_files(git)
+    assert "tmp_pack_12345" not in names and not (git.path / "objects/tmp_object_git2_x").exists()
+    assert "pack-0123456789abcdef0123456789abcdef01234567.pack" not in names
+    assert kept.exists() and kept.with_suffix(".idx").exists() and report.packs == 2
+
+
+def test_a_failing_source_leaves_no_pack_behind(tmp_path: Path) -> None:
+    def objects():  # type: ignore[no-untyped-def]
+        yield object_id("blob", b"one"), "blob", b"one"
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        write_pack_stream(tmp_path, 2, objects())
+    with pytest.raises(ValueError, match="says 3 objects, 1 written"):
+        write_pack_stream(tmp_path, 3, iter([(object_id("blob", b"x"), "blob", b"x")]))
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_git
+def test_index_offsets_past_2_gib_use_the_64_bit_table(tmp_path: Path) -> None:
+    offsets = {
+        object_id("blob", str(i).encode()): off for i, off in enumerate([12, 2**31 + 5, 2**33])
+    }
+    crcs = dict.fromkeys(offsets, 7)
+    idx = tmp_path / "pack-x.idx"
+    _write_index(idx, offsets, crcs, b"\0" * 20)
+    shown = subprocess.run(
+        ["git", "show-index"], input=idx.read_bytes(), capture_output=True, check=True
+    ).stdout.decode()
+    got = {line.split()[1]: int(line.split()[0]) for line in shown.splitlines()}
+    assert got == offsets
+    assert sorted(index_ids(idx)) == sorted(bytes.fromhex(o) for o in offsets)
