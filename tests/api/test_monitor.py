@@ -190,6 +190,24 @@ def test_tokens_of_another_instance_or_after_an_overflow_mean_everything(
         os.close(w.fd)
 
 
+def test_a_folder_it_could_not_watch_makes_every_answer_everything(
+    watched: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctypes
+    import errno
+
+    w = fsmonitor.Watcher(watched.workdir, watched.dotdir)
+    try:
+        token = w.answer(None)["token"]
+        monkeypatch.setattr(w, "_add", lambda *_a: -1)  # inotify_add_watch fails…
+        monkeypatch.setattr(ctypes, "get_errno", lambda: errno.ENOSPC)  # …out of watches
+        (watched.workdir / "train" / "0" / "sub").mkdir()
+        w.sync()
+        assert w.blind and w.answer(token)["paths"] is None
+    finally:
+        os.close(w.fd)
+
+
 def test_symlinks_are_always_reported(watched: Repo) -> None:
     train = watched.workdir / "train"
     target = sorted((train / "0").iterdir())[0]

@@ -168,6 +168,7 @@ class Watcher:
         self.floor = 0  # answers for tokens at or below this are "everything"
         self.changed: dict[str, int] = {}
         self.links: set[str] = set()
+        self.blind = False  # True once a folder could not be watched: answer "everything"
         self.dirs: dict[int, str] = {}  # wd → folder relative to the workspace ("" = root)
         self.cookie_dir = dotdir / DIRNAME
         self.cookie_dir.mkdir(exist_ok=True)
@@ -192,9 +193,8 @@ class Watcher:
             folder = stack.pop()
             abspath = os.path.join(self.workdir, folder) if folder else self.workdir
             if self._add(abspath, folder) < 0:
-                err = ctypes.get_errno()
-                if err == errno.ENOSPC:  # out of watches: we cannot vouch for anything
-                    self.floor = self.seq = self.seq + 1
+                if ctypes.get_errno() == errno.ENOSPC:
+                    self.blind = True  # out of watches: a folder goes unseen from now on
                 continue
             try:
                 entries = list(os.scandir(abspath))
@@ -293,7 +293,7 @@ class Watcher:
         synced = self.sync()
         token = self.token()
         paths: list[str] | None = None
-        if synced and isinstance(since, str) and since.count(":") == 1:
+        if synced and not self.blind and isinstance(since, str) and since.count(":") == 1:
             instance, _, seq_s = since.partition(":")
             seq = int(seq_s) if seq_s.isdigit() else -1
             if instance == self.instance and seq >= self.floor and seq <= self.seq:
@@ -334,6 +334,7 @@ def serve(workdir: Path, dotdir: Path) -> None:
             elif op == "status":
                 reply = {
                     "pid": os.getpid(),
+                    "blind": watcher.blind,
                     "watches": len(watcher.dirs),
                     "tracked": len(watcher.changed),
                     "uptime_s": round(time.time() - watcher.started, 1),
