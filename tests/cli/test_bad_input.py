@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -299,6 +300,13 @@ def test_corrupted_parent_commit_is_named_not_an_unknown_revision(dg: Cli, how: 
     assert "1 problems" in result.stdout
     for args in (["log"], ["gc"], ["fsck"]):
         refused(dg, *args, match="error: ")
+
+
+def test_a_file_where_the_dataset_folder_should_be(dg: Cli) -> None:
+    shutil.rmtree(dg.cwd / "train")
+    (dg.cwd / "train").write_bytes(b"oops")
+    for args in (["status"], ["add"], ["commit", "-a", "-m", "x"]):
+        refused(dg, *args, match="dataset train: train is not a folder")
 
 
 # -- locks and places ----------------------------------------------------------
