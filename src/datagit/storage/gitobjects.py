@@ -11,6 +11,7 @@ and the file (loose object or pack) it should be in.
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zlib
 from collections.abc import Iterable
@@ -57,6 +58,7 @@ class VerifiedObjects:
         self._repo = repo
         self._git_dir = git_dir
         self._objects = git_dir / "objects"
+        self._objects_str = str(self._objects)  # joined per read: a Path join costs more
         self._parents: dict[str, tuple[str, ...]] = {}  # commits verified, and their parents
         self._whole: set[str] = set()  # commits whose whole history is verified
 
@@ -66,7 +68,7 @@ class VerifiedObjects:
         ``what`` says in the error which object this is ("parent of commit …").
         """
         try:
-            loose = read_loose(self._objects, oid)
+            loose = read_loose(self._objects_str, oid)
         except ObjectDamage as exc:
             raise self._corrupt(oid, what, exc.reason, exc.path) from exc
         if loose is not None:
@@ -198,38 +200,38 @@ class ObjectDamage(Exception):
         self.path = path
 
 
-def read_loose(objects: Path, oid: str) -> tuple[str, bytes] | None:
+def read_loose(objects: str | Path, oid: str) -> tuple[str, bytes] | None:
     """The kind and body of loose object ``oid``, verified; None when it is not loose.
 
     Raises `ObjectDamage` for a file that cannot be read, a damaged or truncated
     zlib stream, a malformed header, or content whose SHA-1 is not ``oid``.
     """
-    path = objects / oid[:2] / oid[2:]
+    name = f"{objects}{os.sep}{oid[:2]}{os.sep}{oid[2:]}"  # not pathlib: most reads miss
     try:
-        with open(path, "rb") as f:
+        with open(name, "rb") as f:
             compressed = f.read()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ObjectDamage(f"cannot read it ({exc.strerror})", path) from exc
+        raise ObjectDamage(f"cannot read it ({exc.strerror})", Path(name)) from exc
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(compressed)
     except zlib.error as exc:
         reason = str(exc).rpartition(": ")[2]
-        raise ObjectDamage(f"its zlib stream is damaged ({reason})", path) from exc
+        raise ObjectDamage(f"its zlib stream is damaged ({reason})", Path(name)) from exc
     if not inflater.eof:
         raise ObjectDamage(
-            f"it is truncated ({len(compressed)} bytes, its zlib stream ends early)", path
+            f"it is truncated ({len(compressed)} bytes, its zlib stream ends early)", Path(name)
         )
     nul = raw.find(b"\0")
     kind, _, size = raw[: max(nul, 0)].partition(b" ")
-    name = kind.decode("ascii", "replace")
-    if nul < 0 or name not in KINDS or size != b"%d" % (len(raw) - nul - 1):
-        raise ObjectDamage("its header is malformed", path)
+    kind_name = kind.decode("ascii", "replace")
+    if nul < 0 or kind_name not in KINDS or size != b"%d" % (len(raw) - nul - 1):
+        raise ObjectDamage("its header is malformed", Path(name))
     if hashlib.sha1(raw).hexdigest() != oid:
-        raise ObjectDamage("its content does not match its id", path)
-    return name, raw[nul + 1 :]
+        raise ObjectDamage("its content does not match its id", Path(name))
+    return kind_name, raw[nul + 1 :]
 
 
 def packs_listing(objects: Path, oid: str) -> list[Path]:
