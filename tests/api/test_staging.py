@@ -11,6 +11,7 @@ import pytest
 from testkit import digits_pngs, write_tree
 
 from datagit import Repo
+from datagit.api import workspace
 from datagit.core.config import DatasetConfig
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.storage.git import Signature
@@ -379,3 +380,80 @@ def test_status_and_add_agree_with_a_scan_from_scratch_after_random_edits(
         expected = _truth(tmp_repo, truth_dir)
         assert status_of(tmp_repo)[1] == expected, (step, op)
         assert status_of(Repo.open(ws))[1] == expected, (step, op)
+
+
+# -- a declared folder or table that does not exist is an empty dataset ---------------------
+def dataset_status(repo: Repo, name: str = "train"):  # type: ignore[no-untyped-def]
+    (ds,) = [d for d in repo.status().datasets if d.name == name]
+    return ds
+
+
+def test_a_dataset_declared_before_its_folder_exists_is_empty(tmp_path: Path) -> None:
+    repo = Repo.init(tmp_path / "ws")
+    repo.add_dataset(DatasetConfig("train", "imagefolder", "train"))
+    ds = dataset_status(repo)
+    assert (ds.staged, ds.unstaged, ds.missing) == ([], [], "train/")
+    assert repo.add() == {"train": []}
+    info = repo.commit("declare train", all=True)
+    assert list(repo.records("train", rev=info.id)) == []
+    assert not (repo.workdir / "train").exists()  # nothing was created behind the user's back
+    small(repo)  # the data arrives later
+    ds = dataset_status(repo)
+    assert ds.missing is None and set(kinds(ds.unstaged).values()) == {"added"}
+    repo.commit("images", all=True)
+    assert repo.status().clean
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["stat-snapshot", "full-scan"])
+def test_deleting_a_committed_folder_removes_every_example(tmp_repo: Repo, snapshot: bool) -> None:
+    ws = small(tmp_repo).workdir
+    first = tmp_repo.commit("first", all=True).id
+    assert tmp_repo.snapshots.load("train") is not None
+    if not snapshot:
+        tmp_repo.snapshots.drop("train")
+    shutil.rmtree(ws / "train")
+    ds = dataset_status(tmp_repo)
+    assert ds.missing == "train/" and ds.staged == []
+    assert kinds(ds.unstaged) == {f"{i}.png": "removed" for i in range(6)}
+    changes = tmp_repo.add()
+    assert kinds(changes["train"]) == {f"{i}.png": "removed" for i in range(6)}
+    assert status_of(tmp_repo) == ({f"{i}.png": "removed" for i in range(6)}, {})
+    gone = tmp_repo.commit("drop every example")
+    assert list(tmp_repo.records("train", rev=gone.id)) == []
+    assert tmp_repo.status().clean and not (ws / "train").exists()
+    workspace.checkout(tmp_repo, first)  # the folder comes back with its class folders
+    assert sorted(p.relative_to(ws).as_posix() for p in (ws / "train").rglob("*.png")) == [
+        f"train/{'cat' if i < 3 else 'dog'}/{i}.png" for i in range(6)
+    ]
+    assert tmp_repo.status().clean
+    workspace.checkout(tmp_repo, gone.id)
+    assert tmp_repo.status().clean and not list((ws / "train").rglob("*.png"))
+
+
+def test_commit_all_stages_the_removal_of_a_deleted_folder(tmp_repo: Repo) -> None:
+    ws = small(tmp_repo).workdir
+    tmp_repo.commit("first", all=True)
+    shutil.rmtree(ws / "train")
+    info = tmp_repo.commit("drop", all=True)
+    assert list(tmp_repo.records("train", rev=info.id)) == []
+    assert tmp_repo.status().clean
+
+
+def test_a_missing_table_is_empty_when_new_and_all_removed_when_committed(tmp_repo: Repo) -> None:
+    cfg = DatasetConfig("reviews", "table", "reviews.csv", id="rid", label="y", content="text")
+    tmp_repo.add_dataset(cfg)
+    ds = dataset_status(tmp_repo, "reviews")
+    assert (ds.staged, ds.unstaged, ds.missing) == ([], [], "reviews.csv")
+    tmp_repo.commit("declare", all=True)
+    path = tmp_repo.workdir / "reviews.csv"
+    path.write_text("rid,y,text\nr1,pos,good\nr2,neg,bad\n")
+    first = tmp_repo.commit("rows", all=True).id
+    path.unlink()
+    ds = dataset_status(tmp_repo, "reviews")
+    assert ds.missing == "reviews.csv"
+    assert kinds(ds.unstaged) == {"r1": "removed", "r2": "removed"}
+    tmp_repo.commit("drop the table", all=True)
+    assert tmp_repo.status().clean
+    workspace.checkout(tmp_repo, first)
+    assert path.read_text().splitlines()[1:] == ["r1,pos,good", "r2,neg,bad"]
+    assert tmp_repo.status().clean

@@ -268,6 +268,23 @@ def test_table_dataset_through_the_cli(dg: Cli, ws: Path) -> None:
 
 
 # -- help and docs -------------------------------------------------------------
+def test_status_notes_a_dataset_whose_folder_does_not_exist(dg: Cli, ws: Path) -> None:
+    dg("dataset", "add", "eval", "--layout", "imagefolder", "--path", "eval")
+    out = dg("status").stdout
+    assert "note: dataset eval: folder eval/ does not exist (an empty dataset)" in out
+    assert "eval:" not in out.replace("dataset eval:", "")  # no changes listed for it
+    assert js(dg("status", "--json"))["datasets"]["eval"]["missing"] == "eval/"  # type: ignore[index]
+    dg("commit", "-a", "-m", "digits, and eval declared")
+    shutil.rmtree(ws / "train")
+    out = dg("status").stdout
+    assert "note: dataset train: folder train/ does not exist (an empty dataset)" in out
+    assert "train: 40 removed" in out
+    assert "train: 40 removed" in dg("commit", "-a", "-m", "drop train").stdout
+    dg("checkout", "HEAD~1")
+    assert len(list((ws / "train").rglob("*.png"))) == 40
+    assert "note:" not in dg("status").stdout.replace("dataset eval", "")
+
+
 def _commands() -> list[tuple[str, click.Command, str]]:
     """(name, command, help text where its example may live: its own and its group's)."""
     out = []

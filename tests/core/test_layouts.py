@@ -10,7 +10,16 @@ import pytest
 from testkit import digits_pngs, write_tree
 
 from datagit.core.config import DatasetConfig
-from datagit.core.layouts import Hasher, render_table, scan
+from datagit.core.layouts import (
+    Hasher,
+    list_imagefolder,
+    read_imagefolder,
+    render_table,
+    scan,
+    stat_changes,
+    walk_imagefolder,
+    workspace_missing,
+)
 from datagit.errors import InvalidInputError
 from datagit.storage.content import ContentStore, address
 from datagit.storage.statcache import StatCache
@@ -65,8 +74,36 @@ def test_imagefolder_bad_trees(ws: Path, files: dict[str, bytes], match: str) ->
         scan(IMAGES, hasher(ws))
 
 
-def test_imagefolder_missing_root(ws: Path) -> None:
-    with pytest.raises(InvalidInputError, match="folder train/ does not exist"):
+def test_a_missing_image_folder_is_an_empty_dataset(ws: Path) -> None:
+    """Declared before its data exists, or deleted to remove every example: like git's
+    deleted directory, not an error."""
+    assert workspace_missing(IMAGES, ws)
+    assert scan(IMAGES, hasher(ws)) == []
+    assert list_imagefolder(IMAGES, ws) == {}
+    assert walk_imagefolder(IMAGES, ws) == []
+    assert stat_changes(IMAGES, ws, {}, limit=0) == ({}, [])
+    assert read_imagefolder(IMAGES, hasher(ws)) == ([], {})
+    (ws / "train").mkdir()
+    assert not workspace_missing(IMAGES, ws) and scan(IMAGES, hasher(ws)) == []
+
+
+def test_an_image_folder_path_that_is_a_file_is_refused(ws: Path) -> None:
+    (ws / "train").write_bytes(b"not a folder")
+    for listing in (lambda: scan(IMAGES, hasher(ws)), lambda: stat_changes(IMAGES, ws, {}, 0)):
+        with pytest.raises(InvalidInputError, match="dataset train: train is not a folder"):
+            listing()
+
+
+def test_a_dataset_folder_linked_outside_is_refused_even_when_its_target_is_gone(
+    ws: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", ws / "train")
+    with pytest.raises(InvalidInputError, match=r"train is a symlink to .*outside"):
+        scan(IMAGES, hasher(ws))
+    (tmp_path / "elsewhere").rmdir()  # dangling: the link is still there, still refused
+    assert not workspace_missing(IMAGES, ws)
+    with pytest.raises(InvalidInputError, match=r"train is a symlink to .*outside"):
         scan(IMAGES, hasher(ws))
 
 
@@ -176,9 +213,12 @@ def test_bad_tables_name_file_and_line(
     assert "\n" not in str(exc.value)
 
 
-def test_missing_table(ws: Path) -> None:
-    with pytest.raises(InvalidInputError, match=r"table t\.csv does not exist"):
-        scan(DatasetConfig("t", "table", "t.csv"), hasher(ws))
+def test_a_missing_table_is_an_empty_dataset(ws: Path) -> None:
+    cfg = DatasetConfig("t", "table", "data/t.csv")
+    assert workspace_missing(cfg, ws) and scan(cfg, hasher(ws)) == []
+    write_tree(ws, {"data": b"a file where the table's folder should be"})
+    with pytest.raises(InvalidInputError, match=r"cannot read data/t\.csv: Not a directory"):
+        scan(cfg, hasher(ws))
 
 
 @pytest.mark.parametrize(

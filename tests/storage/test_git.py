@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -140,11 +143,130 @@ def test_open_refuses_a_non_repository(tmp_path: Path) -> None:
 
 def test_check_objects_clean_then_names_a_missing_object(git: GitStore) -> None:
     ids = _chain(git, 2)
-    assert list(git.check_objects()) == []
+    check = git.check_objects()
+    assert check.problems == [] and check.commits == 2
     blob = git.write_blob(b"v1")  # the blob of the last commit's tree
     loose = git.path / "objects" / blob[:2] / blob[2:]
     loose.chmod(0o644)
     loose.unlink()
-    problems = list(git.check_objects())
-    assert problems and blob in problems[0]
+    problems = git.check_objects().problems
+    assert len(problems) == 1 and blob in problems[0] and "missing" in problems[0]
     assert ids  # history itself is intact
+
+
+# -- damaged objects: named, never "unknown revision", never a hang -------------------------
+def _damage(git: GitStore, oid: str, how: str) -> None:
+    """Damage loose object ``oid`` the ways a disk or a crash does."""
+    loose = git.path / "objects" / oid[:2] / oid[2:]
+    loose.chmod(0o644)
+    raw = loose.read_bytes()
+    if how == "flip":  # zlib notices: a bad code or a bad checksum
+        loose.write_bytes(
+            raw[: len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0xFF]) + raw[len(raw) // 2 + 1 :]
+        )
+    elif how == "truncate":  # libgit2 1.9 would spin forever inflating this
+        loose.write_bytes(raw[: len(raw) // 2])
+    elif how == "empty":
+        loose.write_bytes(b"")
+    elif how == "other-content":  # a valid zlib stream of the wrong bytes
+        body = zlib.decompress(raw).replace(b"commit 0", b"commit X")
+        loose.write_bytes(zlib.compress(body))
+    elif how == "missing":
+        loose.unlink()
+
+
+DAMAGE = ["flip", "truncate", "empty", "other-content", "missing"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_parent_is_a_corrupt_object_naming_it(git: GitStore, how: str) -> None:
+    ids = _chain(git, 3)
+    _damage(git, ids[0], how)
+    for call in (
+        lambda: git.resolve("HEAD~2"),
+        lambda: git.resolve("main~1~1"),
+        lambda: git.resolve("HEAD^^"),
+        lambda: list(git.walk([ids[-1]])),
+        lambda: git.commit(ids[0]),
+        lambda: git.merge_base(ids[2], ids[1]),
+        lambda: git.is_ancestor(ids[0], ids[2]),
+    ):
+        with pytest.raises(CorruptObjectError, match=ids[0]) as err:
+            call()
+        assert "missing" in str(err.value) if how == "missing" else "corrupt in" in str(err.value)
+        assert err.value.hint and "datagit fsck" in err.value.hint
+    with pytest.raises(CorruptObjectError, match=r"commit HEAD~2\)"):
+        git.resolve("HEAD~2")
+    assert git.resolve("HEAD~1") == ids[1]  # what is intact still resolves
+    with pytest.raises(RevisionNotFoundError, match="unknown revision"):
+        git.resolve("nope")
+    problems = git.check_objects().problems
+    assert len(problems) == 1 and ids[0] in problems[0]
+
+
+def test_damage_inside_a_pack_names_the_pack(git: GitStore) -> None:
+    ids = _chain(git, 3)
+    subprocess.run(["git", "--git-dir", str(git.path), "repack", "-a", "-d", "-q"], check=True)
+    pack = next((git.path / "objects" / "pack").glob("*.pack"))
+    offset = _pack_offset(git.path, ids[0])
+    pack.chmod(0o644)
+    raw = bytearray(pack.read_bytes())
+    raw[offset + 20] ^= 0xFF  # inside the commit's zlib stream
+    pack.write_bytes(bytes(raw))
+    fresh = GitStore.open(git.path)
+    with pytest.raises(CorruptObjectError, match=f"{ids[0]} .*{pack.name}"):
+        fresh.resolve("HEAD~2")
+    assert fresh.resolve("HEAD~1") == ids[1]
+
+
+def test_a_truncated_pack_names_the_index_that_lists_the_object(git: GitStore) -> None:
+    ids = _chain(git, 2)
+    subprocess.run(["git", "--git-dir", str(git.path), "repack", "-a", "-d", "-q"], check=True)
+    pack = next((git.path / "objects" / "pack").glob("*.pack"))
+    pack.chmod(0o644)
+    pack.write_bytes(pack.read_bytes()[:-40])
+    fresh = GitStore.open(git.path)
+    with pytest.raises(CorruptObjectError, match=f"{ids[1]} .*{pack.stem}.idx lists it"):
+        fresh.resolve("HEAD")
+
+
+def _pack_offset(git_dir: Path, oid: str) -> int:
+    out = subprocess.run(
+        [
+            "git",
+            "--git-dir",
+            str(git_dir),
+            "verify-pack",
+            "-v",
+            *map(str, (git_dir / "objects" / "pack").glob("*.idx")),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith(oid))
+    return int(line.split()[4])
+
+
+def test_a_truncated_loose_commit_does_not_hang_a_reader(tmp_path: Path) -> None:
+    """In a child process with a deadline: a regression would spin libgit2, not fail."""
+    git = GitStore.init(tmp_path / "g.git")
+    ids = _chain(git, 2)
+    _damage(git, ids[0], "truncate")
+    code = (
+        "import sys; from pathlib import Path; from datagit.storage.git import GitStore\n"
+        "g = GitStore.open(Path(sys.argv[1]))\n"
+        "for call in (lambda: g.resolve('HEAD~1'), lambda: list(g.walk([g.resolve('HEAD')])),\n"
+        "             lambda: g.check_objects()):\n"
+        "    try:\n"
+        "        r = call()\n"
+        "        print('problems', r.problems)\n"
+        "    except Exception as e:\n"
+        "        print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(git.path)], capture_output=True, text=True, timeout=60
+    ).stdout.splitlines()
+    assert out[0].startswith("CorruptObjectError") and ids[0] in out[0] and "truncated" in out[0]
+    assert out[1].startswith("CorruptObjectError") and ids[0] in out[1]
+    assert out[2].startswith("problems") and ids[0] in out[2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -72,9 +71,9 @@ def live_content(repo: Repo) -> Iterator[tuple[str, str]]:
 def fsck(repo: Repo) -> FsckReport:
     """Check git objects, every stored object's bytes, and that records' content exists."""
     report = FsckReport()
-    report.problems.extend(repo.git.check_objects())
-    with contextlib.suppress(CorruptObjectError):  # check_objects has named it
-        report.commits = sum(1 for _ in repo.git.walk(reachable_roots(repo)))
+    git_check = repo.git.check_objects()
+    report.problems.extend(git_check.problems)
+    report.commits = git_check.commits
     for key in list(repo.store.keys()):
         report.objects += 1
         try:
@@ -89,8 +88,10 @@ def fsck(repo: Repo) -> FsckReport:
             checked.add(key)
             if not repo.store.has(key):
                 report.missing.append(f"content {key} missing (needed by {where})")
-    except CorruptObjectError as exc:  # an unreadable tree: report it, do not crash
-        report.problems.append(str(exc))
+    except CorruptObjectError as exc:  # an unreadable tree: report it once, do not crash
+        named = exc.message.split(" (", 1)[0]  # "git object <id>", already listed by check_objects
+        if not any(p.startswith(named) for p in report.problems):
+            report.problems.append(exc.message)
     if not _promisor(repo):
         report.problems.extend(report.missing)
     return report

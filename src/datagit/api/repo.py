@@ -22,7 +22,7 @@ import orjson
 from datagit.core import manifest, patch, snapshot
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
-from datagit.core.layouts import Hasher, scan
+from datagit.core.layouts import Hasher, scan, workspace_missing
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
@@ -50,6 +50,8 @@ class DatasetStatus:
     name: str
     staged: list[Change] = field(default_factory=list)
     unstaged: list[Change] = field(default_factory=list)
+    # the declared folder ("train/") or table file that does not exist: an empty dataset
+    missing: str | None = None
 
 
 @dataclass
@@ -348,6 +350,9 @@ class Repo:
             ds = DatasetStatus(name)
             ds.staged = compare_trees(self.git, head_ds.get(name), stage_ds.get(name))
             ds.unstaged = self._unstaged(name, work_cfg, stage_ds.get(name))
+            cfg = work_cfg.datasets.get(name)
+            if cfg is not None and workspace_missing(cfg, self.workdir):
+                ds.missing = cfg.path + ("/" if cfg.layout == "imagefolder" else "")
             out.append(ds)
         from datagit.api import staging
 

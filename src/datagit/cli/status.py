@@ -37,6 +37,7 @@ def status(ctx: click.Context, as_json: bool, verbose: bool) -> None:
                         "unstaged": counts(d.unstaged),
                         "staged_ids": [c.id for c in d.staged],
                         "unstaged_ids": [c.id for c in d.unstaged],
+                        "missing": d.missing,
                     }
                     for d in st.datasets
                 },
@@ -46,6 +47,12 @@ def status(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     click.echo(f"On branch {st.branch}" if st.branch else f"HEAD detached at {short(st.head)}")
     if st.head is None:
         click.echo("No commits yet")
+    for d in st.datasets:
+        if d.missing:
+            kind = "folder" if d.missing.endswith("/") else "table"
+            click.echo(
+                f"note: dataset {d.name}: {kind} {d.missing} does not exist (an empty dataset)"
+            )
     if st.conflicts:
         click.echo(f"\nUnresolved merge conflicts ({len(st.conflicts)}):")
         for c in st.conflicts[: LIMIT if not verbose else None]:

@@ -169,16 +169,38 @@ def _stat(entry: os.DirEntry[str], rel_path: str) -> os.stat_result:
         ) from None
 
 
+def workspace_missing(cfg: DatasetConfig, workdir: Path) -> bool:
+    """Whether a dataset's folder or table file is absent from the workspace.
+
+    An absent one is an empty dataset, as git treats a deleted directory: a
+    dataset declared before its data exists has no examples yet, and deleting
+    the folder (or table) of a committed one removes every example.
+    """
+    try:
+        os.lstat(workdir / cfg.path)
+    except FileNotFoundError:
+        return True
+    except OSError:  # a file where a parent folder should be: let the reader say so
+        return False
+    return False
+
+
 def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], str]:
-    """(dataset root, its class folders, the workspace's real path), with the rules checked."""
+    """(dataset root, its class folders, the workspace's real path), with the rules checked.
+
+    A root that does not exist has no class folders (see `workspace_missing`).
+    """
     root = workdir / cfg.path
+    real_workdir = os.path.realpath(workdir)
+    if workspace_missing(cfg, workdir):
+        return root, [], real_workdir
+    _check_link(str(root), cfg.path, real_workdir)  # the dataset folder itself may be a link
     if not root.is_dir():
         raise InvalidInputError(
-            f"dataset {cfg.name}: folder {cfg.path}/ does not exist",
-            hint="create it, or fix the path in datagit.toml",
+            f"dataset {cfg.name}: {cfg.path} is not a folder",
+            hint="an imagefolder dataset is a folder of class folders: "
+            "move the file away, or fix the path in datagit.toml",
         )
-    real_workdir = os.path.realpath(workdir)
-    _check_link(str(root), cfg.path, real_workdir)  # the dataset folder itself may be a link
     labels = []
     for entry in os.scandir(root):
         if entry.name.startswith("."):
@@ -456,13 +478,10 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
     path = hasher.workdir / cfg.path
     real_workdir = os.path.realpath(hasher.workdir)
     _check_link(str(path), cfg.path, real_workdir)
+    if workspace_missing(cfg, hasher.workdir):
+        return []  # an empty dataset, like a missing image folder
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInputError(
-            f"dataset {cfg.name}: table {cfg.path} does not exist",
-            hint="create it, or fix the path in datagit.toml",
-        ) from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
     rows = _csv_rows(cfg, data) if cfg.table_format == "csv" else _jsonl_rows(cfg, data)

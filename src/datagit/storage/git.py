@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from datagit.errors import (
     InvalidInputError,
     RevisionNotFoundError,
 )
+from datagit.storage.gitobjects import CORRUPT_HINT, GitCheck, VerifiedObjects
 from datagit.storage.gitpack import object_id, parse_tree, tree_bytes, write_pack
 
 BLOB = "blob"
@@ -30,6 +32,9 @@ SMALL_BATCH = 16  # fewer objects than this are written loose: no pack per tiny 
 BATCH_LIMIT = 64 << 20  # flush a batch into a pack past this many bytes
 DEFAULT_BRANCH = "main"
 _KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}  # git's object type codes
+# a revision datagit can follow itself: a name or id, then ~N / ^N steps
+_STEPS = re.compile(r"(?P<base>[^~^:]+?)(?P<steps>(?:[~^]\d*)*)")
+_STEP = re.compile(r"([~^])(\d*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,8 @@ class GitStore:
     def __init__(self, repo: pygit2.Repository) -> None:
         self._repo = repo
         self.path = Path(repo.path)
+        self._objects = self.path / "objects"
+        self._verified = VerifiedObjects(repo, self.path)
         self._batch: dict[str, tuple[str, bytes]] | None = None
         self._batch_depth = 0
         self._batch_bytes = 0
@@ -153,14 +160,7 @@ class GitStore:
     def read_blob(self, oid: str) -> bytes:
         if self._batch and oid in self._batch:
             return self._batch[oid][1]
-        try:
-            # odb.read inflates once; `repo[oid].data` inflates the object twice
-            return bytes(self._repo.odb.read(oid)[1])
-        except (KeyError, ValueError, pygit2.GitError) as exc:
-            raise CorruptObjectError(
-                f"git object {oid} is missing or unreadable in {self.path}",
-                hint="run `datagit fsck`; restore .datagit from a remote or backup",
-            ) from exc
+        return self._verified.load(oid, "blob")[1]
 
     def read_raw(self, oid: str) -> tuple[str, bytes]:
         """An object's kind (``commit``, ``tree``, ``blob``, ``tag``) and its body, as stored."""
@@ -178,20 +178,14 @@ class GitStore:
 
     def tree_entries(self, oid: str) -> dict[str, Entry]:
         if self._batch and oid in self._batch:
-            return {
-                name: Entry(o, TREE if is_tree else BLOB)
-                for name, is_tree, o in parse_tree(self._batch[oid][1])
-            }
-        try:
-            tree = self._repo[oid]
-        except (KeyError, ValueError, pygit2.GitError) as exc:
-            raise CorruptObjectError(
-                f"git object {oid} is missing or unreadable in {self.path}",
-                hint="run `datagit fsck`; restore .datagit from a remote or backup",
-            ) from exc
-        if not isinstance(tree, pygit2.Tree):
-            raise CorruptObjectError(f"git object {oid} is not a tree")
-        return {e.name: Entry(str(e.id), TREE if e.type == ObjectType.TREE else BLOB) for e in tree}
+            body = self._batch[oid][1]
+        else:
+            kind, body = self._verified.load(oid, "tree")
+            if kind != TREE:
+                raise CorruptObjectError(
+                    f"git object {oid} is a {kind} where a tree was expected", hint=CORRUPT_HINT
+                )
+        return {name: Entry(o, TREE if is_tree else BLOB) for name, is_tree, o in parse_tree(body)}
 
     def write_tree(self, entries: Mapping[str, Entry]) -> str:
         if self._batch is not None:
@@ -227,7 +221,12 @@ class GitStore:
         return str(oid)
 
     def commit(self, oid: str) -> CommitInfo:
-        obj = self._repo.get(oid)
+        if self._verified.commit_parents(oid, "commit") is None:
+            raise RevisionNotFoundError(f"{oid} is not a commit")
+        try:
+            obj = self._repo.get(oid)
+        except pygit2.GitError as exc:
+            raise self._unreadable(exc) from exc
         if not isinstance(obj, pygit2.Commit):
             raise RevisionNotFoundError(f"{oid} is not a commit")
         return _info(obj)
@@ -236,6 +235,7 @@ class GitStore:
         """Commits reachable from ``heads``, newest first (like ``git log``)."""
         if not heads:
             return
+        self._verified.check_history(heads)
         mode = SortMode.TOPOLOGICAL | SortMode.TIME if topo else SortMode.TIME
         try:
             walker = self._repo.walk(pygit2.Oid(hex=heads[0]), mode)
@@ -243,36 +243,120 @@ class GitStore:
                 walker.push(pygit2.Oid(hex=extra))
             for c in walker:
                 yield _info(c)
-        except pygit2.GitError as exc:  # a corrupt commit object
-            raise CorruptObjectError(
-                f"commit history in {self.path} is unreadable: {exc}",
-                hint="run `datagit fsck`; restore .datagit from a remote or backup",
-            ) from exc
+        except pygit2.GitError as exc:
+            raise self._unreadable(exc) from exc
 
     def merge_base(self, a: str, b: str) -> str | None:
-        base = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
+        self._verified.check_history([a, b])
+        try:
+            base = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
+        except pygit2.GitError as exc:
+            raise self._unreadable(exc) from exc
         return str(base) if base else None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         if ancestor == descendant:
             return True
-        return bool(self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor)))
+        self._verified.check_history([descendant, ancestor])
+        try:
+            return bool(
+                self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor))
+            )
+        except pygit2.GitError as exc:
+            raise self._unreadable(exc) from exc
+
+    def _unreadable(self, exc: pygit2.GitError) -> CorruptObjectError:
+        """libgit2 failed on history that datagit's own checks passed: say what it said."""
+        return CorruptObjectError(
+            f"git history in {self._verified.where(self.path)} cannot be read: {exc}",
+            hint=CORRUPT_HINT,
+        )
 
     # -- revisions and refs ----------------------------------------------
     def resolve(self, rev: str) -> str:
-        """The commit id ``rev`` names (branch, tag, ``HEAD~3``, short id)."""
+        """The commit id ``rev`` names (branch, tag, ``HEAD~3``, short id).
+
+        A damaged or missing object on the way is a `CorruptObjectError` naming it,
+        not an unknown revision: the steps of ``NAME~N^M`` are checked here first.
+        """
         if not rev or "\n" in rev or "\0" in rev:
             raise RevisionNotFoundError(f"unknown revision {rev!r}")
+        self._check_rev(rev)
         try:
             obj = self._repo.revparse_single(rev)
             commit = obj.peel(pygit2.Commit)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        except (KeyError, ValueError) as exc:  # NotFoundError, InvalidSpecError, AmbiguousError
             raise RevisionNotFoundError(
                 f"unknown revision {rev!r}",
                 hint="use a branch, tag, commit id or an expression like HEAD~2 "
                 "(see `datagit log --oneline`)",
             ) from exc
+        except pygit2.GitError as exc:  # libgit2 says the rest: zlib, hash mismatch
+            raise CorruptObjectError(
+                f"revision {rev!r} cannot be read: {exc}", hint=CORRUPT_HINT
+            ) from exc
         return str(commit.id)
+
+    def _check_rev(self, rev: str) -> None:
+        """Follow ``NAME~N^M`` in Python, verifying each object libgit2 will read.
+
+        Anything else (``main@{1}``, ``HEAD:path``, ``^{/text}``) is left to libgit2.
+        Stops quietly where the revision is genuinely unknown.
+        """
+        m = _STEPS.fullmatch(rev)
+        if not m:
+            return
+        oid = self._base_oid(m["base"])
+        if oid is None:
+            return
+        oid = self._verified.peel_to_commit(oid, m["base"])
+        if oid is None:
+            return
+        here = m["base"]  # the revision so far, to name the object that fails
+        label = here
+        for op, num in _STEP.findall(m["steps"]):
+            n = int(num) if num else 1
+            if op == "~":
+                moves: Iterable[tuple[int, str]] = ((0, f"{here}~{k}") for k in range(1, n + 1))
+            else:
+                moves = [(n - 1, f"{here}^{n}")] if n else []
+            for index, step_label in moves:
+                parents = self._verified.commit_parents(oid, f"commit {label}") or ()
+                if index >= len(parents):
+                    return  # HEAD~99 past the root: libgit2 says unknown revision
+                oid, label = parents[index], step_label
+            here += f"{op}{num}"
+        self._verified.commit_parents(oid, f"commit {label}")
+
+    def _base_oid(self, base: str) -> str | None:
+        """The object a revision's name stands for, as libgit2 would find it, without reading it."""
+        if re.fullmatch(r"[0-9a-fA-F]{40}", base):  # an id the user typed may not exist
+            return base.lower() if base in self._repo else None
+        name = "HEAD" if base == "@" else base
+        for candidate in (
+            name,
+            f"refs/{name}",
+            f"refs/tags/{name}",
+            f"refs/heads/{name}",
+            f"refs/remotes/{name}",
+            f"refs/remotes/{name}/HEAD",
+        ):
+            try:
+                ref = self._repo.references.get(candidate)
+                if ref is not None:
+                    return str(ref.resolve().target)
+            except (KeyError, ValueError, pygit2.GitError):
+                return None  # a dangling symbolic ref, an invalid name: libgit2 will say
+        if re.fullmatch(r"[0-9a-fA-F]{4,39}", base):
+            folder = self._objects / base[:2].lower()
+            rest = base[2:].lower()
+            try:
+                loose = [f.name for f in os.scandir(folder) if f.name.startswith(rest)]
+            except OSError:
+                loose = []
+            if len(loose) == 1:
+                return base[:2].lower() + loose[0]
+        return None
 
     def head_commit(self) -> str | None:
         """The commit HEAD points at, or None on an unborn branch."""
@@ -305,20 +389,27 @@ class GitStore:
         self._repo.references.delete(name)
 
     def ref(self, name: str) -> str | None:
-        ref = self._repo.references.get(name)
+        """The commit ref ``name`` leads to, or None if there is no such ref."""
+        try:
+            ref = self._repo.references.get(name)
+        except (ValueError, pygit2.GitError):
+            return None
         if ref is None:
             return None
-        return str(ref.peel(pygit2.Commit).id)
+        return self._ref_commit(name)
 
     def refs(self, prefix: str = "refs/") -> dict[str, str]:
-        """All refs under ``prefix`` mapped to the commit they peel to."""
+        """All refs under ``prefix`` mapped to the commit they peel to.
+
+        A ref whose object is damaged or missing raises `CorruptObjectError`: callers
+        such as gc must not mistake its history for garbage.
+        """
         out: dict[str, str] = {}
         for name in self._repo.references:
             if name.startswith(prefix):
-                try:
-                    out[name] = str(self._repo.references[name].peel(pygit2.Commit).id)
-                except (pygit2.GitError, ValueError):
-                    continue
+                commit = self._ref_commit(name)
+                if commit is not None:
+                    out[name] = commit
         return out
 
     def ref_targets(self) -> dict[str, str]:
@@ -355,6 +446,15 @@ class GitStore:
         """Drop libgit2's open packs and start afresh (after `gc` replaced them on disk)."""
         self._repo.free()
         self._repo = pygit2.Repository(str(self.path))
+        self._verified = VerifiedObjects(self._repo, self.path)
+
+    def _ref_commit(self, name: str) -> str | None:
+        """The commit ``name`` peels to; None for a ref to a tree or blob, or a dangling one."""
+        try:
+            target = str(self._repo.references[name].resolve().target)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        return self._verified.peel_to_commit(target, name)
 
     def create_tag(self, name: str, oid: str, message: str | None, tagger: Signature) -> None:
         if message:
@@ -436,33 +536,15 @@ class GitStore:
         return [(e.name, e.value) for e in cfg if e.name.startswith(prefix)]
 
     # -- integrity -------------------------------------------------------
-    def check_objects(self) -> Iterator[str]:
-        """Yield a line for each reachable object that is missing or unreadable."""
-        seen: set[str] = set()
-        heads = list(self.refs().values())
-        head = self.head_commit()
-        if head:
-            heads.append(head)
-        stack: list[str] = []
-        try:
-            for c in self.walk(sorted(set(heads))):
-                stack.append(c.tree)
-        except (CorruptObjectError, pygit2.GitError, KeyError, ValueError) as exc:
-            yield f"commit history unreadable: {exc}"
-            return
-        while stack:
-            oid = stack.pop()
-            if oid in seen:
-                continue
-            seen.add(oid)
+    def check_objects(self) -> GitCheck:
+        """Read every object reachable from a ref or HEAD; one problem line per bad object."""
+        heads: list[tuple[str, str]] = []
+        for name in ["HEAD", *sorted(self._repo.references)]:
             try:
-                obj = self._repo[oid]
-                if isinstance(obj, pygit2.Tree):
-                    stack.extend(str(e.id) for e in obj)
-                else:
-                    _ = obj.read_raw()
-            except (KeyError, ValueError, pygit2.GitError) as exc:
-                yield f"git object {oid} missing or corrupt: {exc}"
+                heads.append((str(self._repo.references[name].resolve().target), name))
+            except (KeyError, ValueError, pygit2.GitError):
+                continue  # an unborn HEAD, a dangling symbolic ref
+        return self._verified.check(heads)
 
 
 def _unreadable_ref(name: str, path: Path, why: str) -> CorruptObjectError:
