@@ -132,20 +132,36 @@ def bench_files(n: int, rows: list[tuple[str, str, str, str]]) -> None:
             )
         )
 
-        moved = paths[::100]
-        for p in moved:
-            dest = p.parent.parent / "class_relabeled" / p.name
-            dest.parent.mkdir(exist_ok=True)
-            os.replace(p, dest)
-        t_relabel = run([*DATAGIT, "commit", "-a", "-m", "relabel 1%"], work)
-        rows.append(
-            (
-                "commit -a of a 1% re-label",
-                f"{len(moved):,} moves",
-                f"{t_relabel:.2f} s",
-                "target ≤ 0.5 s (process start included)",
+        # Each re-label row commits three different 1% re-labels (offsets 0..5 of
+        # every 100th file) and reports the median, with the range: one commit on
+        # this shared VM swings by ±20%.
+        offsets = iter(range(6))
+
+        def relabel_commits() -> tuple[list[float], int]:
+            times, count = [], 0
+            for _ in range(3):
+                moved = paths[next(offsets) :: 100]
+                for p in moved:
+                    dest = p.parent.parent / "class_relabeled" / p.name
+                    dest.parent.mkdir(exist_ok=True)
+                    os.replace(p, dest)
+                times.append(run([*DATAGIT, "commit", "-a", "-m", "relabel 1%"], work))
+                count = len(moved)
+            return sorted(times), count
+
+        def relabel_row(label: str, times: list[float], count: int) -> None:
+            rows.append(
+                (
+                    label,
+                    f"{count:,} moves",
+                    f"{times[1]:.2f} s",
+                    f"median of 3 ({times[0]:.2f}–{times[2]:.2f}); "
+                    "target ≤ 0.5 s (process start included)",
+                )
             )
-        )
+
+        times, count = relabel_commits()
+        relabel_row("commit -a of a 1% re-label", times, count)
 
         # The same two with the filesystem monitor (`datagit fsmonitor start`, like git's
         # core.fsmonitor): the first status after starting it scans in full and saves
@@ -162,20 +178,11 @@ def bench_files(n: int, rows: list[tuple[str, str, str, str]]) -> None:
                     "target ≤ 1 s (process start included)",
                 )
             )
-            moved = [p for p in paths[1::100] if p.exists()]
-            for p in moved:
-                os.replace(p, p.parent.parent / "class_relabeled" / p.name)
-            t_mrelabel = run([*DATAGIT, "commit", "-a", "-m", "relabel 1% more"], work)
-            rows.append(
-                (
-                    "commit -a of a 1% re-label, fsmonitor",
-                    f"{len(moved):,} moves",
-                    f"{t_mrelabel:.2f} s",
-                    "target ≤ 0.5 s (process start included)",
-                )
-            )
+            times, count = relabel_commits()
+            relabel_row("commit -a of a 1% re-label, fsmonitor", times, count)
         finally:
             run([*DATAGIT, "fsmonitor", "stop"], work)
+        moved = paths[5::100]
 
         before = {p: p.stat().st_ino for p in (work / "train").rglob("*") if p.is_file()}
         t_co = run([*DATAGIT, "checkout", "HEAD~1"], work)

@@ -54,3 +54,25 @@ def test_results_that_cannot_cross_the_pipe_are_computed_here() -> None:
 
     got, helped = parallel.split_run(list(range(20)), run, minimum=10)
     assert got == list(range(20)) and not helped
+
+
+def test_large_git_packs_compress_on_both_cores_and_git_reads_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Past PARALLEL_BYTES the pack entries are compressed by two processes; the pack
+    must be byte-for-byte what one process writes, and `git verify-pack` must accept it."""
+    import shutil
+    import subprocess
+
+    from datagit.storage import gitpack
+
+    objects = {}
+    for i in range(40):
+        data = (b"shard %d\n" % i) * 20_000  # ~200 KB each, 8 MB in all
+        oid = gitpack.object_id("blob", data)
+        objects[oid] = ("blob", data)
+    one = gitpack.write_pack_stream(
+        tmp_path / "one", len(objects), ((o, k, d) for o, (k, d) in objects.items())
+    )
+    two = gitpack.write_pack(tmp_path / "two", objects)
+    assert one.read_bytes() == two.read_bytes()
+    if shutil.which("git"):
+        subprocess.run(["git", "verify-pack", str(two.with_suffix(".idx"))], check=True)
