@@ -52,19 +52,26 @@ class Hasher:
             key = cached_key(self.known.get(rel), (st.st_size, st.st_mtime_ns, st.st_ino))
         if key is not None and (self.writer is None or self.writer.store.has(key)):
             return key
-        try:
-            data = read_file(abspath or self._root + rel, st.st_size)
-        except OSError as exc:
-            raise InvalidInputError(
-                f"cannot read {rel}: {exc.strerror or exc}",
-                hint="fix the file's permissions or remove it from the dataset",
-            ) from None
-        key = address(data)
-        if self.writer is not None:
-            self.writer.put(data, key)
+        key = read_new(rel, abspath or self._root + rel, st.st_size, self.writer)
         self.cache.record(rel, st, key, self.started)
         self.hashed += 1
         return key
+
+
+def read_new(rel: str, abspath: str, size: int, writer: PackWriter | None) -> str:
+    """Read and address a file the caches do not vouch for, storing it when adding;
+    a failed read names the workspace file."""
+    try:
+        data = read_file(abspath, size)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read {rel}: {exc.strerror or exc}",
+            hint="fix the file's permissions or remove it from the dataset",
+        ) from None
+    key = address(data)
+    if writer is not None:
+        writer.put(data, key)
+    return key
 
 
 def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) -> list[Record]:
@@ -429,17 +436,7 @@ def read_imagefolder(
             if key is not None and (w is None or w.store.has(key)):
                 out.append((t, key, False))
                 continue
-            try:
-                data = read_file(abspath, t[0])
-            except OSError as exc:
-                raise InvalidInputError(
-                    f"cannot read {path}: {exc.strerror or exc}",
-                    hint="fix the file's permissions or remove it from the dataset",
-                ) from None
-            key = address(data)
-            if w is not None:
-                w.put(data, key)
-            out.append((t, key, True))
+            out.append((t, read_new(path, abspath, t[0], w), True))
         if w is not None and w is not writer:
             w.flush()  # complete, fsynced and indexed before the parent adopts it
         return out
