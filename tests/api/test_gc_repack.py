@@ -73,6 +73,7 @@ def relabel(repo: Repo, name: str, old: int, new: int) -> None:
 def long_history(digits_repo: Repo, monkeypatch: pytest.MonkeyPatch) -> Repo:
     """300 digits, then COMMITS re-labels of one image each: a pack per commit."""
     monkeypatch.setattr(git_storage, "SMALL_BATCH", 1)
+    monkeypatch.setattr(gitgc, "AUTO_PACK_LIMIT", 10_000)  # gc's job here, not commit's
     digits_repo.commit("digits", all=True)
     labels = [t for _, t in digits_pngs(300)]
     for k in range(COMMITS):

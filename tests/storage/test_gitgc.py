@@ -121,3 +121,64 @@ def test_index_offsets_past_2_gib_use_the_64_bit_table(tmp_path: Path) -> None:
     got = {line.split()[1]: int(line.split()[0]) for line in shown.splitlines()}
     assert got == offsets
     assert sorted(index_ids(idx)) == sorted(bytes.fromhex(o) for o in offsets)
+
+
+def n_packs(git: GitStore) -> int:
+    return len(list((git.path / "objects" / "pack").glob("*.pack")))
+
+
+def test_roll_up_merges_small_packs_geometrically_and_loses_nothing(git: GitStore) -> None:
+    """Past the limit, commits' small packs become one; every object stays readable."""
+    from datagit.storage.gitgc import roll_up
+
+    ids = chain(git, 8)
+    before = set()
+    for idx in (git.path / "objects" / "pack").glob("*.idx"):
+        before |= set(index_ids(idx))
+    assert n_packs(git) == 8
+    assert roll_up(git, limit=10) == 0  # under the limit: nothing to do
+    assert roll_up(git, limit=3) == 8  # equal small packs: all of them roll up
+    after = set()
+    for idx in (git.path / "objects" / "pack").glob("*.idx"):
+        after |= set(index_ids(idx))
+    assert n_packs(git) == 1 and after == before
+    more = chain_from(git, ids[-1], 4)
+    assert roll_up(git, limit=3) == 4  # the big pack stays: it holds twice the rest
+    assert n_packs(git) == 2
+    assert [c.id for c in git.walk([more[-1]])][-1] == ids[0]
+
+
+def chain_from(git: GitStore, parent: str, n: int) -> list[str]:
+    ids = [parent]
+    for i in range(n):
+        ids.append(commit(git, f"more {i}", ids[-1:]))
+        git.update_ref("refs/heads/main", ids[-1], f"commit: more {i}")
+    return ids[1:]
+
+
+@needs_git
+def test_commits_roll_packs_up_and_git_agrees(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from datagit import Repo
+    from datagit.core.config import DatasetConfig
+    from datagit.storage import gitgc
+
+    monkeypatch.setattr(gitgc, "AUTO_PACK_LIMIT", 4)
+    repo = Repo.init(tmp_path / "ws")
+    repo.add_dataset(DatasetConfig(name="t", layout="imagefolder", path="t"))
+    for i in range(12):
+        d = repo.workdir / "t" / f"c{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        for j in range(20):  # enough objects that each commit writes a pack
+            (d / f"x{i}_{j}.txt").write_text(f"{i} {j}")
+        repo.commit(f"c{i}", all=True)
+    packs = list((repo.dotdir / "objects" / "pack").glob("*.pack"))
+    assert len(packs) <= 5
+    subprocess.run(["git", "--git-dir", str(repo.dotdir), "fsck", "--full", "--strict"], check=True)
+    log = subprocess.run(
+        ["git", "--git-dir", str(repo.dotdir), "log", "--oneline"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    assert len(log) == 12
+    assert len(list(Repo.open(repo.workdir).records("t"))) == 240

@@ -25,6 +25,7 @@ from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_ima
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.storage import gitgc
 from datagit.storage.git import CommitInfo, Signature
 
 if TYPE_CHECKING:
@@ -267,6 +268,7 @@ def commit(
         repo.git.set_head_detached(oid)
     repo._set_stage(None)
     clear_merge_state(repo)
+    gitgc.roll_up(repo.git)  # past 50 packs, merge the small ones (as git's auto gc)
     return repo.git.commit(oid)
 
 

@@ -304,3 +304,59 @@ def _not_a(oid: str, expected: str, got: str) -> CorruptObjectError:
         f"git object {oid} should be a {expected} but is a {got}",
         hint="run `datagit fsck`; restore .datagit from a remote or backup",
     )
+
+
+AUTO_PACK_LIMIT = 50  # as git's gc.autoPackLimit: past this many packs, commits roll them up
+
+
+def roll_up(store: GitStore, limit: int | None = None) -> int:
+    """Merge small git packs into one once there are more than ``limit``; returns how many.
+
+    Every commit writes a pack of its own, and each object lookup searches every
+    pack, so a long history slows every command (9× per commit over 1,000
+    packs). This is git's geometric repack: packs are kept while each holds at
+    least twice the objects of all smaller ones together, and the rest are
+    copied into one new pack. Nothing is pruned and reachability is not walked:
+    the cost follows the small packs, not the repository. The new pack is
+    fsynced (with its folder) before any old one is deleted; the caller holds
+    the write lock.
+    """
+    limit = AUTO_PACK_LIMIT if limit is None else limit
+    pack_dir = store.path / "objects" / "pack"
+    packs = [
+        p
+        for p in pack_dir.glob("pack-*.pack")
+        if p.with_suffix(".idx").exists() and not p.with_suffix(".keep").exists()
+    ]
+    if len(packs) <= limit:
+        return 0
+    ids = {p: index_ids(p.with_suffix(".idx")) for p in packs}
+    desc = sorted(packs, key=lambda p: len(ids[p]), reverse=True)
+    rest = sum(len(v) for v in ids.values())
+    keep = 0
+    for p in desc:
+        rest -= len(ids[p])
+        if len(ids[p]) < 2 * rest:
+            break
+        keep += 1
+    roll = desc[keep:]
+    if len(roll) < 2:
+        return 0
+    order = list(dict.fromkeys(oid.hex() for p in roll for oid in ids[p]))
+
+    def bodies() -> Iterator[tuple[str, str, bytes]]:
+        for oid in order:
+            kind, data = store.read_raw(oid)
+            yield oid, kind, data
+
+    new = write_pack_stream(pack_dir, len(order), bodies())
+    _fsync_dir(pack_dir)
+    objects_dir = store.path / "objects"
+    for rel in _DERIVED:  # git's caches over the old packs
+        (objects_dir / rel).unlink(missing_ok=True)
+    shutil.rmtree(objects_dir / "info" / "commit-graphs", ignore_errors=True)
+    for p in roll:
+        if p != new:
+            _delete_pack(p)
+    store.reopen()
+    return len(roll)
