@@ -182,3 +182,28 @@ def test_commits_roll_packs_up_and_git_agrees(tmp_path: Path, monkeypatch) -> No
     ).stdout.splitlines()
     assert len(log) == 12
     assert len(list(Repo.open(repo.workdir).records("t"))) == 240
+
+
+@needs_git
+def test_a_crash_while_rolling_up_loses_nothing(git: GitStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The new pack is durable before the first old one goes: stop after one deletion."""
+    from datagit.storage import gitgc
+
+    ids = chain(git, 6)
+    real, deleted = gitgc._delete_pack, []
+
+    def crash_after_one(pack: Path) -> None:
+        if deleted:
+            raise KeyboardInterrupt("killed")
+        real(pack)
+        deleted.append(pack)
+
+    monkeypatch.setattr(gitgc, "_delete_pack", crash_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        gitgc.roll_up(git, limit=2)
+    fresh = GitStore.open(git.path)
+    assert [c.id for c in fresh.walk([ids[-1]])] == ids[::-1]
+    subprocess.run(["git", "--git-dir", str(git.path), "fsck", "--full", "--strict"], check=True)
+    monkeypatch.setattr(gitgc, "_delete_pack", real)
+    assert gitgc.roll_up(fresh, limit=2) >= 2  # the next roll-up finishes the job
+    assert n_packs(fresh) == 1
