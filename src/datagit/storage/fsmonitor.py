@@ -70,6 +70,7 @@ WATCH_MASK = (
 _EVENT = struct.Struct("iIII")
 MAX_TRACKED = 500_000  # past this many changed paths, forget them: callers scan in full once
 COOKIE_WAIT_S = 2.0
+IDLE_EXIT_S = 6 * 3600  # unasked this long, the monitor exits; the next scan restarts it
 DIRNAME = "fsmonitor"
 
 
@@ -303,7 +304,8 @@ class Watcher:
 
 
 def serve(workdir: Path, dotdir: Path) -> None:
-    """Run the monitor until asked to stop or the repository disappears."""
+    """Run the monitor until asked to stop, the repository disappears, or nobody has
+    asked anything for IDLE_EXIT_S (an enabled monitor is restarted on demand)."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         server.bind(socket_name(dotdir))
@@ -312,15 +314,17 @@ def serve(workdir: Path, dotdir: Path) -> None:
     watcher = Watcher(workdir, dotdir)
     server.listen(16)
     running = True
+    asked = time.monotonic()
     while running:
         ready, _, _ = select.select([server, watcher.fd], [], [], 30.0)
-        if not dotdir.is_dir():
+        if not dotdir.is_dir() or time.monotonic() - asked > IDLE_EXIT_S:
             break
         if watcher.fd in ready:
             watcher.pump()
         if server not in ready:
             continue
         conn, _ = server.accept()
+        asked = time.monotonic()
         with conn:
             conn.settimeout(5.0)
             try:
