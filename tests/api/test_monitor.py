@@ -173,53 +173,6 @@ def test_a_killed_monitor_falls_back_and_is_restarted(watched: Repo) -> None:
     assert restarted is not None and restarted["pid"] != info["pid"]
 
 
-def test_tokens_of_another_instance_or_after_an_overflow_mean_everything(
-    watched: Repo, tmp_path: Path
-) -> None:
-    w = fsmonitor.Watcher(watched.workdir, watched.dotdir)
-    try:
-        first = w.answer(None)
-        assert first["paths"] is None  # no token: the caller must scan everything
-        (watched.workdir / "train" / "0" / "new.png").write_bytes(b"n")
-        got = w.answer(first["token"])
-        assert got["paths"] == ["train/0/new.png"]
-        assert w.answer("someoneelse:3")["paths"] is None
-        w._event(-1, fsmonitor.IN_Q_OVERFLOW, "")  # the kernel dropped events
-        assert w.answer(got["token"])["paths"] is None
-    finally:
-        os.close(w.fd)
-
-
-def test_a_folder_it_could_not_watch_makes_every_answer_everything(
-    watched: Repo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import ctypes
-    import errno
-
-    w = fsmonitor.Watcher(watched.workdir, watched.dotdir)
-    try:
-        token = w.answer(None)["token"]
-        monkeypatch.setattr(w, "_add", lambda *_a: -1)  # inotify_add_watch fails…
-        monkeypatch.setattr(ctypes, "get_errno", lambda: errno.ENOSPC)  # …out of watches
-        (watched.workdir / "train" / "0" / "sub").mkdir()
-        w.sync()
-        assert w.blind and w.answer(token)["paths"] is None
-    finally:
-        os.close(w.fd)
-
-
-def test_symlinks_are_always_reported(watched: Repo) -> None:
-    train = watched.workdir / "train"
-    target = sorted((train / "0").iterdir())[0]
-    (train / "1" / "link.png").symlink_to(target)
-    w = fsmonitor.Watcher(watched.workdir, watched.dotdir)
-    try:
-        token = w.answer(None)["token"]
-        assert w.answer(token)["paths"] == ["train/1/link.png"]
-    finally:
-        os.close(w.fd)
-
-
 def test_cli_start_status_stop(watched: Repo) -> None:
     import subprocess
 
