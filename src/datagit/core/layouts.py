@@ -280,6 +280,7 @@ def stat_changes(
 
 
 NARROW_MAX_FOLDERS = 32  # more changed folders than this: a full scan is cheaper
+NARROW_MAX_PATHS = 5_000  # …and more paths than this and a quarter of the dataset
 
 
 def narrow_changes(
@@ -296,6 +297,8 @@ def narrow_changes(
     answer is too broad to help (the dataset folder itself moved, or many
     folders did), so the caller scans in full.
     """
+    if len(paths) > max(NARROW_MAX_PATHS, len(stats) // 4):
+        return None  # e.g. after a big checkout: the full scan on two cores is faster
     _root, labels, real_workdir = _class_folders(cfg, workdir)
     prefix = cfg.path + "/"
     label_set = set(labels)
