@@ -79,15 +79,19 @@ def test_shard_layout_grows_with_the_dataset(git: GitStore) -> None:
     assert shard_path("") == ("all.jsonl",)
     assert shard_path("abc") == ("ab", "c.jsonl")
     assert shard_path("abcd") == ("ab", "cd.jsonl")
-    assert choose_fanout(0) == 0 and choose_fanout(512) == 0
-    assert choose_fanout(513) == 1 and choose_fanout(100_000) == 2 and choose_fanout(200_000) == 3
+    assert choose_fanout(0) == 0 and choose_fanout(256) == 0
+    assert choose_fanout(257) == 1 and choose_fanout(4096) == 1 and choose_fanout(4097) == 2
+    assert choose_fanout(65_536) == 2 and choose_fanout(100_000) == 3
+    # from 4,096 shards on, up to 512 per shard: 65,536 blobs only past 2M records
+    assert choose_fanout(2_097_152) == 3 and choose_fanout(2_097_153) == 4
     # hysteresis: a dataset hovering at a boundary keeps its fan-out
-    assert choose_fanout(1000) == 1 and choose_fanout(1000, previous=0) == 0
-    assert choose_fanout(2049, previous=0) == 1
-    assert choose_fanout(513, previous=1) == 1 and choose_fanout(511, previous=1) == 0
+    assert choose_fanout(500) == 1 and choose_fanout(500, previous=0) == 0
+    assert choose_fanout(1025, previous=0) == 1
+    assert choose_fanout(257, previous=1) == 1 and choose_fanout(255, previous=1) == 0
+    assert choose_fanout(100_000, previous=2) == 2  # existing repositories keep theirs
     small = DatasetTree(git, write_dataset(git, records(10)))
     assert small.fanout == 0 and list(small.shards()) == [""]
-    big = DatasetTree(git, write_dataset(git, records(5000)))
+    big = DatasetTree(git, write_dataset(git, records(3000)))
     assert big.fanout == 1 and len(big.shards()) == 16
     for prefix, blob in big.shards().items():
         for r in manifest.decode_lines(git.read_blob(blob)):
@@ -95,7 +99,7 @@ def test_shard_layout_grows_with_the_dataset(git: GitStore) -> None:
 
 
 def test_records_inside_a_shard_are_sorted_by_id(git: GitStore) -> None:
-    tree = DatasetTree(git, write_dataset(git, reversed(records(300))))
+    tree = DatasetTree(git, write_dataset(git, reversed(records(200))))
     (blob,) = tree.shards().values()
     got = [r.id for r in manifest.decode_lines(git.read_blob(blob))]
     assert got == sorted(got)
@@ -136,7 +140,7 @@ def test_deleting_everything_and_empty_datasets(git: GitStore) -> None:
 
 
 def test_growth_across_fanouts_keeps_every_record(git: GitStore) -> None:
-    base = write_dataset(git, records(500))
+    base = write_dataset(git, records(200))
     grown = patch_dataset(git, base, {r.id: r for r in records(3000)})
     tree = DatasetTree(git, grown)
     assert tree.fanout == 1 and tree.count == 3000
