@@ -232,3 +232,31 @@ def test_forced_checkout_never_writes_or_deletes_through_a_link_out(
         workspace.checkout(repo, first, force=True)
     assert sorted(p.name for p in outside.iterdir()) == before
     assert repo.head() == second
+
+
+def test_an_unchanged_table_keeps_its_bytes_across_checkouts(digits_repo: Repo) -> None:
+    """CRLF and a hand-chosen column order survive moving between commits that leave the
+    table's records alone; a table that does change is written anew."""
+    ws = digits_repo.workdir
+    table = b"label,review_id,text\r\npos,r1,great\r\nneg,r2,meh\r\n"
+    (ws / "reviews.csv").write_bytes(table)
+    digits_repo.add_dataset(
+        DatasetConfig(
+            name="reviews", layout="table", path="reviews.csv", id="review_id", content="text"
+        )
+    )
+    first = digits_repo.commit("digits and reviews", all=True).id
+    (ws / "train" / "0" / "more.png").write_bytes(digits_pngs(301)[300][0])
+    second = digits_repo.commit("one more image", all=True).id
+    workspace.checkout(digits_repo, first)
+    assert (ws / "reviews.csv").read_bytes() == table
+    workspace.checkout(digits_repo, second)
+    assert (ws / "reviews.csv").read_bytes() == table
+    (ws / "reviews.csv").write_bytes(table.replace(b"pos,r1", b"neg,r1"))
+    third = digits_repo.commit("relabel r1", all=True).id
+    workspace.checkout(digits_repo, first)
+    assert (ws / "reviews.csv").read_bytes() != table  # changed records: rendered anew
+    rows = {r.id: r.label for r in digits_repo.scan("reviews")}
+    assert rows == {"r1": "pos", "r2": "neg"}
+    workspace.checkout(digits_repo, third)
+    assert {r.id: r.label for r in digits_repo.scan("reviews")}["r1"] == "neg"

@@ -66,6 +66,20 @@ def test_plan_table_rewrites_only_when_bytes_differ() -> None:
     assert gone.delete == {"t.csv"}
 
 
+def test_a_table_with_the_target_records_keeps_its_own_formatting() -> None:
+    """CRLF, another column order, quoting: same records, so checkout leaves the bytes."""
+    cfg = DatasetConfig("t", "table", "t.csv", content="text")
+    recs = {"a": Record("a", "pos", address(b"hi"), 2, text="hi")}
+    as_written = b'label,"text",id\r\npos,hi,a\r\n'
+    same = Plan()
+    plan_dataset(same, cfg, recs, cfg, recs, as_written)
+    assert same.size == 0
+    changed = Plan()
+    target = {"a": Record("a", "neg", address(b"hi"), 2, text="hi")}
+    plan_dataset(changed, cfg, recs, cfg, target, as_written)
+    assert changed.tables == {"t.csv": render_table(cfg, list(target.values()))}
+
+
 def test_verify_refuses_a_corrupt_object_before_any_write(tmp_path: Path) -> None:
     store = ContentStore.init(tmp_path / "content")
     good, bad = store.put_many([b"good bytes", b"bad bytes!"])

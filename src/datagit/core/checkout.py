@@ -83,6 +83,11 @@ def plan_dataset(
     ):
         plan.delete.add(cfg_now.path)
     if cfg_target is not None and cfg_target.layout == "table":
+        # A table whose records already are the target's is left as the user wrote
+        # it (column order, quoting, line endings, row order), as git leaves a file
+        # that did not change; only a table that really changes is rendered anew.
+        if table_bytes_now is not None and cfg_now == cfg_target and now == target:
+            return
         rendered = render_table(cfg_target, list(target.values()))
         if rendered != table_bytes_now or (not target and table_bytes_now is None):
             plan.tables[cfg_target.path] = rendered
