@@ -40,7 +40,7 @@ def attach(repo: Repo) -> None:
     repo.snapshots.monitor = ask
 
 
-def start(repo: Repo) -> dict[str, object]:
+def start(repo: Repo) -> fsmonitor.Reply:
     """Enable the monitor for this repository and start it; its status."""
     if not fsmonitor.supported():
         raise DatagitError(
@@ -65,5 +65,5 @@ def stop(repo: Repo) -> bool:
     return fsmonitor.stop(repo.dotdir)
 
 
-def status(repo: Repo) -> dict[str, object] | None:
+def status(repo: Repo) -> fsmonitor.Reply | None:
     return fsmonitor.status(repo.dotdir)

@@ -231,6 +231,7 @@ def commit(
             hint="resolve with `datagit merge --ours/--theirs` or `datagit resolve ID --label L`",
         )
     stage = repo.stage_tree()
+    stage_ds: dict[str, str]
     if stage is None:
         cfg_bytes, stage_ds = (repo.workdir / "datagit.toml").read_bytes(), {}
     else:

@@ -56,6 +56,7 @@ def status(ctx: click.Context) -> None:
     if info is None:
         click.echo(f"fsmonitor {state}, not running")
         ctx.exit(0 if state == "disabled" else 1)
+        return
     click.echo(
         f"fsmonitor {state}, running: pid {info['pid']}, {info['watches']} folders watched, "
         f"{info['tracked']} paths changed, up {info['uptime_s']} s"

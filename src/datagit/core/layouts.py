@@ -422,7 +422,9 @@ def read_imagefolder(
     """
     files = walk_imagefolder(cfg, hasher.workdir)
     writer = hasher.writer
-    rows = {} if hasher.cache.empty() else hasher.cache.rows  # loaded before any fork
+    rows: Mapping[str, tuple[int, int, int, str, int]] = (
+        {} if hasher.cache.empty() else hasher.cache.rows  # loaded before any fork
+    )
     if known:
         rows = {**known, **rows} if rows else known
     side: list[Path] = []

@@ -108,7 +108,9 @@ def status_fast(
         return None
     now, upserts, deletes, started, token, rescanned = delta
     old = DatasetTree(git, base).get_many([*upserts, *deletes])
-    pairs = [(old.get(i), _fill(r, old.get(i))) for i, r in upserts.items()]
+    pairs: list[tuple[Record | None, Record | None]] = [
+        (old.get(i), _fill(r, old.get(i))) for i, r in upserts.items()
+    ]
     pairs += [(old.get(i), None) for i in deletes]
     changes = _changes(pairs)
     # Only racy entries, or a full scan a monitor could narrow next time: refresh the
@@ -198,9 +200,9 @@ def follow_plan(
     prefix = cfg.path + "/"
     for old, (new, _key) in moves.items():
         if old.startswith(prefix):
-            st = stats.pop(old, None)
-            if st is not None:
-                stats[new] = st
+            kept = stats.pop(old, None)
+            if kept is not None:
+                stats[new] = kept
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)

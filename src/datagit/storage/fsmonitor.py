@@ -35,6 +35,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -91,7 +92,10 @@ class Answer:
 
 
 # -- client ------------------------------------------------------------------
-def _request(dotdir: Path, message: dict[str, object], timeout: float = 5.0) -> dict | None:  # type: ignore[type-arg]
+Reply = dict[str, Any]
+
+
+def _request(dotdir: Path, message: dict[str, object], timeout: float = 5.0) -> Reply | None:
     if not supported():
         return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -120,7 +124,7 @@ def query(dotdir: Path, since: str | None) -> Answer | None:
     return Answer(reply["token"], paths if isinstance(paths, list) else None)
 
 
-def status(dotdir: Path) -> dict | None:  # type: ignore[type-arg]
+def status(dotdir: Path) -> Reply | None:
     """The running monitor's pid, watch count and uptime, or None."""
     return _request(dotdir, {"op": "status"})
 

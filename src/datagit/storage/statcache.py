@@ -174,8 +174,8 @@ class Snapshots:
 
     def load(self, dataset: str) -> Snapshot | None:
         try:
-            got = marshal.loads(self._path(dataset).read_bytes())
-            return Snapshot(*got) if len(got) == 4 else Snapshot(*got, None)
+            tree, taken, stats, *token = marshal.loads(self._path(dataset).read_bytes())
+            return Snapshot(tree, taken, stats, token[0] if token else None)  # older: no token
         except (OSError, EOFError, ValueError, TypeError):
             return None
 
