@@ -126,9 +126,9 @@ def materialize(
             and name in target_ds
         ):
             diff = compare_trees(repo.git, clean_ds[name], target_ds[name])
-            now = {c.id: c.old for c in diff if c.old is not None}
-            target = {c.id: c.new for c in diff if c.new is not None}
-            co.plan_dataset(plan, cfg_now, now, cfg_target, target, None)
+            before = {c.id: c.old for c in diff if c.old is not None}
+            after = {c.id: c.new for c in diff if c.new is not None}
+            co.plan_dataset(plan, cfg_now, before, cfg_target, after, None)
             followed[name] = clean_ds[name]
             continue
         now = _workspace_records(repo, name, cfg_now is not None, force, fallback)

@@ -114,6 +114,7 @@ class DatagitGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        return None  # not reached: ctx.exit raises
 
 
 @click.group(cls=DatagitGroup, context_settings={"help_option_names": ["-h", "--help"]})

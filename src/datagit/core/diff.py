@@ -228,8 +228,8 @@ def apply(records: Mapping[str, Record], diff: DatasetDiff) -> dict[str, Record]
     out = dict(records)
     for r in diff.removed:
         out.pop(r.id, None)
-    for r in diff.renamed:
-        out.pop(r.old.id, None)
+    for rn in diff.renamed:
+        out.pop(rn.old.id, None)
     for r in (*diff.added, *(x.new for x in diff.renamed)):
         out[r.id] = r
     for c in (*diff.relabeled, *diff.modified):

@@ -123,7 +123,7 @@ def along_first_parents(
     steps and every commit on the way carries patches; otherwise None, and the
     caller compares trees.
     """
-    path = []
+    path: list[str] = []
     commit = new
     while commit != old:
         if len(path) >= limit:

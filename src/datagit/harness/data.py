@@ -69,7 +69,7 @@ class Decoder:
         from PIL import Image
 
         try:
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             img = img.convert(self.image_mode)
         except Exception as exc:
             reason = "not a known image format" if "identify" in str(exc) else str(exc)

@@ -14,6 +14,7 @@ and never imports torch: that is what keeps a cached ``eval`` fast.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import time
@@ -107,7 +108,7 @@ class RunStore:
         """Every complete run, newest first."""
         return sorted(self, key=lambda r: r.meta.get("created", 0), reverse=True)
 
-    def _dirs(self) -> list[Path]:
+    def _dirs(self) -> builtins.list[Path]:  # `list` is a method here
         if not self.root.is_dir():
             return []
         return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]

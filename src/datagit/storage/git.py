@@ -533,7 +533,7 @@ class GitStore:
     def config_entries(self, prefix: str) -> list[tuple[str, str]]:
         """Every (key, value) under ``prefix`` in file order, each value of a multivar too."""
         cfg = self._repo.config.snapshot()
-        return [(e.name, e.value) for e in cfg if e.name.startswith(prefix)]
+        return [(e.name, e.value or "") for e in cfg if e.name.startswith(prefix)]
 
     # -- integrity -------------------------------------------------------
     def check_objects(self) -> GitCheck:

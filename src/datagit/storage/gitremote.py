@@ -36,7 +36,9 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.rejected: dict[str, str] = {}
         self._progress = progress
 
-    def credentials(self, url: str, username_from_url: str | None, allowed_types: int) -> object:
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: int
+    ) -> pygit2.Username | pygit2.UserPass | pygit2.Keypair:
         if allowed_types & pygit2.enums.CredentialType.SSH_KEY:
             return pygit2.KeypairFromAgent(username_from_url or "git")
         if allowed_types & pygit2.enums.CredentialType.USERNAME:
@@ -89,14 +91,15 @@ class GitRemote:
         refs: dict[str, str] = {}
         head_branch = None
         for h in heads:
-            if h.name == "HEAD":
+            name = h.name or ""
+            if name == "HEAD":
                 if h.symref_target:
                     head_branch = h.symref_target.removeprefix("refs/heads/")
                 continue
-            if h.name.endswith("^{}"):  # a peeled annotated tag: keep the commit it names
-                refs[h.name[:-3]] = str(h.oid)
-            elif h.name.startswith(("refs/heads/", "refs/tags/")):
-                refs.setdefault(h.name, str(h.oid))
+            if name.endswith("^{}"):  # a peeled annotated tag: keep the commit it names
+                refs[name[:-3]] = str(h.oid)
+            elif name.startswith(("refs/heads/", "refs/tags/")):
+                refs.setdefault(name, str(h.oid))
         return RemoteHeads(refs, head_branch)
 
     def fetch(self, progress: object = None) -> dict[str, str]:

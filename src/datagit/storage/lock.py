@@ -18,7 +18,7 @@ from datagit.errors import LockedError
 class WriteLock:
     """An exclusive, non-blocking lock on ``.datagit/lock``."""
 
-    def __init__(self, path: Path, on_acquire: Callable[[], None] | None = None) -> None:
+    def __init__(self, path: Path, on_acquire: Callable[[], object] | None = None) -> None:
         self.path = path
         self.on_acquire = on_acquire  # runs once the lock is held (e.g. stale-lock cleanup)
         self._fd: int | None = None

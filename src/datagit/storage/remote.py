@@ -14,6 +14,7 @@ Every downloaded object is verified against its address before anyone sees it.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -183,7 +184,7 @@ class ContentRemote:
             if progress:
                 progress(len(batch))
 
-    def check(self, keys: Iterable[str]) -> list[str]:
+    def check(self, keys: Iterable[str]) -> builtins.list[str]:  # `list` is a method here
         """Download ``keys`` and return one line per object that is missing or corrupt."""
         problems: list[str] = []
         pending = list(keys)
