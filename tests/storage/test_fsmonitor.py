@@ -81,3 +81,27 @@ def test_symlinks_are_always_reported(ws: Path) -> None:
         assert w.answer(token)["paths"] == ["train/1/link.png"]
     finally:
         os.close(w.fd)
+
+
+def test_a_monitor_whose_workspace_was_moved_away_never_answers_for_its_successor(
+    ws: Path, tmp_path: Path
+) -> None:
+    """`mv proj proj-old` then a new repository at `proj`: the old watcher sees the old
+    tree, so it must not answer (and it exits)."""
+    import time
+
+    assert fsmonitor.start(ws, ws / ".datagit")
+    try:
+        token = fsmonitor.query(ws / ".datagit", None)
+        assert token is not None
+        os.rename(ws, tmp_path / "moved")
+        (ws / ".datagit").mkdir(parents=True)  # a new repository where the old one was
+        got = fsmonitor.query(ws / ".datagit", token.token)
+        assert got is None or got.paths is None
+        deadline = time.monotonic() + 5
+        while fsmonitor.status(ws / ".datagit") is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fsmonitor.status(ws / ".datagit") is None
+    finally:
+        fsmonitor.stop(ws / ".datagit")
+        fsmonitor.stop(tmp_path / "moved" / ".datagit")

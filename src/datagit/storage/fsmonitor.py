@@ -126,7 +126,8 @@ def query(dotdir: Path, since: str | None) -> Answer | None:
 
 def status(dotdir: Path) -> Reply | None:
     """The running monitor's pid, watch count and uptime, or None."""
-    return _request(dotdir, {"op": "status"})
+    reply = _request(dotdir, {"op": "status"})
+    return reply if reply is not None and "pid" in reply else None
 
 
 def stop(dotdir: Path) -> bool:
@@ -180,6 +181,7 @@ class Watcher:
         self.cookie_wd = self._add(str(self.cookie_dir), None)
         self.cookies_seen: set[str] = set()
         self.started = time.time()
+        self.identity = _identity(workdir, dotdir)
         self._watch_tree("")
 
     def token(self) -> str:
@@ -294,7 +296,17 @@ class Watcher:
             self.cookies_seen.discard(name)
             path.unlink(missing_ok=True)
 
+    def moved(self) -> bool:
+        """True once the workspace or repository at our paths is not the one we watch
+        (renamed away, and perhaps a new one made in its place): we must not answer."""
+        try:
+            return _identity(Path(self.workdir), self.cookie_dir.parent) != self.identity
+        except OSError:
+            return True
+
     def answer(self, since: object) -> dict[str, object]:
+        if self.moved():
+            return {"token": self.token(), "paths": None}
         synced = self.sync()
         token = self.token()
         paths: list[str] | None = None
@@ -305,6 +317,11 @@ class Watcher:
                 paths = [p for p, s in self.changed.items() if s > seq]
                 paths.extend(self.links)
         return {"token": token, "paths": paths}
+
+
+def _identity(workdir: Path, dotdir: Path) -> tuple[int, int, int, int]:
+    a, b = os.stat(workdir), os.stat(dotdir)
+    return a.st_dev, a.st_ino, b.st_dev, b.st_ino
 
 
 def serve(workdir: Path, dotdir: Path) -> None:
@@ -321,7 +338,7 @@ def serve(workdir: Path, dotdir: Path) -> None:
     asked = time.monotonic()
     while running:
         ready, _, _ = select.select([server, watcher.fd], [], [], 30.0)
-        if not dotdir.is_dir() or time.monotonic() - asked > IDLE_EXIT_S:
+        if watcher.moved() or time.monotonic() - asked > IDLE_EXIT_S:
             break
         if watcher.fd in ready:
             watcher.pump()
@@ -337,8 +354,11 @@ def serve(workdir: Path, dotdir: Path) -> None:
             except (OSError, orjson.JSONDecodeError):
                 continue
             op = request.get("op") if isinstance(request, dict) else None
-            if op == "query":
-                reply: dict[str, object] = watcher.answer(request.get("since"))
+            if watcher.moved():
+                reply: dict[str, object] = {"token": watcher.token(), "paths": None}
+                running = False  # the repository we watched is gone from this path
+            elif op == "query":
+                reply = watcher.answer(request.get("since"))
             elif op == "status":
                 reply = {
                     "pid": os.getpid(),
