@@ -142,3 +142,19 @@ def test_forked_scans_agree_with_one_process(digits_repo: Repo, monkeypatch) -> 
     recs = {r.id: r for r in Repo.open(repo.workdir).records("train", info.id)}
     assert len(recs) == 300 and all(recs[p.name].label == "8" for p in moved)
     assert Repo.open(repo.workdir).status().clean
+
+
+def test_a_copy_into_another_class_folder_is_a_duplicate_id_on_the_fast_path(
+    digits_repo: Repo,
+) -> None:
+    """The snapshot scan counts ids only when a path is new; a copy is new, so it is caught."""
+    import shutil
+
+    import pytest
+
+    from datagit.errors import InvalidInputError
+
+    repo = committed(digits_repo)
+    shutil.copy(repo.workdir / "train/0/img_0000.png", repo.workdir / "train/5/img_0000.png")
+    with pytest.raises(InvalidInputError, match="given by both"):
+        Repo.open(repo.workdir).status()

@@ -232,18 +232,20 @@ def walk_imagefolder(cfg: DatasetConfig, workdir: Path, known: Container[str] = 
 
     The stat (and the read) is the per-file cost, so callers split it across
     both cores (`split_run`); a listing alone costs one ``getdents`` per folder.
-    Ids of paths in ``known`` were validated when first seen and are not again;
-    a duplicate id is detected by count and reported by the careful listing.
+    Ids of paths in ``known`` (a snapshot: one path per id) were validated when
+    first seen and are not again; a duplicate id needs a new path, so only then
+    are ids counted, and the careful listing reports the pair.
     """
     root, labels, real_workdir = _class_folders(cfg, workdir)
     out: list[Walked] = []
-    ids: set[str] = set()
+    append = out.append
+    new = 0
     for label, rel_id, path, entry in _walk(cfg, root, labels, real_workdir):
         if path not in known:
             validate_id(rel_id, path)
-        out.append((path, entry.path, label, rel_id))
-        ids.add(rel_id)
-    if len(ids) != len(out):
+            new += 1
+        append((path, entry.path, label, rel_id))
+    if new and len({w[3] for w in out}) != len(out):
         list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both files
     return out
 
