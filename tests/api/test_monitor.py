@@ -190,3 +190,27 @@ def test_cli_start_status_stop(watched: Repo) -> None:
     assert off.returncode == 0 and "disabled, not running" in off.stdout
     assert "fsmonitor running" in run("start").stdout
     assert "enabled, running" in run("status").stdout
+
+
+def test_a_big_full_scan_advises_the_monitor_until_muted(
+    digits_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(monitor, "ADVISE_FILES", 100)  # 300 digits count as "big" here
+    age(digits_repo.workdir / "train")
+    digits_repo.commit("digits", all=True)
+    repo = Repo.open(digits_repo.workdir)
+    repo.status()
+    hint = monitor.advice(repo)
+    assert hint is not None and "datagit fsmonitor start" in hint and "\n" not in hint
+    repo.git.config_set("advice.fsmonitor", "false")
+    assert monitor.advice(repo) is None
+    repo.git.config_delete("advice.fsmonitor")
+    small = Repo.open(digits_repo.workdir)
+    assert monitor.advice(small) is None  # nothing scanned yet in this process
+
+
+def test_no_advice_once_the_monitor_is_on(watched: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(monitor, "ADVISE_FILES", 100)
+    repo = Repo.open(watched.workdir)
+    repo.status()
+    assert monitor.advice(repo) is None

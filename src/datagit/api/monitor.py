@@ -40,6 +40,26 @@ def attach(repo: Repo) -> None:
     repo.snapshots.monitor = ask
 
 
+ADVISE_FILES = 50_000  # a full scan this large costs ~0.3 s of stat calls alone
+
+
+def advice(repo: Repo) -> str | None:
+    """A one-line hint to enable the monitor, after a command stat'ed many files without
+    one (as git advises on slow status); ``datagit config advice.fsmonitor false`` mutes it."""
+    if (
+        repo.snapshots.full_scanned < ADVISE_FILES
+        or repo.snapshots.monitor is not None
+        or not fsmonitor.supported()
+        or repo.git.config_get("advice.fsmonitor") == "false"
+    ):
+        return None
+    return (
+        f"hint: {repo.snapshots.full_scanned:,} files were stat'ed; `datagit fsmonitor start` "
+        "watches the workspace so status and commit look only at what changed "
+        "(`datagit config advice.fsmonitor false` hides this)"
+    )
+
+
 def start(repo: Repo) -> fsmonitor.Reply:
     """Enable the monitor for this repository and start it; its status."""
     if not fsmonitor.supported():

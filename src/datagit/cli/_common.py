@@ -18,6 +18,16 @@ def open_repo(ctx: click.Context) -> Repo:
     return Repo.open(ctx.find_root().obj["directory"])
 
 
+def advise(repo: Repo) -> None:
+    """Print the filesystem-monitor hint on stderr when a big scan earned it."""
+    if repo.snapshots.full_scanned:
+        from datagit.api import monitor
+
+        hint = monitor.advice(repo)
+        if hint:
+            click.echo(hint, err=True)
+
+
 def short(oid: str | None) -> str:
     return oid[:10] if oid else "-"
 

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from datagit.cli._common import open_repo, short
+from datagit.cli._common import advise, open_repo, short
 from datagit.errors import InvalidInputError
 from datagit.storage.git import Signature
 
@@ -56,6 +56,7 @@ def commit(
             for c in ch:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1
             click.echo(f" {name}: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
+    advise(repo)
 
 
 COMMANDS = [commit]

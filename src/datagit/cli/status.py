@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from datagit.cli._common import change_line, echo_json, open_repo, short
+from datagit.cli._common import advise, change_line, echo_json, open_repo, short
 from datagit.core.changes import counts
 
 LIMIT = 20
@@ -79,6 +79,7 @@ def status(ctx: click.Context, as_json: bool, verbose: bool) -> None:
             click.echo(f"    … and {len(rows) - len(shown)} more (use -v)")
     if st.clean:
         click.echo("nothing to commit, workspace clean")
+    advise(repo)
 
 
 COMMANDS = [status]

@@ -54,6 +54,7 @@ def listing_delta(
     rescanned = narrowed is None and answer is not None
     if narrowed is None:
         narrowed = stat_changes(cfg, hasher.workdir, stats, limit=settled)
+        snapshots.full_scanned += len(stats)
     changed, gone = narrowed
     # A file moved to another class folder keeps size, mtime and inode: if it was
     # last written before the snapshot, its bytes are the ones the old record names,

@@ -168,6 +168,7 @@ class Snapshots:
     def __init__(self, folder: Path, monitor: Monitor | None = None) -> None:
         self.folder = folder
         self.monitor = monitor
+        self.full_scanned = 0  # files this process stat'ed without a monitor's help
 
     def _path(self, dataset: str) -> Path:
         return self.folder / f"snapshot-{dataset}.marshal"
