@@ -76,15 +76,21 @@ class Status:
 class Repo:
     """A datagit workspace: ``datagit.toml``, the datasets, and ``.datagit/``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, readonly: bool = False) -> None:
+        """``readonly``: no side effects at all — no monitor started, no stat cache or
+        snapshot written, and the write lock refuses — so viewers, worker processes
+        and threads can open a repository that another process is writing."""
         self.workdir = workdir
         self.dotdir = workdir / DOTDIR
+        self.readonly = readonly
         self.git = GitStore.open(self.dotdir)
         self.store = ContentStore(self.dotdir / "content")
-        self.statcache = StatCache(self.dotdir / "index.sqlite")
-        self.snapshots = Snapshots(self.dotdir / "cache")
-        self.lock = WriteLock(self.dotdir / "lock", on_acquire=self.git.clear_stale_locks)
-        if self.git.config_get("datagit.fsmonitor") == "true":
+        self.statcache = StatCache(self.dotdir / "index.sqlite", readonly=readonly)
+        self.snapshots = Snapshots(self.dotdir / "cache", readonly=readonly)
+        self.lock = WriteLock(
+            self.dotdir / "lock", on_acquire=self.git.clear_stale_locks, readonly=readonly
+        )
+        if not readonly and self.git.config_get("datagit.fsmonitor") == "true":
             from datagit.api import monitor
 
             monitor.attach(self)  # scans ask the monitor what changed (api/monitor.py)
@@ -114,12 +120,12 @@ class Repo:
         return cls(workdir)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = ".") -> Repo:
+    def open(cls, path: str | os.PathLike[str] = ".", *, readonly: bool = False) -> Repo:
         """Open the repository at ``path`` or the nearest parent holding ``.datagit``."""
         start = Path(path).absolute()
         for folder in (start, *start.parents):
             if (folder / DOTDIR / "HEAD").exists():
-                return cls(folder)
+                return cls(folder, readonly=readonly)
         raise NotARepositoryError(
             f"not a datagit repository: {start} (nor any parent folder)",
             hint="run `datagit init` here, or cd into a repository",

@@ -59,7 +59,18 @@ class Step:
 
 
 class Hooks:
-    """Step callbacks; subclass and override what you need (all default to no-ops)."""
+    """Step callbacks; subclass and override what you need (all default to no-ops).
+
+    A hook that keeps something worth caching sets ``artifact`` to a key naming
+    what produced it (e.g. ``ledger-<digest of its settings>``) and writes it in
+    `save_artifact`; the run cache then answers later requests for that key
+    without training, and the plain run is never invalidated by it.
+    """
+
+    artifact: str | None = None
+
+    def save_artifact(self, folder: Path) -> None:
+        """Write this hook's artifact into ``folder`` (called once, after training)."""
 
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Once, after the model and optimiser exist and before the first batch."""
