@@ -76,14 +76,20 @@ class Status:
 class Repo:
     """A datagit workspace: ``datagit.toml``, the datasets, and ``.datagit/``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, readonly: bool = False) -> None:
         self.workdir = workdir
         self.dotdir = workdir / DOTDIR
+        self.readonly = readonly
         self.git = GitStore.open(self.dotdir)
         self.store = ContentStore(self.dotdir / "content")
         self.statcache = StatCache(self.dotdir / "index.sqlite")
         self.snapshots = Snapshots(self.dotdir / "cache")
-        self.lock = WriteLock(self.dotdir / "lock", on_acquire=self.git.clear_stale_locks)
+        self.lock: WriteLock | _NoWrites = WriteLock(
+            self.dotdir / "lock", on_acquire=self.git.clear_stale_locks
+        )
+        if readonly:  # a reader (the web viewer, executors): no lock, monitor or fetching
+            self.lock = _NoWrites(workdir)
+            return
         if self.git.config_get("datagit.fsmonitor") == "true":
             from datagit.api import monitor
 
@@ -114,12 +120,16 @@ class Repo:
         return cls(workdir)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = ".") -> Repo:
-        """Open the repository at ``path`` or the nearest parent holding ``.datagit``."""
+    def open(cls, path: str | os.PathLike[str] = ".", *, readonly: bool = False) -> Repo:
+        """Open the repository at ``path`` or the nearest parent holding ``.datagit``.
+
+        ``readonly``: never take the write lock (a writer's `with repo.lock` raises),
+        attach no filesystem monitor, fetch nothing and write no stat cache.
+        """
         start = Path(path).absolute()
         for folder in (start, *start.parents):
             if (folder / DOTDIR / "HEAD").exists():
-                return cls(folder)
+                return cls(folder, readonly=readonly)
         raise NotARepositoryError(
             f"not a datagit repository: {start} (nor any parent folder)",
             hint="run `datagit init` here, or cd into a repository",
@@ -259,6 +269,8 @@ class Repo:
         return recs
 
     def _save_statcache(self) -> None:
+        if self.readonly:
+            return
         with contextlib.suppress(Exception):
             self.statcache.save()
 
@@ -417,6 +429,22 @@ class Repo:
                 found = patch.changes_between_commits(self.git, old_id, new_id, n)
             out[n] = found if found is not None else compare_trees(self.git, a.get(n), b.get(n))
         return out
+
+
+class _NoWrites:
+    """The lock of a repository opened read-only: any writer that tries to take it fails."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def __enter__(self) -> None:
+        raise DatagitError(
+            f"{self.workdir} was opened read-only",
+            hint="open it with Repo.open(path) to change it",
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _norm(data: bytes) -> bytes:
