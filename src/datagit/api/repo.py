@@ -82,8 +82,8 @@ class Repo:
         self.readonly = readonly
         self.git = GitStore.open(self.dotdir)
         self.store = ContentStore(self.dotdir / "content")
-        self.statcache = StatCache(self.dotdir / "index.sqlite")
-        self.snapshots = Snapshots(self.dotdir / "cache")
+        self.statcache = StatCache(self.dotdir / "index.sqlite", readonly=readonly)
+        self.snapshots = Snapshots(self.dotdir / "cache", readonly=readonly)
         self.lock: WriteLock | _NoWrites = WriteLock(
             self.dotdir / "lock", on_acquire=self.git.clear_stale_locks
         )

@@ -25,8 +25,9 @@ RACY_NS = 50_000_000  # 50 ms: wider than any file-time granularity seen on ext4
 class StatCache:
     """A sqlite table of path → (size, mtime_ns, inode, hash, hashed_at_ns)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly  # read what is cached, never create or write the file
         self._db: sqlite3.Connection | None = None
         self._rows: dict[str, tuple[int, int, int, str, int]] | None = None
         self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
@@ -45,17 +46,24 @@ class StatCache:
         return self._db
 
     def _open(self) -> None:
+        if self._db is None and self.readonly:
+            try:  # immutable: sqlite takes no lock and writes no -shm/-wal file
+                uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
+                self._db = sqlite3.connect(uri, uri=True)
+                self._db.execute("SELECT 1 FROM files LIMIT 1")
+                return
+            except sqlite3.Error:  # missing or damaged: an empty cache, in memory
+                self.close()
+                self._db = sqlite3.connect(":memory:")
         if self._db is None:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
-                " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)"
-            )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
+            " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)")
 
     @property
     def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
@@ -104,7 +112,7 @@ class StatCache:
         self._dirty[path] = row  # type: ignore[assignment]
 
     def save(self) -> None:
-        if not self._dirty:
+        if not self._dirty or self.readonly:
             return
         db = self._conn()
         with db:
@@ -120,6 +128,8 @@ class StatCache:
         return row[0] if row else None
 
     def remember_tree(self, source: str, tree: str) -> None:
+        if self.readonly:
+            return
         db = self._conn()
         with db:
             db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
@@ -165,9 +175,12 @@ class Snapshots:
     at the paths the monitor names.
     """
 
-    def __init__(self, folder: Path, monitor: Monitor | None = None) -> None:
+    def __init__(
+        self, folder: Path, monitor: Monitor | None = None, *, readonly: bool = False
+    ) -> None:
         self.folder = folder
         self.monitor = monitor
+        self.readonly = readonly  # a reader's snapshots are never saved or dropped
         self.full_scanned = 0  # files this process stat'ed without a monitor's help
 
     def _path(self, dataset: str) -> Path:
@@ -197,6 +210,8 @@ class Snapshots:
         stats: dict[str, tuple[int, int, int]],
         token: str | None = None,
     ) -> None:
+        if self.readonly:
+            return
         self.folder.mkdir(exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".tmp")
@@ -204,6 +219,8 @@ class Snapshots:
         os.replace(tmp, path)
 
     def drop(self, dataset: str | None = None) -> None:
+        if self.readonly:
+            return
         if dataset is None:
             for p in self.folder.glob("snapshot-*.marshal"):
                 p.unlink(missing_ok=True)
