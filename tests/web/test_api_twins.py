@@ -52,4 +52,5 @@ def test_status_json_is_the_renderer(tmp_repo: Repo, cli: Cli) -> None:
     """status reads the workspace, so the viewer has no twin; the CLI prints the renderer."""
     (tmp_repo.workdir / "train" / "cat").mkdir()
     (tmp_repo.workdir / "train" / "cat" / "a.png").write_bytes(b"a")
-    assert cli("status", "--json").output == render.text(render.status_json(tmp_repo.status())) + "\n"
+    expected = render.text(render.status_json(tmp_repo.status()))
+    assert cli("status", "--json").output == expected + "\n"

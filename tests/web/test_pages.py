@@ -74,7 +74,7 @@ def test_diff_kinds_and_pagination(hist: Hist) -> None:
 
 
 def test_example_page_bytes_blame_and_predictions(hist: Hist) -> None:
-    root, ids = hist
+    root, _ = hist
     repo = Repo.open(root)
     rec = repo.record("eval", "d0000.png")
     html = client(root).get("/example/eval/d0000.png").text

@@ -30,8 +30,9 @@ def evil_repo(tmp_repo: Repo) -> Repo:
         },
     )
     tmp_repo.add_dataset(
-        DatasetConfig(name="notes", layout="table", path="notes.csv", id="id", label="label",
-                      content="text")
+        DatasetConfig(
+            name="notes", layout="table", path="notes.csv", id="id", label="label", content="text"
+        )
     )
     tmp_repo.commit("odd examples", all=True)
     (tmp_repo.workdir / "train" / "3" / "link.png").symlink_to("/etc/passwd")
@@ -136,9 +137,20 @@ def test_reading_every_page_writes_nothing(hist: Hist) -> None:
     workspace = sorted(p for p in root.rglob("*") if ".datagit" not in p.parts)
     c = client(root)
     for url in (
-        "/", "/?dataset=train", f"/commit/{ids['relabel']}", f"/diff?a=v1&b={ids['merge']}",
-        "/example/train/d0003.png", "/runs", f"/runs/{ids['run_first']}", "/contributors",
-        "/bisect", "/suspects", "/api/log", "/api/credit", "/api/blame/train", "/api/history",
+        "/",
+        "/?dataset=train",
+        f"/commit/{ids['relabel']}",
+        f"/diff?a=v1&b={ids['merge']}",
+        "/example/train/d0003.png",
+        "/runs",
+        f"/runs/{ids['run_first']}",
+        "/contributors",
+        "/bisect",
+        "/suspects",
+        "/api/log",
+        "/api/credit",
+        "/api/blame/train",
+        "/api/history",
     ):
         assert c.get(url).status_code == 200, url
     assert repo_state(root) == before
