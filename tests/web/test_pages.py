@@ -146,3 +146,15 @@ def test_bisect_timeline_and_culprit(tmp_path: Path, digits_repo: Repo) -> None:
     state = c.get("/api/bisect").json()
     assert [s["verdict"] for s in state["steps"]] == ["bad", "good", "bad"]
     assert state["culprit"] == bad and state["culprit_changes"]["train"]["relabeled"] == 6
+
+
+def test_history_pages_fifty_commits_at_a_time(tmp_repo: Repo) -> None:
+    for i in range(53):
+        tmp_repo.commit(f"step {i}", allow_empty=True)
+    c = client(tmp_repo.workdir)
+    first = c.get("/").text
+    assert first.count('<tr class="commit"') == 50 and "page 1 of 2" in first
+    assert "step 52" in first and "step 2<" not in first
+    last = c.get("/?page=9").text  # past the end: the last page
+    assert last.count('<tr class="commit"') == 3 and "step 0" in last and "page 2 of 2" in last
+    assert c.get("/?page=x").status_code == 404

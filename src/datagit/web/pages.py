@@ -42,18 +42,15 @@ class Pager:
 def routes(viewer: Viewer) -> list[Route]:
     async def history_page(request: Request) -> Response:
         params = request.query_params
-        size = COMMITS
-        page = max(int_param(request, "page", 1) or 1, 1)
         filters = {k: params.get(k) or None for k in ("dataset", "author", "annotator")}
-        h = browse.history_rows(viewer.repo, **filters, offset=(page - 1) * size, limit=size)
-        pager = Pager(request, h.total, size)
+        page = max(int_param(request, "page", 1) or 1, 1)
+        h = browse.history_rows(viewer.repo, **filters, offset=(page - 1) * COMMITS, limit=COMMITS)
+        pager = Pager(request, h.total, COMMITS)
+        if pager.page != page:  # past the last page: show the last one
+            h = browse.history_rows(viewer.repo, **filters, offset=pager.start, limit=COMMITS)
+        graph = not any(filters.values())  # a filtered history has gaps: no lines
         return viewer.page(
-            request,
-            "history.html",
-            history=h,
-            pager=pager,
-            filters=filters,
-            graph=not any(filters.values()),
+            request, "history.html", history=h, pager=pager, filters=filters, graph=graph
         )
 
     async def commit_page(request: Request) -> Response:
