@@ -158,3 +158,29 @@ def test_history_pages_fifty_commits_at_a_time(tmp_repo: Repo) -> None:
     last = c.get("/?page=9").text  # past the end: the last page
     assert last.count('<tr class="commit"') == 3 and "step 0" in last and "page 2 of 2" in last
     assert c.get("/?page=x").status_code == 404
+
+
+def test_contributors_show_a_value_column_when_credit_has_one() -> None:
+    """#11's `credit --value` adds a number per contributor: a column and a bar chart."""
+    from starlette.requests import Request
+
+    from datagit.web.app import fixed, templates
+
+    assert (fixed(0.12345), fixed(None), fixed(3)) == ("0.1235", "-", "3.0000")
+    assert fixed({"accuracy": 0.5}) == '{"accuracy": 0.5}'  # not a number: as the CLI's label
+    ledger = {
+        "authors": [
+            {"name": "Ada", "labels_set": 5, "value": 0.031},
+            {"name": "Bob", "labels_set": 2, "value": -0.012},
+        ],
+        "annotators": [{"name": "ann", "labels_set": 1, "value": {"accuracy": 0.5}}],
+    }
+    request = Request({"type": "http", "query_string": b"", "headers": []})
+    html = (
+        templates()
+        .get_template("contributors.html")
+        .render(request=request, repo_name="ws", ledger=ledger, rev="HEAD")
+    )
+    assert "<th>value</th>" in html and "0.0310" in html
+    assert 'aria-label="value per authors"' in html and 'class="bar neg"' in html
+    assert 'aria-label="value per annotators"' not in html  # not numbers: no chart

@@ -10,6 +10,7 @@ repository object (libgit2 underneath) is never used from two threads.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -75,17 +76,7 @@ class Viewer:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.repo = Repo.open(path, readonly=True)
-        self.templates = Environment(
-            loader=FileSystemLoader(HERE / "templates"),
-            autoescape=select_autoescape(["html"], default=True),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.templates.filters["short"] = lambda oid: (oid or "-")[:10]
-        self.templates.filters["label"] = label_text
-        self.templates.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
-        self.templates.filters["date"] = lambda sig: render.iso(sig)[:16].replace("T", " ")
-        self.templates.filters["fixed"] = lambda x, d=4: "-" if x is None else f"{x:.{d}f}"
+        self.templates = templates()
 
     def reopen(self) -> Repo:
         """A fresh handle, after a commit elsewhere added content this one has not indexed."""
@@ -98,9 +89,34 @@ class Viewer:
         return HTMLResponse(html, status_code=status)
 
 
+def templates() -> Environment:
+    """The pages' Jinja2 templates, autoescaped, with the viewer's filters."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["short"] = lambda oid: (oid or "-")[:10]
+    env.filters["label"] = label_text
+    env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    env.filters["date"] = lambda sig: render.iso(sig)[:16].replace("T", " ")
+    env.filters["fixed"] = fixed
+    return env
+
+
 def label_text(value: Any) -> str:
     """A label as the CLI prints it: strings bare, anything else as JSON."""
-    return value if isinstance(value, str) else render.text(value).replace("\n", "")
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def fixed(value: Any, digits: int = 4) -> str:
+    """A number with ``digits`` decimals; '-' for none; anything else as a label."""
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
+    return label_text(value)
 
 
 def json_response(value: Any) -> Response:
