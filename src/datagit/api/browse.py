@@ -88,14 +88,20 @@ def history_rows(
     if annotator:
         rows = [r for r in rows if r.annotator == annotator]
     if dataset:
-        for r in rows:
-            r.changes = change_counts(repo, r.commit)
-        rows = [r for r in rows if any(r.changes.get(dataset, {}).values())]
+        rows = [r for r in rows if _touches(repo, r.commit, dataset)]
     page = rows[offset : offset + limit]
     for r in page:
         if not r.changes:
             r.changes = change_counts(repo, r.commit)
     return History(page, len(rows), authors, annotators, datasets)
+
+
+def _touches(repo: Repo, c: CommitInfo, dataset: str) -> bool:
+    """Whether the commit changed ``dataset`` against its first parent: its tree id moved
+    (one root-tree read per commit, no records decoded, so filtering stays cheap)."""
+    mine = repo.datasets_at(c.id).get(dataset)
+    theirs = repo.datasets_at(c.parents[0]).get(dataset) if c.parents else None
+    return mine != theirs
 
 
 def change_counts(repo: Repo, c: CommitInfo) -> dict[str, dict[str, int]]:
