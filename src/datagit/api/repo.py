@@ -77,9 +77,9 @@ class Repo:
     """A datagit workspace: ``datagit.toml``, the datasets, and ``.datagit/``."""
 
     def __init__(self, workdir: Path, *, readonly: bool = False) -> None:
-        """``readonly``: no side effects at all — no monitor started, no stat cache or
-        snapshot written, and the write lock refuses — so viewers, worker processes
-        and threads can open a repository that another process is writing."""
+        """``readonly``: no side effects at all — no monitor started, nothing fetched,
+        no stat cache or snapshot written, and the write lock refuses — so viewers,
+        worker processes and threads can open a repository another process writes."""
         self.workdir = workdir
         self.dotdir = workdir / DOTDIR
         self.readonly = readonly
@@ -90,7 +90,9 @@ class Repo:
         self.lock = WriteLock(
             self.dotdir / "lock", on_acquire=self.git.clear_stale_locks, readonly=readonly
         )
-        if not readonly and self.git.config_get("datagit.fsmonitor") == "true":
+        if readonly:  # a reader (the web viewer, executors): no monitor, no fetching
+            return
+        if self.git.config_get("datagit.fsmonitor") == "true":
             from datagit.api import monitor
 
             monitor.attach(self)  # scans ask the monitor what changed (api/monitor.py)
@@ -121,7 +123,11 @@ class Repo:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] = ".", *, readonly: bool = False) -> Repo:
-        """Open the repository at ``path`` or the nearest parent holding ``.datagit``."""
+        """Open the repository at ``path`` or the nearest parent holding ``.datagit``.
+
+        ``readonly``: never take the write lock (a writer's `with repo.lock` raises),
+        attach no filesystem monitor, fetch nothing and write no stat cache.
+        """
         start = Path(path).absolute()
         for folder in (start, *start.parents):
             if (folder / DOTDIR / "HEAD").exists():
@@ -265,6 +271,8 @@ class Repo:
         return recs
 
     def _save_statcache(self) -> None:
+        if self.readonly:
+            return
         with contextlib.suppress(Exception):
             self.statcache.save()
 

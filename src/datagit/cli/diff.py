@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from datagit.api import history
+from datagit.api import history, render
 from datagit.cli._common import PathspecCommand, echo_json, label, open_repo, pathspec, short
 from datagit.core.diff import DatasetDiff, Filter
 
@@ -52,7 +50,7 @@ def diff(
     spec = pathspec(ctx)
     result = history.diff(repo, a, b, cached=cached, datasets=spec or None, keep=keep)
     if as_json:
-        echo_json(diff_json(result))
+        echo_json(render.diff_json(result))
         return
     for d in result.datasets:
         if not d:
@@ -107,30 +105,6 @@ def _rows(d: DatasetDiff) -> list[tuple[str, str]]:
         rows.append((x.new.id, "R", f"{d.name}/{x.old.id} → {d.name}/{x.new.id}{extra}"))
     rows.sort()
     return [(code, text) for _, code, text in rows]
-
-
-def diff_json(result: history.Diff) -> dict[str, Any]:
-    """The documented ``--json`` schema (docs/history.md)."""
-    return {
-        "old": result.old,
-        "new": result.new,
-        "datasets": {
-            d.name: {
-                "summary": d.summary(),
-                "added": [r.id for r in d.added],
-                "removed": [r.id for r in d.removed],
-                "modified": [c.id for c in d.modified],
-                "relabeled": [
-                    {"id": c.id, "from": c.old.label, "to": c.new.label}  # type: ignore[union-attr]
-                    for c in d.relabeled
-                ],
-                "renamed": [{"from": x.old.id, "to": x.new.id} for x in d.renamed],
-                "transitions": [{"from": a, "to": b, "count": n} for a, b, n in d.transitions()],
-                "label_deltas": d.label_deltas(),
-            }
-            for d in result.datasets
-        },
-    }
 
 
 COMMANDS = [diff]

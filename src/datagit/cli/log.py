@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import click
 
-from datagit.api import history
+from datagit.api import history, render
 from datagit.api.repo import Repo
 from datagit.cli._common import (
     PathspecCommand,
-    commit_json,
     echo_json,
     open_repo,
     pathspec,
     short,
     when,
 )
-from datagit.cli.blame import change_text, event_json, event_line
+from datagit.cli.blame import change_text, event_line
 from datagit.errors import InvalidInputError
 
 
@@ -55,7 +54,7 @@ def log(
         repo.dataset_config(dataset) if dataset in repo.config.datasets else None
     commits = list(repo.log(rev, limit=limit, dataset=dataset))
     if as_json:
-        echo_json([commit_json(c) for c in commits])
+        echo_json(render.log_json(commits))
         return
     for c in commits:
         if oneline:
@@ -99,7 +98,7 @@ def _example_log(
         raise InvalidInputError(f"--example needs an id inside dataset {name!r}")
     events = history.example_log(repo, name, example_id, rev)[:limit]
     if as_json:
-        echo_json([event_json(e) for e in events])
+        echo_json(render.example_log_json(events))
         return
     for e in events:
         if oneline:

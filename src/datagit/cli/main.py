@@ -48,6 +48,7 @@ VERBS = {
     "switch": "checkout",
     "tag": "branch",
     "train": "train",
+    "ui": "ui",
 }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from datagit.cli._common import change_line, commit_json, echo_json, open_repo, when
+from datagit.api import render
+from datagit.cli._common import change_line, echo_json, open_repo, when
 from datagit.core.changes import counts
 
 
@@ -26,23 +27,7 @@ def show(ctx: click.Context, rev: str, as_json: bool, limit: int) -> None:
     c = repo.commit_info(rev)
     changes = repo.changes(c.parents[0] if c.parents else None, c.id)
     if as_json:
-        out = commit_json(c)
-        out["datasets"] = {
-            n: {
-                "summary": counts(ch),
-                "changes": [
-                    {
-                        "id": x.id,
-                        "kind": x.kind,
-                        "from": x.old.label if x.old else None,
-                        "to": x.new.label if x.new else None,
-                    }
-                    for x in ch
-                ],
-            }
-            for n, ch in changes.items()
-        }
-        echo_json(out)
+        echo_json(render.show_json(c, changes))
         return
     click.echo(f"commit {c.id}")
     click.echo(f"Author: {c.author.name} <{c.author.email}>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from datagit.api import render
 from datagit.cli._common import advise, change_line, echo_json, open_repo, short
 from datagit.core.changes import counts
 
@@ -24,25 +25,7 @@ def status(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     repo = open_repo(ctx)
     st = repo.status()
     if as_json:
-        echo_json(
-            {
-                "branch": st.branch,
-                "head": st.head,
-                "clean": st.clean,
-                "conflicts": st.conflicts,
-                "config": {"staged": st.config_staged, "unstaged": st.config_unstaged},
-                "datasets": {
-                    d.name: {
-                        "staged": counts(d.staged),
-                        "unstaged": counts(d.unstaged),
-                        "staged_ids": [c.id for c in d.staged],
-                        "unstaged_ids": [c.id for c in d.unstaged],
-                        "missing": d.missing,
-                    }
-                    for d in st.datasets
-                },
-            }
-        )
+        echo_json(render.status_json(st))
         return
     click.echo(f"On branch {st.branch}" if st.branch else f"HEAD detached at {short(st.head)}")
     if st.head is None:

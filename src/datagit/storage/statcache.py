@@ -27,8 +27,7 @@ class StatCache:
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        # read-only: never create, repair or write the file (viewers, worker processes)
-        self.readonly = readonly
+        self.readonly = readonly  # read what is cached, never create or write the file
         self._db: sqlite3.Connection | None = None
         self._rows: dict[str, tuple[int, int, int, str, int]] | None = None
         self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
@@ -48,24 +47,23 @@ class StatCache:
 
     def _open(self) -> None:
         if self._db is None and self.readonly:
-            try:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:  # immutable: sqlite takes no lock and writes no -shm/-wal file
+                uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
+                self._db = sqlite3.connect(uri, uri=True)
                 self._db.execute("SELECT 1 FROM files LIMIT 1")
                 return
-            except sqlite3.Error:  # missing or damaged: an empty cache in memory
+            except sqlite3.Error:  # missing or damaged: an empty cache, in memory
                 self.close()
                 self._db = sqlite3.connect(":memory:")
         if self._db is None:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
-                " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)"
-            )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
+            " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)")
 
     @property
     def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
@@ -182,7 +180,7 @@ class Snapshots:
     ) -> None:
         self.folder = folder
         self.monitor = monitor
-        self.readonly = readonly  # read-only: snapshots are read, never saved or dropped
+        self.readonly = readonly  # a reader's snapshots are never saved or dropped
         self.full_scanned = 0  # files this process stat'ed without a monitor's help
 
     def _path(self, dataset: str) -> Path:
