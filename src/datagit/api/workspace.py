@@ -27,6 +27,8 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
     with repo.lock:
         target = repo.resolve(rev)
         branch = rev if repo.git.ref(f"refs/heads/{rev}") else None
+        if rev == "HEAD":  # `checkout -f HEAD` discards changes; it never detaches (as git)
+            branch = repo.branch()
         target_tree = repo.git.commit(target).tree
         clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
@@ -57,6 +59,18 @@ def switch(
                 f"{', '.join(list_branches(repo)) or 'none'})",
             )
         return checkout(repo, branch, force=force)
+
+
+def left_behind(repo: Repo, old: str | None) -> list[CommitInfo]:
+    """Commits reachable from ``old`` (a detached HEAD just left) and from no branch,
+    tag or the new HEAD, newest first: what git warns is "left behind" on a switch."""
+    if old is None or repo.branch() is None and repo.head() == old:
+        return []
+    keep = [*repo.git.refs("refs/heads/").values(), *repo.git.refs("refs/tags/").values()]
+    head = repo.head()
+    if head:
+        keep.append(head)
+    return list(repo.git.walk([old], hide=keep))
 
 
 def _require_clean(repo: Repo, force: bool, what: str, target_tree: str | None = None) -> bool:

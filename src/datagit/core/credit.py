@@ -86,6 +86,7 @@ def credit(
     history.reverse()  # oldest first: a label is set before it can be overturned
     counted = {c.id for c in history if window is None or window(c)}
     by_id = {c.id: c for c in history}
+    touched: set[str] = set()  # commits already counted: one touching two datasets is one
     for dataset in datasets:
         trees = DatasetTrees(git, dataset)
         lines = ShardLines(git)
@@ -95,7 +96,8 @@ def credit(
             if not changes:
                 continue
             counts_here = c.id in counted
-            if counts_here:
+            if counts_here and c.id not in touched:
+                touched.add(c.id)
                 _entry(ledger.authors, c.author.name).commits += 1
             for x in changes:
                 _count(ledger, c, x, counts_here, setter)
