@@ -64,7 +64,7 @@ def switch(
 def left_behind(repo: Repo, old: str | None) -> list[CommitInfo]:
     """Commits reachable from ``old`` (a detached HEAD just left) and from no branch,
     tag or the new HEAD, newest first: what git warns is "left behind" on a switch."""
-    if old is None or repo.branch() is None and repo.head() == old:
+    if old is None or (repo.branch() is None and repo.head() == old):
         return []
     keep = [*repo.git.refs("refs/heads/").values(), *repo.git.refs("refs/tags/").values()]
     head = repo.head()
