@@ -63,3 +63,56 @@ def test_leaving_a_detached_commit_behind_warns(dg: Cli, ws: Path) -> None:
     assert "made while detached" in out
     again = dg("checkout", "HEAD~1").output  # from a branch: nothing is left behind
     assert "leaving" not in again
+
+
+def test_dataset_add_checks_the_table_columns(dg: Cli, ws: Path) -> None:
+    """Regression (#14): `--id nosuchcol` was accepted and failed later at `status`."""
+    (ws / "wine.csv").write_text("rid,y,alcohol\n1,a,13.2\n2,b,12.1\n")
+    config = (ws / "datagit.toml").read_bytes()
+    bad = dg(
+        "dataset",
+        "add",
+        "wine",
+        "--layout",
+        "table",
+        "--path",
+        "wine.csv",
+        "--id",
+        "nosuchcol",
+        "--label",
+        "y",
+        ok=False,
+    )
+    assert bad.exit_code != 0
+    assert "error: wine.csv has no column 'nosuchcol' (--id nosuchcol)" in bad.stderr
+    assert "rid, y, alcohol" in bad.stderr
+    assert (ws / "datagit.toml").read_bytes() == config
+    bad = dg(
+        "dataset",
+        "add",
+        "wine",
+        "--layout",
+        "table",
+        "--path",
+        "wine.csv",
+        "--id",
+        "rid",
+        "--label",
+        "nope",
+        ok=False,
+    )
+    assert bad.exit_code != 0 and "no column 'nope'" in bad.stderr
+    dg(
+        "dataset",
+        "add",
+        "wine",
+        "--layout",
+        "table",
+        "--path",
+        "wine.csv",
+        "--id",
+        "rid",
+        "--label",
+        "y",
+    )
+    assert "wine" in dg("dataset", "list").stdout

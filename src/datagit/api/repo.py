@@ -22,7 +22,7 @@ import orjson
 from datagit.core import manifest, patch, snapshot
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
-from datagit.core.layouts import Hasher, scan, workspace_missing
+from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
@@ -155,6 +155,7 @@ class Repo:
                     f"dataset {cfg.name!r} already exists in datagit.toml",
                     hint="pick another name, or edit datagit.toml",
                 )
+            check_columns(cfg, self.workdir)
             config.datasets[cfg.name] = cfg
             data = config.dumps()
             Config.parse(data)  # validate before writing

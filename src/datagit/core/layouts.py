@@ -549,6 +549,38 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
     return records
 
 
+def check_columns(cfg: DatasetConfig, workdir: Path) -> None:
+    """Refuse a table declaration naming a column its file lacks (checked when declared,
+    not at the next `status`); a table file that does not exist yet is not checked."""
+    if cfg.layout != "table" or workspace_missing(cfg, workdir):
+        return
+    try:
+        data = (workdir / cfg.path).read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
+    columns: list[str] = []
+    if cfg.table_format == "csv":
+        for _, row in _csv_rows(cfg, data):
+            columns = list(row)
+            break
+        if not columns:  # a header and no rows: the header is all there is
+            first = data.decode("utf-8-sig", "replace").splitlines()[:1]
+            columns = next(csv.reader(first), []) if first else []
+    else:
+        for _, row in _jsonl_rows(cfg, data):
+            columns.extend(k for k in row if k not in columns)
+    if not columns:
+        return  # an empty table names no columns yet
+    named = [("id", cfg.id), ("label", cfg.label), ("annotator", cfg.annotator)]
+    named += [("content", cfg.content), ("file", cfg.file)]
+    for option, column in named:
+        if column is not None and column not in columns:
+            raise InvalidInputError(
+                f"{cfg.path} has no column {column!r} (--{option} {column})",
+                hint=f"its columns: {', '.join(columns)}",
+            )
+
+
 def _csv_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs, streamed so a million-row table never exists as dicts."""
     try:
