@@ -156,6 +156,47 @@ def train(
     return runs.save(p.key.id, meta, lambda folder: write_result(folder, result))
 
 
+def uncommitted(repo: Repo, rev: str = "HEAD", cfg: HarnessConfig | None = None) -> list[str]:
+    """The harness's datasets whose workspace differs from ``rev`` when ``rev`` is HEAD:
+    a run of HEAD answers for the committed data, and the user should be told so."""
+    head = repo.head()
+    if head is None or repo.resolve(rev) != head:
+        return []
+    cfg = cfg or load_config(repo)
+    status = repo.status()
+    wanted = {cfg.train, cfg.eval}
+    return sorted(d.name for d in status.datasets if d.name in wanted and (d.staged or d.unstaged))
+
+
+WORKSPACE_REV = "workspace"  # how a run of the workspace names its revision
+
+
+def workspace_commit(repo: Repo) -> str:
+    """A commit of the workspace as it is (every dataset, content stored), on no branch:
+    `eval --workspace` trains on it through the same run cache as any commit, so the
+    same uncommitted data is never trained twice. `gc` drops it when nothing refers to it."""
+    from datagit.core.config import Config
+    from datagit.core.layouts import Hasher, scan
+    from datagit.storage.git import Signature
+
+    with repo.lock:
+        cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
+        cfg = Config.parse(cfg_bytes)
+        with repo.store.writer() as writer, repo.git.batch():
+            hasher = Hasher(repo.workdir, repo.statcache, writer)
+            trees = {
+                name: manifest.write_dataset(repo.git, scan(d, hasher))
+                for name, d in cfg.datasets.items()
+            }
+            root = manifest.write_root(repo.git, cfg_bytes, trees)
+        repo._save_statcache()
+        head = repo.head()
+        who = Signature("datagit", "datagit@localhost", 0)
+        return repo.git.create_commit(
+            root, [head] if head else [], "the workspace, uncommitted\n", who, who
+        )
+
+
 def _side(name: str, rev: str, commit: str, tree: str, n: int) -> dict[str, Any]:
     return {"dataset": name, "rev": rev, "commit": commit, "tree": tree, "examples": n}
 
