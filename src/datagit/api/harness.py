@@ -152,6 +152,7 @@ def train(
         "epoch_losses": result.epoch_losses,
         "seconds": round(result.seconds, 3),
         "weights_sha256": result.weights_sha,
+        "normalisation": result.normalisation,
     }
     return runs.save(p.key.id, meta, lambda folder: write_result(folder, result))
 
