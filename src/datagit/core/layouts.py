@@ -626,20 +626,22 @@ def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str
         yield n, row
 
 
+def table_row(cfg: DatasetConfig, r: Record) -> dict[str, Any]:
+    """One record as a table row: its named columns first, then its other fields."""
+    row: dict[str, Any] = {cfg.id: r.id, cfg.label: "" if r.label is None else r.label}
+    if cfg.annotator:
+        row[cfg.annotator] = r.annotator or ""
+    if cfg.content:
+        row[cfg.content] = r.text or ""
+    if cfg.file and r.source:
+        row[cfg.file] = os.path.relpath(r.source, Path(cfg.path).parent.as_posix() or ".")
+    row.update(r.fields or {})
+    return row
+
+
 def render_table(cfg: DatasetConfig, records: list[Record]) -> bytes:
     """The table file for ``records`` (used by checkout)."""
-    records = sorted(records, key=lambda r: r.id)
-    rows = []
-    for r in records:
-        row: dict[str, Any] = {cfg.id: r.id, cfg.label: "" if r.label is None else r.label}
-        if cfg.annotator:
-            row[cfg.annotator] = r.annotator or ""
-        if cfg.content:
-            row[cfg.content] = r.text or ""
-        if cfg.file and r.source:
-            row[cfg.file] = os.path.relpath(r.source, Path(cfg.path).parent.as_posix() or ".")
-        row.update(r.fields or {})
-        rows.append(row)
+    rows = [table_row(cfg, r) for r in sorted(records, key=lambda r: r.id)]
     if cfg.table_format == "jsonl":
         return b"".join(orjson.dumps(row) + b"\n" for row in rows)
     header: list[str] = []

@@ -171,8 +171,8 @@ def datasets(
                 hint="add examples and commit them, or point [harness] at another dataset",
             )
     transform = load_entry_point(cfg.transform, search) if cfg.transform else None
-    fixed_mean = (0.0,) if cfg.mean == AUTO else cfg.mean
-    fixed_std = (1.0,) if cfg.std == AUTO else cfg.std
+    fixed_mean = _fixed(cfg.mean, 0.0)
+    fixed_std = _fixed(cfg.std, 1.0)
     opts: dict[str, Any] = {
         "image_mode": cfg.image_mode,
         "image_size": cfg.image_size,
@@ -208,6 +208,12 @@ def datasets(
         else None
     )
     return train, ev
+
+
+def _fixed(value: tuple[float, ...] | str, identity: float) -> tuple[float, ...]:
+    """A configured mean or std, with "auto" standing for no change (images; or until the
+    training rows have been measured)."""
+    return (identity,) if isinstance(value, str) else value
 
 
 def fit(
