@@ -116,3 +116,98 @@ def test_dataset_add_checks_the_table_columns(dg: Cli, ws: Path) -> None:
         "y",
     )
     assert "wine" in dg("dataset", "list").stdout
+
+
+def test_diff_exit_code_and_quiet(dg: Cli, ws: Path) -> None:
+    assert dg("diff", "--quiet").exit_code == 0
+    assert dg("diff", "--exit-code").exit_code == 0
+    relabel(ws, 3, "9")
+    quiet = dg("diff", "--quiet", ok=False)
+    assert quiet.exit_code == 1 and quiet.output == ""
+    loud = dg("diff", "--exit-code", ok=False)
+    assert loud.exit_code == 1 and "1 relabeled" in loud.output
+    assert dg("diff", "--quiet", "HEAD", "HEAD").exit_code == 0
+    bad = dg("diff", "--quiet", "nosuchrev", ok=False)
+    assert bad.exit_code not in (0, 1) or "error:" in bad.stderr
+
+
+def test_show_stat_and_name_status(dg: Cli, ws: Path) -> None:
+    relabel(ws, 3, "9")
+    (ws / "train" / "0" / "img_000.png").rename(ws / "train" / "0" / "zero.png")
+    dg("commit", "-a", "-m", "relabel and rename")
+    stat = dg("show", "--stat").stdout
+    assert "train: 1 relabeled, 1 renamed" in stat and "→ 9" in stat
+    assert "L  train/img_003.png" not in stat
+    names = dg("show", "--name-status").stdout.splitlines()
+    assert "L\ttrain/img_003.png  3 → 9" in names
+    assert "R\ttrain/img_000.png → train/zero.png" in names
+
+
+def _branchy(dg: Cli, ws: Path) -> None:
+    """main: thirty, m1; side (Bob): s1; then main merges side."""
+    dg("branch", "side")
+    relabel(ws, 1, "9")
+    dg("commit", "-a", "-m", "m1")
+    dg("switch", "side")
+    relabel(ws, 2, "9")
+    dg("commit", "-a", "-m", "s1", "--annotator", "bob")
+
+
+def test_log_ranges_all_author_and_graph(dg: Cli, ws: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _branchy(dg, ws)
+    dg("switch", "main")
+    assert [line.split(" ", 1)[1] for line in dg("log", "--oneline").stdout.splitlines()] == [
+        "m1",
+        "thirty digits",
+    ]
+    everything = dg("log", "--oneline", "--all").stdout
+    assert "s1" in everything and "m1" in everything
+    assert [
+        x.split(" ", 1)[1] for x in dg("log", "--oneline", "main..side").stdout.splitlines()
+    ] == ["s1"]
+    assert dg("log", "--oneline", "side", "^main").stdout.count("\n") == 1
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Bob Builder")
+    dg("merge", "side")
+    bob = dg("log", "--oneline", "--author", "^Bob").stdout.splitlines()
+    assert len(bob) == 1 and "Merge" in bob[0]
+    assert dg("log", "--oneline", "--author", "nobody").stdout == ""
+    graph = dg("log", "--graph", "--oneline").stdout.splitlines()
+    assert graph[0].startswith("* ") and "Merge" in graph[0]
+    assert graph[1] == "|\\"
+    assert graph[2].startswith("* | ") or graph[2].startswith("| * ")
+    assert graph[-1].startswith("* ") and graph[-1].endswith("thirty digits")
+    bad = dg("log", "nosuch..main", ok=False)
+    assert bad.exit_code != 0 and "error:" in bad.stderr
+    bad = dg("log", "--author", "(", ok=False)
+    assert bad.exit_code != 0 and "not a valid regular expression" in bad.stderr
+
+
+def test_status_short_porcelain_and_ahead_behind(dg: Cli, ws: Path) -> None:
+    from datagit import Repo
+
+    assert dg("status", "--porcelain").stdout == ""
+    repo = Repo.open(ws)
+    base = repo.head()
+    relabel(ws, 1, "9")
+    dg("commit", "-a", "-m", "m1")
+    repo.git.config_set("branch.main.remote", "origin")
+    assert dg("status", "-sb").stdout == "## main...origin/main [gone]\n"
+    repo.git.update_ref("refs/remotes/origin/main", base)
+    assert "Your branch is ahead of 'origin/main' by 1 commit." in dg("status").stdout
+    relabel(ws, 2, "9")
+    dg("add", "train")
+    relabel(ws, 4, "8")
+    (ws / "train" / "0" / "img_000.png").unlink()
+    out = dg("status", "-sb").stdout.splitlines()
+    assert out == [
+        "## main...origin/main [ahead 1]",
+        " D train/img_000.png",
+        "L  train/img_002.png",
+        " L train/img_004.png",
+    ]
+    assert json.loads(dg("status", "--json").stdout)["upstream"] == {
+        "name": "origin/main",
+        "ahead": 1,
+        "behind": 0,
+    }
+    repo.close()
