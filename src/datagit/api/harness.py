@@ -176,21 +176,11 @@ def workspace_commit(repo: Repo) -> str:
     """A commit of the workspace as it is (every dataset, content stored), on no branch:
     `eval --workspace` trains on it through the same run cache as any commit, so the
     same uncommitted data is never trained twice. `gc` drops it when nothing refers to it."""
-    from datagit.core.config import Config
-    from datagit.core.layouts import Hasher, scan
+    from datagit.api.undo import workspace_root
     from datagit.storage.git import Signature
 
     with repo.lock:
-        cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
-        cfg = Config.parse(cfg_bytes)
-        with repo.store.writer() as writer, repo.git.batch():
-            hasher = Hasher(repo.workdir, repo.statcache, writer)
-            trees = {
-                name: manifest.write_dataset(repo.git, scan(d, hasher))
-                for name, d in cfg.datasets.items()
-            }
-            root = manifest.write_root(repo.git, cfg_bytes, trees)
-        repo._save_statcache()
+        root = workspace_root(repo)
         head = repo.head()
         who = Signature("datagit", "datagit@localhost", 0)
         return repo.git.create_commit(
