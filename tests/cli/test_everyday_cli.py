@@ -211,3 +211,25 @@ def test_status_short_porcelain_and_ahead_behind(dg: Cli, ws: Path) -> None:
         "behind": 0,
     }
     repo.close()
+
+
+def test_dataset_remove(dg: Cli, ws: Path) -> None:
+    dg("dataset", "add", "scratch", "--layout", "imagefolder", "--path", "scratch")
+    write_tree(ws, {"scratch/a/1.png": digits_pngs(1)[0][0]})
+    dg("commit", "-a", "-m", "scratch")
+    out = dg("dataset", "remove", "scratch").stdout
+    assert "removed from datagit.toml" in out and (ws / "scratch/a/1.png").exists()
+    assert "scratch" not in dg("dataset", "list").stdout
+    assert " D scratch/1.png" in dg("status", "--porcelain").stdout
+    dg("commit", "-a", "-m", "drop scratch")
+    assert dg("status", "--porcelain").stdout == ""
+    assert "scratch" not in dg("ls").stdout
+    config = (ws / "datagit.toml").read_bytes()
+    bad = dg("dataset", "remove", "nosuch", ok=False)
+    assert bad.exit_code != 0 and "no dataset named 'nosuch'" in bad.stderr
+    with (ws / "datagit.toml").open("a") as f:
+        f.write('\n[harness]\ntrain = "train"\neval = "train"\n')
+    config = (ws / "datagit.toml").read_bytes()
+    bad = dg("dataset", "remove", "train", ok=False)
+    assert bad.exit_code != 0 and "harness's train data" in bad.stderr
+    assert (ws / "datagit.toml").read_bytes() == config

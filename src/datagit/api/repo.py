@@ -161,6 +161,26 @@ class Repo:
             Config.parse(data)  # validate before writing
             _atomic_write(self.workdir / CONFIG, data)
 
+    def remove_dataset(self, name: str) -> DatasetConfig:
+        """Undeclare a dataset in ``datagit.toml``; its files stay, and the next commit
+        drops its records (as `git rm --cached -r`). Refused while [harness] uses it."""
+        with self.lock:
+            config = self.config
+            cfg = self.dataset_config(name)
+            harness = config.extra.get("harness")
+            # an unset train/eval key means the dataset of that name (harness defaults)
+            roles = [
+                r for r in ("train", "eval") if harness is not None and harness.get(r, r) == name
+            ]
+            if roles:
+                raise InvalidInputError(
+                    f"dataset {name!r} is the harness's {roles[0]} data ([harness] {roles[0]})",
+                    hint="point [harness] at another dataset in datagit.toml first",
+                )
+            del config.datasets[name]
+            _atomic_write(self.workdir / CONFIG, config.dumps())
+            return cfg
+
     def identity(self) -> Signature:
         """The author of new commits: datagit config, then git's, then the environment."""
         name, email = env_identity()
