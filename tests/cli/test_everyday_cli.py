@@ -233,3 +233,20 @@ def test_dataset_remove(dg: Cli, ws: Path) -> None:
     bad = dg("dataset", "remove", "train", ok=False)
     assert bad.exit_code != 0 and "harness's train data" in bad.stderr
     assert (ws / "datagit.toml").read_bytes() == config
+
+
+def test_datagitignore_keeps_readmes_out_of_a_dataset(dg: Cli, ws: Path) -> None:
+    (ws / "train" / "README.md").write_text("how these were collected")
+    bad = dg("status", ok=False)
+    assert bad.exit_code != 0 and "train/README.md is not inside a class folder" in bad.stderr
+    (ws / ".datagitignore").write_text("# notes are not examples\nREADME*\n*.txt\ntrain/0/skip/\n")
+    (ws / "train" / "3" / "notes.txt").write_text("these 3s are blurry")
+    write_tree(ws, {"train/0/skip/x.png": digits_pngs(2)[1][0], "train/0/keep.png": b"k"})
+    assert dg("status", "--porcelain").stdout == " A train/keep.png\n"
+    dg("commit", "-a", "-m", "one more")
+    assert "README.md" not in dg("ls").stdout and "notes.txt" not in dg("ls").stdout
+    dg("checkout", "HEAD~1")
+    assert (ws / "train/README.md").exists() and (ws / "train/3/notes.txt").exists()
+    assert (ws / "train/0/skip/x.png").exists()
+    dg("switch", "main")
+    assert dg("status", "--porcelain").stdout == ""

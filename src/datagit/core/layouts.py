@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from datagit.core import ignore
 from datagit.core.config import DatasetConfig
 from datagit.core.records import Record, validate_id
 from datagit.errors import InvalidInputError
@@ -143,6 +144,7 @@ def _walk_folder(
 ) -> Iterator[tuple[str, str, str, os.DirEntry[str]]]:
     """`_walk` of one folder inside class folder ``label`` (``rel_dir``: its id prefix)."""
     base = f"{cfg.path}/{label}/"
+    ignored = ignore.load(real_workdir)
     stack = [(folder, rel_dir)]
     while stack:
         folder, rel_dir = stack.pop()
@@ -153,6 +155,8 @@ def _walk_folder(
                     continue
                 rel_id = rel_dir + name
                 rel_path = base + rel_id
+                if ignored is not None and ignored(rel_path, entry.is_dir()):
+                    continue
                 if entry.is_symlink():
                     _check_link(entry.path, rel_path, real_workdir)
                 if entry.is_dir():
@@ -209,8 +213,11 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
             "move the file away, or fix the path in datagit.toml",
         )
     labels = []
+    ignored = ignore.load(real_workdir)
     for entry in os.scandir(root):
         if entry.name.startswith("."):
+            continue
+        if ignored is not None and ignored(f"{cfg.path}/{entry.name}", entry.is_dir()):
             continue
         if entry.is_symlink():  # a class folder linked elsewhere
             _check_link(entry.path, f"{cfg.path}/{entry.name}", real_workdir)
@@ -307,10 +314,13 @@ def narrow_changes(
     files: dict[str, str] = {}  # candidate workspace path → absolute path
     gone: list[str] = []
     folders = 0
+    ignored = ignore.load(real_workdir)
     for path in paths:
         if path == cfg.path or cfg.path.startswith(path + "/"):
             return None
         if not path.startswith(prefix):
+            continue
+        if ignored is not None and ignored(path, os.path.isdir(workdir / path)):
             continue
         abspath = str(workdir / path)
         label, _, rel = path[len(prefix) :].partition("/")
