@@ -210,3 +210,34 @@ def test_stash_refusals_change_nothing(dg: Cli, ws: Path) -> None:
     r = dg("stash", "pop", "stash@{x}", ok=False)
     assert r.exit_code != 0 and state(ws) == dirty
     assert json.loads(dg("status", "--json").stdout)["branch"] == "main"
+
+
+def test_restore_and_reset_keep_a_tables_format(dg: Cli, ws: Path) -> None:
+    table = b"text,rid,y\r\ngreat,r1,pos\r\nmeh,r2,neg\r\n"
+    (ws / "reviews.csv").write_bytes(table)
+    dg(
+        "dataset",
+        "add",
+        "reviews",
+        "--layout",
+        "table",
+        "--path",
+        "reviews.csv",
+        "--id",
+        "rid",
+        "--label",
+        "y",
+        "--content",
+        "text",
+    )
+    dg("commit", "-a", "-m", "reviews")
+    (ws / "reviews.csv").write_bytes(
+        table.replace(b"meh,r2,neg", b"meh,r2,pos") + b"new,r3,neg\r\n"
+    )
+    assert status(dg) == [" L reviews/r2", " A reviews/r3"]
+    dg("restore", "reviews")
+    assert (ws / "reviews.csv").read_bytes() == table
+    (ws / "reviews.csv").write_bytes(table.replace(b"great,r1,pos", b"great,r1,neg"))
+    dg("commit", "-a", "-m", "r1 negative")
+    dg("reset", "--hard", "HEAD~1")
+    assert (ws / "reviews.csv").read_bytes() == table and status(dg) == []
