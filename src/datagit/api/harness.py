@@ -175,7 +175,8 @@ WORKSPACE_REV = "workspace"  # how a run of the workspace names its revision
 def workspace_commit(repo: Repo) -> str:
     """A commit of the workspace as it is (every dataset, content stored), on no branch:
     `eval --workspace` trains on it through the same run cache as any commit, so the
-    same uncommitted data is never trained twice. `gc` drops it when nothing refers to it."""
+    same uncommitted data is never trained twice (the run is keyed by tree ids, which the
+    same files give again even after `gc` dropped this unnamed commit)."""
     from datagit.api.undo import workspace_root
     from datagit.storage.git import Signature
 

@@ -62,7 +62,13 @@ def push(repo: Repo, message: str | None = None) -> Stash:
                 "cannot stash: there are no commits yet",
                 hint="make a first commit with `datagit commit -a -m ...`",
             )
-        if repo.status().clean:
+        status = repo.status()
+        if status.conflicts:
+            raise DatagitError(
+                "cannot stash in the middle of a merge",
+                hint="finish it (`datagit commit`) or `datagit merge --abort` first",
+            )
+        if status.clean:
             raise DatagitError("no local changes to save", hint="the workspace matches HEAD")
         info = repo.git.commit(head)
         where = repo.branch() or "(no branch)"
