@@ -241,3 +241,18 @@ def test_restore_and_reset_keep_a_tables_format(dg: Cli, ws: Path) -> None:
     dg("commit", "-a", "-m", "r1 negative")
     dg("reset", "--hard", "HEAD~1")
     assert (ws / "reviews.csv").read_bytes() == table and status(dg) == []
+
+
+def test_stash_refuses_in_the_middle_of_a_merge(dg: Cli, ws: Path) -> None:
+    dg("branch", "side")
+    relabel(ws, 1, "9")
+    dg("commit", "-a", "-m", "one is a nine")
+    dg("switch", "side")
+    relabel(ws, 1, "8")
+    dg("commit", "-a", "-m", "one is an eight")
+    dg("switch", "main")
+    assert dg("merge", "side", ok=False).exit_code != 0
+    before = state(ws)
+    r = dg("stash", ok=False)
+    assert r.exit_code != 0 and "middle of a merge" in r.stderr
+    assert state(ws) == before
