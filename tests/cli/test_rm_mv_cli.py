@@ -88,6 +88,9 @@ def test_mv_relabels_renames_and_moves_rows(dg: Cli, ws: Path) -> None:
     out = dg("mv", f"train/{t1}/img_001.png", "train/9/").stdout
     assert out == f"relabeled train/img_001.png → train/img_001.png  {t1} → 9\n"
     assert where(ws, 1) == "9"
+    dg("mv", "train/9/img_001.png", "train/new/")  # a new class folder, named with its slash
+    assert where(ws, 1) == "new"
+    dg("mv", "train/new/img_001.png", "train/9")
     out = dg("mv", "train/9/img_001.png", "train/9/one.png").stdout
     assert out.startswith("renamed train/img_001.png → train/one.png")
     dg("mv", "train/img_002.png", "train/two.png")

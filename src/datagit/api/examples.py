@@ -218,11 +218,13 @@ def _table_target(repo: Repo, cfg: DatasetConfig, dst: str, old: Record) -> Reco
 
 def _folder_target(repo: Repo, cfg: DatasetConfig, dst: str, old: Record) -> Record:
     rel = staging._workspace_relative(repo.workdir, dst)
+    into = dst.endswith(("/", os.sep)) or (repo.workdir / rel).is_dir()
     name, _, rest = rel.partition("/")
-    if name == cfg.name and rest and "/" not in rest and not (repo.workdir / rel).exists():
-        return replace(old, id=validate_id(rest, dst))  # DATASET/NEW-ID: same label
-    if (repo.workdir / rel).is_dir():
-        rel = f"{rel}/{PurePosixPath(old.id).name}"  # into a folder, as `git mv`
+    if not into and name == cfg.name and rest and "/" not in rest:
+        if not (repo.workdir / rel).exists():
+            return replace(old, id=validate_id(rest, dst))  # DATASET/NEW-ID: same label
+    if into:
+        rel = f"{rel}/{PurePosixPath(old.id).name}"  # into a (class) folder, as `git mv`
     inside = PurePosixPath(rel)
     if not inside.is_relative_to(cfg.path) or len(inside.relative_to(cfg.path).parts) < 2:
         raise InvalidInputError(
