@@ -220,9 +220,9 @@ def _folder_target(repo: Repo, cfg: DatasetConfig, dst: str, old: Record) -> Rec
     rel = staging._workspace_relative(repo.workdir, dst)
     into = dst.endswith(("/", os.sep)) or (repo.workdir / rel).is_dir()
     name, _, rest = rel.partition("/")
-    if not into and name == cfg.name and rest and "/" not in rest:
-        if not (repo.workdir / rel).exists():
-            return replace(old, id=validate_id(rest, dst))  # DATASET/NEW-ID: same label
+    free = not into and not (repo.workdir / rel).exists()
+    if free and name == cfg.name and rest and "/" not in rest:
+        return replace(old, id=validate_id(rest, dst))  # DATASET/NEW-ID: same label
     if into:
         rel = f"{rel}/{PurePosixPath(old.id).name}"  # into a (class) folder, as `git mv`
     inside = PurePosixPath(rel)
