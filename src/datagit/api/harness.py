@@ -222,8 +222,41 @@ def _save(
         "epoch_losses": result.epoch_losses,
         "seconds": round(result.seconds, 3),
         "weights_sha256": result.weights_sha,
+        "normalisation": result.normalisation,
     }
     return runs.save(p.key.id, meta, lambda folder: write_result(folder, result))
+
+
+def uncommitted(repo: Repo, rev: str = "HEAD", cfg: HarnessConfig | None = None) -> list[str]:
+    """The harness's datasets whose workspace differs from ``rev`` when ``rev`` is HEAD:
+    a run of HEAD answers for the committed data, and the user should be told so."""
+    head = repo.head()
+    if head is None or repo.resolve(rev) != head:
+        return []
+    cfg = cfg or load_config(repo)
+    status = repo.status()
+    wanted = {cfg.train, cfg.eval}
+    return sorted(d.name for d in status.datasets if d.name in wanted and (d.staged or d.unstaged))
+
+
+WORKSPACE_REV = "workspace"  # how a run of the workspace names its revision
+
+
+def workspace_commit(repo: Repo) -> str:
+    """A commit of the workspace as it is (every dataset, content stored), on no branch:
+    `eval --workspace` trains on it through the same run cache as any commit, so the
+    same uncommitted data is never trained twice (the run is keyed by tree ids, which the
+    same files give again even after `gc` dropped this unnamed commit)."""
+    from datagit.api.undo import workspace_root
+    from datagit.storage.git import Signature
+
+    with repo.lock:
+        root = workspace_root(repo)
+        head = repo.head()
+        who = Signature("datagit", "datagit@localhost", 0)
+        return repo.git.create_commit(
+            root, [head] if head else [], "the workspace, uncommitted\n", who, who
+        )
 
 
 def _side(view: DatasetView, rev: str, commit: str, tree: str) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from datagit.core.changes import Change, counts
+from datagit.core.diff import build
 
 if TYPE_CHECKING:
     from datagit.api.history import Diff
     from datagit.api.repo import Repo, Status
+    from datagit.api.workspace import Tracking
     from datagit.core.blame import ExampleBlame, ExampleEvent
     from datagit.core.credit import Ledger
     from datagit.harness.runs import Run
@@ -143,18 +145,24 @@ def credit_json(ledger: Ledger) -> dict[str, Any]:
     return ledger.to_dict()
 
 
-def status_json(st: Status) -> dict[str, Any]:
-    """``datagit status --json``."""
+def status_json(st: Status, track: Tracking | None = None) -> dict[str, Any]:
+    """``datagit status --json``; ``track`` is the branch's upstream, when it has one."""
+    upstream = (
+        None
+        if track is None
+        else {"name": track.upstream, "ahead": track.ahead, "behind": track.behind}
+    )
     return {
         "branch": st.branch,
         "head": st.head,
         "clean": st.clean,
+        "upstream": upstream,
         "conflicts": st.conflicts,
         "config": {"staged": st.config_staged, "unstaged": st.config_unstaged},
         "datasets": {
             d.name: {
-                "staged": counts(d.staged),
-                "unstaged": counts(d.unstaged),
+                "staged": build(d.name, d.staged).summary(),
+                "unstaged": build(d.name, d.unstaged).summary(),
                 "staged_ids": [c.id for c in d.staged],
                 "unstaged_ids": [c.id for c in d.unstaged],
                 "missing": d.missing,

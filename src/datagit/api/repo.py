@@ -22,7 +22,7 @@ import orjson
 from datagit.core import manifest, patch, snapshot
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
-from datagit.core.layouts import Hasher, scan, workspace_missing
+from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
@@ -167,10 +167,31 @@ class Repo:
                     f"dataset {cfg.name!r} already exists in datagit.toml",
                     hint="pick another name, or edit datagit.toml",
                 )
+            check_columns(cfg, self.workdir)
             config.datasets[cfg.name] = cfg
             data = config.dumps()
             Config.parse(data)  # validate before writing
             _atomic_write(self.workdir / CONFIG, data)
+
+    def remove_dataset(self, name: str) -> DatasetConfig:
+        """Undeclare a dataset in ``datagit.toml``; its files stay, and the next commit
+        drops its records (as `git rm --cached -r`). Refused while [harness] uses it."""
+        with self.lock:
+            config = self.config
+            cfg = self.dataset_config(name)
+            harness = config.extra.get("harness")
+            # an unset train/eval key means the dataset of that name (harness defaults)
+            roles = [
+                r for r in ("train", "eval") if harness is not None and harness.get(r, r) == name
+            ]
+            if roles:
+                raise InvalidInputError(
+                    f"dataset {name!r} is the harness's {roles[0]} data ([harness] {roles[0]})",
+                    hint="point [harness] at another dataset in datagit.toml first",
+                )
+            del config.datasets[name]
+            _atomic_write(self.workdir / CONFIG, config.dumps())
+            return cfg
 
     def identity(self) -> Signature:
         """The author of new commits: datagit config, then git's, then the environment."""

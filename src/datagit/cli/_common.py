@@ -87,3 +87,12 @@ class PathspecCommand(click.Command):
 
 def pathspec(ctx: click.Context) -> list[str]:
     return list(ctx.meta.get("pathspec", []))
+
+
+def user_paths(ctx: click.Context, repo: Repo, paths: tuple[str, ...] | list[str]) -> list[str]:
+    """Paths relative to -C PATH (as in git); dataset names pass through."""
+    import os
+
+    base = ctx.find_root().obj["directory"]
+    names = repo.config.datasets
+    return [p if p in names else os.path.join(base, p) for p in paths]

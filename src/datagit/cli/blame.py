@@ -67,6 +67,8 @@ def event_line(e: ExampleEvent) -> str:
 def change_text(e: ExampleEvent) -> str:
     """``relabeled cat → dog`` / ``added (cat)`` / ``removed (was cat)``."""
     what = e.kind
+    if e.kind == "renamed" and e.old is not None:
+        what += f" from {e.old.id}"
     if e.old is not None and e.new is not None and e.old.label != e.new.label:
         what += f" {label(e.old.label)} → {label(e.new.label)}"
     elif e.new is not None and e.old is None:

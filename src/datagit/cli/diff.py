@@ -20,6 +20,8 @@ from datagit.core.diff import DatasetDiff, Filter
 @click.option("--id", "id_glob", default=None, metavar="GLOB", help="Only ids matching GLOB.")
 @click.option("--annotator", default=None, help="Only examples annotated by NAME on either side.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Examples listed (0: all).")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes, 0 when none.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing; implies --exit-code.")
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -33,6 +35,8 @@ def diff(
     id_glob: str | None,
     annotator: str | None,
     limit: int,
+    exit_code: bool,
+    quiet: bool,
 ) -> None:
     """Show what changed between two states, example by example.
 
@@ -44,11 +48,23 @@ def diff(
       datagit diff                        # uncommitted changes
       datagit diff v1 v2 --stat -- train  # label transition table
       datagit diff HEAD~1 HEAD --label cat --json
+      datagit diff --quiet || echo "uncommitted changes"
+
+    With --exit-code or --quiet the exit status says whether anything differs
+    (1) or not (0), as git's does; an error also prints `error:` on stderr.
     """
     repo = open_repo(ctx)
     keep = Filter(label_, id_glob, annotator)
     spec = pathspec(ctx)
     result = history.diff(repo, a, b, cached=cached, datasets=spec or None, keep=keep)
+    if quiet or exit_code:
+        if not quiet:
+            _render(result, as_json, name_status, stat, limit)
+        ctx.exit(1 if any(result.datasets) else 0)
+    _render(result, as_json, name_status, stat, limit)
+
+
+def _render(result: history.Diff, as_json: bool, name_status: bool, stat: bool, limit: int) -> None:
     if as_json:
         echo_json(render.diff_json(result))
         return
