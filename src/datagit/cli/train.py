@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from datagit.api import harness
+from datagit.api import attribution, harness
 from datagit.cli._common import echo_json, open_repo, short
 
 _options = [
@@ -29,6 +29,14 @@ def _shared(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command()
 @_shared
+@click.option(
+    "--ledger",
+    multiple=True,
+    is_flag=False,
+    flag_value="output",
+    metavar="[LAYER]",
+    help="Record the attribution ledger of LAYER (repeatable; alone: the output layer).",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -37,6 +45,7 @@ def train(
     seed: int | None,
     no_cache: bool,
     as_json: bool,
+    ledger: tuple[str, ...],
 ) -> None:
     """Train the [harness] model on the data at REV and evaluate it (cached by data + config).
 
@@ -44,8 +53,9 @@ def train(
     Example:
       datagit train HEAD~1
       datagit train --seed 3 --no-cache
+      datagit train HEAD --ledger              # ledger of the output layer (see docs/ledger.md)
     """
-    _run(ctx, rev, config_file, seed, no_cache, as_json, per_class=False)
+    _run(ctx, rev, config_file, seed, no_cache, as_json, per_class=False, ledger=ledger or None)
 
 
 @click.command("eval")
@@ -79,19 +89,30 @@ def _run(
     no_cache: bool,
     as_json: bool,
     per_class: bool,
+    ledger: tuple[str, ...] | None = None,
 ) -> None:
     repo = open_repo(ctx)
     bar = _ProgressBar(enabled=not as_json)
+    cfg = harness.load_config(repo, config_file, seed=seed)
+    hook = attribution.ledger_hook(cfg, ledger)
     try:
         run = harness.train(
-            repo, rev, config_file=config_file, seed=seed, no_cache=no_cache, progress=bar
+            repo, rev, config=cfg, no_cache=no_cache, progress=bar, hooks=[hook] if hook else []
         )
     finally:
         bar.close()
+    info = attribution.ledger_info(run, hook.key) if hook else None
     if as_json:
-        echo_json({**run.meta, "cached": run.cached})
+        echo_json({**run.meta, "cached": run.cached, **({"ledger": info} if info else {})})
         return
     render(run, rev, per_class)
+    if info:
+        mb = info["memory_bytes"] / 2**20
+        click.echo(
+            f"  ledger     {info['key']}  {', '.join(info['params'])}: {info['size']} weights × "
+            f"{info['examples']} examples, {info['dtype']}, buffers {mb:.1f} MiB, "
+            f"{info['seconds']:.2f} s"
+        )
 
 
 def render(run: harness.Run, rev: str, per_class: bool) -> None:

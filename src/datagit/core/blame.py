@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from datagit.core import patch
-from datagit.core.changes import ADDED, Change, classify
+from datagit.core.changes import ADDED, MODIFIED, Change, classify
 from datagit.core.diff import ShardLines, changes_between
 from datagit.core.manifest import DatasetTree, read_root
 from datagit.core.records import Label, Record
@@ -31,6 +31,7 @@ class ExampleBlame:
     commit: str  # the commit that last set the label
     added_in: str  # the commit that added the example
     annotator: str | None
+    set_in: str = ""  # the commit that last set the label or the bytes (weight-region blame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,21 +80,22 @@ def blame_dataset(
     current = DatasetTree(git, head_tree).by_id()
     label_from = _Pending(head, set(current))
     added_from = _Pending(head, set(current))
+    set_from = _Pending(head, set(current))
     lines = ShardLines(git)
     infos: dict[str, CommitInfo] = {}
     walked = 0
     for c in git.walk([head]):
-        if not label_from and not added_from:
+        if not label_from and not added_from and not set_from:
             break
         infos[c.id] = c
-        pl, pa = label_from.take(c.id), added_from.take(c.id)
+        pl, pa, ps = label_from.take(c.id), added_from.take(c.id), set_from.take(c.id)
         walked += 1
         if progress:
             progress(walked)
-        if not pl and not pa:
+        if not pl and not pa and not ps:
             continue
         for parent in c.parents:
-            if not pl and not pa:
+            if not pl and not pa and not ps:
                 break
             changes = patch.commit_changes(git, c, dataset) if parent == c.parents[0] else None
             if changes is None:
@@ -101,13 +103,21 @@ def blame_dataset(
             # Touch only the changed ids: the big pending sets move to the parent uncopied.
             stay_l = {x.id for x in changes if (x.kind == ADDED or x.label_changed) and x.id in pl}
             stay_a = {x.id for x in changes if x.kind == ADDED and x.id in pa}
+            stay_s = {
+                x.id
+                for x in changes
+                if (x.kind in (ADDED, MODIFIED) or x.label_changed) and x.id in ps
+            }
             pl -= stay_l
             pa -= stay_a
+            ps -= stay_s
             label_from.give(parent, pl)
             added_from.give(parent, pa)
-            pl, pa = stay_l, stay_a
+            set_from.give(parent, ps)
+            pl, pa, ps = stay_l, stay_a, stay_s
         label_from.settle(c.id, pl)
         added_from.settle(c.id, pa)
+        set_from.settle(c.id, ps)
     out = {}
     for example_id, rec in current.items():
         commit = label_from.blamed[example_id]
@@ -118,6 +128,7 @@ def blame_dataset(
             commit,
             added_from.blamed[example_id],
             rec.annotator or info.trailer("Annotator"),
+            set_from.blamed[example_id],
         )
     return out
 

@@ -173,6 +173,8 @@ class _Capture:
             g = g.flatten(2)  # [B, O, L]
             if param == "bias":
                 return g.sum(2)
+            if isinstance(m.padding, str):
+                raise LedgerError(f"the ledger cannot split Conv2d(padding={m.padding!r})")
             cols = nn.functional.unfold(
                 a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride
             )
@@ -207,7 +209,8 @@ class Ledger(Hooks):
         self.dtype_name = dtype
         self.dtype = getattr(torch, dtype)
         self.config_digest = config_digest
-        self.artifact = artifact_key(self.layers, dtype)
+        self.key = artifact_key(self.layers, dtype)
+        self.artifact = self.key
         self.seconds = 0.0
 
     # -- setup ------------------------------------------------------------------
@@ -425,10 +428,9 @@ class Ledger(Hooks):
         return self.round_acc[0]
 
     def memory_bytes(self) -> int:
-        """Bytes held for the per-example accounts plus the segment product tables."""
+        """Bytes of the per-example accounts (share and momentum): 2·N·|R|·itemsize."""
         n = sum(1 for i in self.ids if i is not None)
-        per = self.c.shape[1] * self.c.element_size()
-        return 2 * n * per + self.table_peak
+        return 2 * n * self.c.shape[1] * self.c.element_size()
 
     def save_artifact(self, folder: Path) -> None:
         import numpy as np
@@ -442,7 +444,8 @@ class Ledger(Hooks):
             "init_share": self.init_share,
             "rounding": self.rounding,
         }
-        np.savez(folder / "vectors.npz", **{k: v.cpu().numpy() for k, v in vectors.items()})
+        arrays = {k: v.cpu().numpy() for k, v in vectors.items()}
+        np.savez(folder / "vectors.npz", **arrays)  # type: ignore[arg-type]
         torch.save(self.init_state, folder / "init.pt")
         offsets, at = [], 0
         for n, p in zip(self.names, self.params, strict=True):
@@ -459,6 +462,7 @@ class Ledger(Hooks):
             "ids": ids,
             "steps": self.steps,
             "memory_bytes": self.memory_bytes(),
+            "table_bytes": self.table_peak,  # segment products: scalars for SGD, |R| for Adam
             "seconds": round(self.seconds, 4),
             "contributions_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
         }
