@@ -81,7 +81,7 @@ class Probe:
         self.model.eval()
         loss = F.cross_entropy(self.model(self.eval_x[keep]), self.eval_y[keep])
         loss.backward()
-        return self._region_grad().numpy(), float(loss), int(keep.sum())
+        return self._region_grad().numpy(), float(loss.detach()), int(keep.sum())
 
     def influence(self, direction: np.ndarray, damping: float) -> np.ndarray:
         """Per training example: the estimated change along ``direction`` (a vector on the

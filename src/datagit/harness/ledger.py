@@ -186,15 +186,44 @@ class _Capture:
         return torch.einsum("bno,bni->boi", g, a).flatten(1)
 
 
-def _mul(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """2×2 products per element, stacked as [..., 4, *S]: first ``q``, then ``p``."""
-    a, b, c, d = _parts(p)
-    e, f, g, h = _parts(q)
-    return torch.stack((a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h), dim=-2)
+# A step's map is four per-element coefficients (m00, m01, m10, m11): Python floats
+# for SGD, whose map is the same for every element, [|R|] tensors for Adam(W).
+Map = tuple[Any, Any, Any, Any]
+EYE: Map = (1.0, 0.0, 0.0, 1.0)
 
 
-def _parts(m: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    return tuple(m.select(-2, k) for k in range(4))
+def _mul(p: Map, q: Map) -> Map:
+    """The 2×2 product per element: apply ``q`` first, then ``p``."""
+    a, b, c, d = p
+    e, f, g, h = q
+    return (a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h)
+
+
+def _apply(m: Map, st: torch.Tensor) -> torch.Tensor:
+    """Accounts ``st`` [..., 2, |R|] (share, momentum) mapped by ``m``."""
+    a, b, c, d = m
+    x, y = st.select(-2, 0), st.select(-2, 1)
+    return torch.stack((a * x + b * y, c * x + d * y), dim=-2)
+
+
+def _table(maps: list[Map], dtype: torch.dtype, device: torch.device, size: int) -> torch.Tensor:
+    """Maps stacked as [E, 4] (all floats) or [E, 4, |R|], for gathering by row."""
+    if all(isinstance(x, float) for m in maps for x in m):
+        return torch.tensor(maps, dtype=dtype, device=device)
+    out = torch.empty(len(maps), 4, size, dtype=dtype, device=device)
+    for j, m in enumerate(maps):
+        for k, x in enumerate(m):
+            out[j, k] = x
+    return out
+
+
+def _rows(table: torch.Tensor, pos: torch.Tensor) -> Map:
+    """The maps at ``pos`` as a Map whose parts broadcast over [n, |R|] accounts."""
+    g = table[pos.to(table.device)]
+    parts = g.unbind(1)
+    if g.dim() == 2:
+        parts = tuple(x[:, None] for x in parts)
+    return (parts[0], parts[1], parts[2], parts[3])
 
 
 class Ledger(Hooks):
@@ -233,38 +262,32 @@ class Ledger(Hooks):
         self.device = device
         self.theta0 = self._theta()
         self.init_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        # S: the shape of one step's per-element coefficients: one value for SGD,
-        # one per element for Adam(W), whose preconditioner differs per element.
-        self.s = 1 if self.rule.kind == "sgd" else size
-        self.eye = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=dt, device=device)[:, None].expand(
-            4, self.s
-        )
-        self.c = torch.zeros(0, size, dtype=dt, device=device)
-        self.b = torch.zeros(0, size, dtype=dt, device=device)
+        self.state = torch.zeros(0, 2, size, dtype=dt, device=device)  # per example
         self.seg = torch.zeros(0, dtype=torch.long)  # segment of the last touch
         self.pos = torch.zeros(0, dtype=torch.long)  # position in that segment
         self.ids: list[str | None] = []
         self.k = 0  # current segment
-        self.cur: list[torch.Tensor] = []  # this segment's maps [4, S]
-        self.prefix = self.eye.clone()
-        self.prev_suffix: torch.Tensor | None = None  # [E+1, 4, S] of segment k-1
-        self.init_acc = (self.theta0.clone(), torch.zeros_like(self.theta0))
-        self.round_acc = (torch.zeros_like(self.theta0), torch.zeros_like(self.theta0))
-        self.total = (self.theta0.clone(), torch.zeros_like(self.theta0))
+        self.cur: list[Map] = []  # this segment's maps
+        self.prefix: Map = EYE
+        self.prev_suffix: torch.Tensor | None = None  # table of segment k-1's suffixes
+        # Eager accounts: the initial weights, float rounding, and the total (= θ).
+        self.acc = torch.zeros(3, 2, size, dtype=dt, device=device)
+        self.acc[0, 0] = self.theta0
+        self.acc[2, 0] = self.theta0
         self.steps = 0
         self.table_peak = 0
+        self._sgd_cache: tuple[tuple[float, float], Map, tuple[float, float]] | None = None
 
     def _theta(self) -> torch.Tensor:
         return torch.cat([p.detach().reshape(-1).to(self.dtype) for p in self.params])
 
     def _grow(self, n: int) -> None:
-        have = self.c.shape[0]
+        have = self.state.shape[0]
         if n <= have:
             return
-        new = max(n, 2 * have, 64)
-        pad = new - have
-        z = torch.zeros(pad, self.c.shape[1], dtype=self.dtype, device=self.device)
-        self.c, self.b = torch.cat([self.c, z]), torch.cat([self.b, z.clone()])
+        pad = max(n, 2 * have, 64) - have
+        z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
+        self.state = torch.cat([self.state, z])
         self.seg = torch.cat([self.seg, torch.full((pad,), _NEVER, dtype=torch.long)])
         self.pos = torch.cat([self.pos, torch.zeros(pad, dtype=torch.long)])
         self.ids += [None] * pad
@@ -281,64 +304,56 @@ class Ledger(Hooks):
         )
         for cap in self.captures.values():
             cap.inputs = cap.grad_out = None
-        m, v = self._map(step)
+        m, (v0, v1) = self._map()
         idx = step.indices.cpu()
         self._grow(int(idx.max()) + 1)
         for j, i in zip(idx.tolist(), step.ids, strict=True):
             self.ids[j] = i
-        c, b = self._forward(idx)
-        c, b = _apply(m, c, b)
-        c += v[0] * h
-        b += v[1] * h
-        dev_idx = idx.to(self.device)
-        self.c[dev_idx], self.b[dev_idx] = c, b
+        st = _apply(m, self._forward(idx))
+        st[:, 0] += v0 * h
+        st[:, 1] += v1 * h
+        self.state[idx.to(self.device)] = st
         self.seg[idx] = self.k
         self.pos[idx] = len(self.cur)
         self.cur.append(m)
         self.prefix = _mul(m, self.prefix)
-        self.init_acc = _apply(m, *self.init_acc)
-        self.round_acc = _apply(m, *self.round_acc)
-        tc, tb = _apply(m, *self.total)
+        acc = _apply(m, self.acc)
         hs = h.sum(0)
-        tc, tb = tc + v[0] * hs, tb + v[1] * hs
+        acc[2, 0] += v0 * hs
+        acc[2, 1] += v1 * hs
         # What torch actually did, less what the accounts say it did, is float rounding.
         theta = self._theta()
-        rc, rb = self.round_acc
-        self.round_acc = (rc + (theta - tc), rb)
-        self.total = (theta, tb)
+        acc[1, 0] += theta - acc[2, 0]
+        acc[2, 0] = theta
+        self.acc = acc
         self.steps += 1
         self.seconds += time.perf_counter() - t0
 
-    def _map(self, step: Step) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """This step's M_t [4, S] and v_t (two [S] tensors) for the ledger's rule."""
-        r, dt, dev = self.rule, self.dtype, self.device
+    def _map(self) -> tuple[Map, tuple[Any, Any]]:
+        """This step's map M_t and injection v_t for the ledger's rule."""
+        r = self.rule
         group = next(
             g for g in self.optimizer.param_groups if any(q is self.params[0] for q in g["params"])
         )
         lr, wd = float(group["lr"]), r.weight_decay
-
-        def full(x: float | torch.Tensor) -> torch.Tensor:
-            return torch.as_tensor(x, dtype=dt, device=dev).expand(self.s).clone()
-
         if r.kind == "sgd":
             mu = r.momentum
             k = 1.0 if self.steps == 0 or mu == 0 else 1.0 - r.dampening
+            if self._sgd_cache is not None and self._sgd_cache[0] == (lr, k):
+                return self._sgd_cache[1], self._sgd_cache[2]
             if r.nesterov:
                 a = 1 + mu * k
-                parts = (1 - lr * wd * a, -lr * mu * mu, k * wd, mu)
-                v = (full(-lr * a), full(k))
+                m: Map = (1 - lr * wd * a, -lr * mu * mu, k * wd, mu)
+                v = (-lr * a, k)
             else:
-                parts = (1 - lr * k * wd, -lr * mu, k * wd, mu)
-                v = (full(-lr * k), full(k))
-            return torch.stack([full(x) for x in parts]), v
+                m, v = (1 - lr * k * wd, -lr * mu, k * wd, mu), (-lr * k, k)
+            self._sgd_cache = ((lr, k), m, v)
+            return m, v
         b1, b2 = r.betas
         d = self._preconditioner(b2, b1, r.eps, lr)
-        one = torch.ones_like(d)
         if r.kind == "adamw":
-            m = torch.stack((one * (1 - lr * wd), -d * b1, one * 0.0, one * b1))
-        else:
-            m = torch.stack((1 - d * (1 - b1) * wd, -d * b1, one * (1 - b1) * wd, one * b1))
-        return m, (-d * (1 - b1), one * (1 - b1))
+            return (1 - lr * wd, -d * b1, 0.0, b1), (-d * (1 - b1), 1 - b1)
+        return (1 - d * (1 - b1) * wd, -d * b1, (1 - b1) * wd, b1), (-d * (1 - b1), 1 - b1)
 
     def _preconditioner(self, b2: float, b1: float, eps: float, lr: float) -> torch.Tensor:
         """lr / (bias1 · (√(v / bias2) + eps)) per element, from the optimiser's state."""
@@ -351,23 +366,22 @@ class Ledger(Hooks):
             parts.append(lr / (bc1 * (v.sqrt() / bc2**0.5 + eps)))
         return torch.cat(parts)
 
-    def _forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's accounts brought forward to just before this step."""
-        dev_idx = idx.to(self.device)
-        c, b = self.c[dev_idx].clone(), self.b[dev_idx].clone()
+    def _forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """The batch's accounts [B, 2, |R|] brought forward to just before this step."""
+        st = self.state[idx.to(self.device)]
         seg, pos = self.seg[idx], self.pos[idx]
         prev = (seg == self.k - 1).nonzero().flatten()
         if len(prev):
             assert self.prev_suffix is not None
-            ms = _mul(self.prefix, self.prev_suffix[pos[prev]])
+            ms = _mul(self.prefix, _rows(self.prev_suffix, pos[prev]))
             rows = prev.to(self.device)
-            c[rows], b[rows] = _apply(ms, c[rows], b[rows])
+            st[rows] = _apply(ms, st[rows])
         for r in (seg == self.k).nonzero().flatten().tolist():  # twice in one segment: rare
-            ms = self.eye
+            one = EYE
             for m in self.cur[int(pos[r]) + 1 :]:
-                ms = _mul(m, ms)
-            c[r], b[r] = _apply(ms, c[r], b[r])
-        return c, b
+                one = _mul(m, one)
+            st[r] = _apply(one, st[r])
+        return st
 
     # -- segments -----------------------------------------------------------------
     def on_epoch_end(self, epoch: int, mean_loss: float) -> None:
@@ -379,36 +393,38 @@ class Ledger(Hooks):
             return
         t0 = time.perf_counter()
         e = len(self.cur)
-        suffix = [self.eye] * (e + 1)
+        suffix = [EYE] * (e + 1)
         for j in range(e - 2, -1, -1):
             suffix[j] = _mul(suffix[j + 1], self.cur[j + 1])
-        suffix_t = torch.stack(suffix)
+        table = _table(suffix, self.dtype, self.device, self.state.shape[2])
         missed = (self.seg == self.k - 1).nonzero().flatten()
         if len(missed):
-            assert self.prev_suffix is not None
-            self._flush(missed, lambda pos: _mul(self.prefix, self.prev_suffix[pos]))  # type: ignore[index]
+            prev, full = self.prev_suffix, self.prefix
+            assert prev is not None
+            self._flush(missed, lambda pos: _mul(full, _rows(prev, pos)))
             self.seg[missed] = self.k
             self.pos[missed] = e
-        self.table_peak = max(self.table_peak, 2 * suffix_t.numel() * suffix_t.element_size())
-        self.prev_suffix = suffix_t
+        self.table_peak = max(self.table_peak, 2 * table.numel() * table.element_size())
+        self.prev_suffix = table
         self.k += 1
         self.cur = []
-        self.prefix = self.eye.clone()
+        self.prefix = EYE
         self.seconds += time.perf_counter() - t0
 
     def _flush(self, rows: torch.Tensor, maps: Any) -> None:
         for start in range(0, len(rows), _CHUNK):
             part = rows[start : start + _CHUNK]
             dev = part.to(self.device)
-            self.c[dev], self.b[dev] = _apply(maps(self.pos[part]), self.c[dev], self.b[dev])
+            self.state[dev] = _apply(maps(self.pos[part]), self.state[dev])
 
     def on_train_end(self, model: nn.Module) -> None:
         self._close()
         t0 = time.perf_counter()
         last = (self.seg == self.k - 1).nonzero().flatten()
         if len(last):
-            assert self.prev_suffix is not None
-            self._flush(last, lambda pos: self.prev_suffix[pos])  # type: ignore[index]
+            prev = self.prev_suffix
+            assert prev is not None
+            self._flush(last, lambda pos: _rows(prev, pos))
         for cap in self.captures.values():
             cap.handle.remove()
         self.seconds += time.perf_counter() - t0
@@ -417,20 +433,20 @@ class Ledger(Hooks):
     def contributions(self) -> tuple[list[str], torch.Tensor]:
         """(ids, [examples, |R|] accounts) of every example seen, in dataset order."""
         seen = [j for j, i in enumerate(self.ids) if i is not None]
-        return [self.ids[j] for j in seen], self.c[seen]  # type: ignore[misc]
+        return [self.ids[j] for j in seen], self.state[seen, 0]  # type: ignore[misc]
 
     @property
     def init_share(self) -> torch.Tensor:
-        return self.init_acc[0] - self.theta0
+        return self.acc[0, 0] - self.theta0
 
     @property
     def rounding(self) -> torch.Tensor:
-        return self.round_acc[0]
+        return self.acc[1, 0]
 
     def memory_bytes(self) -> int:
         """Bytes of the per-example accounts (share and momentum): 2·N·|R|·itemsize."""
         n = sum(1 for i in self.ids if i is not None)
-        return 2 * n * self.c.shape[1] * self.c.element_size()
+        return 2 * n * self.state.shape[2] * self.state.element_size()
 
     def save_artifact(self, folder: Path) -> None:
         import numpy as np
@@ -440,7 +456,7 @@ class Ledger(Hooks):
         np.save(folder / "contributions.npy", arr)
         vectors = {
             "theta_init": self.theta0,
-            "theta_final": self.total[0],
+            "theta_final": self.acc[2, 0],
             "init_share": self.init_share,
             "rounding": self.rounding,
         }
@@ -467,9 +483,3 @@ class Ledger(Hooks):
             "contributions_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
         }
         (folder / "ledger.json").write_text(json.dumps(meta))
-
-
-def _apply(m: torch.Tensor, c: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(c, b) mapped by per-element 2×2 ``m`` ([4, S] or [n, 4, S], S broadcasting over |R|)."""
-    a, bb, cc, d = _parts(m)
-    return a * c + bb * b, cc * c + d * b
