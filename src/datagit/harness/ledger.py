@@ -241,6 +241,7 @@ class Ledger(Hooks):
         self.key = artifact_key(self.layers, dtype)
         self.artifact = self.key
         self.seconds = 0.0
+        self.steps = 0
 
     # -- setup ------------------------------------------------------------------
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
