@@ -76,12 +76,16 @@ def ledger_run(
         data = _pick(datas, want)
     else:
         cfg = harness.load_config(repo, config_file)
-        hook = ledger_hook(cfg, layers if layers is not None else (cfg.ledger or ()))
-        assert hook is not None
-        run = harness.train(repo, rev, config=cfg, hooks=[hook], progress=progress)
-        folder = run.artifact(hook.key)
-        assert folder is not None
-        data = LedgerData(folder)
+        found = _cached(repo, rev, cfg, want) if layers is None else None
+        if found is not None:
+            run, data = found
+        else:
+            hook = ledger_hook(cfg, layers if layers is not None else (cfg.ledger or ()))
+            assert hook is not None
+            run = harness.train(repo, rev, config=cfg, hooks=[hook], progress=progress)
+            folder = run.artifact(hook.key)
+            assert folder is not None
+            data = LedgerData(folder)
     run_config = run.meta.get("key", {}).get("config")
     if data.meta.get("config") and data.meta["config"] != run_config:
         raise InvalidInputError(
@@ -118,6 +122,25 @@ def ledger_info(run: Run, key: str) -> dict[str, Any] | None:
         "table_bytes": meta.get("table_bytes", 0),
         "seconds": meta["seconds"],
     }
+
+
+def _cached(
+    repo: Repo, rev: str, cfg: HarnessConfig, want: str | None
+) -> tuple[Run, LedgerData] | None:
+    """The cached run of ``rev`` when one of its ledgers records ``want``."""
+    from datagit.harness.region import LedgerData
+
+    if want is None:
+        return None
+    hit = harness.store(repo).get(harness.plan(repo, rev, cfg).key.id)
+    if hit is None:
+        return None
+    for key in hit.artifacts():
+        if key.startswith("ledger-"):
+            data = LedgerData(hit.path / "artifacts" / key)
+            if data.real_name(want) in data.params:
+                return hit, data
+    return None
 
 
 def _pick(datas: list[LedgerData], want: str | None) -> LedgerData:
@@ -224,7 +247,11 @@ def blame_region(
         rev = b
     parsed = Region.parse(region) if region is not None else None
     run, data = ledger_run(
-        repo, rev, run_id=run_id, config_file=config_file, want=parsed.param if parsed else None
+        repo,
+        rev,
+        run_id=run_id,
+        config_file=config_file,
+        want=parsed.param if parsed else "output.weight",
     )
     if parsed is not None:
         idx, name = data.indices(parsed), str(parsed)
