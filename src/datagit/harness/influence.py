@@ -86,13 +86,13 @@ class Probe:
     def influence(self, direction: np.ndarray, damping: float) -> np.ndarray:
         """Per training example: the estimated change along ``direction`` (a vector on the
         ledger's parameters) that including it causes, −⟨H⁻¹ g_i, direction⟩ / N."""
-        g, h = self._output_curvature()
+        g, h = self.output_curvature()
         n = g.shape[0]
         h += damping * torch.eye(h.shape[0], dtype=h.dtype)
         q = torch.linalg.solve(h, torch.as_tensor(direction, dtype=h.dtype))
         return (-(g @ q) / n).numpy()
 
-    def _output_curvature(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def output_curvature(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-example gradients [N, |R|] and the mean Hessian of the output layer's loss."""
         modules = dict(self.model.named_modules())
         layer = modules[self.output]

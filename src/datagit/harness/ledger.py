@@ -310,10 +310,21 @@ class Ledger(Hooks):
         self._grow(int(idx.max()) + 1)
         for j, i in zip(idx.tolist(), step.ids, strict=True):
             self.ids[j] = i
-        st = _apply(m, self._forward(idx))
-        st[:, 0] += v0 * h
-        st[:, 1] += v1 * h
-        self.state[idx.to(self.device)] = st
+        dev_idx = idx.to(self.device)
+        st = self.state.index_select(0, dev_idx)
+        a, b, c, d = self._row_maps(idx, m)
+        new = torch.empty_like(st)
+        x, y, nx, ny = st[:, 0], st[:, 1], new[:, 0], new[:, 1]
+        # (c, b)' = M (c, b) + v h, written in place: the batch's accounts are the
+        # only per-example memory a step touches.
+        for out, p, q, v in ((nx, a, b, v0), (ny, c, d, v1)):
+            torch.mul(x, p, out=out)
+            out.addcmul_(y, torch.as_tensor(q, dtype=self.dtype, device=self.device))
+            if isinstance(v, float):
+                out.add_(h, alpha=v)
+            else:
+                out.addcmul_(h, v)
+        self.state.index_copy_(0, dev_idx, new)
         self.seg[idx] = self.k
         self.pos[idx] = len(self.cur)
         self.cur.append(m)
@@ -367,22 +378,31 @@ class Ledger(Hooks):
             parts.append(lr / (bc1 * (v.sqrt() / bc2**0.5 + eps)))
         return torch.cat(parts)
 
-    def _forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """The batch's accounts [B, 2, |R|] brought forward to just before this step."""
-        st = self.state[idx.to(self.device)]
+    def _row_maps(self, idx: torch.Tensor, m: Map) -> Map:
+        """Per batch row, the map from its last touch through this step: M_t alone for
+        accounts untouched so far (they are zero), M_t ∘ prefix ∘ suffix otherwise."""
         seg, pos = self.seg[idx], self.pos[idx]
         prev = (seg == self.k - 1).nonzero().flatten()
+        again = (seg == self.k).nonzero().flatten().tolist()  # twice in one segment: rare
+        if not len(prev) and not again:
+            return m
+        shape = (len(idx), 1 if self.rule.kind == "sgd" else self.state.shape[2])
+        out = [torch.empty(shape, dtype=self.dtype, device=self.device) for _ in range(4)]
+        for part, value in zip(out, m, strict=True):
+            part[:] = value
         if len(prev):
             assert self.prev_suffix is not None
-            ms = _mul(self.prefix, _rows(self.prev_suffix, pos[prev]))
+            ms = _mul(m, _mul(self.prefix, _rows(self.prev_suffix, pos[prev])))
             rows = prev.to(self.device)
-            st[rows] = _apply(ms, st[rows])
-        for r in (seg == self.k).nonzero().flatten().tolist():  # twice in one segment: rare
-            one = EYE
-            for m in self.cur[int(pos[r]) + 1 :]:
-                one = _mul(m, one)
-            st[r] = _apply(one, st[r])
-        return st
+            for part, value in zip(out, ms, strict=True):
+                part[rows] = value
+        for r in again:
+            one = m
+            for step_map in reversed(self.cur[int(pos[r]) + 1 :]):
+                one = _mul(one, step_map)
+            for part, value in zip(out, one, strict=True):
+                part[r] = value
+        return (out[0], out[1], out[2], out[3])
 
     # -- segments -----------------------------------------------------------------
     def on_epoch_end(self, epoch: int, mean_loss: float) -> None:
