@@ -107,7 +107,7 @@ def build(root: Path, relabel: int = 0, pick_seed: int = 0) -> tuple[Repo, list[
 def ledger_of(repo: Repo, **over: object) -> tuple[float, LedgerData, float]:
     """(seconds, ledger, ledger's own seconds) of a fresh run with a ledger."""
     cfg = harness.load_config(repo, **over)  # type: ignore[arg-type]
-    hook = attribution.ledger_hook(cfg, ())
+    hook = attribution.ledger_hook(cfg, (), 1200)
     assert hook is not None
     t = time.perf_counter()
     run = harness.train(repo, config=cfg, hooks=[hook], no_cache=True)
@@ -160,7 +160,7 @@ def synthetic(
     y = torch.randint(0, 10, (n,))
     model = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    hook = Ledger((), "float64") if ledger else None
+    hook = Ledger((), "float64", capacity=n) if ledger else None
     hooks = [hook] if hook else []
     for h in hooks:
         h.on_train_start(model, opt)
@@ -269,7 +269,8 @@ def bench_lds(root: Path) -> None:
     fgrad = margin_gradients(probe, evals)  # [50, |R|]
     g, h = probe.output_curvature()
     n = g.shape[0]
-    h += (cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING) * torch.eye(h.shape[0], dtype=h.dtype)
+    damping = cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING
+    h += damping * torch.eye(h.shape[0], dtype=h.dtype)
     tau_cf = (-(g @ torch.linalg.solve(h, fgrad.T)) / n).numpy()  # [N, 50]
     path = np.asarray(data.contrib, dtype=np.float64) @ fgrad.numpy().T  # first order, path
     order = [probe.train_ids.index(i) for i in data.ids]
@@ -280,7 +281,9 @@ def bench_lds(root: Path) -> None:
     for s in range(subsets):
         keep = set(rng.choice(len(ids), len(ids) // 2, replace=False).tolist())
         chosen = {ids[k] for k in keep}
-        sub = harness.train(repo, config=cfg, train_view=view.subset(lambda r: r.id in chosen))
+        sub = harness.train(
+            repo, config=cfg, train_view=view.subset(lambda r, chosen=chosen: r.id in chosen)
+        )
         probs = sub.probs()
         outs = sub.outputs()
         labels = [str(c) for c in sub.classes]

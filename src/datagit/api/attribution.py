@@ -37,14 +37,25 @@ COUNTERFACTUAL_DAMPING = 1e-3  # added to the Hessian's diagonal (with the weigh
 
 
 # -- recording and finding ledgers --------------------------------------------------
-def ledger_hook(cfg: HarnessConfig, layers: Sequence[str] | None = None) -> Ledger | None:
-    """The ledger hook for ``layers`` (given, else ``[harness] ledger``; None: no ledger)."""
+def ledger_hook(
+    cfg: HarnessConfig, layers: Sequence[str] | None = None, examples: int = 0
+) -> Ledger | None:
+    """The ledger hook for ``layers`` (given, else ``[harness] ledger``; None: no ledger);
+    ``examples``, when known, sizes its accounts once."""
     chosen = tuple(layers) if layers is not None else cfg.ledger
     if chosen is None:
         return None
     from datagit.harness.ledger import Ledger
 
-    return Ledger(chosen, cfg.ledger_dtype, cfg.digest)
+    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples)
+
+
+def train_size(repo: Repo, rev: str, cfg: HarnessConfig) -> int:
+    """How many examples the run of ``rev`` trains on (0 when it cannot be told)."""
+    try:
+        return len(repo.dataset(cfg.train, repo.resolve(rev)))
+    except Exception:  # the harness reports a missing dataset better, when it trains
+        return 0
 
 
 def ledger_run(
@@ -80,7 +91,8 @@ def ledger_run(
         if found is not None:
             run, data = found
         else:
-            hook = ledger_hook(cfg, layers if layers is not None else (cfg.ledger or ()))
+            chosen = layers if layers is not None else (cfg.ledger or ())
+            hook = ledger_hook(cfg, chosen, train_size(repo, rev, cfg))
             assert hook is not None
             run = harness.train(repo, rev, config=cfg, hooks=[hook], progress=progress)
             folder = run.artifact(hook.key)

@@ -94,7 +94,11 @@ def _run(
     repo = open_repo(ctx)
     bar = _ProgressBar(enabled=not as_json)
     cfg = harness.load_config(repo, config_file, seed=seed)
-    hook = attribution.ledger_hook(cfg, ledger)
+    hook = attribution.ledger_hook(
+        cfg,
+        ledger,
+        attribution.train_size(repo, rev, cfg) if ledger or cfg.ledger is not None else 0,
+    )
     try:
         run = harness.train(
             repo, rev, config=cfg, no_cache=no_cache, progress=bar, hooks=[hook] if hook else []

@@ -230,8 +230,14 @@ class Ledger(Hooks):
     """Records per-example accounts of the chosen parameters while the harness trains."""
 
     def __init__(
-        self, layers: Sequence[str] = (), dtype: str = "float64", config_digest: str = ""
+        self,
+        layers: Sequence[str] = (),
+        dtype: str = "float64",
+        config_digest: str = "",
+        capacity: int = 0,
     ) -> None:
+        """``capacity``: the number of training examples when known, so the accounts are
+        allocated once rather than grown (which copies them) during the first epoch."""
         if dtype not in DTYPES:
             raise LedgerError(f"ledger dtype {dtype!r} is not supported", hint="float64 or float32")
         self.layers = tuple(layers)
@@ -242,6 +248,7 @@ class Ledger(Hooks):
         self.artifact = self.key
         self.seconds = 0.0
         self.steps = 0
+        self.capacity = capacity
 
     # -- setup ------------------------------------------------------------------
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -277,6 +284,7 @@ class Ledger(Hooks):
         self.acc[2, 0] = self.theta0
         self.steps = 0
         self.table_peak = 0
+        self._grow(self.capacity)
         self._sgd_cache: tuple[tuple[float, float], Map, tuple[float, float]] | None = None
 
     def _theta(self) -> torch.Tensor:
@@ -284,7 +292,7 @@ class Ledger(Hooks):
 
     def _grow(self, n: int) -> None:
         have = self.state.shape[0]
-        if n <= have:
+        if n <= have or n == 0:
             return
         pad = max(n, 2 * have, 64) - have
         z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
@@ -312,24 +320,23 @@ class Ledger(Hooks):
             self.ids[j] = i
         dev_idx = idx.to(self.device)
         st = self.state.index_select(0, dev_idx)
-        a, b, c, d = self._row_maps(idx, m)
-        new = torch.empty_like(st)
-        x, y, nx, ny = st[:, 0], st[:, 1], new[:, 0], new[:, 1]
-        # (c, b)' = M (c, b) + v h, written in place: the batch's accounts are the
-        # only per-example memory a step touches.
-        for out, p, q, v in ((nx, a, b, v0), (ny, c, d, v1)):
-            torch.mul(x, p, out=out)
-            out.addcmul_(y, torch.as_tensor(q, dtype=self.dtype, device=self.device))
-            if isinstance(v, float):
-                out.add_(h, alpha=v)
-            else:
-                out.addcmul_(h, v)
+        if self.rule.kind == "sgd":
+            # one 2×2 map per row, applied by one batched matmul: few ops per step
+            new = torch.bmm(self._row_matrices(idx, m), st)
+            new[:, 0].add_(h, alpha=v0)
+            new[:, 1].add_(h, alpha=v1)
+        else:
+            new = self._elementwise(st, self._row_maps(idx, m), h, v0, v1)
         self.state.index_copy_(0, dev_idx, new)
         self.seg[idx] = self.k
         self.pos[idx] = len(self.cur)
         self.cur.append(m)
         self.prefix = _mul(m, self.prefix)
-        acc = _apply(m, self.acc)
+        acc = (
+            torch.matmul(self._matrix(m), self.acc)
+            if self.rule.kind == "sgd"
+            else _apply(m, self.acc)
+        )
         hs = h.sum(0)
         acc[2, 0] += v0 * hs
         acc[2, 1] += v1 * hs
@@ -377,6 +384,41 @@ class Ledger(Hooks):
             bc1, bc2 = 1 - b1**n, 1 - b2**n
             parts.append(lr / (bc1 * (v.sqrt() / bc2**0.5 + eps)))
         return torch.cat(parts)
+
+    def _matrix(self, m: Map) -> torch.Tensor:
+        return torch.tensor(m, dtype=self.dtype, device=self.device).view(2, 2)
+
+    def _row_matrices(self, idx: torch.Tensor, m: Map) -> torch.Tensor:
+        """SGD: [B, 2, 2], each row's map from its last touch through this step.
+
+        Accounts last touched in the previous segment take M_t ∘ prefix ∘ suffix[pos]
+        (one matmul over that segment's suffix table, then a gather); accounts never
+        touched are zero, so any map serves them.
+        """
+        seg = self.seg[idx].tolist()
+        if self.prev_suffix is None:
+            rows = self._matrix(m).expand(len(seg), 2, 2).clone()
+        else:
+            table = self._matrix(_mul(m, self.prefix)) @ self.prev_suffix.view(-1, 2, 2)
+            rows = table[self.pos[idx].to(self.device)]
+        for r, sg in enumerate(seg):
+            if sg == self.k:  # twice in one segment: rare
+                one = m
+                for step_map in reversed(self.cur[int(self.pos[idx[r]]) + 1 :]):
+                    one = _mul(one, step_map)
+                rows[r] = self._matrix(one)
+        return rows
+
+    @staticmethod
+    def _elementwise(st: torch.Tensor, rm: Map, h: torch.Tensor, v0: Any, v1: Any) -> torch.Tensor:
+        """Adam(W): per-element maps, written in place into a new [B, 2, |R|]."""
+        new = torch.empty_like(st)
+        x, y, nx, ny = st[:, 0], st[:, 1], new[:, 0], new[:, 1]
+        for out, p, q, v in ((nx, rm[0], rm[1], v0), (ny, rm[2], rm[3], v1)):
+            torch.mul(x, p, out=out)
+            out.addcmul_(y, torch.as_tensor(q, dtype=st.dtype, device=st.device))
+            out.addcmul_(h, torch.as_tensor(v, dtype=st.dtype, device=st.device))
+        return new
 
     def _row_maps(self, idx: torch.Tensor, m: Map) -> Map:
         """Per batch row, the map from its last touch through this step: M_t alone for
