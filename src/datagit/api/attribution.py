@@ -165,7 +165,11 @@ def _pick(datas: list[LedgerData], want: str | None) -> LedgerData:
 
 def run_config(run: Run) -> HarnessConfig:
     """The harness config a run was trained with, as stored in its run.json."""
-    raw = {k: v for k, v in run.meta.get("config", {}).items() if v is not None}
+    raw = {
+        k: list(v) if isinstance(v, tuple) else v  # a run saved in this process holds tuples
+        for k, v in run.meta.get("config", {}).items()
+        if v is not None
+    }
     return hconfig.parse(raw, f"run {run.id} config")
 
 
