@@ -467,10 +467,9 @@ def credit_value(
     (curvature, and every layer the ledger does not record).
     """
     import numpy as np
-    import torch
 
     run, data = ledger_run(repo, rev, config_file=config_file, progress=progress)
-    p = _probe(repo, run, data, torch.load(data.folder / "init.pt", weights_only=True))
+    p = _probe(repo, run, data, data.init_state())
     g0, l0, _ = p.loss_gradient()
     p.load(run.weights())
     g1, l1, _ = p.loss_gradient()

@@ -138,6 +138,13 @@ class LedgerData:
             )
         return np.concatenate(out)
 
+    def init_state(self) -> dict[str, Any]:
+        """The whole model's weights before the first step (imports torch)."""
+        import torch
+
+        state: dict[str, Any] = torch.load(self.folder / "init.pt", weights_only=True)
+        return state
+
     def delta(self, idx: np.ndarray) -> np.ndarray:
         return self.theta_final[idx] - self.theta_init[idx]
 
