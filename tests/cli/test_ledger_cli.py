@@ -10,6 +10,8 @@ import pytest
 from test_bad_input import refused
 from testkit import Cli
 
+from datagit import Signature
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "harness"))
 from harness_helpers import make_repo
 
@@ -30,7 +32,10 @@ ledger = []
 @pytest.fixture(scope="module")
 def dg(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     root = tmp_path_factory.mktemp("cli-ledger")
-    make_repo(root, HARNESS, n=200).close()
+    # module-scoped: made before the per-test isolation, so it names its author itself
+    repo = make_repo(root, HARNESS, n=200, commit=False)
+    repo.commit("digits", all=True, author=Signature("Ada Tester", "ada@example.com", 0))
+    repo.close()
     return Cli(root)
 
 
