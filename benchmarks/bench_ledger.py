@@ -152,7 +152,7 @@ def bench_overhead_digits(repo: Repo) -> None:
 
 
 def synthetic(
-    n: int, steps: int, ledger: bool, width: int = 784, hidden: int = 256
+    n: int, steps: int, ledger: bool, width: int = 784, hidden: int = 256, dtype: str = "float64"
 ) -> tuple[float, float, Ledger | None]:
     """(seconds per step, ledger seconds per step) of the fit loop on MLP width-hidden-10."""
     torch.manual_seed(0)
@@ -160,7 +160,7 @@ def synthetic(
     y = torch.randint(0, 10, (n,))
     model = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    hook = Ledger((), "float64", capacity=n) if ledger else None
+    hook = Ledger((), dtype, capacity=n) if ledger else None
     hooks = [hook] if hook else []
     for h in hooks:
         h.on_train_start(model, opt)
@@ -202,6 +202,8 @@ def bench_overhead_synthetic() -> None:
     plain = min(synthetic(n, steps, False)[0] for _ in range(2))
     led = min(synthetic(n, steps, True)[0] for _ in range(2))
     row("step with ledger / plain step", f"{led / plain:.2f}×", f"{plain * 1e3:.2f} ms", "≤ 2×")
+    led32 = min(synthetic(n, steps, True, dtype="float32")[0] for _ in range(2))
+    row("  the same, float32 ledger", f"{led32 / plain:.2f}×", f"{plain * 1e3:.2f} ms", "≤ 2×")
     small = min(synthetic(n, 4 * steps, True)[0] for _ in range(2))
     big, _, hook = synthetic(4 * n, 4 * steps, True)
     row(f"ledger step at N={4 * n} / at N={n}", f"{big / small:.2f}×", f"{small * 1e3:.2f} ms",
