@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datagit.api import harness, history
-from datagit.errors import InvalidInputError
+from datagit.errors import DatagitError, InvalidInputError
 from datagit.harness import config as hconfig
 from datagit.harness.config import HarnessConfig
 from datagit.harness.runs import Run
@@ -54,7 +54,7 @@ def train_size(repo: Repo, rev: str, cfg: HarnessConfig) -> int:
     """How many examples the run of ``rev`` trains on (0 when it cannot be told)."""
     try:
         return len(repo.dataset(cfg.train, repo.resolve(rev)))
-    except Exception:  # the harness reports a missing dataset better, when it trains
+    except DatagitError:  # the harness reports a missing dataset better, when it trains
         return 0
 
 
