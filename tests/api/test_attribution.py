@@ -41,6 +41,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[Repo, list[str], st
     """(repo, Bob's relabelled ids, Carol's re-imaged id); HEAD has a ledger run."""
     root = tmp_path_factory.mktemp("story")
     repo = make_repo(root, MLP, n=300, commit=False)
+    # module-scoped: made before the per-test isolation, so it names the committer itself
+    repo.git.config_set("user.name", "Ada Tester")
+    repo.git.config_set("user.email", "ada@example.com")
     repo.commit("digits", all=True, author=_sig("Ada"), annotator="ada")
     threes = sorted((root / "train" / "3").iterdir())[:6]
     for p in threes:

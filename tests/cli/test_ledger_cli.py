@@ -10,8 +10,6 @@ import pytest
 from test_bad_input import refused
 from testkit import Cli
 
-from datagit import Signature
-
 sys.path.insert(0, str(Path(__file__).parents[1] / "harness"))
 from harness_helpers import make_repo
 
@@ -34,7 +32,9 @@ def dg(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     root = tmp_path_factory.mktemp("cli-ledger")
     # module-scoped: made before the per-test isolation, so it names its author itself
     repo = make_repo(root, HARNESS, n=200, commit=False)
-    repo.commit("digits", all=True, author=Signature("Ada Tester", "ada@example.com", 0))
+    repo.git.config_set("user.name", "Ada Tester")
+    repo.git.config_set("user.email", "ada@example.com")
+    repo.commit("digits", all=True)
     repo.close()
     return Cli(root)
 
