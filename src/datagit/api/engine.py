@@ -96,6 +96,7 @@ def suspects(
     ``since`` only when given. Writes the answer to ``.datagit/engine/``."""
     start = time.perf_counter()
     rank_core.cleanlab()  # refuse before training when the extra is missing
+    rank_core.check_features(features)
     cfg = config or harness.load_config(repo)
     name = dataset or cfg.train
     view = repo.dataset(name, rev)

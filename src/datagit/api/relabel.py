@@ -130,7 +130,7 @@ def _check_workspace(
                 hint="check it out again (`datagit checkout -f HEAD`) before relabelling",
             )
         return [dcfg.name]
-    paths = []
+    paths: list[str] = []
     for example_id, edit in todo.items():
         old = target_path(dcfg, recs[example_id])
         new = target_path(dcfg, Record(example_id, edit.new, "", 0))
@@ -145,7 +145,7 @@ def _check_workspace(
                 f"{dcfg.name}/{example_id}: {new} already exists",
                 hint="move or remove that file first",
             )
-        paths += [old, new]
+        paths += [str(repo.workdir / old), str(repo.workdir / new)]  # add takes them as typed
     return paths
 
 

@@ -103,11 +103,7 @@ def history_lift(
     often the model disagrees with that group's labels than with the dataset's."""
     import numpy as np
 
-    unknown = sorted(set(features) - set(FEATURES))
-    if unknown:
-        raise InvalidInputError(
-            f"unknown history feature {unknown[0]!r}", hint=f"use any of: {', '.join(FEATURES)}"
-        )
+    check_features(features)
     n = len(disagree)
     base = (float(disagree.sum()) + 1.0) / (n + 2.0)
     lift = np.ones(n)
@@ -115,6 +111,14 @@ def history_lift(
         keys = [_group(p, feature) for p in provenance]
         lift *= _group_lift(disagree, keys, base)
     return lift
+
+
+def check_features(features: Sequence[str]) -> None:
+    unknown = sorted(set(features) - set(FEATURES))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown history feature {unknown[0]!r}", hint=f"use any of: {', '.join(FEATURES)}"
+        )
 
 
 def _group(p: Provenance | None, feature: str) -> str | None:
