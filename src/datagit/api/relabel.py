@@ -22,20 +22,12 @@ from datagit.core import manifest
 from datagit.core.checkout import target_path
 from datagit.core.config import DatasetConfig
 from datagit.core.manifest import DatasetTree
-from datagit.core.records import Label, Record, validate_label
+from datagit.core.records import MACHINE_PREFIX, Label, Record, validate_label
 from datagit.core.relabel import table_with_labels
 from datagit.errors import DatagitError, InvalidInputError
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
-
-MODEL_PREFIX = "model:"  # the annotator of labels a model wrote
-
-
-def is_machine(annotator: str | None) -> bool:
-    """Whether a label was written by a model (`label --from-run`), not a person."""
-    return bool(annotator and annotator.startswith(MODEL_PREFIX))
-
 
 @dataclass(frozen=True)
 class LabelEdit:
@@ -246,6 +238,6 @@ def label_from_run(
                 hint="use a run trained on labels this layout can hold",
             ) from None
     chosen = [(pool, o["id"], o["pred"]) for o in outputs if o["confidence"] >= min_confidence]
-    annotator = f"{MODEL_PREFIX}{run.id}"
+    annotator = f"{MACHINE_PREFIX}{run.id}"
     edits = relabel(repo, chosen, annotator=annotator) if chosen else []
     return LabelReport(run.id, pool, annotator, edits, len(unlabelled) - len(edits))

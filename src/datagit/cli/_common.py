@@ -62,6 +62,8 @@ def commit_json(c: CommitInfo) -> dict[str, Any]:
 
 
 def label(value: Any) -> str:
+    if value is None:
+        return "(unlabelled)"  # a file outside any class folder, an empty label cell
     return value if isinstance(value, str) else json.dumps(value)
 
 

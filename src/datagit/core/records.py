@@ -15,6 +15,7 @@ import orjson
 from datagit.errors import InvalidInputError
 
 Label = Any  # a string, number, bool, None or a JSON value
+MACHINE_PREFIX = "model:"  # the annotator of labels a model wrote: ``model:<run id>``
 SAME_CONTENT = "="  # in an upsert: keep the content of the record it replaces (a move)
 
 
@@ -122,6 +123,11 @@ def validate_id(example_id: str, where: str) -> str:
             hint="rename the file or fix the id so it is a plain relative path",
         )
     return example_id
+
+
+def is_machine(annotator: str | None) -> bool:
+    """Whether a label was written by a model (`label --from-run`), not a person."""
+    return bool(annotator and annotator.startswith(MACHINE_PREFIX))
 
 
 def validate_label(label: Label, layout: str, where: str) -> Label:
