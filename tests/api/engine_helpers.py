@@ -45,6 +45,11 @@ def build(root: Path, n: int = 300, noisy: dict[int, int] | None = None) -> Repo
 def state(repo: Repo) -> tuple[str | None, str | None, bytes | None]:
     """HEAD, the stage file, and the workspace listing: what a refused command must keep."""
     stage = repo.dotdir / "STAGE"
-    listing = "\n".join(sorted(str(p.relative_to(repo.workdir)) for p in repo.workdir.rglob("*")
-                               if ".datagit" not in p.parts))  # fmt: skip
+    listing = "\n".join(
+        sorted(
+            str(p.relative_to(repo.workdir))
+            for p in repo.workdir.rglob("*")
+            if ".datagit" not in p.parts
+        )
+    )
     return repo.head(), stage.read_text() if stage.exists() else None, listing.encode()

@@ -34,8 +34,16 @@ def test_suspects_finds_flipped_labels_and_caches_its_folds(noisy) -> None:  # t
     saved = engine.last_suspects(noisy, "train")
     assert saved is not None and saved["suspects"][0]["id"] == top.id
     assert set(saved["suspects"][0]) == {
-        "id", "label", "suggested", "score", "quality", "issue", "annotator", "commit", "lift"
-    }  # fmt: skip
+        "id",
+        "label",
+        "suggested",
+        "score",
+        "quality",
+        "issue",
+        "annotator",
+        "commit",
+        "lift",
+    }
 
 
 def test_a_relabel_retrains_only_the_folds_that_train_on_it(tmp_path: Path) -> None:

@@ -25,8 +25,9 @@ def _snapshot(repo: Repo) -> tuple[str | None, str | None, list[str]]:
 
 @pytest.fixture
 def images(tmp_repo: Repo, cli: Cli) -> Repo:
-    write_tree(tmp_repo.workdir, {f"train/{t}/d{i:03d}.png": p for i, (p, t) in
-                                  enumerate(digits_pngs(20))})  # fmt: skip
+    write_tree(
+        tmp_repo.workdir, {f"train/{t}/d{i:03d}.png": p for i, (p, t) in enumerate(digits_pngs(20))}
+    )
     write_tree(tmp_repo.workdir, {"train/loose.png": digits_pngs(21)[20][0]})
     cli("commit", "-a", "-m", "digits", "--annotator", "al")
     return tmp_repo
@@ -42,7 +43,9 @@ def test_unlabelled_file_through_status_diff_blame(images: Repo, cli: Cli) -> No
 
 def test_relabel_moves_files_and_stages_with_the_annotator(images: Repo, cli: Cli) -> None:
     out = cli("relabel", "train/d000.png", "7", "train/loose.png", "1", "--annotator", "bo")
-    assert "relabeled  train/d000.png  0 → 7" in out.output and "2 labels staged as bo" in out.output
+    assert (
+        "relabeled  train/d000.png  0 → 7" in out.output and "2 labels staged as bo" in out.output
+    )
     assert (images.workdir / "train/7/d000.png").is_file()
     assert (images.workdir / "train/1/loose.png").is_file()
     assert not (images.workdir / "train/loose.png").exists()
@@ -78,8 +81,9 @@ def test_relabel_bad_input_changes_nothing(
 def test_relabel_a_table_rewrites_cells(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     repo = Repo.init(tmp_path / "t")
     (repo.workdir / "reviews.csv").write_text("id,text,label\na,good,pos\nb,bad,\n")
-    repo.add_dataset(DatasetConfig(name="reviews", layout="table", path="reviews.csv",
-                                   content="text"))  # fmt: skip
+    repo.add_dataset(
+        DatasetConfig(name="reviews", layout="table", path="reviews.csv", content="text")
+    )
     dg = run_cli(repo.workdir)
     dg("commit", "-a", "-m", "reviews")
     assert repo.record("reviews", "b").label is None
@@ -92,10 +96,13 @@ def test_relabel_a_table_rewrites_cells(tmp_path: Path, run_cli) -> None:  # typ
 
 
 def test_relabel_from_a_suspects_file(images: Repo, cli: Cli, tmp_path: Path) -> None:
-    doc = {"dataset": "train", "suspects": [
-        {"id": "d001.png", "suggested": "4", "issue": True},
-        {"id": "d002.png", "suggested": "5", "issue": False},
-    ]}  # fmt: skip
+    doc = {
+        "dataset": "train",
+        "suspects": [
+            {"id": "d001.png", "suggested": "4", "issue": True},
+            {"id": "d002.png", "suggested": "5", "issue": False},
+        ],
+    }
     (tmp_path / "s.json").write_text(json.dumps(doc))
     out = cli("relabel", "--from", str(tmp_path / "s.json"), "--annotator", "al", "--json")
     assert [e["id"] for e in json.loads(out.output)] == ["d001.png"]
@@ -115,10 +122,13 @@ epochs = 2
 
 
 def test_suspects_suggest_and_label_from_the_cli(tmp_repo: Repo, cli: Cli) -> None:
-    write_tree(tmp_repo.workdir, {f"train/{t}/d{i:03d}.png": p for i, (p, t) in
-                                  enumerate(digits_pngs(100))})  # fmt: skip
-    write_tree(tmp_repo.workdir, {f"train/u{i}.png": p for i, (p, _) in
-                                  enumerate(digits_pngs(110)[100:])})  # fmt: skip
+    write_tree(
+        tmp_repo.workdir,
+        {f"train/{t}/d{i:03d}.png": p for i, (p, t) in enumerate(digits_pngs(100))},
+    )
+    write_tree(
+        tmp_repo.workdir, {f"train/u{i}.png": p for i, (p, _) in enumerate(digits_pngs(110)[100:])}
+    )
     toml = tmp_repo.workdir / "datagit.toml"
     toml.write_text(toml.read_text() + FAST)
     cli("commit", "-a", "-m", "digits")
@@ -126,8 +136,10 @@ def test_suspects_suggest_and_label_from_the_cli(tmp_repo: Repo, cli: Cli) -> No
     assert r.exit_code != 0 and "fewer than --folds 12" in r.output
     data = json.loads(cli("suspects", "--folds", "2", "--top", "3", "--json").output)
     assert data["examples"] == 100 and len(data["suspects"]) == 3 and len(data["runs"]) == 2
-    assert "suspected of 100 labelled examples (0/2 folds trained)" in cli(
-        "suspects", "--folds", "2").output  # fmt: skip
+    assert (
+        "suspected of 100 labelled examples (0/2 folds trained)"
+        in cli("suspects", "--folds", "2").output
+    )
     r = cli("suggest", "train", "--budget", "2", "--strategy", "random", ok=False)
     assert r.exit_code != 0 and "unknown strategy 'random'" in r.output
     s = json.loads(cli("suggest", "train", "--budget", "4", "--json").output)

@@ -35,5 +35,5 @@ def test_jsonl_rows() -> None:
 
 
 def test_missing_row() -> None:
-    with pytest.raises(InvalidInputError, match="t.csv: no row with id = 'zz'"):
+    with pytest.raises(InvalidInputError, match=r"t\.csv: no row with id = 'zz'"):
         table_with_labels(CSV, b"id,label\na,cat\n", {"zz": "dog"}, None)

@@ -117,17 +117,32 @@ def suspects(
         b = blame.get(r.id)
         out.append(
             Suspect(
-                r.id, r.label, classes[v.suggested], round(v.score, 6), round(v.quality, 6),
-                v.issue, r.annotator or (b.annotator if b else None), b.commit if b else None,
+                r.id,
+                r.label,
+                classes[v.suggested],
+                round(v.score, 6),
+                round(v.quality, 6),
+                v.issue,
+                r.annotator or (b.annotator if b else None),
+                b.commit if b else None,
                 round(v.lift, 3),
-            )  # fmt: skip
+            )
         )
     keep = top if top is not None else sum(s.issue for s in out)
     report = SuspectsReport(
-        name, rev, view.commit or "", folds, runs, trained, len(labelled),
-        sum(v.issue for v in ranked), list(features), since,
-        round(time.perf_counter() - start, 3), out[:keep],
-    )  # fmt: skip
+        name,
+        rev,
+        view.commit or "",
+        folds,
+        runs,
+        trained,
+        len(labelled),
+        sum(v.issue for v in ranked),
+        list(features),
+        since,
+        round(time.perf_counter() - start, 3),
+        out[:keep],
+    )
     _save_last(repo, report)
     return report
 
@@ -157,9 +172,12 @@ def fold_probabilities(
     runs, trained = [], 0
     for j in range(k):
         train_view = DatasetView.from_records(
-            repo, view.name, (r for r in labelled if fold[r.id] != j),
-            rev=f"{view.rev}[folds {k}: not {j}]", commit=view.commit,
-        )  # fmt: skip
+            repo,
+            view.name,
+            (r for r in labelled if fold[r.id] != j),
+            rev=f"{view.rev}[folds {k}: not {j}]",
+            commit=view.commit,
+        )
         held = [replace(r, label=None, annotator=None) for r in labelled if fold[r.id] == j]
         if not held:
             continue
@@ -283,10 +301,16 @@ def suggest(
     probs = np.asarray(run.probs(), dtype=np.float64)
     ids = [o["id"] for o in run.outputs()]
     scores = uncertainty(probs, strategy)
-    chosen = _diverse(probs, scores, budget) if diverse else list(np.argsort(-scores, kind="stable"))
+    chosen = (
+        _diverse(probs, scores, budget) if diverse else list(np.argsort(-scores, kind="stable"))
+    )
     out = [
-        Suggestion(ids[i], run.classes[int(probs[i].argmax())], round(float(probs[i].max()), 6),
-                   round(float(scores[i]), 6))  # fmt: skip
+        Suggestion(
+            ids[i],
+            run.classes[int(probs[i].argmax())],
+            round(float(probs[i].max()), 6),
+            round(float(scores[i]), 6),
+        )
         for i in chosen[:budget]
     ]
     return SuggestReport(pool, rev, strategy, run.id, len(unlabelled), diverse, out)

@@ -10,6 +10,7 @@ checked before the first file moves: a bad one changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from datagit.errors import DatagitError, InvalidInputError
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
+
 
 @dataclass(frozen=True)
 class LabelEdit:
@@ -163,10 +165,8 @@ def _edit_workspace(
         new.parent.mkdir(parents=True, exist_ok=True)
         os.replace(old, new)
         if old.parent != repo.workdir / dcfg.path:
-            try:
-                old.parent.rmdir()  # an emptied class folder goes, as checkout does
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):  # an emptied class folder goes, as checkout does
+                old.parent.rmdir()
 
 
 def from_suspects(data: bytes, where: str) -> list[tuple[str, str, Any]]:

@@ -12,9 +12,12 @@ from datagit.cli._common import echo_json, label, open_repo
 @click.argument("pool")
 @click.option("--from-run", "run_id", required=True, metavar="RUN", help="The run to take.")
 @click.option(
-    "--min-confidence", type=float, default=0.0, show_default=True,
+    "--min-confidence",
+    type=float,
+    default=0.0,
+    show_default=True,
     help="Only predictions at least this confident; the rest stay unlabelled.",
-)  # fmt: skip
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the staged labels as JSON.")
 @click.pass_context
 def label_(

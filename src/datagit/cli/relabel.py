@@ -13,8 +13,12 @@ from datagit.errors import InvalidInputError
 
 @click.command()
 @click.argument("pairs", nargs=-1)
-@click.option("--from", "from_file", metavar="FILE", help="Take suggested labels from a "
-              "`datagit suspects --json` file (its flagged examples).")  # fmt: skip
+@click.option(
+    "--from",
+    "from_file",
+    metavar="FILE",
+    help="Take suggested labels from a `datagit suspects --json` file (its flagged examples).",
+)
 @click.option("--annotator", help="Who set these labels (recorded on each example).")
 @click.option("--json", "as_json", is_flag=True, help="Print the staged edits as JSON.")
 @click.pass_context
@@ -54,9 +58,7 @@ def relabel(
 
 def _pairs(words: tuple[str, ...]) -> list[tuple[str, str, str]]:
     if len(words) % 2:
-        raise InvalidInputError(
-            f"{words[-1]!r} has no label", hint="give DATASET/ID LABEL pairs"
-        )
+        raise InvalidInputError(f"{words[-1]!r} has no label", hint="give DATASET/ID LABEL pairs")
     out = []
     for spec, new in zip(words[::2], words[1::2], strict=True):
         name, sep, example_id = spec.partition("/")

@@ -3,8 +3,9 @@
 ``imagefolder``: ``root/<label>/<relative path>``; the id is the relative path
 under the class folder, so moving a file to another class folder re-labels the
 same example. A file directly in ``root`` (no class folder) is an unlabelled
-example: its id is its name and its label None. ``table``: CSV or JSON Lines with configured id, label, annotator
-and content (inline text) or file (a column of paths) columns.
+example: its id is its name and its label None. ``table``: CSV or JSON Lines
+with configured id, label, annotator and content (inline text) or file (a
+column of paths) columns; an empty label cell is an unlabelled example.
 """
 
 from __future__ import annotations
@@ -377,13 +378,13 @@ def narrow_changes(
     for path in changed:
         if path in stats:
             continue
-        label, example_id = split_path(cfg, path)
+        new_label, example_id = split_path(cfg, path)
         validate_id(example_id, path)
         if os.path.islink(files[path]):
             _check_link(files[path], path, real_workdir)
         for other in [*labels, None]:
             twin = f"{prefix}{other}/{example_id}" if other is not None else prefix + example_id
-            if other != label and (twin in changed or (twin in stats and twin not in gone_set)):
+            if other != new_label and (twin in changed or (twin in stats and twin not in gone_set)):
                 list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both
     return changed, gone
 

@@ -89,9 +89,14 @@ def rank(
     order = np.lexsort((np.arange(len(labels)), -score))
     return [
         Ranked(
-            int(i), int(probs[i].argmax()), float(quality[i]), float(score[i]),
-            bool(issue[i]), bool(flagged[i]), float(lift[i]),
-        )  # fmt: skip
+            int(i),
+            int(probs[i].argmax()),
+            float(quality[i]),
+            float(score[i]),
+            bool(issue[i]),
+            bool(flagged[i]),
+            float(lift[i]),
+        )
         for i in order
     ]
 

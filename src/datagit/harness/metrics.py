@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-
 UNLABELLED = -2  # the target of an example without a label: predicted, never scored
 
 
