@@ -156,3 +156,15 @@ def test_suspects_suggest_and_label_from_the_cli(tmp_repo: Repo, cli: Cli) -> No
     credit = cli("credit").output
     assert "Machine labels" in credit and f"model:{s['run']}" in credit
     assert json.loads(cli("credit", "--json").output)["machines"][0]["labels_set"] == 10
+
+
+def test_checkout_moves_an_example_back_out_of_its_class_folder(images: Repo, cli: Cli) -> None:
+    cli("relabel", "train/loose.png", "4", "--annotator", "bo")
+    cli("commit", "-m", "label the loose one")
+    cli("checkout", "HEAD~1")
+    assert (images.workdir / "train/loose.png").is_file()
+    assert not (images.workdir / "train/4/loose.png").exists()
+    assert "nothing to commit" in cli("status").output
+    cli("switch", "main")
+    assert (images.workdir / "train/4/loose.png").is_file()
+    assert "nothing to commit" in cli("status").output
