@@ -57,7 +57,8 @@ VARIANTS = {
     "+ commit": ["commit"],
     "+ annotator": ["annotator"],
     "+ relabelled": ["relabelled"],
-    "+ all three": ["commit", "annotator", "relabelled"],
+    "+ metric (commit's eval drop)": ["metric"],
+    "+ all four": ["commit", "annotator", "relabelled", "metric"],
 }
 
 

@@ -78,3 +78,13 @@ def test_bad_labels(label: object, layout: str, match: str) -> None:
 def test_good_labels() -> None:
     assert validate_label("cat", "imagefolder", "x") == "cat"
     assert validate_label(3, "table", "x") == 3
+
+
+def test_a_commit_that_cost_accuracy_lifts_its_labels() -> None:
+    prov = [
+        Provenance("c2", None, True, metric_drop=0.02),
+        Provenance("c3", None, True, metric_drop=0.001),  # within noise
+        None,
+    ]
+    lift = history_lift(np.zeros(3, dtype=bool), prov, ["metric"])
+    assert lift[0] == pytest.approx(np.exp(2.0)) and lift[1] == 1.0 and lift[2] == 1.0

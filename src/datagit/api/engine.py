@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +107,8 @@ def suspects(
     index = {_key(c): i for i, c in enumerate(classes)}
     labels = [index[_key(r.label)] for r in labelled]
     blame = blame_dataset(repo.git, view.commit or repo.resolve(rev), name)
-    provenance = [_provenance(blame.get(r.id)) for r in labelled]
+    drops = _metric_drops(repo, cfg, name, blame.values()) if "metric" in features else {}
+    provenance = [_provenance(blame.get(r.id), drops) for r in labelled]
     ranked = rank_core.rank(labels, probs, provenance, features)
     out = []
     for v in ranked:
@@ -196,10 +197,30 @@ def fold_probabilities(
     return probs, classes, runs, trained
 
 
-def _provenance(b: Any) -> rank_core.Provenance | None:
+def _provenance(b: Any, drops: dict[str, float]) -> rank_core.Provenance | None:
     if b is None:
         return None
-    return rank_core.Provenance(b.commit, b.annotator, b.commit != b.added_in)
+    drop = drops.get(b.commit, 0.0)
+    return rank_core.Provenance(b.commit, b.annotator, b.commit != b.added_in, drop)
+
+
+def _metric_drops(
+    repo: Repo, cfg: HarnessConfig, name: str, blame: Iterable[Any]
+) -> dict[str, float]:
+    """Per commit that set a label (and has a parent): how much training at it rather
+    than at its first parent lowered the eval metric — two cached runs per commit."""
+    if name != cfg.train:
+        return {}  # the harness trains on another dataset: a move says nothing of these labels
+    metric = "accuracy"
+    drops: dict[str, float] = {}
+    for commit in sorted({b.commit for b in blame}):
+        parents = repo.git.commit(commit).parents
+        if not parents:
+            continue
+        after = harness.train(repo, commit, config=cfg).metrics.get(metric, 0.0)
+        before = harness.train(repo, parents[0], config=cfg).metrics.get(metric, 0.0)
+        drops[commit] = max(0.0, float(before) - float(after))
+    return drops
 
 
 def _changed_since(repo: Repo, name: str, since: str, rev: str) -> set[str]:

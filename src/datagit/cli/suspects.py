@@ -18,7 +18,7 @@ from datagit.cli._common import echo_json, label, open_repo, short
     "--history",
     default=",".join(engine.rank_core.DEFAULT_FEATURES),
     show_default=True,
-    help="History features to rank with: commit, annotator, relabelled ('' for none).",
+    help="History features to rank with: commit, annotator, relabelled, metric ('' for none).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.pass_context

@@ -11,6 +11,7 @@ lazily, as an optional extra (``pip install datagit[engine]``).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from typing import Any
 
 from datagit.errors import InvalidInputError
 
-FEATURES = ("commit", "annotator", "relabelled")  # history signals that may be switched on
+FEATURES = ("commit", "annotator", "relabelled", "metric")  # history signals to switch on
 DEFAULT_FEATURES = ("commit",)  # what the benchmark showed to help (docs/engine.md)
 SMOOTHING = 20.0  # pseudo-examples pulling a group's disagreement rate towards the dataset's
 MIN_LIFT = 2.0  # a group must disagree this many times the base rate to move anything
 CLIP = 1e-4
+METRIC_MARGIN = 0.005  # an eval-metric drop within this is noise
+METRIC_SCALE = 0.01  # each point of accuracy a commit cost multiplies its labels' odds by e
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class Provenance:
     commit: str
     annotator: str | None
     relabelled: bool  # the label was changed after the example was added
+    metric_drop: float = 0.0  # how much that commit lowered the eval metric (≥ 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,9 @@ def history_lift(
     base = (float(disagree.sum()) + 1.0) / (n + 2.0)
     lift = np.ones(n)
     for feature in features:
+        if feature == "metric":
+            lift *= [_metric_lift(p) for p in provenance]
+            continue
         keys = [_group(p, feature) for p in provenance]
         lift *= _group_lift(disagree, keys, base)
     return lift
@@ -124,6 +131,12 @@ def check_features(features: Sequence[str]) -> None:
         raise InvalidInputError(
             f"unknown history feature {unknown[0]!r}", hint=f"use any of: {', '.join(FEATURES)}"
         )
+
+
+def _metric_lift(p: Provenance | None) -> float:
+    if p is None or p.metric_drop <= METRIC_MARGIN:
+        return 1.0
+    return math.exp(p.metric_drop / METRIC_SCALE)
 
 
 def _group(p: Provenance | None, feature: str) -> str | None:
