@@ -40,6 +40,7 @@ def test_a_commit_the_model_disagrees_with_lifts_its_examples() -> None:
     ranked = rank(labels, p, prov, ["commit"])
     top = [r.index for r in ranked[:10]]
     assert set(top) == bad  # the suspect commit's errors outrank equally clear ones elsewhere
+    assert all(r.suggested != labels[r.index] for r in ranked if r.issue)
 
 
 def test_unknown_history_feature() -> None:
@@ -88,3 +89,13 @@ def test_a_commit_that_cost_accuracy_lifts_its_labels() -> None:
     ]
     lift = history_lift(np.zeros(3, dtype=bool), prov, ["metric"])
     assert lift[0] == pytest.approx(np.exp(2.0)) and lift[1] == 1.0 and lift[2] == 1.0
+
+
+def test_a_label_only_history_flags_gets_the_likeliest_other_class() -> None:
+    n = 300
+    labels = [i % 3 for i in range(n)]
+    p = _probs(n, labels, set(range(6)))  # commit c2's first 6 labels are clearly wrong
+    p[9] = [0.55, 0.05, 0.4]  # c2's label 0 here: the model leans to it, then to 2
+    prov = [Provenance("c2" if i < 10 else "c1", None, True) for i in range(n)]
+    r = next(x for x in rank(labels, p, prov, ["commit"]) if x.index == 9)
+    assert r.lift > 5 and r.issue and not r.cleanlab_issue and r.suggested == 2

@@ -44,7 +44,7 @@ class Suspect:
 
     id: str
     label: Any  # as given
-    suggested: Any  # the model's label
+    suggested: Any  # the model's label (for a flagged example, never the given one)
     score: float  # suspicion after history, 0–1 (high: likely wrong)
     quality: float  # cleanlab's label-quality score (low: likely wrong)
     issue: bool  # flagged as a label issue (cleanlab, or history made it likelier wrong)
@@ -129,7 +129,8 @@ def suspects(
                 round(v.lift, 3),
             )
         )
-    keep = top if top is not None else sum(s.issue for s in out)
+    if top is None:
+        out = [s for s in out if s.issue]
     report = SuspectsReport(
         name,
         rev,
@@ -142,7 +143,7 @@ def suspects(
         list(features),
         since,
         round(time.perf_counter() - start, 3),
-        out[:keep],
+        out[:top],
     )
     _save_last(repo, report)
     return report

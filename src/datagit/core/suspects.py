@@ -43,7 +43,7 @@ class Ranked:
     """One example's verdict: the given label's quality and the history-aware score."""
 
     index: int
-    suggested: int  # the class the model favours
+    suggested: int  # the class the model favours (for a flagged one, over its given label)
     quality: float  # cleanlab's label-quality score (low: likely wrong)
     score: float  # suspicion after history, in [0, 1] (high: likely wrong)
     issue: bool  # flagged as a label issue
@@ -91,10 +91,15 @@ def rank(
     # elsewhere cleanlab's own verdict stands.
     issue = np.where(lift > 1, flagged | (score >= 0.5), flagged)
     order = np.lexsort((np.arange(len(labels)), -score))
+    # A flagged label the model itself favours (history flagged it) is wrong by
+    # verdict, so the suggestion is the likeliest *other* class.
+    others = probs.copy()
+    others[np.arange(len(labels)), labels] = -1.0
+    suggested = np.where(issue, others.argmax(axis=1), probs.argmax(axis=1))
     return [
         Ranked(
             int(i),
-            int(probs[i].argmax()),
+            int(suggested[i]),
             float(quality[i]),
             float(score[i]),
             bool(issue[i]),
