@@ -66,6 +66,7 @@ def test_a_relabel_retrains_only_the_folds_that_train_on_it(tmp_path: Path) -> N
         ({"folds": 1}, "need at least 2 folds"),
         ({"dataset": "nope"}, "no dataset named 'nope'"),
         ({"features": ["age"]}, "unknown history feature"),
+        ({"top": -1}, "--top -1"),
     ],
 )
 def test_suspects_bad_input(noisy, kwargs: dict, match: str) -> None:  # type: ignore[no-untyped-def]

@@ -97,6 +97,8 @@ def suspects(
     start = time.perf_counter()
     rank_core.cleanlab()  # refuse before training when the extra is missing
     rank_core.check_features(features)
+    if top is not None and top < 0:
+        raise InvalidInputError(f"--top {top}: must be 0 or more")
     cfg = config or harness.load_config(repo)
     name = dataset or cfg.train
     view = repo.dataset(name, rev)
