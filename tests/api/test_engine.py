@@ -16,7 +16,13 @@ from datagit.errors import InvalidInputError
 
 @pytest.fixture(scope="module")
 def noisy(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    repo = build(tmp_path_factory.mktemp("engine") / "ws")
+    # Module-scoped, so built before the per-test isolated HOME: isolate it here.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("GIT_AUTHOR_NAME", "Ada Tester")
+        mp.setenv("GIT_AUTHOR_EMAIL", "ada@example.com")
+        repo = build(tmp_path_factory.mktemp("engine") / "ws")
     yield repo
     repo.close()
 
