@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from engine_helpers import NOISY, build, state
+from engine_helpers import FAST, NOISY, build, state
+from sklearn.datasets import load_digits
 from testkit import digits_pngs
 
+from datagit import Repo
 from datagit.api import engine
 from datagit.api import relabel as relabel_api
+from datagit.core.config import DatasetConfig
 from datagit.core.folds import fold_of
 from datagit.errors import InvalidInputError
 
@@ -137,3 +140,40 @@ def test_label_from_a_run_of_another_dataset(noisy) -> None:  # type: ignore[no-
     with pytest.raises(InvalidInputError, match="no run with id 'ffff'"):
         relabel_api.label_from_run(noisy, "ffff", "eval")
     assert state(noisy) == before
+
+
+def test_a_table_pool_gets_its_empty_label_cells_filled(tmp_path: Path) -> None:
+    """Unlabelled rows of a numeric table: suggest ranks them, label --from-run fills
+    their cells (and the annotator column) in place."""
+    d = load_digits()
+    cols = [f"p{j}" for j in range(64)]
+    lines = ["id,label,who," + ",".join(cols)]
+    for i in range(160):
+        label = "" if i >= 150 else str(d.target[i])
+        pixels = ",".join(str(int(v)) for v in d.data[i])
+        lines.append(f"r{i:03d},{label},{'al' if label else ''},{pixels}")
+    root = tmp_path / "ws"
+    repo = Repo.init(root)
+    (root / "digits.csv").write_text("\n".join(lines) + "\n")
+    repo.add_dataset(DatasetConfig(name="tab", layout="table", path="digits.csv",
+                                   annotator="who"))  # fmt: skip
+    toml = root / "datagit.toml"
+    toml.write_text(toml.read_text() + FAST.replace('"train"', '"tab"').replace('"eval"', '"tab"')
+                    .replace('image_mode = "L"', "std = [16.0]"))  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GIT_AUTHOR_NAME", "Ada Tester")
+        mp.setenv("GIT_AUTHOR_EMAIL", "ada@example.com")
+        repo.commit("a table", all=True)
+        report = engine.suggest(repo, "tab", budget=3)
+        assert report.unlabelled == 10 and len(report.suggestions) == 3
+        done = relabel_api.label_from_run(repo, report.run, "tab")
+        assert len(done.labelled) == 10 and done.left_unlabelled == 0
+        text = (root / "digits.csv").read_text().splitlines()
+        given = {e.id: e.new for e in done.labelled}
+        row = next(x for x in text if x.startswith("r155,")).split(",")
+        assert row[1] == given["r155"] and row[2] == f"model:{report.run}"
+        assert text[1].startswith(f"r000,{d.target[0]},al,")
+        repo.commit("machine labels")
+    rec = repo.record("tab", "r155")
+    assert rec.label not in (None, "") and rec.annotator == f"model:{report.run}"
+    assert repo.status().clean
