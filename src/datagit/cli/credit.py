@@ -74,7 +74,11 @@ def credit(
         echo_json(render.credit_json(ledger))
         return
     data = ledger.to_dict()
-    for title, key in (("Authors", "authors"), ("Annotators", "annotators")):
+    for title, key in (
+        ("Authors", "authors"),
+        ("Annotators", "annotators"),
+        ("Machine labels (label --from-run)", "machines"),
+    ):
         rows = [Contribution(**r) for r in data[key]]
         if not rows:
             continue
