@@ -500,7 +500,7 @@ def credit_value(
             ),
             key=lambda r: (-r["value"], r["name"]),
         )
-    return ValueCredit(
+    answer = ValueCredit(
         run=run.id,
         ledger=data.folder.name,
         params=[q["name"] for q in data.meta["params"]],
@@ -513,3 +513,36 @@ def credit_value(
         authors=tables["authors"],
         annotators=tables["annotators"],
     )
+    _keep(repo, repo.resolve(rev), answer)
+    return answer
+
+
+VALUE_FILE = "engine/credit-value.json"
+
+
+def _keep(repo: Repo, commit: str, answer: ValueCredit) -> None:
+    """Keep the last answer for the viewer (which never trains); a cache, so a
+    failure to write it costs nothing."""
+    import os
+
+    import orjson
+
+    path = repo.dotdir / VALUE_FILE
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".credit-value.{os.getpid()}.tmp")
+        tmp.write_bytes(orjson.dumps({"commit": commit, **answer.to_dict()}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def last_credit_value(repo: Repo, commit: str) -> dict[str, Any] | None:
+    """The last `credit --value` answer when it was for ``commit``, else None."""
+    import orjson
+
+    try:
+        kept = orjson.loads((repo.dotdir / VALUE_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return kept if kept.get("commit") == commit else None  # type: ignore[no-any-return]

@@ -251,6 +251,16 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def latest_suspects(repo: Repo) -> dict[str, Any] | None:
+    """The newest `suspects` answer kept for any dataset (what the viewer shows)."""
+    folder = repo.dotdir / ENGINE_DIR
+    try:
+        found = max(folder.glob("suspects-*.json"), key=lambda p: p.stat().st_mtime, default=None)
+        return None if found is None else orjson.loads(found.read_bytes())  # type: ignore[no-any-return]
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
 def last_suspects(repo: Repo, dataset: str) -> dict[str, Any] | None:
     """The last `suspects` answer for ``dataset`` as `SuspectsReport.to_dict()`, or None."""
     try:

@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from datagit.api import bisect, harness, history
+from datagit.api import bisect, engine, harness, history
 from datagit.core.changes import counts
 
 if TYPE_CHECKING:
@@ -192,11 +192,13 @@ class Suspects:
 
 
 def suspects(repo: Repo, run_id: str | None = None, limit: int = 60) -> Suspects | None:
-    """The eval examples the newest (or a given) run got wrong, by loss, highest first.
-
-    Until `datagit suspects` scores training examples out of sample, the run
-    cache's own eval outputs are the evidence there is; None without any run.
-    """
+    """The newest `datagit suspects` answer (training examples scored out of sample by
+    K-fold runs, cleanlab and history); without one, or for a given run, the eval
+    examples that run got wrong, by loss. None when there is neither."""
+    if run_id is None:
+        report = engine.latest_suspects(repo)
+        if report is not None:
+            return _from_engine(repo, report, limit)
     runs = harness.runs(repo)
     if run_id is not None:
         runs = [harness.show(repo, run_id)]
@@ -222,3 +224,22 @@ def suspects(repo: Repo, run_id: str | None = None, limit: int = 60) -> Suspects
             )
         )
     return Suspects(run.id, f"eval loss of run {run.id[:10]}", items)
+
+
+def _from_engine(repo: Repo, report: dict[str, Any], limit: int) -> Suspects:
+    dataset, commit = report["dataset"], report["commit"]
+    tree = repo.dataset_tree(dataset, commit)
+    items = []
+    for row in report["suspects"][:limit]:
+        rec = tree.get(row["id"])
+        content = rec.content if rec is not None and rec.text is None else None
+        items.append(
+            Suspect(dataset, row["id"], row["label"], row["suggested"], float(row["score"]),
+                    content, commit)
+        )  # fmt: skip
+    features = ", ".join(report.get("features") or []) or "none"
+    source = (
+        f"`datagit suspects` on {dataset}@{commit[:10]}: {report['folds']}-fold out-of-sample "
+        f"cleanlab scores, history features: {features}"
+    )
+    return Suspects(f"{report['folds']} folds", source, items)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from datagit.api import browse, harness, history, render, results
+from datagit.api import browse, engine, harness, history, render, results
 from datagit.errors import InvalidInputError
 from datagit.web.app import check_rev, json_response
 
@@ -109,7 +109,11 @@ def routes(viewer: Viewer) -> list[Route]:
         return json_response(bisect_json(view))
 
     async def suspects(request: Request) -> Response:
-        found = results.suspects(viewer.repo, request.query_params.get("run") or None)
+        run = request.query_params.get("run") or None
+        report = None if run else engine.latest_suspects(viewer.repo)
+        if report is not None:  # the twin of `datagit suspects --json`
+            return json_response(report)
+        found = results.suspects(viewer.repo, run)
         return json_response(None if found is None else asdict(found))
 
     return [

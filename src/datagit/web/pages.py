@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from datagit.api import browse, harness, history, render, results
+from datagit.api import attribution, browse, harness, history, render, results
 from datagit.errors import InvalidInputError
 from datagit.web.api_routes import int_param
 from datagit.web.app import check_rev
@@ -155,7 +155,15 @@ def routes(viewer: Viewer) -> list[Route]:
     async def contributors_page(request: Request) -> Response:
         rev = check_rev(request.query_params.get("rev") or "HEAD")
         ledger = render.credit_json(history.credit(viewer.repo, rev))
-        return viewer.page(request, "contributors.html", ledger=ledger, rev=rev)
+        value = attribution.last_credit_value(viewer.repo, viewer.repo.resolve(rev))
+        if value is not None:  # `credit --value` ran for this commit: its value beside the counts
+            for key in ("authors", "annotators"):
+                worth = {r["name"]: r for r in value[key]}
+                for row in ledger[key]:
+                    got = worth.get(row["name"], {})
+                    row["value"] = float(got.get("value", 0.0))
+                    row["share"] = float(got.get("share", 0.0))
+        return viewer.page(request, "contributors.html", ledger=ledger, rev=rev, value=value)
 
     async def bisect_page(request: Request) -> Response:
         metric = request.query_params.get("metric") or "accuracy"
