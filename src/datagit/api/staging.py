@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest, patch, snapshot
+from datagit.core import manifest, patch, snapshot, tablesnap
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.diff import changes_between
-from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder, scan
+from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
@@ -64,6 +64,15 @@ def add(
                 fast = snapshot.stage_fast(repo.git, dcfg, hasher, repo.snapshots, base)
                 if fast is not None:
                     new_ds[name], changes[name] = fast
+                    if progress:
+                        progress(1)
+                    continue
+            if prefixes is None and base is not None and dcfg.layout == "table":
+                found = tablesnap.stage_fast(
+                    repo.git, dcfg, hasher, repo.tables, repo.snapshots, base
+                )
+                if found is not None:
+                    new_ds[name], changes[name] = found
                     if progress:
                         progress(1)
                     continue
@@ -125,6 +134,7 @@ def _stage_full(
     started = time.time_ns()
     listing = None
     stats = None
+    read = None
     if cfg.layout == "imagefolder" and include is None:
         # The new snapshot will vouch for every file, so the stat cache is not
         # written; an older snapshot vouches for the files it saw (see snapshot_rows).
@@ -135,7 +145,8 @@ def _stage_full(
         listing = list_imagefolder(cfg, repo.workdir)
         work = [file_record(p, e, hasher) for p, e in listing.items() if include(p)]
     else:
-        work = scan(cfg, hasher)
+        read = tablesnap.read_full(cfg, hasher, repo.snapshots)
+        work = read.records
     staged = DatasetTree(repo.git, base).by_id() if base else {}
     for p in prefixes or ():  # like git, a path that names nothing is a typo, not a no-op
         under = _include([p])
@@ -161,6 +172,8 @@ def _stage_full(
         repo.snapshots.save(cfg.name, tree, started, stats, token)
     elif listing is not None:
         snapshot.retire(repo.git, cfg, repo.snapshots, repo.statcache)
+    elif read is not None:
+        tablesnap.save_read(repo.tables, cfg, read, tree)
     return tree, changes
 
 
@@ -316,7 +329,11 @@ def _stamp_annotator(
             if new is not None and new.annotator is None and (old is None or old.label != new.label)
         }
         if upserts:
+            before = stage_ds[name]
             stage_ds[name] = manifest.patch_dataset(repo.git, stage_ds[name], upserts)
+            # A table's rows give no annotator to these records, and `add` keeps the
+            # one an unchanged label has: its snapshot holds for the stamped tree too.
+            tablesnap.follow_stamp(repo.tables, name, before, stage_ds[name])
             changed.update((i, (changed[i][0], r)) for i, r in upserts.items())
 
 
