@@ -193,7 +193,8 @@ def test_a_file_the_table_names_is_watched_too(tmp_repo: Repo) -> None:
     (tmp_repo.workdir / "docs").mkdir()
     for i in range(3):
         write(tmp_repo, b"text %d" % i, f"docs/{i}.txt")
-    write(tmp_repo, b"id,label,path\n" + b"".join(b"d%d,x,docs/%d.txt\n" % (i, i) for i in range(3)))
+    body = b"".join(b"d%d,x,docs/%d.txt\n" % (i, i) for i in range(3))
+    write(tmp_repo, b"id,label,path\n" + body)
     tmp_repo.add_dataset(
         DatasetConfig(name="docs", layout="table", path="labels.csv", file="path")
     )
