@@ -65,7 +65,8 @@ def table_records(
         rec = maker(row, last)
         if rec.id in seen:
             raise InvalidInputError(
-                f"{cfg.path} line {last}: duplicate id {rec.id!r} (first on line {seen[rec.id]})",
+                f"{cfg.path} {maker.unit} {last}: duplicate id {rec.id!r} "
+                f"(first on {maker.unit} {seen[rec.id]})",
                 hint="ids must be unique within a dataset",
             )
         seen[rec.id] = last
@@ -81,11 +82,12 @@ class RowMaker:
         self.real_workdir = os.path.realpath(hasher.workdir)
         self.table_dir = Path(cfg.path).parent
         self.special = {cfg.id, cfg.label, cfg.annotator, cfg.content, cfg.file}
+        self.unit = "row" if cfg.table_format == "parquet" else "line"
         self.stats: dict[str, tuple[int, int, int]] = {}  # files the rows name → stat
 
     def __call__(self, row: dict[str, Any], line: int) -> Record:
         cfg = self.cfg
-        where = f"{cfg.path} line {line}"
+        where = f"{cfg.path} {self.unit} {line}"
         if cfg.id not in row:
             raise InvalidInputError(
                 f"{where}: no {cfg.id!r} column",
