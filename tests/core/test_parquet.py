@@ -112,7 +112,13 @@ def test_odd_values_become_json(tmp_path: Path) -> None:
     pq.write_table(pa.table(table), buf)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet")
     (_, _, row), *_ = parquet.rows(cfg, buf.getvalue())
-    assert row == {"id": "a", "label": "x", "when": "2026-01-02", "blob": "AAE=", "tags": ["p", "q"]}
+    assert row == {
+        "id": "a",
+        "label": "x",
+        "when": "2026-01-02",
+        "blob": "AAE=",
+        "tags": ["p", "q"],
+    }
 
 
 def test_a_broken_parquet_file_is_refused_and_nothing_changes(pq_repo: Repo) -> None:
