@@ -171,6 +171,27 @@ def test_a_bad_row_on_the_fast_path_names_its_line_and_changes_nothing(table_rep
     assert table_repo.stage_tree() == stage
 
 
+def test_blank_lines_are_skipped_as_the_full_read_skips_them(table_repo: Repo) -> None:
+    data = rows(200)
+    write(table_repo, data.replace(b"\nr0005", b"\n\nr0005") + b"\n")
+    assert fast(table_repo) == [] == truth(table_repo)
+    write(table_repo, data + b"   \n")  # not empty: a row of one field, refused
+    with pytest.raises(InvalidInputError, match=r"labels.csv line 202: expected 4 fields"):
+        table_repo.add(["labels"])
+
+
+def test_a_lone_carriage_return_gets_no_line_map(tmp_repo: Repo) -> None:
+    write(tmp_repo, b"id,label\ra,x\rb,y\r")
+    tmp_repo.add_dataset(DatasetConfig(name="t", layout="table", path="labels.csv"))
+    tmp_repo.commit("t", all=True)
+    state = tmp_repo.tables.load("t")
+    assert state is not None and not state.has_lines
+    assert fast(tmp_repo, "t") == []
+    write(tmp_repo, b"id,label\ra,x\rb,z\r")
+    assert fast(tmp_repo, "t") is None  # read whole
+    assert truth(tmp_repo, "t") == [("b", "relabeled")] == unstaged(tmp_repo, "t")
+
+
 def test_changed_settings_make_the_snapshot_useless(table_repo: Repo) -> None:
     cfg = table_repo.config
     cfg.datasets["labels"] = dataclasses.replace(cfg.datasets["labels"], label="annotator")

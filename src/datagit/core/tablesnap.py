@@ -57,7 +57,7 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
     if data is None:
         return TableRead([], None, None)
     st = os.stat(hasher.workdir / cfg.path)
-    raw = data.split(b"\n") if cfg.table_format in LINED else []
+    raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
     lines: dict[int, str] = {}
     records = []
     maker = RowMaker(cfg, hasher)
@@ -157,6 +157,8 @@ def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) ->
     None whenever the careful full read must decide: a new header, a quoted
     newline, a malformed or duplicate row (the full read names the line).
     """
+    if not _lined(data):
+        return None
     raw = data.split(b"\n")
     start = 0
     header: list[str] | None = None
@@ -176,7 +178,7 @@ def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) ->
     upserts: dict[str, Record] = {}
     fresh: list[tuple[int, str]] = []
     for n in range(start, len(raw)):
-        if ids[n] is not None or not raw[n].strip():
+        if ids[n] is not None or _blank(raw[n], header is not None):
             continue
         row = _parse_line(cfg, header, raw[n])
         if row is None:
@@ -197,6 +199,17 @@ def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) ->
             deletes.append(i)
     lines.update(fresh)
     return LineDelta(upserts, deletes, LineMap(address(data), old.header, lines))
+
+
+def _blank(line: bytes, csv_rows: bool) -> bool:
+    """A line the full read skips: empty for the csv module, whitespace for JSON Lines."""
+    return line in (b"", b"\r") if csv_rows else not line.strip()
+
+
+def _lined(data: bytes) -> bool:
+    """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
+    ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
+    return data.count(b"\r") == data.count(b"\r\n")
 
 
 def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> dict | None:
