@@ -43,6 +43,12 @@ def rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, int, dict[str, 
             f"{cfg.path}: not a readable Parquet file ({exc})",
             hint="rewrite it with pyarrow or pandas, or fix the path in datagit.toml",
         ) from None
+    t = pa.types
+    plain = all(
+        t.is_string(f.type) or t.is_large_string(f.type) or t.is_integer(f.type)
+        or t.is_floating(f.type) or t.is_boolean(f.type) or t.is_null(f.type)
+        for f in pf.schema_arrow
+    )  # then pyarrow's values are JSON values already: no per-value conversion
     n = 0
     for g in range(groups):
         try:
@@ -54,7 +60,7 @@ def rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, int, dict[str, 
             ) from None
         for row in batch:
             n += 1
-            yield n, n, {k: _plain(v) for k, v in row.items()}
+            yield n, n, row if plain else {k: _plain(v) for k, v in row.items()}
 
 
 def _plain(value: Any) -> Any:
