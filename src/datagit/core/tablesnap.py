@@ -13,9 +13,11 @@ differ and keeps every other line as the user wrote it.
 from __future__ import annotations
 
 import csv
+import operator
 import os
 import time
 from collections.abc import Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,7 +60,7 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
         return TableRead([], None, None)
     st = os.stat(hasher.workdir / cfg.path)
     raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
-    lines: dict[int, str] = {}
+    lines: dict[bytes, str] = {}
     records = []
     maker = RowMaker(cfg, hasher)
     for rec, first, last in table_records(cfg, data, hasher, maker):
@@ -167,33 +169,36 @@ def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) ->
             return None
         header = next(csv.reader([raw[0].decode("utf-8-sig")]))
         start = 1
-    hashes = list(map(line_hash, raw))
+    # Every per-line step over the whole file runs in C (map, count, set, compress):
+    # Python code runs only for the lines the map does not know.
+    body = raw[start:]
+    hashes = list(map(line_hash, body))
     lines = old.lines
     ids = list(map(lines.get, hashes))
-    known = [i for i in ids[start:] if i is not None]
-    seen = set(known)
-    if len(seen) != len(known):
+    seen = set(ids)
+    seen.discard(None)
+    if len(seen) != len(ids) - ids.count(None):
         return None  # a row copied: the full read reports the duplicate id
     maker = RowMaker(cfg, hasher)
     upserts: dict[str, Record] = {}
-    fresh: list[tuple[int, str]] = []
-    for n in range(start, len(raw)):
-        if ids[n] is not None or _blank(raw[n], header is not None):
+    fresh: list[tuple[bytes, str]] = []
+    for k in compress(range(len(ids)), map(operator.is_, ids, repeat(None))):
+        line = body[k]
+        if _blank(line, header is not None):
             continue
-        row = _parse_line(cfg, header, raw[n])
+        row = _parse_line(cfg, header, line)
         if row is None:
             return None
         try:
-            rec = maker(row, n + 1)
+            rec = maker(row, start + k + 1)
         except DatagitError:
             return None
         if rec.id in seen or rec.id in upserts:
             return None
         upserts[rec.id] = rec
-        fresh.append((hashes[n], rec.id))
-    stale = [h for h, i in lines.items() if i not in seen]
+        fresh.append((hashes[k], rec.id))
     deletes = []
-    for h in stale:
+    for h in lines.keys() - set(hashes):  # lines gone: their rows changed or went
         i = lines.pop(h)
         if i not in upserts:
             deletes.append(i)

@@ -16,10 +16,9 @@ from typing import NamedTuple
 
 import xxhash
 
-
-def line_hash(line: bytes) -> int:
-    """The key of one raw table line in a line map (xxh3-128 as an int)."""
-    return xxhash.xxh3_128_intdigest(line)
+# The key of one raw table line in a line map: its xxh3-128 digest. Bytes rather
+# than an int: half the hashing and unmarshalling time for a million lines.
+line_hash = xxhash.xxh3_128_digest
 
 
 class TableState(NamedTuple):
@@ -35,7 +34,7 @@ class TableState(NamedTuple):
 class LineMap(NamedTuple):
     digest: str  # the table file the map describes
     header: bytes  # its first line (CSV), b"" for JSON Lines
-    lines: dict[int, str]  # line_hash(raw line) → id, for every record
+    lines: dict[bytes, str]  # line_hash(raw line) → id, for every record
 
 
 class TableCache:
