@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from datagit.api.staging import bulk
 from datagit.core import checkout as co
 from datagit.core import manifest, snapshot, tablesnap
 from datagit.core.changes import classify, compare_trees
@@ -32,7 +33,8 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
         clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
         clean_at = repo.git.commit(head).tree if head and clean else None
-        materialize(repo, target_tree, force=force, clean_at=clean_at)
+        with bulk():
+            materialize(repo, target_tree, force=force, clean_at=clean_at)
         if branch:
             repo.git.set_head_branch(branch)
         else:
