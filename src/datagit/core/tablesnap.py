@@ -89,6 +89,8 @@ class Probe(NamedTuple):
     state: TableState
     data: bytes | None  # None: unchanged
     refreshed: TableState | None  # a racy entry proved clean: save this to stop re-hashing
+    stat: tuple[int, int, int] | None = None  # the table's stat, taken before ``data``…
+    read_at: int = 0  # …and the time before both: a new snapshot's moment
 
 
 def probe(
@@ -103,6 +105,7 @@ def probe(
     if not racy and state.token is not None and _monitor_clean(snapshots, state):
         return Probe(state, None, None)
     path = workdir / cfg.path
+    started = time.time_ns()
     try:
         st = os.stat(path)
     except OSError:
@@ -119,12 +122,11 @@ def probe(
             return None  # a file the table names moved: the stat cache re-hashes it
     if now == state.stats[cfg.path] and now[1] < settled:
         return Probe(state, None, None)
-    started = time.time_ns()
     data = read_table_bytes(cfg, workdir)
     if data is None:
         return None
     if address(data) != state.digest:
-        return Probe(state, data, None)
+        return Probe(state, data, None, now, started)
     # Same bytes (touched, or written just before the snapshot): trust the new stat
     # from a new moment on.
     stats = {**state.stats, cfg.path: now}
@@ -285,16 +287,15 @@ def stage_fast(
         if got.refreshed is not None:
             tables.save(cfg.name, got.refreshed, None)
         return base, []
-    started = time.time_ns()
     lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
     delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
-    if delta is None:
+    if delta is None or got.stat is None:
         return None
-    st = os.stat(hasher.workdir / cfg.path)
     tree, pairs = apply_changes(git, base, delta.upserts, delta.deletes, keep_annotator=True)
-    stat = (st.st_size, st.st_mtime_ns, st.st_ino)
+    # The stat and the moment from before the read: a write after it is racy or moves it.
+    stats = {cfg.path: got.stat}
     state = TableState(
-        tree, got.state.config, started, {cfg.path: stat}, delta.lines.digest, token, True
+        tree, got.state.config, got.read_at, stats, delta.lines.digest, token, True
     )
     tables.save(cfg.name, state, delta.lines)
     return tree, _changes(pairs)
