@@ -229,3 +229,30 @@ def test_unlabelled_files_in_and_out_of_class_folders(watched: Repo) -> None:
     assert watched.record("train", out.name).label is None
     os.replace(train / "loose.png", train / "6" / "loose.png")
     assert narrowed(watched) == truth(watched) == [("loose.png", "relabeled")]
+
+
+def test_a_table_is_watched_too(digits_repo: Repo) -> None:
+    """A table no reported path touches is answered by the monitor, without a stat."""
+    from datagit.core import tablesnap
+    from datagit.core.config import DatasetConfig
+
+    ws = digits_repo.workdir
+    table = ws / "labels.csv"
+    table.write_bytes(b"id,label\n" + b"".join(b"r%d,x\n" % i for i in range(50)))
+    digits_repo.add_dataset(DatasetConfig(name="labels", layout="table", path="labels.csv"))
+    age(ws)
+    monitor.start(digits_repo)
+    try:
+        repo = Repo.open(ws)
+        repo.commit("digits and labels", all=True)
+        state = repo.tables.load("labels")
+        assert state is not None and state.token is not None
+        assert tablesnap._monitor_clean(repo.snapshots, state)
+        os.replace(sorted((ws / "train" / "3").iterdir())[0], ws / "train" / "8" / "x.png")
+        assert tablesnap._monitor_clean(repo.snapshots, state)  # images moved, not the table
+        table.write_bytes(table.read_bytes().replace(b"r7,x", b"r7,y"))
+        assert not tablesnap._monitor_clean(repo.snapshots, state)
+        (ds,) = [d for d in Repo.open(ws).status().datasets if d.name == "labels"]
+        assert [(c.id, c.kind) for c in ds.unstaged] == [("r7", "relabeled")]
+    finally:
+        monitor.stop(digits_repo)

@@ -457,3 +457,15 @@ def test_a_missing_table_is_empty_when_new_and_all_removed_when_committed(tmp_re
     workspace.checkout(tmp_repo, first)
     assert path.read_text().splitlines()[1:] == ["r1,pos,good", "r2,neg,bad"]
     assert tmp_repo.status().clean
+
+
+def test_add_turns_garbage_collection_back_on_even_when_it_fails(tmp_repo: Repo) -> None:
+    import gc
+
+    small(tmp_repo)
+    tmp_repo.add()
+    assert gc.isenabled()
+    write_tree(tmp_repo.workdir, {"train/stray.png": b"not in a class folder"})
+    with pytest.raises(InvalidInputError, match=r"train/stray\.png is not inside a class folder"):
+        tmp_repo.add()
+    assert gc.isenabled()

@@ -382,6 +382,7 @@ def test_outside_a_repository(tmp_path: Path) -> None:
         (["switch", "nope"], "no branch named 'nope'"),
         (["tag", "-d", "nope"], "no tag named 'nope'"),
         (["ls", "HEAD", "nope"], "no dataset named 'nope' at HEAD"),
+        (["ls", "HEAD", "train/missing.png"], "no example 'missing.png' in dataset 'train'"),
         (["cat", "HEAD:nope/x.png"], "no dataset named 'nope' at HEAD"),
         (["cat", "HEAD:train/missing.png"], "no example 'missing.png' in dataset 'train' at HEAD"),
         (["add", "nope"], "nope is not a dataset name nor inside any dataset's folder"),

@@ -148,6 +148,9 @@ def test_ls_and_cat(dg: Cli, ws: Path) -> None:
     line = dg("ls", "HEAD", "train").stdout.splitlines()[0]
     assert line.split("\t")[:2] == ["img_000.png", str(t)]
     assert dg("ls").stdout.splitlines()[0].startswith("train/img_000.png\t")
+    one = dg("ls", "HEAD", "train/img_000.png").stdout.splitlines()
+    assert len(one) == 1 and one[0].split("\t")[:2] == ["train/img_000.png", str(t)]
+    assert js(dg("ls", "HEAD", "train/img_000.png", "--json")) == [rows[0]]
     (ws / f"train/{t}/img_000.png").write_bytes(digits_pngs(2)[1][0])
     dg("commit", "-a", "-m", "replace")
     assert dg("cat", "HEAD~1:train/img_000.png").stdout_bytes == png

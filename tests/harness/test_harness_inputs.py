@@ -141,3 +141,22 @@ def test_nan_loss_names_step_and_batch(tmp_path: Path) -> None:
         harness.train(repo)
     assert exc.value.message.endswith("examples with a non-finite loss: r040")
     assert harness.runs(repo) == []
+
+
+def test_a_parquet_table_trains_like_a_csv_one(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from datagit import Repo
+
+    ws = tmp_path / "ws"
+    repo = Repo.init(ws)
+    rows = [[f"r{i:03d}", i % 2, (i % 2) * 3 + i % 3, (i * 3) % 5] for i in range(64)]
+    for name, part in (("train", rows), ("eval", rows[:16])):
+        cols = {"id": [r[0] for r in part], "label": [r[1] for r in part]}
+        cols.update({f"f{j}": [float(r[j + 2]) for r in part] for j in range(2)})
+        pq.write_table(pa.table(cols), ws / f"{name}.parquet", row_group_size=16)
+        repo.add_dataset(DatasetConfig(name=name, layout="table", path=f"{name}.parquet"))
+    set_harness(repo, FAST.replace("batch_size = 32", "batch_size = 16"))
+    repo.commit("parquet tables", all=True)
+    result = harness.train(repo)
+    assert result.metrics["accuracy"] > 0.75  # chance is 0.5; f0 separates the labels

@@ -20,7 +20,7 @@ from datagit.core.checkout import target_path
 from datagit.core.config import DatasetConfig
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record, validate_id
-from datagit.core.tables import render_like
+from datagit.core.table_style import render_like
 from datagit.errors import ConflictError, InvalidInputError
 
 if TYPE_CHECKING:

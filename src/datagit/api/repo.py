@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest, patch, snapshot
+from datagit.core import manifest, patch, snapshot, tablesnap
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
@@ -30,6 +30,7 @@ from datagit.storage.content import ContentStore
 from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
 from datagit.storage.lock import WriteLock
 from datagit.storage.statcache import Snapshots, StatCache
+from datagit.storage.tablecache import TableCache
 
 if TYPE_CHECKING:
     from datagit.api.dataset import DatasetView
@@ -87,6 +88,7 @@ class Repo:
         self.store = ContentStore(self.dotdir / "content")
         self.statcache = StatCache(self.dotdir / "index.sqlite", readonly=readonly)
         self.snapshots = Snapshots(self.dotdir / "cache", readonly=readonly)
+        self.tables = TableCache(self.dotdir / "cache", readonly=readonly)
         self.lock = WriteLock(
             self.dotdir / "lock", on_acquire=self.git.clear_stale_locks, readonly=readonly
         )
@@ -408,9 +410,31 @@ class Repo:
             self._save_statcache()
             if fast is not None:
                 return fast
+        if cfg is not None and cfg.layout == "table":
+            return self._unstaged_table(cfg, staged_tree)
         staged = DatasetTree(self.git, staged_tree).by_id() if staged_tree else {}
         work = {r.id: r for r in self.scan(name)} if cfg is not None else {}
         return compare(staged, work)
+
+    def _unstaged_table(self, cfg: DatasetConfig, staged_tree: str | None) -> list[Change]:
+        """A table's unstaged changes: by its snapshot when it has one, else read whole
+        (and a table found equal to the stage gets a snapshot, so the next look is a stat)."""
+        hasher = Hasher(self.workdir, self.statcache)
+        if staged_tree is not None:
+            found = tablesnap.status_fast(
+                self.git, cfg, hasher, self.tables, self.snapshots, staged_tree
+            )
+            if found is not None:
+                self._save_statcache()
+                return found
+        read = tablesnap.read_full(cfg, hasher, self.snapshots)
+        self._save_statcache()
+        staged = DatasetTree(self.git, staged_tree).by_id() if staged_tree else {}
+        work = {r.id: r for r in read.records}
+        changes = compare(staged, work)
+        if staged_tree is not None and tablesnap.same_records(staged, work):
+            tablesnap.save_read(self.tables, cfg, read, staged_tree)
+        return changes
 
     # -- log ---------------------------------------------------------------
     def log(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from datagit.api.staging import bulk
 from datagit.core import checkout as co
-from datagit.core import manifest, snapshot
+from datagit.core import manifest, snapshot, tablesnap
 from datagit.core.changes import classify, compare_trees
 from datagit.core.config import Config
 from datagit.core.layouts import Hasher
@@ -34,7 +36,8 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
         clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
         clean_at = repo.git.commit(head).tree if head and clean else None
-        materialize(repo, target_tree, force=force, clean_at=clean_at)
+        with bulk():
+            materialize(repo, target_tree, force=force, clean_at=clean_at)
         if branch:
             repo.git.set_head_branch(branch)
         else:
@@ -157,9 +160,35 @@ def materialize(
     plan = co.Plan()
     fallback: set[str] = set()  # datasets whose workspace could not be read
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
+    patched: dict[str, tuple[str, tablesnap.LineMap]] = {}  # table → (tree, its new line map)
+    token = repo.snapshots.token_now() if clean_ds else None
+    started = time.time_ns()
     for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
         cfg_now = now_cfg.datasets.get(name)
         cfg_target = target_cfg.datasets.get(name)
+        if (
+            clean_ds is not None
+            and cfg_now == cfg_target
+            and cfg_now is not None
+            and cfg_now.layout == "table"
+            and name in clean_ds
+            and name in target_ds
+        ):
+            if clean_ds[name] == target_ds[name]:
+                continue  # the same records: the file stays as the user wrote it
+            got = tablesnap.plan_checkout(
+                repo.git,
+                cfg_now,
+                repo.workdir,
+                repo.tables,
+                repo.snapshots,
+                clean_ds[name],
+                target_ds[name],
+            )
+            if got is not None:
+                plan.tables[cfg_now.path] = got[0]
+                patched[name] = (target_ds[name], got[1])
+                continue
         if (
             clean_ds is not None
             and cfg_now == cfg_target
@@ -186,6 +215,9 @@ def materialize(
     co.verify(plan, repo.store)
     co.apply(plan, repo.workdir, repo.store, repo.statcache.record)
     hasher = Hasher(repo.workdir, repo.statcache)
+    for name, (tree_now, lines) in patched.items():
+        cfg = target_cfg.datasets[name]
+        tablesnap.save_checkout(cfg, repo.workdir, repo.tables, tree_now, lines, started, token)
     for name, cfg in target_cfg.datasets.items():
         if cfg.layout != "imagefolder":
             continue

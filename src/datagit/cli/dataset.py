@@ -31,7 +31,7 @@ def dataset() -> None:
 @click.option("--annotator", default=None, help="Table: annotator column.")
 @click.option("--content", default=None, help="Table: inline content column (text).")
 @click.option("--file", "file_col", default=None, help="Table: column of file paths.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None)
 @click.pass_context
 def add(
     ctx: click.Context,

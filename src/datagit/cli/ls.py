@@ -17,15 +17,21 @@ from datagit.errors import InvalidInputError
 @click.pass_context
 def ls(ctx: click.Context, rev: str, dataset: str | None, as_json: bool) -> None:
     """List examples at REV: id, label, content address (and annotator).
+    DATASET/ID lists one example, reading only the shard that holds it.
 
     \b
     Examples:
       datagit ls HEAD train
+      datagit ls HEAD train/img_0001.png
       datagit ls v1.0 --json
     """
     repo = open_repo(ctx)
     names = [dataset] if dataset else sorted(repo.datasets_at(rev))
     rows = []
+    if dataset and "/" in dataset:  # dataset names hold no '/': this is DATASET/ID
+        name, example_id = dataset.split("/", 1)
+        rows.append((name, repo.record(name, example_id, rev)))
+        names = []
     for name in names:
         for r in sorted(repo.records(name, rev), key=lambda r: r.id):
             rows.append((name, r))
@@ -33,7 +39,7 @@ def ls(ctx: click.Context, rev: str, dataset: str | None, as_json: bool) -> None
         echo_json([{"dataset": n, **r.to_dict()} for n, r in rows])
         return
     for name, r in rows:
-        prefix = "" if dataset else f"{name}/"
+        prefix = "" if dataset and "/" not in dataset else f"{name}/"
         click.echo(f"{prefix}{r.id}\t{label(r.label)}\t{r.content}\t{r.annotator or ''}")
 
 

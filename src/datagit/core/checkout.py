@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datagit.core.config import DatasetConfig
-from datagit.core.layouts import render_table
 from datagit.core.records import Record
-from datagit.core.tables import render_like
+from datagit.core.table_style import render_like
+from datagit.core.tables import render_table
 from datagit.errors import InvalidInputError
 from datagit.storage.content import ContentStore
 

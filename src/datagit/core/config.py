@@ -19,7 +19,14 @@ import tomli_w
 from datagit.errors import InvalidInputError
 
 LAYOUTS = ("imagefolder", "table")
-TABLE_FORMATS = ("csv", "jsonl")
+TABLE_FORMATS = ("csv", "jsonl", "parquet")
+_SUFFIXES = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -42,7 +49,7 @@ class DatasetConfig:
         if self.format:
             return self.format
         suffix = PurePosixPath(self.path).suffix.lower()
-        return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix, "csv")
+        return _SUFFIXES.get(suffix, "csv")
 
     def to_toml(self) -> dict[str, Any]:
         d: dict[str, Any] = {"layout": self.layout, "path": self.path}
@@ -122,7 +129,7 @@ def _dataset(name: str, table: Any, where: str) -> DatasetConfig:
         if cfg.table_format not in TABLE_FORMATS:
             raise InvalidInputError(
                 f"{where}: [datasets.{name}] format {cfg.table_format!r} is not supported",
-                hint="use csv or jsonl",
+                hint="use csv, jsonl or parquet",
             )
     return cfg
 

@@ -10,15 +10,11 @@ column of paths) columns; an empty label cell is an unlabelled example.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import orjson
+from typing import NamedTuple
 
 from datagit.core import ignore
 from datagit.core.config import DatasetConfig
@@ -81,7 +77,7 @@ def scan(cfg: DatasetConfig, hasher: Hasher, include: PathFilter | None = None) 
     """All records of a dataset as the workspace has them now."""
     if cfg.layout == "imagefolder":
         return scan_imagefolder(cfg, hasher, include)
-    return scan_table(cfg, hasher)
+    return scan_table(cfg, hasher)  # defined in core/tables.py, imported below
 
 
 # -- imagefolder -------------------------------------------------------------
@@ -504,182 +500,10 @@ def scan_imagefolder(
     ]
 
 
-# -- table -------------------------------------------------------------------
-def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
-    path = hasher.workdir / cfg.path
-    real_workdir = os.path.realpath(hasher.workdir)
-    _check_link(str(path), cfg.path, real_workdir)
-    if workspace_missing(cfg, hasher.workdir):
-        return []  # an empty dataset, like a missing image folder
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
-    rows = _csv_rows(cfg, data) if cfg.table_format == "csv" else _jsonl_rows(cfg, data)
-    table_dir = Path(cfg.path).parent
-    seen: dict[str, int] = {}
-    records = []
-    special = {cfg.id, cfg.label, cfg.annotator, cfg.content, cfg.file}
-    for line, row in rows:
-        where = f"{cfg.path} line {line}"
-        if cfg.id not in row:
-            raise InvalidInputError(
-                f"{where}: no {cfg.id!r} column",
-                hint='set `id = "COLUMN"` for this dataset in datagit.toml',
-            )
-        example_id = validate_id(str(row[cfg.id]), where)
-        if example_id in seen:
-            raise InvalidInputError(
-                f"{where}: duplicate id {example_id!r} (first on line {seen[example_id]})",
-                hint="ids must be unique within a dataset",
-            )
-        seen[example_id] = line
-        label = row.get(cfg.label)
-        annotator = row.get(cfg.annotator) if cfg.annotator else None
-        fields = {k: v for k, v in row.items() if k not in special}
-        text = None
-        source = None
-        if cfg.content:
-            text = "" if row.get(cfg.content) is None else str(row[cfg.content])
-            raw = text.encode()
-            key, size = address(raw), len(raw)
-        elif cfg.file:
-            rel = row.get(cfg.file)
-            if not rel:
-                raise InvalidInputError(f"{where}: empty {cfg.file!r} path")
-            validate_id(str(rel), where)
-            source = (table_dir / str(rel)).as_posix()
-            _check_link(str(hasher.workdir / source), f"{where}: {source}", real_workdir)
-            try:
-                st = os.stat(hasher.workdir / source)
-            except OSError as exc:
-                raise InvalidInputError(
-                    f"{where}: cannot read {source}: {exc.strerror or exc}",
-                    hint="fix the path in the table or add the file",
-                ) from None
-            key, size = hasher.file(source, st), st.st_size
-        else:
-            raw = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
-            key, size = address(raw), len(raw)
-        records.append(
-            Record(
-                example_id,
-                None if label == "" else label,
-                key,
-                size,
-                annotator=str(annotator) if annotator not in (None, "") else None,
-                source=source,
-                text=text,
-                fields=fields or None,
-            )
-        )
-    return records
-
-
-def check_columns(cfg: DatasetConfig, workdir: Path) -> None:
-    """Refuse a table declaration naming a column its file lacks (checked when declared,
-    not at the next `status`); a table file that does not exist yet is not checked."""
-    if cfg.layout != "table" or workspace_missing(cfg, workdir):
-        return
-    try:
-        data = (workdir / cfg.path).read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
-    columns: list[str] = []
-    if cfg.table_format == "csv":
-        for _, row in _csv_rows(cfg, data):
-            columns = list(row)
-            break
-        if not columns:  # a header and no rows: the header is all there is
-            first = data.decode("utf-8-sig", "replace").splitlines()[:1]
-            columns = next(csv.reader(first), []) if first else []
-    else:
-        for _, row in _jsonl_rows(cfg, data):
-            columns.extend(k for k in row if k not in columns)
-    if not columns:
-        return  # an empty table names no columns yet
-    named = [("id", cfg.id), ("label", cfg.label), ("annotator", cfg.annotator)]
-    named += [("content", cfg.content), ("file", cfg.file)]
-    for option, column in named:
-        if column is not None and column not in columns:
-            raise InvalidInputError(
-                f"{cfg.path} has no column {column!r} (--{option} {column})",
-                hint=f"its columns: {', '.join(columns)}",
-            )
-
-
-def _csv_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) pairs, streamed so a million-row table never exists as dicts."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"{cfg.path}: not UTF-8 ({exc.reason} at byte {exc.start})"
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise InvalidInputError(
-                    f"{cfg.path} line {reader.line_num}: expected {len(header)} fields, "
-                    f"got {len(row)}",
-                    hint="quote values that contain commas, or fix the row",
-                )
-            yield reader.line_num, dict(zip(header, row, strict=True))
-    except csv.Error as exc:
-        raise InvalidInputError(
-            f"{cfg.path} line {reader.line_num}: malformed CSV ({exc})",
-            hint="fix the quoting on that line",
-        ) from None
-
-
-def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    for n, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInputError(
-                f"{cfg.path} line {n}: malformed JSON ({exc})", hint="fix that line"
-            ) from None
-        if not isinstance(row, dict):
-            raise InvalidInputError(f"{cfg.path} line {n}: expected a JSON object")
-        yield n, row
-
-
-def table_row(cfg: DatasetConfig, r: Record) -> dict[str, Any]:
-    """One record as a table row: its named columns first, then its other fields."""
-    row: dict[str, Any] = {cfg.id: r.id, cfg.label: "" if r.label is None else r.label}
-    if cfg.annotator:
-        row[cfg.annotator] = r.annotator or ""
-    if cfg.content:
-        row[cfg.content] = r.text or ""
-    if cfg.file and r.source:
-        row[cfg.file] = os.path.relpath(r.source, Path(cfg.path).parent.as_posix() or ".")
-    row.update(r.fields or {})
-    return row
-
-
-def render_table(cfg: DatasetConfig, records: list[Record]) -> bytes:
-    """The table file for ``records`` (used by checkout)."""
-    rows = [table_row(cfg, r) for r in sorted(records, key=lambda r: r.id)]
-    if cfg.table_format == "jsonl":
-        return b"".join(orjson.dumps(row) + b"\n" for row in rows)
-    header: list[str] = []
-    for row in rows:
-        for k in row:
-            if k not in header:
-                header.append(k)
-    if not header:
-        header = [cfg.id, cfg.label]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode()
+# The table layout lives in core/tables.py; these names stay importable from here.
+from datagit.core.tables import (  # noqa: E402, F401
+    check_columns,
+    render_table,
+    scan_table,
+    table_row,
+)

@@ -19,7 +19,8 @@ from typing import NamedTuple
 import xxhash
 
 from datagit.errors import CorruptObjectError
-from datagit.storage import parallel
+from datagit.storage import packindex, parallel
+from datagit.storage.packindex import PackIndex
 
 LARGE = 1 << 20  # objects this big or bigger get a file of their own
 PACK_LIMIT = 1 << 30  # start a new pack past this size
@@ -50,7 +51,7 @@ class ContentStore:
         self.root = root
         self.packs = root / "packs"
         self.loose = root / "loose"
-        self._index: dict[str, Location] | None = None
+        self._index: PackIndex[Location] | None = None
         self._readers: dict[Path, int] = {}
         # A partial clone sets this: it fetches the given addresses from a remote.
         self.fetch_missing: Callable[[list[str]], None] | None = None
@@ -63,22 +64,19 @@ class ContentStore:
 
     # -- index -----------------------------------------------------------
     @property
-    def index(self) -> dict[str, Location]:
+    def index(self) -> PackIndex[Location]:
+        """address → location: the sorted fold (memory-mapped, packindex.py) and the
+        entries appended to the pack logs since, which alone are read into memory."""
         if self._index is None:
-            self._index = self._load_index()
+            self._index = packindex.load(self.packs, _log_entries, Location)
         return self._index
 
-    def _load_index(self) -> dict[str, Location]:
-        index: dict[str, Location] = {}
-        for idx in sorted(self.packs.glob("pack-*.idx")):
-            pack = idx.with_suffix(".pack")
-            try:
-                size = pack.stat().st_size
-                raw = idx.read_bytes()
-            except FileNotFoundError:
-                continue
-            _add_entries(index, pack, raw, size)
-        return index
+    def fold(self) -> int:
+        """Fold the pack logs into the sorted index (a writer holding the lock does,
+        past FOLD_AT new entries, and gc); returns the entries folded in."""
+        folded = packindex.fold_logs(self.packs, _log_entries)
+        self.invalidate()
+        return folded
 
     def _loose_path(self, key: str) -> Path:
         return self.loose / key[:2] / key[2:]
@@ -140,6 +138,9 @@ class ContentStore:
         for fd in self._readers.values():
             os.close(fd)
         self._readers.clear()
+        if self._index is not None:
+            self._index.close()
+            self._index = None  # reopened on next use: a closed fold answers nothing
 
     # -- writing ---------------------------------------------------------
     def writer(self) -> PackWriter:
@@ -155,11 +156,18 @@ class ContentStore:
         self._index = None
 
 
-def _add_entries(index: dict[str, Location], pack: Path, raw: bytes, size: int) -> None:
-    usable = len(raw) - len(raw) % _ENTRY.size  # a torn last entry is dropped
+def _log_entries(raw: bytes) -> tuple[list[tuple[bytes, int, int]], int]:
+    """A pack log's complete (digest, offset, length) entries and the bytes they take;
+    a torn last entry is dropped. The one parser of the log format (packindex too)."""
+    usable = len(raw) - len(raw) % _ENTRY.size
+    return list(_ENTRY.iter_unpack(raw[:usable])), usable
+
+
+def _add_entries(index: PackIndex[Location], pack: Path, raw: bytes, size: int) -> None:
+    entries, _ = _log_entries(raw)
     index.update(
         (digest.hex(), Location(pack, offset, length))
-        for digest, offset, length in _ENTRY.iter_unpack(raw[:usable])
+        for digest, offset, length in entries
         if offset + length <= size
     )
 
@@ -263,6 +271,8 @@ class PackWriter:
             os.fsync(idx.fileno())
         self._pending.clear()
         self._fh = None
+        if self._fixed is None and len(self.store.index.tail) >= packindex.FOLD_AT:
+            self.store.fold()  # a helper's side pack is folded by the writer that adopts it
 
 
 def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
@@ -298,7 +308,7 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
     for p in old_packs:
         p.with_suffix(".idx").unlink(missing_ok=True)
         p.unlink(missing_ok=True)
-    store.invalidate()
+    store.fold()  # the old fold names packs that are gone: rebuilt from the new one
     return len(live), dead
 
 

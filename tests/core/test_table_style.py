@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import _csv_rows, _jsonl_rows, render_table
 from datagit.core.records import Record
-from datagit.core.tables import render_like
+from datagit.core.table_style import render_like
 
 CSV = DatasetConfig(name="t", layout="table", path="t.csv", id="rid", label="y", content="text")
 JSONL = DatasetConfig(name="t", layout="table", path="t.jsonl")

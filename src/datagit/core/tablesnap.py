@@ -1,0 +1,407 @@
+"""The fast path for tables: an unchanged table costs a stat, a changed one what changed.
+
+A table's snapshot (`storage/tablecache.py`) says which dataset tree the file
+matched, with its stat, its address and a map from each row's raw line to its
+id. `status` and `add` then stat the file (or ask the filesystem monitor) and
+stop there when nothing moved; when the file changed, its lines are hashed and
+looked up, and only lines the map does not know are parsed and validated —
+the same idea as shard patching, which copies unchanged record lines as bytes.
+A checkout between two clean commits rewrites only the rows whose records
+differ and keeps every other line as the user wrote it.
+"""
+
+from __future__ import annotations
+
+import csv
+import operator
+import os
+import time
+from collections.abc import Sequence
+from itertools import compress, repeat
+from pathlib import Path
+from typing import NamedTuple
+
+import orjson
+
+from datagit.core.changes import Change, classify, compare_trees
+from datagit.core.config import DatasetConfig
+from datagit.core.layouts import Hasher
+from datagit.core.manifest import DatasetTree, apply_changes
+from datagit.core.records import Record
+from datagit.core.tables import RowMaker, read_table_bytes, render_line, table_records
+from datagit.errors import DatagitError
+from datagit.storage.content import address
+from datagit.storage.git import GitStore
+from datagit.storage.statcache import RACY_NS, Snapshots
+from datagit.storage.tablecache import LineMap, TableCache, TableState, line_hash
+
+LINED = ("csv", "jsonl")  # formats whose rows are lines
+
+
+def fingerprint(cfg: DatasetConfig) -> str:
+    """The settings a table's records depend on: other columns, other records."""
+    return orjson.dumps(cfg.to_toml(), option=orjson.OPT_SORT_KEYS).decode()
+
+
+class TableRead(NamedTuple):
+    """A full read of a table: its records, and the snapshot to save once staged."""
+
+    records: list[Record]
+    state: TableState | None  # tree left empty: the caller knows it once it has written one
+    lines: LineMap | None
+
+
+def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> TableRead:
+    """Every record of a table, plus the line map and stats a snapshot needs."""
+    token = snapshots.token_now()
+    started = time.time_ns()
+    data = read_table_bytes(cfg, hasher.workdir)
+    if data is None:
+        return TableRead([], None, None)
+    st = os.stat(hasher.workdir / cfg.path)
+    raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
+    lines: dict[bytes, str] = {}
+    records = []
+    maker = RowMaker(cfg, hasher)
+    for rec, first, last in table_records(cfg, data, hasher, maker):
+        records.append(rec)
+        if first == last and raw:
+            lines[line_hash(raw[first - 1])] = rec.id
+    stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino), **maker.stats}
+    digest = address(data)
+    has_lines = bool(raw) and not cfg.file and len(lines) == len(records)
+    header = raw[0] if cfg.table_format == "csv" and raw else b""
+    state = TableState("", fingerprint(cfg), started, stats, digest, token, has_lines)
+    return TableRead(records, state, LineMap(digest, header, lines) if has_lines else None)
+
+
+def save_read(tables: TableCache, cfg: DatasetConfig, read: TableRead, tree: str) -> None:
+    """Record that the table, as `read_full` found it, is dataset tree ``tree``."""
+    if read.state is None:
+        tables.drop(cfg.name)
+        return
+    tables.save(cfg.name, read.state._replace(tree=tree), read.lines)
+
+
+class Probe(NamedTuple):
+    """What a snapshot says about the table now: unchanged, or changed with these bytes."""
+
+    state: TableState
+    data: bytes | None  # None: unchanged
+    refreshed: TableState | None  # a racy entry proved clean: save this to stop re-hashing
+    stat: tuple[int, int, int] | None = None  # the table's stat, taken before ``data``…
+    read_at: int = 0  # …and the time before both: a new snapshot's moment
+
+
+def probe(
+    cfg: DatasetConfig, workdir: Path, tables: TableCache, snapshots: Snapshots, tree: str
+) -> Probe | None:
+    """Compare the table to its snapshot of ``tree``; None when only a full read can tell."""
+    state = tables.load(cfg.name)
+    if state is None or state.tree != tree or state.config != fingerprint(cfg):
+        return None
+    settled = state.taken - RACY_NS
+    racy = any(st[1] >= settled for st in state.stats.values())
+    if not racy and state.token is not None and _monitor_clean(snapshots, state):
+        return Probe(state, None, None)
+    path = workdir / cfg.path
+    started = time.time_ns()
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # gone or unreadable: the full read says which
+    now = (st.st_size, st.st_mtime_ns, st.st_ino)
+    for p, old in state.stats.items():
+        if p == cfg.path:
+            continue
+        try:
+            other = os.stat(workdir / p)
+        except OSError:
+            return None
+        if (other.st_size, other.st_mtime_ns, other.st_ino) != old or old[1] >= settled:
+            return None  # a file the table names moved: the stat cache re-hashes it
+    if now == state.stats[cfg.path] and now[1] < settled:
+        return Probe(state, None, None)
+    data = read_table_bytes(cfg, workdir)
+    if data is None:
+        return None
+    if address(data) != state.digest:
+        return Probe(state, data, None, now, started)
+    # Same bytes (touched, or written just before the snapshot): trust the new stat
+    # from a new moment on.
+    stats = {**state.stats, cfg.path: now}
+    return Probe(state, None, state._replace(taken=started, stats=stats))
+
+
+def _monitor_clean(snapshots: Snapshots, state: TableState) -> bool:
+    """True when the monitor names no path of the table (nor a folder above one)."""
+    answer = snapshots.ask(state.token)
+    if answer is None or answer.paths is None:
+        return False
+    folders = []
+    for p in answer.paths:
+        if p in state.stats:
+            return False
+        folders.append(p + "/")
+    if not folders:
+        return True
+    prefixes = tuple(folders)
+    return not any(s.startswith(prefixes) for s in state.stats)
+
+
+class LineDelta(NamedTuple):
+    upserts: dict[str, Record]  # rows on lines the map does not know, by id
+    deletes: list[str]  # ids whose line is gone
+    lines: LineMap  # the map for the new file
+
+
+def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) -> LineDelta | None:
+    """The rows a changed table file changed, parsing only lines the map does not know.
+
+    None whenever the careful full read must decide: a new header, a quoted
+    newline, a malformed or duplicate row (the full read names the line).
+    """
+    if not _lined(data):
+        return None
+    raw = data.split(b"\n")
+    start = 0
+    header: list[str] | None = None
+    if cfg.table_format == "csv":
+        if not raw or raw[0] != old.header:
+            return None
+        header = next(csv.reader([raw[0].decode("utf-8-sig")]))
+        start = 1
+    # Every per-line step over the whole file runs in C (map, count, set, compress):
+    # Python code runs only for the lines the map does not know.
+    body = raw[start:]
+    hashes = list(map(line_hash, body))
+    lines = old.lines
+    ids = list(map(lines.get, hashes))
+    seen = set(ids)
+    seen.discard(None)
+    if len(seen) != len(ids) - ids.count(None):
+        return None  # a row copied: the full read reports the duplicate id
+    maker = RowMaker(cfg, hasher)
+    upserts: dict[str, Record] = {}
+    fresh: list[tuple[bytes, str]] = []
+    for k in compress(range(len(ids)), map(operator.is_, ids, repeat(None))):
+        line = body[k]
+        if _blank(line, header is not None):
+            continue
+        row = _parse_line(cfg, header, line)
+        if row is None:
+            return None
+        try:
+            rec = maker(row, start + k + 1)
+        except DatagitError:
+            return None
+        if rec.id in seen or rec.id in upserts:
+            return None
+        upserts[rec.id] = rec
+        fresh.append((hashes[k], rec.id))
+    deletes = []
+    for h in lines.keys() - set(hashes):  # lines gone: their rows changed or went
+        i = lines.pop(h)
+        if i not in upserts:
+            deletes.append(i)
+    lines.update(fresh)
+    return LineDelta(upserts, deletes, LineMap(address(data), old.header, lines))
+
+
+def _blank(line: bytes, csv_rows: bool) -> bool:
+    """A line the full read skips: empty for the csv module, whitespace for JSON Lines."""
+    return line in (b"", b"\r") if csv_rows else not line.strip()
+
+
+def _lined(data: bytes) -> bool:
+    """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
+    ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
+    return data.count(b"\r") == data.count(b"\r\n")
+
+
+def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> dict | None:
+    """One raw line as a row, or None when it is not a whole well-formed row by itself."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if header is None:
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        return row if isinstance(row, dict) else None
+    if text.count('"') % 2:
+        return None  # a quoted newline starts here: rows no longer match lines
+    try:
+        fields = next(csv.reader([text], strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    if len(fields) != len(header):
+        return None
+    return dict(zip(header, fields, strict=True))
+
+
+def status_fast(
+    git: GitStore,
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    tables: TableCache,
+    snapshots: Snapshots,
+    base: str,
+) -> list[Change] | None:
+    """Unstaged changes of a table against stage tree ``base``; None without a usable snapshot."""
+    got = probe(cfg, hasher.workdir, tables, snapshots, base)
+    if got is None:
+        return None
+    if got.data is None:
+        if got.refreshed is not None:
+            tables.save(cfg.name, got.refreshed, None)
+        return []
+    lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+    delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
+    if delta is None:
+        return None
+    old = DatasetTree(git, base).get_many([*delta.upserts, *delta.deletes])
+    pairs: list[tuple[Record | None, Record | None]] = [
+        (old.get(i), _inherit(r, old.get(i))) for i, r in delta.upserts.items()
+    ]
+    pairs += [(old.get(i), None) for i in delta.deletes]
+    return _changes(pairs)
+
+
+def stage_fast(
+    git: GitStore,
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    tables: TableCache,
+    snapshots: Snapshots,
+    base: str,
+) -> tuple[str, list[Change]] | None:
+    """Stage a table against ``base`` by its line delta; None without a usable snapshot."""
+    token = snapshots.token_now()
+    got = probe(cfg, hasher.workdir, tables, snapshots, base)
+    if got is None:
+        return None
+    if got.data is None:
+        if got.refreshed is not None:
+            tables.save(cfg.name, got.refreshed, None)
+        return base, []
+    lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+    delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
+    if delta is None or got.stat is None:
+        return None
+    tree, pairs = apply_changes(git, base, delta.upserts, delta.deletes, keep_annotator=True)
+    # The stat and the moment from before the read: a write after it is racy or moves it.
+    stats = {cfg.path: got.stat}
+    state = TableState(tree, got.state.config, got.read_at, stats, delta.lines.digest, token, True)
+    tables.save(cfg.name, state, delta.lines)
+    return tree, _changes(pairs)
+
+
+def plan_checkout(
+    git: GitStore,
+    cfg: DatasetConfig,
+    workdir: Path,
+    tables: TableCache,
+    snapshots: Snapshots,
+    now_tree: str,
+    target_tree: str,
+) -> tuple[bytes, LineMap] | None:
+    """The table file for ``target_tree``, made from the file that is ``now_tree`` by
+    replacing, dropping or appending only the rows whose records differ.
+
+    None when the snapshot cannot vouch for the file or a row will not fit on one
+    line under its header: the caller renders the table whole.
+    """
+    got = probe(cfg, workdir, tables, snapshots, now_tree)
+    if got is None or got.data is not None or not got.state.has_lines:
+        return None
+    lm = tables.load_lines(cfg.name, got.state.digest)
+    data = read_table_bytes(cfg, workdir)
+    if lm is None or data is None or address(data) != lm.digest:
+        return None
+    header = None
+    if cfg.table_format == "csv":
+        header = next(csv.reader([lm.header.decode("utf-8-sig")]))
+    eol = b"\r" if lm.header.endswith(b"\r") or data.endswith(b"\r\n") else b""
+    changed: dict[str, bytes | None] = {}
+    for c in compare_trees(git, now_tree, target_tree):
+        if c.new is None:
+            changed[c.id] = None
+            continue
+        line = render_line(cfg, header, c.new)
+        if line is None:
+            return None
+        changed[c.id] = line + eol
+    raw = data.split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()
+    out: list[bytes] = []
+    lines = lm.lines
+    for line in raw:
+        h = line_hash(line)
+        i = lines.get(h)
+        if i is None or i not in changed:
+            out.append(line)
+            continue
+        new = changed.pop(i)
+        del lines[h]
+        if new is not None:
+            out.append(new)
+            lines[line_hash(new)] = i
+    for i in sorted(changed):  # examples the file did not have: appended
+        new = changed[i]
+        if new is not None:
+            out.append(new)
+            lines[line_hash(new)] = i
+    body = b"\n".join(out) + b"\n" if out else b""
+    return body, LineMap(address(body), lm.header, lines)
+
+
+def save_checkout(
+    cfg: DatasetConfig,
+    workdir: Path,
+    tables: TableCache,
+    tree: str,
+    lines: LineMap,
+    started: int,
+    token: str | None,
+) -> None:
+    """Record the table `plan_checkout` wrote as the snapshot of ``tree``."""
+    st = os.stat(workdir / cfg.path)
+    stat = (st.st_size, st.st_mtime_ns, st.st_ino)
+    state = TableState(tree, fingerprint(cfg), started, {cfg.path: stat}, lines.digest, token, True)
+    tables.save(cfg.name, state, lines)
+
+
+def follow_stamp(tables: TableCache, dataset: str, before: str, after: str) -> None:
+    """Carry a table snapshot of ``before`` to ``after``, the same tree with annotators
+    stamped on rows that had none (`commit --annotator`)."""
+    state = tables.load(dataset)
+    if state is not None and state.tree == before:
+        tables.save(dataset, state._replace(tree=after), None)
+
+
+def same_records(staged: dict[str, Record], work: dict[str, Record]) -> bool:
+    """Whether adding ``work`` onto ``staged`` would leave the tree as it is."""
+    if len(staged) != len(work):
+        return False
+    get = staged.get
+    return all(_inherit(r, get(i)) == get(i) for i, r in work.items())
+
+
+def _inherit(new: Record, old: Record | None) -> Record:
+    """A row without an annotator keeps the one its unchanged label had (as `add` does)."""
+    if new.annotator is None and old is not None and old.annotator and old.label == new.label:
+        return new.with_annotator(old.annotator)
+    return new
+
+
+def _changes(pairs: Sequence[tuple[Record | None, Record | None]]) -> list[Change]:
+    out = []
+    for old, new in pairs:
+        kind = classify(old, new)
+        if kind:
+            out.append(Change((old or new).id, kind, old, new))  # type: ignore[union-attr]
+    return sorted(out, key=lambda c: c.id)
