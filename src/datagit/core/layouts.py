@@ -130,12 +130,15 @@ def _walk(
     """
     label_set = set(labels)
     if labels or os.path.isdir(root):
+        ignored = ignore.load(real_workdir)
         with os.scandir(root) as it:
             loose = sorted(
                 (e for e in it if e.name[0] != "." and not e.is_dir()), key=lambda e: e.name
             )
         for entry in loose:
             rel_path = f"{cfg.path}/{entry.name}"
+            if ignored is not None and ignored(rel_path, False):
+                continue
             if entry.is_symlink():
                 _check_link(entry.path, rel_path, real_workdir)
             yield None, entry.name, rel_path, entry

@@ -32,6 +32,18 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
+def columns(cfg: DatasetConfig, data: bytes) -> list[str]:
+    """The file's column names, from its footer (no row group is read)."""
+    pa = _pyarrow()
+    try:
+        return list(pa.parquet.ParquetFile(pa.BufferReader(data)).schema_arrow.names)
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(
+            f"{cfg.path}: not a readable Parquet file ({exc})",
+            hint="rewrite it with pyarrow or pandas, or fix the path in datagit.toml",
+        ) from None
+
+
 def rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(row number, row number, row) of each row, numbered from 1, one row group at a time."""
     pa = _pyarrow()

@@ -122,7 +122,7 @@ def _jsonl_like(
         old = orjson.loads(line)
         if not isinstance(old, dict) or cfg.id not in old:
             raise ValueError("not a row")
-        numeric_ids = numeric_ids or _is_int(old[cfg.id])
+        numeric_ids = numeric_ids or is_int(old[cfg.id])
         first = first or old
         example_id = str(old[cfg.id])
         if example_id in done or example_id not in target:
@@ -131,19 +131,19 @@ def _jsonl_like(
         if _unchanged(cfg, now.get(example_id), target[example_id]):
             out.append(line if line.endswith((b"\n", b"\r")) else line + newline.encode())
         else:
-            row = _typed(table_row(cfg, target[example_id]), cfg, numeric_ids, old)
+            row = typed(table_row(cfg, target[example_id]), cfg, numeric_ids, old)
             out.append(orjson.dumps(row) + newline.encode())
     for example_id in sorted(i for i in target if i not in done):
-        row = _typed(table_row(cfg, target[example_id]), cfg, numeric_ids, first)
+        row = typed(table_row(cfg, target[example_id]), cfg, numeric_ids, first)
         out.append(orjson.dumps(row) + newline.encode())
     return b"".join(out)
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _typed(
+def typed(
     row: dict[str, Any], cfg: DatasetConfig, numeric_ids: bool, old: dict[str, Any] | None
 ) -> dict[str, Any]:
     """``row`` with its id as a number where the file writes ids as numbers, and its

@@ -203,7 +203,11 @@ def check_columns(cfg: DatasetConfig, workdir: Path) -> None:
     except OSError as exc:
         raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
     columns: list[str] = []
-    if cfg.table_format == "csv":
+    if cfg.table_format == "parquet":
+        from datagit.core import parquet
+
+        columns = parquet.columns(cfg, data)
+    elif cfg.table_format == "csv":
         for _, row in _csv_rows(cfg, data):
             columns = list(row)
             break

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from itertools import compress, repeat
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,7 +28,14 @@ from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import Record
-from datagit.core.tables import RowMaker, read_table_bytes, render_line, table_records
+from datagit.core.table_style import is_int, typed
+from datagit.core.tables import (
+    RowMaker,
+    read_table_bytes,
+    render_line,
+    table_records,
+    table_row,
+)
 from datagit.errors import DatagitError
 from datagit.storage.content import address
 from datagit.storage.git import GitStore
@@ -299,6 +306,13 @@ def stage_fast(
     return tree, _changes(pairs)
 
 
+def _jsonl_row(line: bytes) -> dict[str, Any]:
+    row = orjson.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError("not a row")
+    return row
+
+
 def plan_checkout(
     git: GitStore,
     cfg: DatasetConfig,
@@ -325,18 +339,32 @@ def plan_checkout(
     if cfg.table_format == "csv":
         header = next(csv.reader([lm.header.decode("utf-8-sig")]))
     eol = b"\r" if lm.header.endswith(b"\r") or data.endswith(b"\r\n") else b""
-    changed: dict[str, bytes | None] = {}
+    raw = data.split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()
+    # JSON Lines rows are written in the style of the row they replace (its key order,
+    # numeric ids as numbers), new rows in the style of the file's first row.
+    styled = cfg.table_format == "jsonl"
+    changed: dict[str, bytes | Record | None] = {}
     for c in compare_trees(git, now_tree, target_tree):
-        if c.new is None:
-            changed[c.id] = None
+        if c.new is None or styled:
+            changed[c.id] = c.new
             continue
         line = render_line(cfg, header, c.new)
         if line is None:
             return None
         changed[c.id] = line + eol
-    raw = data.split(b"\n")
-    if raw and raw[-1] == b"":
-        raw.pop()
+    try:
+        first = _jsonl_row(raw[0]) if styled and raw else None
+    except ValueError:
+        return None
+
+    def render(new: bytes | Record, like: dict[str, Any] | None) -> bytes:
+        if isinstance(new, bytes):
+            return new
+        numeric = like is not None and is_int(like.get(cfg.id))
+        return orjson.dumps(typed(table_row(cfg, new), cfg, numeric, like)) + eol
+
     out: list[bytes] = []
     lines = lm.lines
     for line in raw:
@@ -348,13 +376,18 @@ def plan_checkout(
         new = changed.pop(i)
         del lines[h]
         if new is not None:
-            out.append(new)
-            lines[line_hash(new)] = i
+            try:
+                rendered = render(new, _jsonl_row(line) if styled else None)
+            except ValueError:
+                return None
+            out.append(rendered)
+            lines[line_hash(rendered)] = i
     for i in sorted(changed):  # examples the file did not have: appended
         new = changed[i]
         if new is not None:
-            out.append(new)
-            lines[line_hash(new)] = i
+            rendered = render(new, first)
+            out.append(rendered)
+            lines[line_hash(rendered)] = i
     body = b"\n".join(out) + b"\n" if out else b""
     return body, LineMap(address(body), lm.header, lines)
 

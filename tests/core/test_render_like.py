@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datagit.core.config import DatasetConfig
-from datagit.core.layouts import _csv_rows, _jsonl_rows, render_table
+from datagit.core.tables import _csv_rows, _jsonl_rows, render_table
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 
