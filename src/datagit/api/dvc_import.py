@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from datagit.core.config import DatasetConfig
 from datagit.errors import DatagitError, InvalidInputError
+from datagit.progress import Progress, Reporter
 from datagit.storage.git import TREE, CommitInfo, GitStore
 from datagit.storage.gitremote import clone_bare, is_local, local_path
 
@@ -38,7 +38,7 @@ def import_dvc(
     rev: str | None = None,
     path: str | None = None,
     dataset: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[ImportedCommit]:
     """Import DVC directory ``path`` of ``source`` across ``rev`` (``A..B`` or one revision).
 
@@ -65,7 +65,8 @@ def import_dvc(
         cfg = _target_dataset(repo, dataset or PurePosixPath(path).name, path)
         out: list[ImportedCommit] = []
         previous: dict[str, str] = {}
-        for i, c in enumerate(commits):
+        report = Reporter(progress, "importing", len(commits), "commits")
+        for c in commits:
             fs = DVCFileSystem(root, rev=c.id)
             current = _listing(fs, path, c)
             _sync(repo.workdir / cfg.path, fs, path, previous, current, c)
@@ -77,8 +78,8 @@ def import_dvc(
                 allow_empty=True,
             )
             out.append(ImportedCommit(c.id, made.id, len(current)))
-            if progress:
-                progress(i + 1, len(commits))
+            report.advance()
+        report.finish()
         return out
 
 

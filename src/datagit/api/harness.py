@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ from datagit.harness.runs import Run, RunStore
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
-    from datagit.harness.train import Hooks, Progress
+    from datagit.harness.train import Hooks
+    from datagit.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def train(
     seed: int | None = None,
     no_cache: bool = False,
     hooks: Sequence[Hooks] = (),
-    progress: Callable[[Progress], None] | None = None,
+    progress: Progress | None = None,
 ) -> Run:
     """Train on the data at ``rev`` and evaluate, reusing a cached run when one matches.
 

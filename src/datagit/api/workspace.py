@@ -12,13 +12,17 @@ from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.progress import Progress
+from datagit.storage import links
 from datagit.storage.git import CommitInfo
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo, Status
 
 
-def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
+def checkout(
+    repo: Repo, rev: str, *, force: bool = False, progress: Progress | None = None
+) -> CommitInfo:
     """Point HEAD at ``rev`` and make the workspace match it.
 
     A branch name attaches HEAD to the branch; anything else detaches it.
@@ -31,7 +35,7 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
         clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
         clean_at = repo.git.commit(head).tree if head and clean else None
-        materialize(repo, target_tree, force=force, clean_at=clean_at)
+        materialize(repo, target_tree, force=force, clean_at=clean_at, progress=progress)
         if branch:
             repo.git.set_head_branch(branch)
         else:
@@ -41,7 +45,12 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
 
 
 def switch(
-    repo: Repo, branch: str, *, create: bool = False, force: bool = False
+    repo: Repo,
+    branch: str,
+    *,
+    create: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> CommitInfo | None:
     """Switch to ``branch``; with ``create``, make it at HEAD first."""
     with repo.lock:
@@ -56,7 +65,7 @@ def switch(
                 hint=f"create it with `datagit switch -c {branch}` (branches: "
                 f"{', '.join(list_branches(repo)) or 'none'})",
             )
-        return checkout(repo, branch, force=force)
+        return checkout(repo, branch, force=force, progress=progress)
 
 
 def _require_clean(repo: Repo, force: bool, what: str, target_tree: str | None = None) -> bool:
@@ -99,7 +108,12 @@ def _would_lose(repo: Repo, status: Status, target_tree: str | None) -> tuple[in
 
 
 def materialize(
-    repo: Repo, tree: str, *, force: bool = False, clean_at: str | None = None
+    repo: Repo,
+    tree: str,
+    *,
+    force: bool = False,
+    clean_at: str | None = None,
+    progress: Progress | None = None,
 ) -> co.Plan:
     """Rewrite the workspace to match commit tree ``tree``, touching only what differs.
 
@@ -141,7 +155,10 @@ def materialize(
             table_now = path.read_bytes() if path.exists() else None
         co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now)
     co.verify(plan, repo.store)
-    co.apply(plan, repo.workdir, repo.store, repo.statcache.record)
+    co.apply(
+        plan, repo.workdir, repo.store, repo.statcache.record, link=link_mode(repo),
+        progress=progress,
+    )  # fmt: skip
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, cfg in target_cfg.datasets.items():
         if cfg.layout != "imagefolder":
@@ -164,6 +181,11 @@ def materialize(
         (repo.workdir / "datagit.toml").write_bytes(cfg_bytes)
     repo.statcache.save()
     return plan
+
+
+def link_mode(repo: Repo) -> str:
+    """``core.link`` from the repository's own config: copy, hardlink, reflink or auto."""
+    return links.check_mode(repo.git.config_get("core.link") or "copy")
 
 
 def _current_config(repo: Repo, force: bool) -> Config:

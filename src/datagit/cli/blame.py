@@ -9,6 +9,7 @@ import click
 from datagit.api import history
 from datagit.api.repo import Repo
 from datagit.cli._common import echo_json, iso, label, open_repo, short, when
+from datagit.cli._term import page
 from datagit.core.blame import ExampleEvent
 
 
@@ -28,6 +29,7 @@ def blame(ctx: click.Context, target: str, rev: str, label_: str | None, as_json
       datagit blame train --rev v1.0 --json
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     dataset, example_id = history.split_example(repo, target, rev)
     if example_id is not None:
         events = history.example_log(repo, dataset, example_id, rev)

@@ -6,6 +6,7 @@ import click
 
 from datagit.api import workspace
 from datagit.cli._common import open_repo, short
+from datagit.cli._progress import progress_bar
 
 
 @click.command()
@@ -21,7 +22,8 @@ def checkout(ctx: click.Context, rev: str, force: bool) -> None:
       datagit checkout v1.0
     """
     repo = open_repo(ctx)
-    info = workspace.checkout(repo, rev, force=force)
+    with progress_bar() as progress:
+        info = workspace.checkout(repo, rev, force=force, progress=progress)
     branch = repo.branch()
     if branch:
         click.echo(f"Switched to branch '{branch}'")
@@ -42,7 +44,8 @@ def switch(ctx: click.Context, branch: str, create: bool, force: bool) -> None:
       datagit switch -c relabel-cats
     """
     repo = open_repo(ctx)
-    workspace.switch(repo, branch, create=create, force=force)
+    with progress_bar() as progress:
+        workspace.switch(repo, branch, create=create, force=force, progress=progress)
     click.echo(f"Switched to {'a new ' if create else ''}branch '{branch}'")
 
 

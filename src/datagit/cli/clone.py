@@ -6,7 +6,8 @@ import click
 
 from datagit.api import remotes
 from datagit.cli._common import short
-from datagit.cli.remote import note_secrets, option_flag, progress_bar, resolve_url
+from datagit.cli._progress import progress_bar
+from datagit.cli.remote import note_secrets, option_flag, resolve_url
 
 
 @click.command()

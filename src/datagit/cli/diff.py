@@ -8,6 +8,7 @@ import click
 
 from datagit.api import history
 from datagit.cli._common import PathspecCommand, echo_json, label, open_repo, pathspec, short
+from datagit.cli._term import page
 from datagit.core.diff import DatasetDiff, Filter
 
 
@@ -48,6 +49,7 @@ def diff(
       datagit diff HEAD~1 HEAD --label cat --json
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     keep = Filter(label_, id_glob, annotator)
     spec = pathspec(ctx)
     result = history.diff(repo, a, b, cached=cached, datasets=spec or None, keep=keep)

@@ -15,6 +15,7 @@ from datagit.cli._common import (
     short,
     when,
 )
+from datagit.cli._term import page
 from datagit.cli.blame import change_text, event_json, event_line
 from datagit.errors import InvalidInputError
 
@@ -46,6 +47,7 @@ def log(
       datagit log --example img_0042.png -- train
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     spec = pathspec(ctx)
     dataset = spec[0] if spec else None
     if example is not None or (dataset is not None and "/" in dataset):

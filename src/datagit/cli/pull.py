@@ -6,7 +6,7 @@ import click
 
 from datagit.api import remotes
 from datagit.cli._common import open_repo, short
-from datagit.cli.remote import progress_bar
+from datagit.cli._progress import progress_bar
 
 
 @click.command()

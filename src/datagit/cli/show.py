@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from datagit.cli._common import change_line, commit_json, echo_json, open_repo, when
+from datagit.cli._term import page
 from datagit.core.changes import counts
 
 
@@ -23,6 +24,7 @@ def show(ctx: click.Context, rev: str, as_json: bool, limit: int) -> None:
       datagit show HEAD~1
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     c = repo.commit_info(rev)
     changes = repo.changes(c.parents[0] if c.parents else None, c.id)
     if as_json:

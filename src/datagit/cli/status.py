@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from datagit.cli._common import advise, change_line, echo_json, open_repo, short
+from datagit.cli._term import use_colour
 from datagit.core.changes import counts
 
 LIMIT = 20
@@ -22,6 +23,7 @@ def status(ctx: click.Context, as_json: bool, verbose: bool) -> None:
       datagit status
     """
     repo = open_repo(ctx)
+    use_colour(ctx, repo)
     st = repo.status()
     if as_json:
         echo_json(

@@ -17,6 +17,8 @@ from datagit.core.config import DatasetConfig
 from datagit.core.layouts import render_table
 from datagit.core.records import Record
 from datagit.errors import InvalidInputError
+from datagit.progress import Progress, Reporter
+from datagit.storage import links
 from datagit.storage.content import ContentStore
 
 
@@ -106,9 +108,18 @@ def apply(
     workdir: Path,
     store: ContentStore,
     on_written: Callable[[str, os.stat_result, str], None] | None = None,
+    *,
+    link: str = "copy",
+    progress: Progress | None = None,
 ) -> None:
-    """Carry out ``plan``; each write goes to a temp file renamed into place."""
+    """Carry out ``plan``; each write goes to a temp file renamed into place.
+
+    ``link`` is how a written example gets its bytes (see `datagit.storage.links`):
+    ``copy``, ``hardlink`` or ``reflink`` of the store's loose file for it.
+    """
     check_inside(plan, workdir)
+    report = Reporter(progress, "checkout", plan.size, "files")
+    place = links.placer(store, link, workdir)
     for old, (new, key) in plan.move.items():
         dest = workdir / new
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -116,18 +127,26 @@ def apply(
         _prune_empty(workdir, (workdir / old).parent)
         if on_written:
             on_written(new, dest.stat(), key)
+        report.advance()
     for path, key in plan.write.items():
         dest = workdir / path
-        _atomic_write(dest, store.read(key))
+        if place is None:
+            _atomic_write(dest, store.read(key))
+        else:
+            place(key, dest)
         if on_written:
             on_written(path, dest.stat(), key)
+        report.advance()
     for path, data in plan.tables.items():
         _atomic_write(workdir / path, data)
+        report.advance()
     for path in plan.delete:
+        report.advance()
         if path in plan.write or path in plan.tables:
             continue
         (workdir / path).unlink(missing_ok=True)
         _prune_empty(workdir, (workdir / path).parent)
+    report.finish()
 
 
 def check_inside(plan: Plan, workdir: Path) -> None:

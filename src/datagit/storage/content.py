@@ -120,6 +120,26 @@ class ContentStore:
             )
         return data
 
+    def loose_file(self, key: str) -> Path:
+        """A read-only loose file holding ``key``'s bytes, made from its pack entry if need be.
+
+        What checkout links a workspace file to (see `links`): a pack entry cannot
+        be linked. The bytes are verified on the way out of the pack; `gc` later
+        drops the packed copy, so the object is stored once.
+        """
+        path = self._loose_path(key)
+        if path.exists():
+            return path
+        data = self.read(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)  # read-only, if a crash left one
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+        return path
+
     def prefetch(self, keys: Iterable[str]) -> int:
         """Fetch the absent ``keys`` in one go through `fetch_missing`; returns how many."""
         if self.fetch_missing is None:
@@ -274,7 +294,8 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
     """
     old_packs = sorted(store.packs.glob("pack-*.pack"))
     index = dict(store.index)
-    live = [k for k in index if k in keep]
+    # An object also held loose (linked into a workspace) needs no packed copy.
+    live = [k for k in index if k in keep and not store._loose_path(k).exists()]
     dead = len(index) - len(live)
     if dead == 0:
         return len(live), 0

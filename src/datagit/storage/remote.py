@@ -30,7 +30,8 @@ _KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{30}$")
 # Backends whose single PUT is atomic: a killed upload leaves no torn object behind.
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
 
-Progress = Callable[[int], None]  # called with the number of objects just transferred
+# Called with the number of objects just transferred: `datagit.progress.Reporter.advance`.
+Advance = Callable[[int], None]
 
 
 class MissingObjectError(RemoteError):
@@ -110,7 +111,7 @@ class ContentRemote:
         return out
 
     # -- upload --------------------------------------------------------------
-    def upload(self, objects: Iterable[tuple[str, bytes]], progress: Progress | None = None) -> int:
+    def upload(self, objects: Iterable[tuple[str, bytes]], progress: Advance | None = None) -> int:
         """Store (address, bytes) pairs; each object becomes visible whole or not at all."""
         n = 0
         for batch in _batches(objects, BATCH):
@@ -144,7 +145,7 @@ class ContentRemote:
 
     # -- download --------------------------------------------------------------
     def download(
-        self, keys: Iterable[str], progress: Progress | None = None
+        self, keys: Iterable[str], progress: Advance | None = None
     ) -> Iterator[tuple[str, bytes]]:
         """Yield (address, bytes) for ``keys``, each verified against its address.
 

@@ -22,14 +22,15 @@ from datagit.core import manifest
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
 from datagit.errors import DatagitError, InvalidInputError, RemoteError
+from datagit.progress import Event, Progress, Reporter
 from datagit.storage.gitremote import GitRemote
 from datagit.storage.remote import ContentRemote
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
 
-# (phase, objects done so far, objects in this phase): "upload" or "download"
-TransferProgress = Callable[[str, int, int], None]
+# Transfers report `datagit.progress` events in phases "upload" and "download".
+TransferProgress = Progress
 
 
 @dataclass
@@ -79,20 +80,6 @@ def needed_content(
     return out
 
 
-def _counting(progress: TransferProgress | None, phase: str, total: int) -> Callable[[int], None]:
-    done = 0
-
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress(phase, done, total)
-
-    if progress:
-        progress(phase, 0, total)
-    return step
-
-
 def download(
     repo: Repo,
     content: ContentRemote,
@@ -103,10 +90,11 @@ def download(
     keys = sorted(k for k in set(keys) if not repo.store.has(k))
     if not keys:
         return 0
-    step = _counting(progress, "download", len(keys))
+    report = Reporter(progress, "download", len(keys))
     with repo.lock, repo.store.writer() as writer:
-        for key, data in content.download(keys, step):
+        for key, data in content.download(keys, report.advance):
             writer.put(data, key)
+    report.finish()
     return len(keys)
 
 
@@ -160,8 +148,9 @@ def push(
             hint="pull it from the remote that has it (`datagit pull --rev ...` "
             "in a partial clone), then push again",
         )
-    step = _counting(progress, "upload", len(missing))
-    content.upload(((k, repo.store.read(k)) for k in missing), step)
+    report = Reporter(progress, "upload", len(missing))
+    content.upload(((k, repo.store.read(k)) for k in missing), report.advance)
+    report.finish()
     git.push(f"refs/heads/{branch}", f"refs/heads/{branch}", force=force)
     with repo.lock:
         repo.git.update_ref(f"refs/remotes/{remote}/{branch}", local)
@@ -186,7 +175,7 @@ def fetch(
     git = GitRemote(repo.git, cfg.url)
     result = FetchResult(remote)
     with repo.lock:  # objects land before their refs do: gc must not run in between
-        fetched = git.fetch()
+        fetched = git.fetch(_history(progress))
     try:
         heads = {n.removeprefix("heads/"): o for n, o in fetched.items() if n.startswith("heads/")}
         tags = {n.removeprefix("tags/"): o for n, o in fetched.items() if n.startswith("tags/")}
@@ -212,6 +201,13 @@ def fetch(
     finally:
         git.discard()
     return result
+
+
+def _history(progress: Progress | None) -> Callable[[int, int], None] | None:
+    """libgit2's (received, total) object counts as `Event`s of phase "receiving history"."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(Event("receiving history", done, total))
 
 
 def fetch_content(
