@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from datagit.api.progress import Progress, Reporter
+from datagit.progress import Progress, Reporter
 from datagit.core import check as core
 from datagit.core.config import Config
 from datagit.core.manifest import DatasetTree

@@ -96,7 +96,7 @@ def dhash(data: bytes) -> int | None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             small = img.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
-            px = list(small.getdata())
+            px = small.tobytes()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     bits = 0
@@ -124,22 +124,26 @@ def near_duplicates(hashes: Iterable[tuple[Member, str, int]], distance: int) ->
             i = parent[i]
         return i
 
+    # Identical hashes join at once; bands then compare distinct hash values only,
+    # so a thousand blank images are one value, not a million comparisons.
+    by_hash: dict[int, int] = {}
+    for i, (_, _, h) in enumerate(items):
+        j = by_hash.setdefault(h, i)
+        if j != i:
+            parent[find(i)] = find(j)
+    values = list(by_hash.items())
     bands = distance + 1
     width = 64 // bands
     for band in range(bands):
         shift = band * width
         mask = (1 << (width if band < bands - 1 else 64 - shift)) - 1
-        # Per band value, representatives: a member joins the first within reach,
-        # or becomes one itself (a band collision between dissimilar images).
-        anchors: dict[int, list[int]] = {}
-        for i, (_, _, h) in enumerate(items):
-            reps = anchors.setdefault((h >> shift) & mask, [])
-            for j in reps:
-                if (h ^ items[j][2]).bit_count() <= distance:
+        buckets: dict[int, list[tuple[int, int]]] = {}
+        for h, i in values:
+            bucket = buckets.setdefault((h >> shift) & mask, [])
+            for other, j in bucket:
+                if (h ^ other).bit_count() <= distance:
                     parent[find(i)] = find(j)
-                    break
-            else:
-                reps.append(i)
+            bucket.append((h, i))
     groups: dict[int, list[int]] = {}
     for i in range(len(items)):
         groups.setdefault(find(i), []).append(i)
