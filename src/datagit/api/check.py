@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from datagit.progress import Progress, Reporter
 from datagit.core import check as core
 from datagit.core.config import Config
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Label, decode_lines
 from datagit.errors import InvalidInputError
+from datagit.progress import Progress, Reporter
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
