@@ -56,6 +56,7 @@ def clone(
     head = repo.head()
     what = "history only" if no_content else f"{len(list(repo.store.keys()))} objects"
     click.echo(f"Cloned into {repo.workdir} ({what}); HEAD at {short(head)} on {repo.branch()}")
+    click.echo(f"content: {remotes.get_remote(repo, 'origin').content or '(none)'}")
     repo.close()
 
 

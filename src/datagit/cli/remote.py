@@ -69,15 +69,29 @@ def remote(ctx: click.Context, verbose: bool) -> None:
     "Default for a local git path: PATH/datagit-content.",
 )
 @option_flag
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Keep the content URL in .datagit/config only (not in datagit.toml for clones).",
+)
 @click.pass_context
 def add_cmd(
-    ctx: click.Context, name: str, url: str, content: str | None, options: tuple[str, ...]
+    ctx: click.Context,
+    name: str,
+    url: str,
+    content: str | None,
+    options: tuple[str, ...],
+    local: bool,
 ) -> None:
     """Add remote NAME: git URL for history, --content URL for example bytes.
 
     Each --option KEY=VALUE is passed to the content URL's fsspec backend:
     true/false become booleans, whole numbers integers, dotted keys nested
     dicts. Credentials are better left to the environment or a profile.
+
+    A --content URL is also written to datagit.toml as [remotes.NAME] (secret
+    options left out): commit it, and a clone of the git URL alone finds the
+    bytes. --local keeps it out of the history.
 
     \b
     Examples:
@@ -88,10 +102,17 @@ def add_cmd(
     repo = open_repo(ctx)
     content = resolve_url(ctx, content) if content else None
     parsed = remotes.parse_options(options, name)
-    cfg = remotes.add_remote(repo, name, resolve_url(ctx, url), content, parsed)
+    cfg = remotes.add_remote(
+        repo, name, resolve_url(ctx, url), content, parsed, share=not local
+    )
     note_secrets(name, parsed)
     extra = f", {len(cfg.options)} options" if cfg.options else ""
     click.echo(f"Added remote {cfg.name}: {cfg.url} (content: {cfg.content or 'none'}{extra})")
+    if content and not local:
+        click.echo(
+            f"datagit.toml now names the content URL as [remotes.{name}]: commit it so clones "
+            "find the bytes (secret options are never written there)"
+        )
 
 
 @remote.command("modify")
