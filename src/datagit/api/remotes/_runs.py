@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from datagit.errors import RemoteError
-from datagit.harness.runs import RUN_FILE, RunStore
+from datagit.harness import runs as run_cache
+from datagit.harness.runs import RunStore
 from datagit.progress import Progress, Reporter
 from datagit.storage.content import address
 from datagit.storage.remote import RUN_ID, ContentRemote
@@ -65,16 +66,16 @@ def fetch_runs(repo: Repo, content: ContentRemote, progress: Progress | None = N
     for run_id in todo:
         files = _index(content, run_id)
         blobs = dict(content.download(sorted(set(files.values()))))  # verified by address
-        meta = orjson.loads(blobs[files[RUN_FILE]])
+        meta = orjson.loads(blobs[files[run_cache.RUN_FILE]])
 
         def write(folder: object, files: dict[str, str] = files, blobs: dict = blobs) -> None:
             for name, key in files.items():
-                if name != RUN_FILE:
+                if name != run_cache.RUN_FILE:
                     (folder / name).write_bytes(blobs[key])  # type: ignore[operator]
 
         saved = runs.save(run_id, {k: v for k, v in meta.items() if k != "id"}, write)
         if "created" in meta:  # keep the producer's time, not the moment it arrived
-            (saved.path / RUN_FILE).write_bytes(blobs[files[RUN_FILE]])
+            (saved.path / run_cache.RUN_FILE).write_bytes(blobs[files[run_cache.RUN_FILE]])
         report.advance()
     report.finish()
     return len(todo)
@@ -88,7 +89,7 @@ def _index(content: ContentRemote, run_id: str) -> dict[str, str]:
         ok = (
             index.get("id") == run_id
             and isinstance(files, dict)
-            and RUN_FILE in files
+            and run_cache.RUN_FILE in files
             and all(_FILE.match(n) and re.fullmatch(r"[0-9a-f]{32}", k) for n, k in files.items())
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
