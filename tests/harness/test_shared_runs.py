@@ -1,4 +1,4 @@
-"""The shared run cache: push and fetch carry runs, so a teammate's eval answers without training."""
+"""The shared run cache: push and fetch carry runs, so a teammate's eval needs no training."""
 
 from __future__ import annotations
 
