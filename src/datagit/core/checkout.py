@@ -128,14 +128,15 @@ def apply(
         if on_written:
             on_written(new, dest.stat(), key)
         report.advance()
+    root = str(workdir)
     for path, key in plan.write.items():
-        dest = workdir / path
+        target = os.path.join(root, path)  # strings: pathlib costs more than a link per file
         if place is None:
-            _atomic_write(dest, store.read(key))
+            _atomic_write(Path(target), store.read(key))
         else:
-            place(key, dest)
+            place(key, target)
         if on_written:
-            on_written(path, dest.stat(), key)
+            on_written(path, os.stat(target), key)
         report.advance()
     for path, data in plan.tables.items():
         _atomic_write(workdir / path, data)

@@ -83,6 +83,10 @@ class ContentStore:
     def _loose_path(self, key: str) -> Path:
         return self.loose / key[:2] / key[2:]
 
+    def loose_name(self, key: str) -> str:
+        """Where ``key``'s loose file is or would be, as a string (no pathlib per object)."""
+        return f"{self.loose}/{key[:2]}/{key[2:]}"
+
     def has(self, key: str) -> bool:
         return key in self.index or self._loose_path(key).exists()
 

@@ -17,6 +17,7 @@ copy otherwise (never a hardlink unasked, since it shares the inode).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Callable
@@ -29,7 +30,7 @@ MODES = ("copy", "hardlink", "reflink", "auto")
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _UNSUPPORTED = (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS)
 
-Placer = Callable[[str, Path], None]  # (content address, workspace path) → file in place
+Placer = Callable[[str, str], None]  # (content address, workspace path) → file in place
 
 
 def check_mode(mode: str) -> str:
@@ -61,26 +62,27 @@ def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
             hint="reflinks need Btrfs or XFS; use `datagit config core.link hardlink`, "
             "or auto (reflink where possible, else copy)",
         )
-    made: set[Path] = set()
     link = os.link if mode == "hardlink" else _reflink
 
-    def place(key: str, dest: Path) -> None:
-        src = store.loose_file(key)
-        if dest.parent not in made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            made.add(dest.parent)
+    def place(key: str, dest: str) -> None:
+        src = store.loose_name(key)
         try:
-            link(src, dest)
+            link(src, dest)  # the common case: one system call
             return
         except FileExistsError:
             pass
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                store.loose_file(key)  # first link of a packed object: make it loose
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
         except OSError as exc:
             if exc.errno not in (*_UNSUPPORTED, errno.EMLINK, errno.EPERM):
                 raise
             _copy(src, dest)  # another filesystem, or too many links: a copy is still right
             return
-        tmp = dest.with_name(f".{dest.name}.datagit-tmp")
-        tmp.unlink(missing_ok=True)
+        tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.datagit-tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         link(src, tmp)
         os.replace(tmp, dest)
 
@@ -116,7 +118,7 @@ def _reflink(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def _copy(src: Path, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.datagit-tmp")
-    tmp.write_bytes(src.read_bytes())
+def _copy(src: str, dest: str) -> None:
+    tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.datagit-tmp")
+    Path(tmp).write_bytes(Path(src).read_bytes())
     os.replace(tmp, dest)
