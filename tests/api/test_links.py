@@ -114,3 +114,17 @@ def test_an_unknown_link_mode_is_named_and_changes_nothing(two_commits: Repo) ->
     with pytest.raises(InvalidInputError, match=r"core\.link = 'symlink' is not one of"):
         workspace.checkout(repo, "HEAD~1")
     assert repo.head() == head and _pngs(repo) == []
+
+
+def test_a_large_loose_object_is_linked_read_only_too(tmp_repo: Repo) -> None:
+    big = os.urandom(3 << 19)  # 1.5 MiB: stored loose by `add` itself
+    (tmp_repo.workdir / "train" / "scan").mkdir()
+    (tmp_repo.workdir / "train" / "scan" / "big.bin").write_bytes(big)
+    tmp_repo.commit("big", all=True)
+    (tmp_repo.workdir / "train" / "scan" / "big.bin").unlink()
+    tmp_repo.commit("none", all=True)
+    tmp_repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(tmp_repo, "HEAD~1")
+    linked = tmp_repo.workdir / "train" / "scan" / "big.bin"
+    assert linked.stat().st_nlink == 2 and linked.stat().st_mode & 0o777 == 0o444
+    assert linked.read_bytes() == big

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -84,6 +83,8 @@ def page(ctx: click.Context, repo: Repo) -> None:
     command = pager_command(repo)
     if command is None:
         return
+    import subprocess  # only when paging: `status` should not pay for the import
+
     env = {**os.environ, "LESS": os.environ.get("LESS", "FRX"), "LV": os.environ.get("LV", "-c")}
     try:
         proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
@@ -157,4 +158,6 @@ def edit_message(repo: Repo, intro: str = "") -> str:
 
 def _run_editor(command: str, path: Path) -> int:
     """Run through the shell, as git does, so ``EDITOR="code --wait"`` works."""
+    import subprocess
+
     return subprocess.call(["/bin/sh", "-c", f'{command} "$@"', command, str(path)])

@@ -265,10 +265,12 @@ class PackWriter:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)  # read-only, if a crash left one
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o444)  # a hard-linked workspace file must not be able to edit it
         os.replace(tmp, path)
         self.written += 1
 
