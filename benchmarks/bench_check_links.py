@@ -1,6 +1,6 @@
 """Everyday verbs at scale, as ratios against baselines measured in the same run.
 
-    python benchmarks/bench_everyday.py [--files 100000]
+    python benchmarks/bench_check_links.py [--files 100000]
 
 Rows (issue 14's targets):
   check (duplicates + leakage) / `datagit ls` of the same datasets   ≤ 2×
