@@ -128,9 +128,9 @@ def apply(
         if on_written:
             on_written(new, dest.stat(), key)
         report.advance()
-    root = str(workdir)
+    root = str(workdir) + os.sep
     for path, key in plan.write.items():
-        target = os.path.join(root, path)  # strings: pathlib costs more than a link per file
+        target = root + path  # plain strings: pathlib or os.path.join cost more than a link
         if place is None:
             _atomic_write(Path(target), store.read(key))
         else:
