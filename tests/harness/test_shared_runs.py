@@ -71,3 +71,25 @@ def test_a_malformed_run_index_is_named_and_moves_no_ref(tmp_path: Path) -> None
         remotes.fetch(other)
     assert other.git.refs("refs/remotes/") == {}
     assert harness.runs(other) == []
+
+
+def test_a_run_whose_run_json_is_not_an_object_is_refused(tmp_path: Path) -> None:
+    from datagit.storage.content import address
+
+    repo = make_repo(tmp_path / "ada")
+    url = _bare(tmp_path / "origin.git")
+    remotes.add_remote(repo, "origin", url)
+    harness.train(repo)
+    remotes.push(repo)
+    content = ContentRemote(remotes.get_remote(repo, "origin").content or "")
+    garbage = b"[1, 2, 3]"
+    content.upload([(address(garbage), garbage)])
+    (run_id,) = content.run_ids()
+    index = orjson.loads(content.get_run_index(run_id))
+    index["files"]["run.json"] = address(garbage)
+    content.put_run_index(run_id, orjson.dumps(index))
+    other = make_repo(tmp_path / "bob", commit=False)
+    remotes.add_remote(other, "origin", url)
+    with pytest.raises(RemoteError, match=rf"run {run_id} .*: its run.json is not a JSON object"):
+        remotes.fetch(other)
+    assert harness.runs(other) == [] and other.git.refs("refs/remotes/") == {}

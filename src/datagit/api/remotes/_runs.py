@@ -15,6 +15,7 @@ local cache whole or not at all (`RunStore.save`'s rename).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -66,12 +67,20 @@ def fetch_runs(repo: Repo, content: ContentRemote, progress: Progress | None = N
     for run_id in todo:
         files = _index(content, run_id)
         blobs = dict(content.download(sorted(set(files.values()))))  # verified by address
-        meta = orjson.loads(blobs[files[run_cache.RUN_FILE]])
+        try:
+            meta = orjson.loads(blobs[files[run_cache.RUN_FILE]])
+        except orjson.JSONDecodeError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise RemoteError(
+                f"run {run_id} on {content.url}: its run.json is not a JSON object",
+                hint=f"delete runs/{run_id}.json on the remote and push the run again",
+            )
 
-        def write(folder: object, files: dict[str, str] = files, blobs: dict = blobs) -> None:
+        def write(folder: Path, files: dict[str, str] = files, blobs: dict = blobs) -> None:
             for name, key in files.items():
                 if name != run_cache.RUN_FILE:
-                    (folder / name).write_bytes(blobs[key])  # type: ignore[operator]
+                    (folder / name).write_bytes(blobs[key])
 
         saved = runs.save(run_id, {k: v for k, v in meta.items() if k != "id"}, write)
         if "created" in meta:  # keep the producer's time, not the moment it arrived
