@@ -128,3 +128,28 @@ def test_a_large_loose_object_is_linked_read_only_too(tmp_repo: Repo) -> None:
     linked = tmp_repo.workdir / "train" / "scan" / "big.bin"
     assert linked.stat().st_nlink == 2 and linked.stat().st_mode & 0o777 == 0o444
     assert linked.read_bytes() == big
+
+
+def test_status_after_a_linked_checkout_hashes_nothing(two_commits: Repo) -> None:
+    """Linked files skip the stat cache: the followed snapshot vouches for them."""
+    import time
+
+    from datagit.core.layouts import Hasher, scan
+    from datagit.core.snapshot import snapshot_rows
+    from datagit.storage.statcache import RACY_NS
+
+    repo = two_commits
+    repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(repo, "HEAD~1")
+    past = time.time_ns() - 10 * RACY_NS  # loose objects as old as a real store's
+    for p in (repo.store.root / "loose").rglob("*"):
+        if p.is_file():
+            os.utime(p, ns=(past, past))
+    workspace.checkout(repo, "main")
+    workspace.checkout(repo, "HEAD~1")  # every file linked again, from aged objects
+    cold = Repo.open(repo.workdir)
+    cfg = cold.config.datasets["train"]
+    hasher = Hasher(cold.workdir, cold.statcache)
+    hasher.known = snapshot_rows(cold.git, cfg, cold.snapshots)
+    assert len(scan(cfg, hasher)) == 300
+    assert hasher.hashed == 0 and cold.status().clean

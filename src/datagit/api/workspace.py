@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from datagit.core import checkout as co
@@ -155,10 +156,21 @@ def materialize(
             table_now = path.read_bytes() if path.exists() else None
         co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now)
     co.verify(plan, repo.store)
-    co.apply(
-        plan, repo.workdir, repo.store, repo.statcache.record, link=link_mode(repo),
-        progress=progress,
-    )  # fmt: skip
+    # Hard-linked files of a dataset whose snapshot follows the plan are vouched for
+    # by the snapshot (as after a full add) and keep the stored object's old mtime,
+    # so they skip the stat cache; their stats go to follow_plan, taken once.
+    # (A copy's fresh mtime would look racy to the snapshot: copies keep the cache.)
+    link = link_mode(repo)
+    prefixes = tuple(target_cfg.datasets[n].path + "/" for n in followed if link == "hardlink")
+    written: dict[str, os.stat_result] = {}
+
+    def on_written(path: str, st: os.stat_result, key: str) -> None:
+        if prefixes and path.startswith(prefixes):
+            written[path] = st
+        else:
+            repo.statcache.record(path, st, key)
+
+    co.apply(plan, repo.workdir, repo.store, on_written, link=link, progress=progress)
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, cfg in target_cfg.datasets.items():
         if cfg.layout != "imagefolder":
@@ -175,6 +187,7 @@ def materialize(
             plan.write,
             plan.delete,
             str(repo.workdir),
+            written,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:
