@@ -97,10 +97,9 @@ def plan_dataset(
 
 def verify(plan: Plan, store: ContentStore) -> None:
     """Read every object the plan writes; raises on the first corrupt or missing one."""
-    keys = set(plan.write.values())
+    keys = sorted(set(plan.write.values()))
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
-    for key in keys:
-        store.read(key)
+    store.verify_all(keys)
 
 
 def apply(

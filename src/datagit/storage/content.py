@@ -144,6 +144,27 @@ class ContentStore:
         os.replace(tmp, path)
         return path
 
+    def verify_all(self, keys: Sequence[str]) -> None:
+        """Read and check every key, on both cores for a long list; raises for the first bad one.
+
+        The child only reports which keys failed; the parent reads the first of
+        them again, so the error (and any fetch a partial clone makes) is its own.
+        """
+
+        def run(part: Sequence[str], in_child: bool) -> list[str]:
+            bad = []
+            for key in part:
+                try:
+                    self.read(key)
+                except CorruptObjectError:
+                    bad.append(key)
+            return bad
+
+        on_demand = self.fetch_missing is not None  # a child must not fetch from a remote
+        bad, _ = parallel.split_run(keys, run, minimum=len(keys) + 1 if on_demand else None)
+        if bad:
+            self.read(bad[0])
+
     def prefetch(self, keys: Iterable[str]) -> int:
         """Fetch the absent ``keys`` in one go through `fetch_missing`; returns how many."""
         if self.fetch_missing is None:
