@@ -147,3 +147,17 @@ def test_large_objects_round_trip_through_commit_checkout_fsck_and_gc(tmp_repo: 
     assert maintenance.gc(tmp_repo).removed == 1  # big_b is no longer reachable
     assert not Repo.open(ws).store.has(address(big_b))
     assert maintenance.fsck(Repo.open(ws)).ok
+
+
+def test_gc_after_a_dataset_was_emptied_keeps_the_empty_tree_readable(tmp_repo: Repo) -> None:
+    """An emptied dataset names git's empty tree, which libgit2 never stores but gc must copy."""
+    import subprocess
+
+    write_tree(tmp_repo.workdir, {"train/3/a.png": digits_pngs(1)[0][0]})
+    tmp_repo.commit("one", all=True)
+    (tmp_repo.workdir / "train/3/a.png").unlink()
+    tmp_repo.commit("none", all=True)
+    maintenance.gc(tmp_repo)  # raised "git object 4b825dc… is missing" before
+    assert maintenance.fsck(Repo.open(tmp_repo.workdir)).ok
+    git = subprocess.run(["git", "--git-dir", str(tmp_repo.dotdir), "fsck"], capture_output=True)
+    assert git.returncode == 0, git.stderr

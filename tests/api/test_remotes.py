@@ -333,8 +333,8 @@ _KILLER = """
 import os, signal, sys
 from datagit import Repo
 from datagit.api import remotes
-def progress(phase, done, total):
-    if phase == "upload" and done >= 256:
+def progress(event):
+    if event.phase == "upload" and event.done >= 256:
         os.kill(os.getpid(), signal.SIGKILL)
 remotes.push(Repo.open(sys.argv[1]), "origin", progress=progress)
 """

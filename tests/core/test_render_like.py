@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datagit.core.config import DatasetConfig
-from datagit.core.tables import _csv_rows, _jsonl_rows, render_table
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
+from datagit.core.tables import _csv_rows, _jsonl_rows, render_table
 
 CSV = DatasetConfig(name="t", layout="table", path="t.csv", id="rid", label="y", content="text")
 JSONL = DatasetConfig(name="t", layout="table", path="t.jsonl")

@@ -144,3 +144,22 @@ def test_large_adds_split_across_a_helper_process(digits_repo, monkeypatch) -> N
     for r in recs:
         assert (fresh.workdir / "train" / str(r.label) / r.id).read_bytes() == fresh.read(r)
     assert maintenance.fsck(fresh).ok
+
+
+def test_verify_all_on_both_cores_names_a_corrupt_object_in_the_childs_half(
+    store: ContentStore,
+) -> None:
+    from datagit.storage.parallel import PARALLEL_MIN
+
+    keys = sorted(store.put_many(i.to_bytes(4, "little") * 8 for i in range(PARALLEL_MIN + 2)))
+    store.verify_all(keys)  # all intact: no error
+    victim = keys[-1]  # in the second half, which the forked child checks
+    loc = store.index[victim]
+    with open(loc.path, "r+b") as f:
+        f.seek(loc.offset)
+        first = f.read(1)[0]
+        f.seek(loc.offset)
+        f.write(bytes([first ^ 0xFF]))
+    store.invalidate()
+    with pytest.raises(CorruptObjectError, match=f"content {victim} is corrupt"):
+        store.verify_all(keys)

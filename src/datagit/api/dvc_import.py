@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from datagit.core.config import DatasetConfig
 from datagit.errors import DatagitError, InvalidInputError
+from datagit.progress import Progress, Reporter
 from datagit.storage.git import TREE, CommitInfo, GitStore
 from datagit.storage.gitremote import clone_bare, is_local, local_path
 
@@ -41,7 +41,7 @@ def import_dvc(
     rev: str | None = None,
     path: str | None = None,
     dataset: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[ImportedCommit]:
     """Import DVC directory ``path`` of ``source`` across ``rev`` (``A..B`` or one revision).
 
@@ -77,7 +77,8 @@ def import_dvc(
             # What the folder holds now, not what the first imported commit's parent
             # held: a second import (or a second range) starts from the first's result.
             previous = _workspace_listing(dest)
-            for i, c in enumerate(commits):
+            report = Reporter(progress, "importing", len(commits), "commits")
+            for c in commits:
                 fs = DVCFileSystem(root, rev=c.id)
                 current = _listing(fs, path, c)
                 _sync(dest, fs, path, previous, current, c, undo.written)
@@ -89,8 +90,8 @@ def import_dvc(
                     allow_empty=True,
                 )
                 out.append(ImportedCommit(c.id, made.id, len(current)))
-                if progress:
-                    progress(i + 1, len(commits))
+                report.advance()
+            report.finish()
         except BaseException:
             undo.apply(repo)
             raise

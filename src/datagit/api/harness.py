@@ -34,7 +34,8 @@ from datagit.harness.runs import Run, RunStore
 if TYPE_CHECKING:
     from datagit.api.dataset import DatasetView
     from datagit.api.repo import Repo
-    from datagit.harness.train import Hooks, Progress
+    from datagit.harness.train import Hooks
+    from datagit.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def train(
     seed: int | None = None,
     no_cache: bool = False,
     hooks: Sequence[Hooks] = (),
-    progress: Callable[[Progress], None] | None = None,
+    progress: Progress | None = None,
     train_view: DatasetView | None = None,
     eval_view: DatasetView | None = None,
 ) -> Run:

@@ -13,6 +13,7 @@ from datagit.core import manifest
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
 from datagit.errors import CorruptObjectError
+from datagit.progress import Progress, Reporter
 from datagit.storage.content import MissingContentError, prune_loose, rewrite_packs
 from datagit.storage.gitgc import RepackReport, repack
 
@@ -68,18 +69,22 @@ def live_content(repo: Repo) -> Iterator[tuple[str, str]]:
                         yield r.content, f"{name}/{r.id}@{where}"
 
 
-def fsck(repo: Repo) -> FsckReport:
+def fsck(repo: Repo, progress: Progress | None = None) -> FsckReport:
     """Check git objects, every stored object's bytes, and that records' content exists."""
     report = FsckReport()
     git_check = repo.git.check_objects()
     report.problems.extend(git_check.problems)
     report.commits = git_check.commits
-    for key in list(repo.store.keys()):
+    keys = list(repo.store.keys())
+    verifying = Reporter(progress, "verifying content", len(keys))
+    for key in keys:
+        verifying.advance()
         report.objects += 1
         try:
             repo.store.read(key)
         except CorruptObjectError as exc:
             report.problems.append(str(exc))
+    verifying.finish()
     checked: set[str] = set()
     try:
         for key, where in live_content(repo):
@@ -111,14 +116,16 @@ class GcReport:
     git: RepackReport | None = None
 
 
-def gc(repo: Repo) -> GcReport:
+def gc(repo: Repo, progress: Progress | None = None) -> GcReport:
     """Rewrite content packs with only what some live record names, then repack git objects.
 
     Content goes first: it reads the trees that the git repack then moves, and
     each half is crash-safe on its own.
     """
     with repo.lock:
+        steps = Reporter(progress, "gc", 3, "steps")
         keep = {k for k, _ in live_content(repo)}
+        steps.advance(note="live content found")
         try:
             kept, removed = rewrite_packs(repo.store, keep)
         except MissingContentError:
@@ -126,7 +133,10 @@ def gc(repo: Repo) -> GcReport:
         removed += prune_loose(repo.store, keep)
         for tmp in repo.workdir.rglob(".*.datagit-tmp"):
             tmp.unlink(missing_ok=True)
+        steps.advance(note="content repacked")
         git = repack(repo.git, kept_outside_refs(repo))
+        steps.advance(note="git objects repacked")
+        steps.finish()
         return GcReport(kept, removed, git)
 
 

@@ -26,6 +26,7 @@ from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
+from datagit.progress import Progress
 from datagit.storage.content import ContentStore
 from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
 from datagit.storage.lock import WriteLock
@@ -40,8 +41,6 @@ CONFIG = "datagit.toml"
 STAGE = "STAGE"
 WORKSPACE = ":workspace"  # a pseudo-revision: the files as they are now
 STAGED = ":stage"  # a pseudo-revision: what `add` has staged
-
-Progress = Callable[[int], None]
 
 
 @dataclass
@@ -353,13 +352,14 @@ class Repo:
         author: Signature | None = None,
         allow_empty: bool = False,
         parents: list[str] | None = None,
+        progress: Progress | None = None,
     ) -> CommitInfo:
         """Record the stage (after `add` of everything with ``all``) as a new commit."""
         from datagit.api import staging
 
         with self.lock:
             if all:
-                staging.add(self, None, report=False)
+                staging.add(self, None, report=False, progress=progress)
             return staging.commit(
                 self,
                 message,

@@ -28,11 +28,13 @@ from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_ima
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.progress import Reporter
 from datagit.storage import gitgc
 from datagit.storage.git import CommitInfo, Signature
 
 if TYPE_CHECKING:
-    from datagit.api.repo import Progress, Repo
+    from datagit.api.repo import Repo
+    from datagit.progress import Progress
 
 MERGE_STATE = "MERGE_STATE"
 
@@ -84,6 +86,7 @@ def _add(
     targets = _targets(repo, cfg, paths)
     new_ds = {n: t for n, t in stage_ds.items() if n in cfg.datasets or paths is not None}
     changes: dict[str, list[Change]] = {}
+    staging = Reporter(progress, "staging", len(targets), "datasets")
     # Content first, then git objects (packed by the batch), then the STAGE file:
     # both context managers have flushed and fsynced before the stage names them.
     with repo.store.writer() as writer, repo.git.batch():
@@ -95,8 +98,7 @@ def _add(
                 fast = snapshot.stage_fast(repo.git, dcfg, hasher, repo.snapshots, base)
                 if fast is not None:
                     new_ds[name], changes[name] = fast
-                    if progress:
-                        progress(1)
+                    staging.advance()
                     continue
             if prefixes is None and base is not None and dcfg.layout == "table":
                 found = tablesnap.stage_fast(
@@ -104,14 +106,13 @@ def _add(
                 )
                 if found is not None:
                     new_ds[name], changes[name] = found
-                    if progress:
-                        progress(1)
+                    staging.advance()
                     continue
             new_ds[name], changes[name] = _stage_full(
                 repo, dcfg, hasher, base, prefixes, report or repo.head() is not None
             )
-            if progress:
-                progress(1)
+            staging.advance()
+        staging.finish()
         root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
@@ -282,6 +283,7 @@ def commit(
         cfg_bytes, stage_ds = manifest.read_root(repo.git, stage)
     head_tree = repo.git.commit(head).tree if head else None
     head_cfg, head_ds = manifest.read_root(repo.git, head_tree) if head_tree else (b"", {})
+    _refuse_leaks(repo, cfg_bytes, stage_ds)
     if parents is None:
         parents = [head] if head else []
         if merge:
@@ -315,6 +317,24 @@ def commit(
     clear_merge_state(repo)
     gitgc.roll_up(repo.git)  # past 50 packs, merge the small ones (as git's auto gc)
     return repo.git.commit(oid)
+
+
+def _refuse_leaks(repo: Repo, cfg_bytes: bytes, stage_ds: dict[str, str]) -> None:
+    """Under ``[check] leakage = "error"``, refuse a commit whose datasets share an example."""
+    from datagit.api import check
+
+    cfg = Config.parse(cfg_bytes)
+    if check.leakage_policy(cfg)[0] != "error":
+        return
+    leaks = check.leaks_for_commit(repo, cfg, stage_ds)
+    if leaks:
+        first = leaks[0].members
+        raise ConflictError(
+            f"{len(leaks)} examples leak across datasets (first: {first[0].dataset}/{first[0].id}"
+            f' = {first[1].dataset}/{first[1].id}); datagit.toml [check] leakage = "error"',
+            hint="remove one copy of each (`datagit check` lists them), or set "
+            'leakage = "warn" in datagit.toml',
+        )
 
 
 def _commit_pairs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,13 +16,17 @@ from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.progress import Progress
+from datagit.storage import links
 from datagit.storage.git import CommitInfo
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo, Status
 
 
-def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
+def checkout(
+    repo: Repo, rev: str, *, force: bool = False, progress: Progress | None = None
+) -> CommitInfo:
     """Point HEAD at ``rev`` and make the workspace match it.
 
     A branch name attaches HEAD to the branch; anything else detaches it.
@@ -37,7 +42,7 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
         head = repo.head()
         clean_at = repo.git.commit(head).tree if head and clean else None
         with bulk():
-            materialize(repo, target_tree, force=force, clean_at=clean_at)
+            materialize(repo, target_tree, force=force, clean_at=clean_at, progress=progress)
         if branch:
             repo.git.set_head_branch(branch)
         else:
@@ -47,7 +52,12 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
 
 
 def switch(
-    repo: Repo, branch: str, *, create: bool = False, force: bool = False
+    repo: Repo,
+    branch: str,
+    *,
+    create: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> CommitInfo | None:
     """Switch to ``branch``; with ``create``, make it at HEAD first."""
     with repo.lock:
@@ -62,7 +72,7 @@ def switch(
                 hint=f"create it with `datagit switch -c {branch}` (branches: "
                 f"{', '.join(list_branches(repo)) or 'none'})",
             )
-        return checkout(repo, branch, force=force)
+        return checkout(repo, branch, force=force, progress=progress)
 
 
 def left_behind(repo: Repo, old: str | None) -> list[CommitInfo]:
@@ -145,7 +155,12 @@ def _would_lose(repo: Repo, status: Status, target_tree: str | None) -> tuple[in
 
 
 def materialize(
-    repo: Repo, tree: str, *, force: bool = False, clean_at: str | None = None
+    repo: Repo,
+    tree: str,
+    *,
+    force: bool = False,
+    clean_at: str | None = None,
+    progress: Progress | None = None,
 ) -> co.Plan:
     """Rewrite the workspace to match commit tree ``tree``, touching only what differs.
 
@@ -213,7 +228,21 @@ def materialize(
             table_now = path.read_bytes() if path.exists() else None
         co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now)
     co.verify(plan, repo.store)
-    co.apply(plan, repo.workdir, repo.store, repo.statcache.record)
+    # Hard-linked files of a dataset whose snapshot follows the plan are vouched for
+    # by the snapshot (as after a full add) and keep the stored object's old mtime,
+    # so they skip the stat cache; their stats go to follow_plan, taken once.
+    # (A copy's fresh mtime would look racy to the snapshot: copies keep the cache.)
+    link = link_mode(repo)
+    prefixes = tuple(target_cfg.datasets[n].path + "/" for n in followed if link == "hardlink")
+    written: dict[str, os.stat_result] = {}
+
+    def on_written(path: str, st: os.stat_result, key: str) -> None:
+        if prefixes and path.startswith(prefixes):
+            written[path] = st
+        else:
+            repo.statcache.record(path, st, key)
+
+    co.apply(plan, repo.workdir, repo.store, on_written, link=link, progress=progress)
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, (tree_now, lines) in patched.items():
         cfg = target_cfg.datasets[name]
@@ -233,12 +262,18 @@ def materialize(
             plan.write,
             plan.delete,
             str(repo.workdir),
+            written,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:
         (repo.workdir / "datagit.toml").write_bytes(cfg_bytes)
     repo.statcache.save()
     return plan
+
+
+def link_mode(repo: Repo) -> str:
+    """``core.link`` from the repository's own config: copy, hardlink, reflink or auto."""
+    return links.check_mode(repo.git.config_get("core.link") or "copy")
 
 
 def _current_config(repo: Repo, force: bool) -> Config:

@@ -11,6 +11,7 @@ import click
 
 from datagit.api import render
 from datagit.api.repo import Repo
+from datagit.cli._term import paint
 from datagit.core.changes import Change
 from datagit.storage.git import Signature
 
@@ -54,7 +55,7 @@ def label(value: Any) -> str:
 
 def change_line(dataset: str, c: Change) -> str:
     """One line per changed example: ``relabeled  train/001.png  cat → dog``."""
-    text = f"{c.kind:<10} {dataset}/{c.id}"
+    text = f"{paint(f'{c.kind:<10}', c.kind)} {dataset}/{c.id}"
     if c.kind == "relabeled":
         assert c.old and c.new
         text += f"  {label(c.old.label)} → {label(c.new.label)}"

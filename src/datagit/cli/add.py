@@ -7,6 +7,7 @@ import os
 import click
 
 from datagit.cli._common import open_repo
+from datagit.cli._progress import progress_bar
 from datagit.core.changes import counts
 
 
@@ -26,7 +27,10 @@ def add(ctx: click.Context, paths: tuple[str, ...]) -> None:
     # Paths are relative to -C PATH (as in git); dataset names pass through.
     base = ctx.find_root().obj["directory"]
     names = repo.config.datasets
-    changes = repo.add([p if p in names else os.path.join(base, p) for p in paths] or None)
+    with progress_bar() as progress:
+        changes = repo.add(
+            [p if p in names else os.path.join(base, p) for p in paths] or None, progress=progress
+        )
     for name, ch in changes.items():
         c = counts(ch)
         if any(c.values()):

@@ -9,6 +9,7 @@ import click
 from datagit.api import attribution, history, render
 from datagit.api.repo import Repo
 from datagit.cli._common import echo_json, label, open_repo, short, when
+from datagit.cli._term import page
 from datagit.core.blame import ExampleEvent
 from datagit.errors import InvalidInputError
 
@@ -60,6 +61,7 @@ def blame(
             "blame needs DATASET/ID, DATASET, --region or --class",
             hint="e.g. `datagit blame train/img_0042.png` or `datagit blame --class 8`",
         )
+    page(ctx, repo)
     dataset, example_id = history.split_example(repo, target, rev)
     if example_id is not None:
         events = history.example_log(repo, dataset, example_id, rev)

@@ -7,6 +7,7 @@ import click
 from datagit.api import workspace
 from datagit.api.repo import Repo
 from datagit.cli._common import open_repo, short
+from datagit.cli._progress import progress_bar
 
 
 @click.command()
@@ -23,7 +24,8 @@ def checkout(ctx: click.Context, rev: str, force: bool) -> None:
     """
     repo = open_repo(ctx)
     detached = repo.head() if repo.branch() is None else None
-    info = workspace.checkout(repo, rev, force=force)
+    with progress_bar() as progress:
+        info = workspace.checkout(repo, rev, force=force, progress=progress)
     warn_left_behind(repo, detached)
     branch = repo.branch()
     if branch:
@@ -46,7 +48,8 @@ def switch(ctx: click.Context, branch: str, create: bool, force: bool) -> None:
     """
     repo = open_repo(ctx)
     detached = repo.head() if repo.branch() is None else None
-    workspace.switch(repo, branch, create=create, force=force)
+    with progress_bar() as progress:
+        workspace.switch(repo, branch, create=create, force=force, progress=progress)
     warn_left_behind(repo, detached)
     click.echo(f"Switched to {'a new ' if create else ''}branch '{branch}'")
 

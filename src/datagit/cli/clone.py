@@ -6,7 +6,8 @@ import click
 
 from datagit.api import remotes
 from datagit.cli._common import short
-from datagit.cli.remote import note_secrets, option_flag, progress_bar, resolve_url
+from datagit.cli._progress import progress_bar
+from datagit.cli.remote import note_secrets, option_flag, resolve_url
 
 
 @click.command()
@@ -55,6 +56,7 @@ def clone(
     head = repo.head()
     what = "history only" if no_content else f"{len(list(repo.store.keys()))} objects"
     click.echo(f"Cloned into {repo.workdir} ({what}); HEAD at {short(head)} on {repo.branch()}")
+    click.echo(f"content: {remotes.get_remote(repo, 'origin').content or '(none)'}")
     repo.close()
 
 

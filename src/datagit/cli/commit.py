@@ -6,13 +6,17 @@ import re
 
 import click
 
+from datagit.api import check as checks
+from datagit.api.repo import Repo
 from datagit.cli._common import advise, open_repo, short
+from datagit.cli._progress import progress_bar
+from datagit.cli._term import edit_message
 from datagit.errors import InvalidInputError
 from datagit.storage.git import Signature
 
 
 @click.command()
-@click.option("-m", "--message", required=True, help="What changed and why.")
+@click.option("-m", "--message", default=None, help="What changed and why (else: an editor).")
 @click.option("-a", "--all", "all_", is_flag=True, help="Stage every dataset first.")
 @click.option("--annotator", default=None, help="Who set the labels this commit changes.")
 @click.option("--author", default=None, metavar='"NAME <EMAIL>"', help="Override the author.")
@@ -20,7 +24,7 @@ from datagit.storage.git import Signature
 @click.pass_context
 def commit(
     ctx: click.Context,
-    message: str,
+    message: str | None,
     all_: bool,
     annotator: str | None,
     author: str | None,
@@ -28,9 +32,13 @@ def commit(
 ) -> None:
     """Record staged changes as a new commit.
 
+    Without -m, the message is asked for in an editor (GIT_EDITOR, core.editor,
+    VISUAL, EDITOR, else vi, as git chooses); an empty message aborts.
+
     \b
-    Example:
+    Examples:
       datagit commit -a -m "relabel blurry cats" --annotator alice
+      datagit commit -a                 # write the message in $EDITOR
     """
     repo = open_repo(ctx)
     sig = None
@@ -40,7 +48,17 @@ def commit(
             raise InvalidInputError(f"--author {author!r} is not 'Name <email>'")
         me = repo.identity()
         sig = Signature(m.group(1), m.group(2), me.time, me.offset)
-    info = repo.commit(message, all=all_, annotator=annotator, author=sig, allow_empty=allow_empty)
+    if message is None:
+        message = edit_message(repo, f"On branch {repo.branch() or '(detached HEAD)'}")
+    with progress_bar() as progress:
+        info = repo.commit(
+            message,
+            all=all_,
+            annotator=annotator,
+            author=sig,
+            allow_empty=allow_empty,
+            progress=progress,
+        )
     where = repo.branch() or "detached HEAD"
     click.echo(f"[{where} {short(info.id)}] {info.summary}")
     if not info.parents:  # a root commit added everything: the manifests know the counts
@@ -48,6 +66,7 @@ def commit(
             count = repo.dataset_tree(name, info.id).count
             if count:
                 click.echo(f" {name}: {count} added")
+        warn_leaks(repo, info.id)
         return
     changes = repo.changes(info.parents[0], info.id)
     for name, ch in changes.items():
@@ -56,7 +75,23 @@ def commit(
             for c in ch:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1
             click.echo(f" {name}: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
+    warn_leaks(repo, info.id)
     advise(repo)
+
+
+def warn_leaks(repo: Repo, commit: str) -> None:
+    """Under ``[check] leakage = "warn"``, say after the commit which examples leak."""
+    cfg = repo.config_at(commit)
+    if checks.leakage_policy(cfg)[0] != "warn":
+        return
+    leaks = checks.leaks_for_commit(repo, cfg, repo.datasets_at(commit))
+    for group in leaks[:10]:
+        click.echo(f"warning: leak {checks.describe(group)}", err=True)
+    if leaks:
+        click.echo(
+            f"warning: {len(leaks)} examples leak across datasets; `datagit check` lists them",
+            err=True,
+        )
 
 
 COMMANDS = [commit]

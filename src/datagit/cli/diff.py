@@ -6,6 +6,7 @@ import click
 
 from datagit.api import history, render
 from datagit.cli._common import PathspecCommand, echo_json, label, open_repo, pathspec, short
+from datagit.cli._term import page
 from datagit.core.diff import DatasetDiff, Filter
 from datagit.core.records import Record, is_machine
 
@@ -55,6 +56,7 @@ def diff(
     (1) or not (0), as git's does; an error also prints `error:` on stderr.
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     keep = Filter(label_, id_glob, annotator)
     spec = pathspec(ctx)
     result = history.diff(repo, a, b, cached=cached, datasets=spec or None, keep=keep)

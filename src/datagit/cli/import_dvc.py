@@ -6,6 +6,7 @@ import click
 
 from datagit.api.dvc_import import import_dvc
 from datagit.cli._common import open_repo, short
+from datagit.cli._progress import progress_bar
 from datagit.cli.remote import resolve_url
 
 
@@ -29,7 +30,10 @@ def import_dvc_cmd(
       datagit import-dvc ../old-project --path data/images --rev v1.0..main
     """
     repo = open_repo(ctx)
-    done = import_dvc(repo, resolve_url(ctx, source), rev=rev, path=path, dataset=dataset)
+    with progress_bar() as progress:
+        done = import_dvc(
+            repo, resolve_url(ctx, source), rev=rev, path=path, dataset=dataset, progress=progress
+        )
     for c in done:
         click.echo(f"{short(c.source)} → {short(c.commit)}  ({c.files} files)")
     click.echo(f"Imported {len(done)} commits")

@@ -14,6 +14,7 @@ from datagit.cli._common import (
     short,
     when,
 )
+from datagit.cli._term import page
 from datagit.cli.blame import change_text, event_line
 from datagit.errors import InvalidInputError
 
@@ -56,6 +57,7 @@ def log(
       datagit log main..feature --author Bob
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     spec = pathspec(ctx)
     dataset = spec[0] if spec else None
     if example is not None or (dataset is not None and "/" in dataset):

@@ -21,6 +21,7 @@ VERBS = {
     "blame": "blame",
     "branch": "branch",
     "cat": "ls",
+    "check": "check",
     "checkout": "checkout",
     "clone": "clone",
     "commit": "commit",
@@ -131,9 +132,10 @@ class DatagitGroup(click.Group):
 @click.group(cls=DatagitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "directory", default=".", metavar="PATH", help="Run as if started in PATH.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("--no-pager", is_flag=True, help="Print long output straight to the terminal.")
 @click.version_option(package_name="datagit")
 @click.pass_context
-def cli(ctx: click.Context, directory: str, debug: bool) -> None:
+def cli(ctx: click.Context, directory: str, debug: bool, no_pager: bool) -> None:
     """datagit: version control for datasets, with label-aware diff, blame and bisect.
 
     \b
@@ -143,7 +145,7 @@ def cli(ctx: click.Context, directory: str, debug: bool) -> None:
       datagit commit -a -m "first images"
       datagit log --oneline
     """
-    ctx.obj = {"directory": directory, "debug": debug}
+    ctx.obj = {"directory": directory, "debug": debug, "no_pager": no_pager}
 
 
 cli.commands = LazyCommands()

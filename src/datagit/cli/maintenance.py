@@ -8,6 +8,7 @@ import click
 
 from datagit.api import maintenance
 from datagit.cli._common import echo_json, open_repo
+from datagit.cli._progress import progress_bar
 from datagit.errors import CorruptObjectError
 from datagit.storage.gitgc import RepackReport
 
@@ -23,7 +24,8 @@ def fsck(ctx: click.Context, as_json: bool) -> None:
       datagit fsck
     """
     repo = open_repo(ctx)
-    report = maintenance.fsck(repo)
+    with progress_bar() as progress:
+        report = maintenance.fsck(repo, progress)
     if as_json:
         echo_json(
             {
@@ -65,7 +67,8 @@ def gc(ctx: click.Context, as_json: bool) -> None:
       datagit gc
     """
     repo = open_repo(ctx)
-    report = maintenance.gc(repo)
+    with progress_bar() as progress:
+        report = maintenance.gc(repo, progress)
     git = report.git
     if as_json:
         echo_json(

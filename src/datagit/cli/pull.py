@@ -6,7 +6,7 @@ import click
 
 from datagit.api import remotes
 from datagit.cli._common import open_repo, short
-from datagit.cli.remote import progress_bar
+from datagit.cli._progress import progress_bar
 
 
 @click.command()
@@ -22,9 +22,12 @@ def fetch(ctx: click.Context, remote: str) -> None:
     repo = open_repo(ctx)
     with progress_bar() as progress:
         r = remotes.fetch(repo, remote, progress=progress)
+    note_adopted(r)
     for ref, (old, new) in r.updated.items():
         click.echo(f"{ref.removeprefix('refs/remotes/')}: {short(old)} → {short(new)}")
     click.echo(f"{r.downloaded} objects downloaded")
+    if r.runs:
+        click.echo(f"{r.runs} runs received")
 
 
 @click.command()
@@ -59,6 +62,7 @@ def pull(
         r = remotes.pull(
             repo, remote, branch, datasets=list(datasets) or None, rev=rev, progress=progress
         )
+    note_adopted(r.fetch)
     if r.kind == "up-to-date":
         click.echo("Already up to date.")
     elif r.kind == "conflicts":
@@ -76,6 +80,18 @@ def pull(
         click.echo(f"Fast-forward {short(r.old)} → {short(r.new)}")
     if r.fetch.downloaded:
         click.echo(f"{r.fetch.downloaded} objects downloaded")
+    if r.fetch.runs:
+        click.echo(f"{r.fetch.runs} runs received")
+
+
+def note_adopted(r: remotes.FetchResult) -> None:
+    """Say where the bytes came from when the history named the content URL."""
+    if r.adopted is not None:
+        click.echo(
+            f"remote {r.remote}: content URL {r.adopted.content} taken from datagit.toml "
+            f"[remotes.{r.adopted.name}]",
+            err=True,
+        )
 
 
 COMMANDS = [fetch, pull]

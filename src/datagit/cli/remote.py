@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import click
 
@@ -30,32 +28,6 @@ def resolve_url(ctx: click.Context, url: str) -> str:
     if "://" in url or os.path.isabs(url) or re.match(r"^[\w.-]+@[\w.-]+:", url):
         return url
     return os.path.join(ctx.find_root().obj["directory"], url)
-
-
-@contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A transfer progress callback for the api: a bar on a terminal, silence otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda phase, done, total: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(f"{phase}ing objects", total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
-        yield update
 
 
 def note_secrets(name: str, keys: Iterable[str]) -> None:
@@ -97,15 +69,29 @@ def remote(ctx: click.Context, verbose: bool) -> None:
     "Default for a local git path: PATH/datagit-content.",
 )
 @option_flag
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Keep the content URL in .datagit/config only (not in datagit.toml for clones).",
+)
 @click.pass_context
 def add_cmd(
-    ctx: click.Context, name: str, url: str, content: str | None, options: tuple[str, ...]
+    ctx: click.Context,
+    name: str,
+    url: str,
+    content: str | None,
+    options: tuple[str, ...],
+    local: bool,
 ) -> None:
     """Add remote NAME: git URL for history, --content URL for example bytes.
 
     Each --option KEY=VALUE is passed to the content URL's fsspec backend:
     true/false become booleans, whole numbers integers, dotted keys nested
     dicts. Credentials are better left to the environment or a profile.
+
+    A --content URL is also written to datagit.toml as [remotes.NAME] (secret
+    options left out): commit it, and a clone of the git URL alone finds the
+    bytes. --local keeps it out of the history.
 
     \b
     Examples:
@@ -116,10 +102,15 @@ def add_cmd(
     repo = open_repo(ctx)
     content = resolve_url(ctx, content) if content else None
     parsed = remotes.parse_options(options, name)
-    cfg = remotes.add_remote(repo, name, resolve_url(ctx, url), content, parsed)
+    cfg = remotes.add_remote(repo, name, resolve_url(ctx, url), content, parsed, share=not local)
     note_secrets(name, parsed)
     extra = f", {len(cfg.options)} options" if cfg.options else ""
     click.echo(f"Added remote {cfg.name}: {cfg.url} (content: {cfg.content or 'none'}{extra})")
+    if content and not local:
+        click.echo(
+            f"datagit.toml now names the content URL as [remotes.{name}]: commit it so clones "
+            "find the bytes (secret options are never written there)"
+        )
 
 
 @remote.command("modify")

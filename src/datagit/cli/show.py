@@ -6,6 +6,7 @@ import click
 
 from datagit.api import render
 from datagit.cli._common import change_line, echo_json, open_repo, when
+from datagit.cli._term import page
 from datagit.cli.diff import _echo_transitions as echo_transitions
 from datagit.cli.diff import _rows as rows
 from datagit.core.changes import counts
@@ -33,6 +34,7 @@ def show(
       datagit show --name-status HEAD | grep '^L'
     """
     repo = open_repo(ctx)
+    page(ctx, repo)
     c = repo.commit_info(rev)
     changes = repo.changes(c.parents[0] if c.parents else None, c.id)
     if as_json:

@@ -12,6 +12,7 @@ import click
 from datagit.api import render, workspace
 from datagit.api.repo import Repo, Status
 from datagit.cli._common import advise, change_line, echo_json, label, open_repo, short
+from datagit.cli._term import use_colour
 from datagit.core.changes import Change
 from datagit.core.diff import build
 
@@ -43,6 +44,7 @@ def status(
       datagit status --porcelain | grep '^ L'
     """
     repo = open_repo(ctx)
+    use_colour(ctx, repo)
     st = repo.status()
     track = workspace.tracking(repo)
     if as_json:

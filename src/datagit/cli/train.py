@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 
 from datagit.api import attribution, harness
 from datagit.cli._common import echo_json, open_repo, short
+from datagit.cli._progress import progress_bar
 from datagit.errors import InvalidInputError
 
 _options = [
@@ -124,18 +124,20 @@ def _run(
             err=True,
         )
     target = harness.workspace_commit(repo) if workspace else rev
-    bar = _ProgressBar(enabled=not as_json)
     hook = attribution.ledger_hook(
         cfg,
         ledger,
         attribution.train_size(repo, target, cfg) if ledger or cfg.ledger is not None else 0,
     )
-    try:
+    with progress_bar(enabled=not as_json) as progress:
         run = harness.train(
-            repo, target, config=cfg, no_cache=no_cache, progress=bar, hooks=[hook] if hook else []
+            repo,
+            target,
+            config=cfg,
+            no_cache=no_cache,
+            progress=progress,
+            hooks=[hook] if hook else [],
         )
-    finally:
-        bar.close()
     info = attribution.ledger_info(run, hook.key) if hook else None
     if as_json:
         extra = {"ledger": info} if info else {}
@@ -171,47 +173,6 @@ def render(run: harness.Run, rev: str, per_class: bool) -> None:
     if per_class and "per_class_accuracy" in run.metrics:
         for label, acc in run.metrics["per_class_accuracy"].items():
             click.echo(f"    {label:<12} {acc:.4f}")
-
-
-class _ProgressBar:
-    """One bar per epoch on a terminal; one line per epoch otherwise (on stderr)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.progress: Any = None
-        self.task: Any = None
-        self.epoch = 0
-
-    def __call__(self, p: Any) -> None:
-        if not self.enabled:
-            return
-        if not self.tty:
-            if p.batch == p.batches:
-                click.echo(f"epoch {p.epoch}/{p.epochs}  loss {p.mean_loss:.4f}", err=True)
-            return
-        if self.progress is None:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}"),
-                console=Console(stderr=True),
-            )
-            self.progress.start()
-        if p.epoch != self.epoch:
-            self.epoch = p.epoch
-            self.task = self.progress.add_task(
-                f"epoch {p.epoch}/{p.epochs}", total=p.batches, loss=p.loss
-            )
-        self.progress.update(self.task, completed=p.batch, loss=p.mean_loss)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 COMMANDS = [train, eval_]

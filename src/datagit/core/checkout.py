@@ -18,6 +18,8 @@ from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
 from datagit.errors import InvalidInputError
+from datagit.progress import Progress, Reporter
+from datagit.storage import links
 from datagit.storage.content import ContentStore
 
 
@@ -102,10 +104,9 @@ def plan_dataset(
 
 def verify(plan: Plan, store: ContentStore) -> None:
     """Read every object the plan writes; raises on the first corrupt or missing one."""
-    keys = set(plan.write.values())
+    keys = sorted(set(plan.write.values()))
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
-    for key in keys:
-        store.read(key)
+    store.verify_all(keys)
 
 
 def apply(
@@ -113,9 +114,18 @@ def apply(
     workdir: Path,
     store: ContentStore,
     on_written: Callable[[str, os.stat_result, str], None] | None = None,
+    *,
+    link: str = "copy",
+    progress: Progress | None = None,
 ) -> None:
-    """Carry out ``plan``; each write goes to a temp file renamed into place."""
+    """Carry out ``plan``; each write goes to a temp file renamed into place.
+
+    ``link`` is how a written example gets its bytes (see `datagit.storage.links`):
+    ``copy``, ``hardlink`` or ``reflink`` of the store's loose file for it.
+    """
     check_inside(plan, workdir)
+    report = Reporter(progress, "checkout", plan.size, "files")
+    place = links.placer(store, link, workdir)
     for old, (new, key) in plan.move.items():
         dest = workdir / new
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -123,18 +133,27 @@ def apply(
         _prune_empty(workdir, (workdir / old).parent)
         if on_written:
             on_written(new, dest.stat(), key)
+        report.advance()
+    root = str(workdir) + os.sep
     for path, key in plan.write.items():
-        dest = workdir / path
-        _atomic_write(dest, store.read(key))
+        target = root + path  # plain strings: pathlib or os.path.join cost more than a link
+        if place is None:
+            _atomic_write(Path(target), store.read(key))
+        else:
+            place(key, target)
         if on_written:
-            on_written(path, dest.stat(), key)
+            on_written(path, os.stat(target), key)
+        report.advance()
     for path, data in plan.tables.items():
         _atomic_write(workdir / path, data)
+        report.advance()
     for path in plan.delete:
+        report.advance()
         if path in plan.write or path in plan.tables:
             continue
         (workdir / path).unlink(missing_ok=True)
         _prune_empty(workdir, (workdir / path).parent)
+    report.finish()
 
 
 def check_inside(plan: Plan, workdir: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
@@ -187,11 +188,13 @@ def follow_plan(
     writes: dict[str, str],
     deletes: set[str],
     workdir: str,
+    written: Mapping[str, os.stat_result] | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
-    written files are stat'ed. Returns False (and drops the snapshot) when the
+    written files are stat'ed (unless ``written`` holds the stat taken as they
+    were written). Returns False (and drops the snapshot) when the
     snapshot did not describe ``old_tree``.
     """
     snap = snapshots.load(cfg.name)
@@ -208,9 +211,10 @@ def follow_plan(
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)
+    root = workdir + os.sep
     for path in writes:
         if path.startswith(prefix):
-            st = os.stat(os.path.join(workdir, path))
+            st = (written or {}).get(path) or os.stat(root + path)
             stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True

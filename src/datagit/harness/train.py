@@ -14,7 +14,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from datagit.harness import metrics as metrics_mod
 from datagit.harness.config import AUTO, HarnessConfig, load_entry_point
 from datagit.harness.data import RowToTensor, StoreDataset, column_stats, stack, to_torch
 from datagit.harness.models import build_model, optimizer, schedule
+from datagit.progress import Event, Progress
 
 
 class TrainingError(DatagitError):
@@ -88,17 +89,9 @@ class Hooks:
         """Once, after the last step and before evaluation."""
 
 
-@dataclass(frozen=True)
-class Progress:
-    epoch: int  # from 1
-    epochs: int
-    batch: int  # batches done in this epoch
-    batches: int
-    loss: float  # this batch's
-    mean_loss: float  # the epoch's so far
-
-
-ProgressFn = Callable[[Progress], None]
+# Training reports `datagit.progress` events: one phase per epoch ("epoch 3/10"),
+# counting batches, with the epoch's mean loss so far as the note.
+ProgressFn = Progress
 
 
 @dataclass
@@ -296,8 +289,11 @@ def fit(
             seen += len(idx)
             if progress:
                 progress(
-                    Progress(epoch + 1, cfg.epochs, b + 1, steps_per_epoch, value, total / seen)
-                )
+                    Event(
+                        f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch, "batches",
+                        f"loss {total / seen:.4f}", finished=b + 1 == steps_per_epoch,
+                    )
+                )  # fmt: skip
         epoch_losses.append(total / len(data))
         for h in hooks:
             h.on_epoch_end(epoch, epoch_losses[-1])

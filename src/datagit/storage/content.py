@@ -81,6 +81,10 @@ class ContentStore:
     def _loose_path(self, key: str) -> Path:
         return self.loose / key[:2] / key[2:]
 
+    def loose_name(self, key: str) -> str:
+        """Where ``key``'s loose file is or would be, as a string (no pathlib per object)."""
+        return f"{self.loose}/{key[:2]}/{key[2:]}"
+
     def has(self, key: str) -> bool:
         return key in self.index or self._loose_path(key).exists()
 
@@ -117,6 +121,47 @@ class ContentStore:
                 hint="run `datagit fsck`; re-add the file or pull it from a remote",
             )
         return data
+
+    def loose_file(self, key: str) -> Path:
+        """A read-only loose file holding ``key``'s bytes, made from its pack entry if need be.
+
+        What checkout links a workspace file to (see `links`): a pack entry cannot
+        be linked. The bytes are verified on the way out of the pack; `gc` later
+        drops the packed copy, so the object is stored once.
+        """
+        path = self._loose_path(key)
+        if path.exists():
+            return path
+        data = self.read(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)  # read-only, if a crash left one
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+        return path
+
+    def verify_all(self, keys: Sequence[str]) -> None:
+        """Read and check every key, on both cores for a long list; raises for the first bad one.
+
+        The child only reports which keys failed; the parent reads the first of
+        them again, so the error (and any fetch a partial clone makes) is its own.
+        """
+
+        def run(part: Sequence[str], in_child: bool) -> list[str]:
+            bad = []
+            for key in part:
+                try:
+                    self.read(key)
+                except CorruptObjectError:
+                    bad.append(key)
+            return bad
+
+        on_demand = self.fetch_missing is not None  # a child must not fetch from a remote
+        bad, _ = parallel.split_run(keys, run, minimum=len(keys) + 1 if on_demand else None)
+        if bad:
+            self.read(bad[0])
 
     def prefetch(self, keys: Iterable[str]) -> int:
         """Fetch the absent ``keys`` in one go through `fetch_missing`; returns how many."""
@@ -249,10 +294,12 @@ class PackWriter:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)  # read-only, if a crash left one
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o444)  # a hard-linked workspace file must not be able to edit it
         os.replace(tmp, path)
         self.written += 1
 
@@ -284,7 +331,8 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
     """
     old_packs = sorted(store.packs.glob("pack-*.pack"))
     index = dict(store.index)
-    live = [k for k in index if k in keep]
+    # An object also held loose (linked into a workspace) needs no packed copy.
+    live = [k for k in index if k in keep and not store._loose_path(k).exists()]
     dead = len(index) - len(live)
     if dead == 0:
         return len(live), 0

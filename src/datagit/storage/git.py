@@ -83,6 +83,9 @@ def hash_blob(data: bytes) -> str:
     return str(pygit2.hash(data))
 
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # an empty dataset's records
+
+
 class GitStore:
     """A bare git repository holding datagit's commits, trees and shard blobs."""
 
@@ -164,6 +167,8 @@ class GitStore:
 
     def read_raw(self, oid: str) -> tuple[str, bytes]:
         """An object's kind (``commit``, ``tree``, ``blob``, ``tag``) and its body, as stored."""
+        if oid == EMPTY_TREE:  # libgit2 knows it without storing it, but will not read it back
+            return TREE, b""
         try:
             kind, data = self._repo.odb.read(oid)
         except (KeyError, ValueError, pygit2.GitError) as exc:

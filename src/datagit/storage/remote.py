@@ -27,10 +27,13 @@ from datagit.storage.content import address
 
 BATCH = 256  # objects per fsspec call: bounded memory, enough to keep a connection pool busy
 _KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{30}$")
+RUNS_DIR = "runs"  # runs/<id>.json: a shared run's files by content address
+RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 # Backends whose single PUT is atomic: a killed upload leaves no torn object behind.
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
 
-Progress = Callable[[int], None]  # called with the number of objects just transferred
+# Called with the number of objects just transferred: `datagit.progress.Reporter.advance`.
+Advance = Callable[[int], None]
 
 
 class MissingObjectError(RemoteError):
@@ -110,7 +113,7 @@ class ContentRemote:
         return out
 
     # -- upload --------------------------------------------------------------
-    def upload(self, objects: Iterable[tuple[str, bytes]], progress: Progress | None = None) -> int:
+    def upload(self, objects: Iterable[tuple[str, bytes]], progress: Advance | None = None) -> int:
         """Store (address, bytes) pairs; each object becomes visible whole or not at all."""
         n = 0
         for batch in _batches(objects, BATCH):
@@ -144,7 +147,7 @@ class ContentRemote:
 
     # -- download --------------------------------------------------------------
     def download(
-        self, keys: Iterable[str], progress: Progress | None = None
+        self, keys: Iterable[str], progress: Advance | None = None
     ) -> Iterator[tuple[str, bytes]]:
         """Yield (address, bytes) for ``keys``, each verified against its address.
 
@@ -198,6 +201,44 @@ class ContentRemote:
                 done += 1  # skip the bad one and go on with the rest
             pending = pending[done:]
         return problems
+
+    # -- run indexes: runs/<id>.json beside the objects -----------------------------
+    def run_ids(self) -> set[str]:
+        """Ids of the runs whose index is on the remote (one listing of ``runs/``)."""
+        folder = f"{self.root}/{RUNS_DIR}"
+        if self.local:
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                return set()
+        else:
+            try:
+                names = [p.rsplit("/", 1)[-1] for p in self._call(self.fs.ls, folder, detail=False)]
+            except RemoteError as exc:
+                if isinstance(exc.__cause__, FileNotFoundError):
+                    return set()
+                raise
+        return {n[:-5] for n in names if n.endswith(".json") and RUN_ID.match(n[:-5])}
+
+    def put_run_index(self, run_id: str, data: bytes) -> None:
+        """Publish a run's index after every file it names was uploaded."""
+        path = f"{self.root}/{RUNS_DIR}/{run_id}.json"
+        if self.local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            Path(tmp).write_bytes(data)
+            os.replace(tmp, path)
+        else:
+            self._call(self.fs.pipe, {path: data})
+
+    def get_run_index(self, run_id: str) -> bytes:
+        path = f"{self.root}/{RUNS_DIR}/{run_id}.json"
+        if self.local:
+            try:
+                return Path(path).read_bytes()
+            except FileNotFoundError as exc:
+                raise self._unreachable(exc) from exc
+        return bytes(self._call(self.fs.cat_file, path))
 
     def delete(self, keys: Iterable[str]) -> None:
         """Remove objects (tests and repair; push never deletes)."""

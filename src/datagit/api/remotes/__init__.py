@@ -10,9 +10,10 @@ Order of operations keeps both sides consistent:
   unreachable or corrupt remote changes nothing the user sees.
 
 The work is split by concern into private modules, re-exported here:
-``_settings`` (where a remote is), ``_options`` (the content URL's fsspec
-storage options), ``_transfer`` (push, fetch, check, content on demand) and
-``_clone`` (pull and clone).
+``_settings`` (where a remote is), ``_shared`` (the content URL committed in
+datagit.toml, so a clone of the history alone finds the bytes), ``_options``
+(the content URL's fsspec storage options), ``_transfer`` (push, fetch, check,
+content on demand) and ``_clone`` (pull and clone).
 """
 
 from datagit.api.remotes._clone import PullResult, clone, default_directory, pull
@@ -27,10 +28,12 @@ from datagit.api.remotes._options import (
     split_option,
     storage_options,
 )
+from datagit.api.remotes._runs import fetch_runs, push_runs
 from datagit.api.remotes._settings import (
     DEFAULT_CONTENT_DIR,
     RemoteConfig,
     add_remote,
+    adopt_shared,
     content_remote,
     get_remote,
     is_partial,
@@ -42,9 +45,17 @@ from datagit.api.remotes._settings import (
     unset_remote_option,
     upstream,
 )
+from datagit.api.remotes._shared import (
+    SHARED_TABLE,
+    SharedRemote,
+    find_shared,
+    share_remote,
+    shared_entries,
+)
 from datagit.api.remotes._transfer import (
     FetchResult,
     PushResult,
+    TagPushResult,
     TransferProgress,
     check_remote,
     download,
@@ -53,18 +64,23 @@ from datagit.api.remotes._transfer import (
     fetch_on_demand,
     needed_content,
     push,
+    push_tags,
 )
 
 __all__ = [
     "DEFAULT_CONTENT_DIR",
     "MASK",
+    "SHARED_TABLE",
     "FetchResult",
     "OptionValue",
     "PullResult",
     "PushResult",
     "RemoteConfig",
+    "SharedRemote",
+    "TagPushResult",
     "TransferProgress",
     "add_remote",
+    "adopt_shared",
     "check_key",
     "check_remote",
     "clone",
@@ -74,6 +90,8 @@ __all__ = [
     "fetch",
     "fetch_content",
     "fetch_on_demand",
+    "fetch_runs",
+    "find_shared",
     "get_remote",
     "is_partial",
     "is_secret",
@@ -85,9 +103,13 @@ __all__ = [
     "promisor",
     "pull",
     "push",
+    "push_runs",
+    "push_tags",
     "remove_remote",
     "set_remote_option",
     "set_upstream",
+    "share_remote",
+    "shared_entries",
     "split_option",
     "storage_options",
     "unset_remote_option",

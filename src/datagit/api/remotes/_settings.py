@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from datagit.api.remotes import _shared
 from datagit.api.remotes._options import (
     OptionValue,
     check_key,
@@ -50,12 +51,16 @@ def add_remote(
     url: str,
     content: str | None = None,
     options: Mapping[str, OptionValue] | None = None,
+    *,
+    share: bool = False,
 ) -> RemoteConfig:
     """Register a remote; a local git path gets ``<path>/datagit-content`` for content.
 
     ``options`` are fsspec storage options for the content URL (``endpoint_url``,
     ``anon``, ``client_kwargs.region_name`` …); all are checked before anything
-    is written.
+    is written. With ``share`` (and a content URL) the content URL and its
+    non-secret options are also written to datagit.toml as ``[remotes.NAME]``,
+    to be committed, so clones of the history find the bytes (see ``_shared``).
     """
     if not _NAME.match(name):
         raise InvalidInputError(
@@ -79,7 +84,30 @@ def add_remote(
         if content:
             repo.git.config_set(f"remote.{name}.datagit-content", content)
         repo.git.config_set(f"remote.{name}.url", url)  # last: the remote exists once it is set
+        if share and content:
+            _shared.share_remote(repo, name, url, content, texts)
     return get_remote(repo, name)
+
+
+def adopt_shared(repo: Repo, name: str, commits: list[str]) -> _shared.SharedRemote | None:
+    """Take remote ``name``'s content URL from fetched history when none is configured here.
+
+    Explicit settings win: a ``--content`` given to clone or `remote add`. The
+    adopted URL and options are written to ``.datagit/config``, so later pulls
+    and pushes use them without looking again.
+    """
+    if repo.git.config_get(f"remote.{name}.datagit-content") is not None:
+        return None
+    url = repo.git.config_get(f"remote.{name}.url") or ""
+    entry = _shared.find_shared(repo, commits, name, url)
+    if entry is None:
+        return None
+    with repo.lock:
+        for key, text in sorted(entry.options.items()):
+            if key not in _stored_options(repo, name):
+                repo.git.config_replace(f"remote.{name}.{_OPTION}", _matching(key), f"{key}={text}")
+        repo.git.config_set(f"remote.{name}.datagit-content", entry.content)
+    return entry
 
 
 def set_remote_option(repo: Repo, name: str, key: str, value: OptionValue) -> RemoteConfig:

@@ -11,25 +11,30 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from datagit.api.remotes._runs import fetch_runs, push_runs
 from datagit.api.remotes._settings import (
+    RemoteConfig,
+    adopt_shared,
     content_remote,
     get_remote,
     is_partial,
     promisor,
     set_upstream,
 )
+from datagit.api.remotes._shared import SharedRemote
 from datagit.core import manifest
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
 from datagit.errors import DatagitError, InvalidInputError, RemoteError
+from datagit.progress import Event, Progress, Reporter
 from datagit.storage.gitremote import GitRemote
 from datagit.storage.remote import ContentRemote
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
 
-# (phase, objects done so far, objects in this phase): "upload" or "download"
-TransferProgress = Callable[[str, int, int], None]
+# Transfers report `datagit.progress` events in phases "upload" and "download".
+TransferProgress = Progress
 
 
 @dataclass
@@ -40,6 +45,7 @@ class PushResult:
     new: str
     uploaded: int
     already_there: int
+    runs: int = 0  # harness runs sent (see ``_runs``)
 
 
 @dataclass
@@ -47,6 +53,8 @@ class FetchResult:
     remote: str
     updated: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # ref → (old, new)
     downloaded: int = 0
+    runs: int = 0  # harness runs received
+    adopted: SharedRemote | None = None  # the content URL this fetch took from the history
 
 
 # -- which content a set of commits needs --------------------------------------------
@@ -79,20 +87,6 @@ def needed_content(
     return out
 
 
-def _counting(progress: TransferProgress | None, phase: str, total: int) -> Callable[[int], None]:
-    done = 0
-
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress(phase, done, total)
-
-    if progress:
-        progress(phase, 0, total)
-    return step
-
-
 def download(
     repo: Repo,
     content: ContentRemote,
@@ -103,10 +97,11 @@ def download(
     keys = sorted(k for k in set(keys) if not repo.store.has(k))
     if not keys:
         return 0
-    step = _counting(progress, "download", len(keys))
+    report = Reporter(progress, "download", len(keys))
     with repo.lock, repo.store.writer() as writer:
-        for key, data in content.download(keys, step):
+        for key, data in content.download(keys, report.advance):
             writer.put(data, key)
+    report.finish()
     return len(keys)
 
 
@@ -160,13 +155,90 @@ def push(
             hint="pull it from the remote that has it (`datagit pull --rev ...` "
             "in a partial clone), then push again",
         )
-    step = _counting(progress, "upload", len(missing))
-    content.upload(((k, repo.store.read(k)) for k in missing), step)
+    report = Reporter(progress, "upload", len(missing))
+    content.upload(((k, repo.store.read(k)) for k in missing), report.advance)
+    report.finish()
+    runs = push_runs(repo, content, progress)
     git.push(f"refs/heads/{branch}", f"refs/heads/{branch}", force=force)
     with repo.lock:
         repo.git.update_ref(f"refs/remotes/{remote}/{branch}", local)
         set_upstream(repo, branch, remote, only_if_unset=True)
-    return PushResult(remote, branch, old, local, len(missing), len(need) - len(missing))
+    return PushResult(remote, branch, old, local, len(missing), len(need) - len(missing), runs)
+
+
+@dataclass
+class TagPushResult:
+    remote: str
+    pushed: dict[str, str]  # tag → commit it names, sent now
+    already_there: list[str]  # tags the remote already had, at the same commit
+    uploaded: int
+
+
+def push_tags(
+    repo: Repo,
+    remote: str = "origin",
+    names: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    content: ContentRemote | None = None,
+) -> TagPushResult:
+    """Send tags (``names``, or every tag) and the content their commits need.
+
+    A tag the remote holds at another commit is refused unless ``force``, as git
+    refuses to move a published tag; everything is checked before anything is sent.
+    """
+    cfg = get_remote(repo, remote)
+    local = {n.removeprefix("refs/tags/"): o for n, o in repo.git.refs("refs/tags/").items()}
+    wanted = sorted(local) if names is None else list(dict.fromkeys(names))
+    for name in wanted:
+        if name not in local:
+            raise InvalidInputError(
+                f"no tag named {name!r} to push",
+                hint=f"tags: {', '.join(sorted(local)) or '(none)'}; create one with `datagit tag`",
+            )
+    git = GitRemote(repo.git, cfg.url)
+    theirs = git.heads().refs
+    send: dict[str, str] = {}
+    same: list[str] = []
+    for name in wanted:
+        there = theirs.get(f"refs/tags/{name}")
+        if there == local[name]:
+            same.append(name)
+        elif there is not None and not force:
+            raise RemoteError(
+                f"push to {remote} rejected: tag {name!r} already exists there at {there[:10]}",
+                hint="tags do not move once shared; pick a new name, or pass --force",
+            )
+        else:
+            send[name] = local[name]
+    uploaded = _upload_needed(repo, cfg, content, list(send.values()), progress) if send else 0
+    for name in send:
+        git.push(f"refs/tags/{name}", f"refs/tags/{name}", force=force)
+    return TagPushResult(remote, send, same, uploaded)
+
+
+def _upload_needed(
+    repo: Repo,
+    cfg: RemoteConfig,
+    content: ContentRemote | None,
+    commits: list[str],
+    progress: Progress | None,
+) -> int:
+    content = content or content_remote(repo, cfg)
+    need = needed_content(repo, commits)
+    missing = sorted(need - content.list()) if need else []
+    absent = [k for k in missing if not repo.store.has(k)]
+    if absent:
+        raise DatagitError(
+            f"content {absent[0]} (and {len(absent) - 1} more) is in neither the local store "
+            f"nor {cfg.content}",
+            hint="pull it from the remote that has it, then push again",
+        )
+    report = Reporter(progress, "upload", len(missing))
+    content.upload(((k, repo.store.read(k)) for k in missing), report.advance)
+    report.finish()
+    return len(missing)
 
 
 # -- fetch ----------------------------------------------------------------------------
@@ -186,8 +258,11 @@ def fetch(
     git = GitRemote(repo.git, cfg.url)
     result = FetchResult(remote)
     with repo.lock:  # objects land before their refs do: gc must not run in between
-        fetched = git.fetch()
+        fetched = git.fetch(_history(progress))
     try:
+        if content is None and fetched:
+            result.adopted = adopt_shared(repo, remote, _newest_first(fetched))
+            cfg = get_remote(repo, remote)
         heads = {n.removeprefix("heads/"): o for n, o in fetched.items() if n.startswith("heads/")}
         tags = {n.removeprefix("tags/"): o for n, o in fetched.items() if n.startswith("tags/")}
         if not is_partial(repo) and fetched:
@@ -195,6 +270,9 @@ def fetch(
             if need:
                 content = content or content_remote(repo, cfg)
                 result.downloaded = download(repo, content, need, progress)
+        if cfg.content:
+            content = content or content_remote(repo, cfg)
+            result.runs = fetch_runs(repo, content, progress)
         with repo.lock:
             for b, oid in heads.items():
                 ref = f"refs/remotes/{remote}/{b}"
@@ -212,6 +290,20 @@ def fetch(
     finally:
         git.discard()
     return result
+
+
+def _history(progress: Progress | None) -> Callable[[int, int], None] | None:
+    """libgit2's (received, total) object counts as `Event`s of phase "receiving history"."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(Event("receiving history", done, total))
+
+
+def _newest_first(fetched: dict[str, str]) -> list[str]:
+    """Fetched branch tips, the remote's default branch first: where to look for ``[remotes]``."""
+    heads = {n.removeprefix("heads/"): o for n, o in fetched.items() if n.startswith("heads/")}
+    first = [heads[b] for b in ("main", "master") if b in heads]
+    return first + [o for b, o in sorted(heads.items()) if o not in first]
 
 
 def fetch_content(

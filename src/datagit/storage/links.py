@@ -1,0 +1,124 @@
+"""How checkout gives a workspace file its bytes: a copy, or a hard or reflink of the store's copy.
+
+Small objects live back to back in pack files (see `content`), and no
+filesystem can link a file to a range of another, so a linked example needs a
+loose object of its own: `ContentStore.loose_file` promotes it (verified, made
+read-only) the first time it is linked, and `gc` then drops the packed copy, so
+each example's bytes are on disk once. Read-only matters for hardlinks: the
+workspace file *is* the stored object, and an editor writing in place would
+otherwise change history; tools that replace files (most editors, `cp`, `mv`)
+just break the link. A reflink is a copy-on-write clone (Btrfs, XFS, APFS is
+not reachable from Python's stdlib), so the workspace file stays writable.
+
+Modes, as ``core.link`` (like DVC's ``cache.type``): ``copy`` (default),
+``hardlink``, ``reflink``, and ``auto`` = reflink where the filesystem clones,
+copy otherwise (never a hardlink unasked, since it shares the inode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from datagit.errors import DatagitError, InvalidInputError
+from datagit.storage.content import ContentStore
+
+MODES = ("copy", "hardlink", "reflink", "auto")
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_UNSUPPORTED = (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS)
+
+Placer = Callable[[str, str], None]  # (content address, workspace path) → file in place
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InvalidInputError(
+            f"core.link = {mode!r} is not one of {', '.join(MODES)}",
+            hint="fix it with `datagit config core.link hardlink` (or copy, reflink, auto)",
+        )
+    return mode
+
+
+def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
+    """A function that puts one example in place by ``mode``; None means write a copy.
+
+    Checked before the first file is touched: a reflink on a filesystem that
+    cannot clone is refused here, with the workspace still as it was.
+    """
+    check_mode(mode)
+    if mode == "copy":
+        return None
+    cloning = can_reflink(store.root)
+    if mode == "auto":
+        if not cloning:
+            return None
+        mode = "reflink"
+    if mode == "reflink" and not cloning:
+        raise DatagitError(
+            f"core.link = reflink, but the filesystem of {store.root} cannot clone files",
+            hint="reflinks need Btrfs or XFS; use `datagit config core.link hardlink`, "
+            "or auto (reflink where possible, else copy)",
+        )
+    link = os.link if mode == "hardlink" else _reflink
+
+    def place(key: str, dest: str) -> None:
+        src = store.loose_name(key)
+        try:
+            link(src, dest)  # the common case: one system call
+            return
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                store.loose_file(key)  # first link of a packed object: make it loose
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+        except OSError as exc:
+            if exc.errno not in (*_UNSUPPORTED, errno.EMLINK, errno.EPERM):
+                raise
+            _copy(src, dest)  # another filesystem, or too many links: a copy is still right
+            return
+        tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.datagit-tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        link(src, tmp)
+        os.replace(tmp, dest)
+
+    return place
+
+
+def can_reflink(folder: Path) -> bool:
+    """Whether files in ``folder`` can be cloned (tried once on two scratch files)."""
+    src = folder / ".reflink-probe"
+    dst = folder / ".reflink-probe-clone"
+    try:
+        src.write_bytes(b"probe")
+        _reflink(src, dst)
+        return True
+    except OSError:
+        return False
+    finally:
+        src.unlink(missing_ok=True)
+        dst.unlink(missing_ok=True)
+
+
+def _reflink(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    import fcntl
+
+    with open(src, "rb") as s:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(fd, _FICLONE, s.fileno())
+        except OSError:
+            os.close(fd)
+            os.unlink(dst)
+            raise
+        os.close(fd)
+
+
+def _copy(src: str, dest: str) -> None:
+    tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.datagit-tmp")
+    Path(tmp).write_bytes(Path(src).read_bytes())
+    os.replace(tmp, dest)

@@ -1,0 +1,155 @@
+"""core.link: checkout materialises examples as hard links (or reflinks) of the store's copy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from datagit import Repo
+from datagit.api import maintenance, workspace
+from datagit.errors import DatagitError, InvalidInputError
+from datagit.progress import Event
+from datagit.storage import links
+
+
+def _pngs(repo: Repo) -> list[Path]:
+    return sorted((repo.workdir / "train").rglob("*.png"))
+
+
+@pytest.fixture
+def two_commits(digits_repo: Repo) -> Repo:
+    """HEAD~1: 300 digits; HEAD: none (so checking out HEAD~1 writes all 300)."""
+    repo = digits_repo
+    repo.commit("300 digits", all=True)
+    for p in _pngs(repo):
+        p.unlink()
+    repo.commit("empty", all=True)
+    return repo
+
+
+def test_hardlink_checkout_shares_inodes_with_read_only_loose_objects(two_commits: Repo) -> None:
+    repo = two_commits
+    repo.git.config_set("core.link", "hardlink")
+    events: list[Event] = []
+    workspace.checkout(repo, "HEAD~1", progress=events.append)
+    files = _pngs(repo)
+    assert len(files) == 300
+    rec = next(iter(repo.records("train")))
+    work = repo.workdir / "train" / str(rec.label) / rec.id
+    loose = repo.store.loose_file(rec.content)
+    assert os.stat(work).st_ino == os.stat(loose).st_ino
+    assert os.stat(work).st_mode & 0o777 == 0o444  # an in-place edit cannot reach history
+    assert all(p.stat().st_nlink >= 2 for p in files)
+    assert events[0] == Event("checkout", 0, 300, "files") and events[-1].finished
+    assert repo.status().clean and maintenance.fsck(repo).ok
+
+
+def test_gc_drops_packed_copies_of_linked_objects_so_bytes_are_stored_once(
+    two_commits: Repo,
+) -> None:
+    repo = two_commits
+    repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(repo, "HEAD~1")
+    keys = {r.content for r in repo.records("train")}
+    assert keys <= set(repo.store.index)  # packed and loose: twice, until gc
+    report = maintenance.gc(repo)
+    assert report.removed >= len(keys)
+    fresh = Repo.open(repo.workdir)
+    assert not keys & set(fresh.store.index)  # only the loose (linked) copy is left
+    assert all(fresh.store.has(k) for k in keys)
+    assert maintenance.fsck(fresh).ok and fresh.status().clean
+    workspace.checkout(fresh, "main")  # deleting links leaves the store whole
+    workspace.checkout(fresh, "HEAD~1")
+    assert len(_pngs(fresh)) == 300 and maintenance.fsck(fresh).ok
+
+
+def test_replacing_a_linked_file_leaves_history_intact(two_commits: Repo) -> None:
+    repo = two_commits
+    repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(repo, "HEAD~1")
+    target = _pngs(repo)[0]
+    before = repo.store.loose_file(next(iter(repo.records("train"))).content).read_bytes()
+    tmp = target.with_suffix(".new")
+    tmp.write_bytes(b"edited by an editor that writes a new file")
+    os.replace(tmp, target)
+    status = repo.status()
+    assert [c.kind for d in status.datasets for c in d.unstaged] == ["modified"]
+    assert maintenance.fsck(repo).ok
+    assert repo.store.loose_file(next(iter(repo.records("train"))).content).read_bytes() == before
+
+
+def test_copy_and_auto_write_independent_files(two_commits: Repo) -> None:
+    repo = two_commits
+    for mode in ("copy", "auto"):
+        repo.git.config_set("core.link", mode)
+        workspace.checkout(repo, "HEAD~1")
+        cloning = links.can_reflink(repo.store.root)
+        assert all(p.stat().st_nlink == 1 for p in _pngs(repo))
+        if mode == "auto" and not cloning:
+            assert not any((repo.store.root / "loose").rglob("*"))  # nothing promoted
+        workspace.checkout(repo, "main")
+
+
+def test_reflink_where_the_filesystem_cannot_clone_is_refused_before_any_change(
+    two_commits: Repo,
+) -> None:
+    repo = two_commits
+    repo.git.config_set("core.link", "reflink")
+    if links.can_reflink(repo.store.root):
+        workspace.checkout(repo, "HEAD~1")
+        assert len(_pngs(repo)) == 300 and all(p.stat().st_nlink == 1 for p in _pngs(repo))
+        return
+    head = repo.head()
+    with pytest.raises(DatagitError, match="cannot clone files"):
+        workspace.checkout(repo, "HEAD~1")
+    assert repo.head() == head and _pngs(repo) == [] and repo.branch() == "main"
+
+
+def test_an_unknown_link_mode_is_named_and_changes_nothing(two_commits: Repo) -> None:
+    repo = two_commits
+    repo.git.config_set("core.link", "symlink")
+    head = repo.head()
+    with pytest.raises(InvalidInputError, match=r"core\.link = 'symlink' is not one of"):
+        workspace.checkout(repo, "HEAD~1")
+    assert repo.head() == head and _pngs(repo) == []
+
+
+def test_a_large_loose_object_is_linked_read_only_too(tmp_repo: Repo) -> None:
+    big = os.urandom(3 << 19)  # 1.5 MiB: stored loose by `add` itself
+    (tmp_repo.workdir / "train" / "scan").mkdir()
+    (tmp_repo.workdir / "train" / "scan" / "big.bin").write_bytes(big)
+    tmp_repo.commit("big", all=True)
+    (tmp_repo.workdir / "train" / "scan" / "big.bin").unlink()
+    tmp_repo.commit("none", all=True)
+    tmp_repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(tmp_repo, "HEAD~1")
+    linked = tmp_repo.workdir / "train" / "scan" / "big.bin"
+    assert linked.stat().st_nlink == 2 and linked.stat().st_mode & 0o777 == 0o444
+    assert linked.read_bytes() == big
+
+
+def test_status_after_a_linked_checkout_hashes_nothing(two_commits: Repo) -> None:
+    """Linked files skip the stat cache: the followed snapshot vouches for them."""
+    import time
+
+    from datagit.core.layouts import Hasher, scan
+    from datagit.core.snapshot import snapshot_rows
+    from datagit.storage.statcache import RACY_NS
+
+    repo = two_commits
+    repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(repo, "HEAD~1")
+    past = time.time_ns() - 10 * RACY_NS  # loose objects as old as a real store's
+    for p in (repo.store.root / "loose").rglob("*"):
+        if p.is_file():
+            os.utime(p, ns=(past, past))
+    workspace.checkout(repo, "main")
+    workspace.checkout(repo, "HEAD~1")  # every file linked again, from aged objects
+    cold = Repo.open(repo.workdir)
+    cfg = cold.config.datasets["train"]
+    hasher = Hasher(cold.workdir, cold.statcache)
+    hasher.known = snapshot_rows(cold.git, cfg, cold.snapshots)
+    assert len(scan(cfg, hasher)) == 300
+    assert hasher.hashed == 0 and cold.status().clean
