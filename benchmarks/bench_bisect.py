@@ -2,7 +2,7 @@
 runs and rounds, does a noise band ever give a wrong verdict, how well does `narrow`
 find the harmful examples, and what `--jobs 2` buys.
 
-    .venv/bin/python benchmarks/bench_bisect.py [--histories 10] [--only bisect,jobs3,rerun,noise,narrow,speed]
+    .venv/bin/python benchmarks/bench_bisect.py [--histories 10] [--only bisect,noise,...]
 
 Each history (examples/digits/history.py) has 64 data commits after a base; one,
 chosen by the seed, also re-labels 40% of the 3s as 8s. Targets (issue #10):
@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "digits"))
-from history import narrowing_history, regression_history  # noqa: E402
+from history import narrowing_history, regression_history
 
-from datagit import Repo  # noqa: E402
-from datagit.api import bisect, hunt, narrow  # noqa: E402
+from datagit import Repo
+from datagit.api import bisect, hunt, narrow
 
 N = 64
 DROP = 0.015  # the rule: bad when accuracy is 1.5 points below the good endpoint's
