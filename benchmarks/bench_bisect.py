@@ -56,6 +56,8 @@ def bench_bisect(tmp: Path, histories: int, parts: set[str]) -> None:
         h = regression_history(tmp / f"h{seed}", commits=N, seed=seed)
         out, _ = hunt_once(h.root, drop=DROP)
         found += out.first_bad == h.culprit
+        print("  values:", [(h.commits.index(t.commit), round(t.summary.mean, 3), t.verdict)
+                            for t in out.tested], flush=True)  # fmt: skip
         seq_max = max(seq_max, out.runs)
         if "jobs3" in parts:
             shutil.rmtree(h.root / ".datagit" / "runs")

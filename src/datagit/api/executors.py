@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -184,31 +186,38 @@ class RayExecutor:
     """
 
     def __init__(self, jobs: int, address: str | None = None) -> None:
+        if address is not None:
+            _check_reachable(address)
+        # set before Ray is imported (it reads some settings at import) and kept
+        # until `close`: processes Ray starts later inherit it too
+        self._env = contextlib.ExitStack()
+        self._env.enter_context(_local_only_env())
         try:
             import ray
         except ImportError:
+            self._env.close()
             raise DatagitError(
                 "--executor ray needs Ray installed",
                 hint='pip install "datagit[ray]"',
             ) from None
-        if address is not None:
-            _check_reachable(address)
         self.ray = ray
         self.jobs = jobs
         self.started = not ray.is_initialized()
-        if self.started:
-            with _local_only_env():
-                if address is None:
-                    ray.init(
-                        address="local",
-                        num_cpus=jobs,
-                        include_dashboard=False,
-                        _node_ip_address="127.0.0.1",
-                        log_to_driver=False,
-                        configure_logging=False,
-                    )
-                else:
-                    ray.init(address=address, log_to_driver=False, configure_logging=False)
+        self.temp_dir: str | None = None
+        if self.started and address is None:
+            # a private session folder: /tmp/ray may belong to someone else's Ray
+            self.temp_dir = tempfile.mkdtemp(prefix="dgray-")
+            ray.init(
+                address="local",
+                num_cpus=jobs,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                _temp_dir=self.temp_dir,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        elif self.started:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
         threads = max(1, (os.cpu_count() or 1) // jobs)
         self.remote = ray.remote(num_cpus=1)(_ray_evaluate).options(
             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads)}}
@@ -221,6 +230,9 @@ class RayExecutor:
     def close(self) -> None:
         if self.started and self.ray.is_initialized():
             self.ray.shutdown()
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self._env.close()
 
 
 def _ray_evaluate(task: EvalTask) -> EvalResult:

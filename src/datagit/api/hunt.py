@@ -267,6 +267,17 @@ class _Hunt:
         if self.progress:
             self.progress(t)
 
+    def _doubtful(self, picks: list[str], verdicts: dict[str, str]) -> list[str]:
+        """Picks inside the noise band, and picks whose verdicts contradict each other
+        (a good commit descending from a bad one): both need more seeds."""
+        out = {c for c in picks if verdicts[c] == core.UNSURE}
+        bads = [c for c in picks if verdicts[c] == core.NEW]
+        for g in (c for c in picks if verdicts[c] == core.OLD):
+            for b in bads:
+                if self.repo.git.is_ancestor(b, g):
+                    out.update((b, g))
+        return [c for c in picks if c in out]
+
     def round(
         self, picks: list[str], rnd: int, bad: str, goods: list[str], skips: list[str]
     ) -> str:
@@ -275,12 +286,14 @@ class _Hunt:
         values = self.measure(picks, self.seeds)
         verdicts = {c: self.rule.judge(v) for c, v in values.items()}
         n = self.seeds
-        while n < self.max_seeds and any(v == core.UNSURE for v in verdicts.values()):
-            unsure = [c for c, v in verdicts.items() if v == core.UNSURE]
+        while n < self.max_seeds and self._doubtful(picks, verdicts):
+            doubtful = self._doubtful(picks, verdicts)
             more = min(self.max_seeds, n + self.seeds)
-            values.update(self.measure(unsure, more, n))
-            verdicts.update({c: self.rule.judge(values[c]) for c in unsure})
+            values.update(self.measure(doubtful, more, n))
+            verdicts.update({c: self.rule.judge(values[c]) for c in doubtful})
             n = more
+        for c in self._doubtful(picks, verdicts):
+            verdicts[c] = core.UNSURE  # still in the band, or contradicting another pick
         lowest_bad = None
         for c in picks:  # picks come ancestors first: the first bad one is the one to keep
             v = verdicts[c]
