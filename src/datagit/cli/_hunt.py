@@ -52,6 +52,7 @@ def run_harness(repo: Repo, **opts: Any) -> hunt.Outcome:
 @click.option("--config", "config_file", help="Harness config (default: the hunt's).")
 @click.option("--config-rev", help="Judge by [harness] at this revision.")
 @click.option("--apply", is_flag=True, help="Stage the fix: harmful changes reverted.")
+@click.option("--limit", type=int, help="Print at most N examples (all are kept).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def narrow_(
@@ -61,6 +62,7 @@ def narrow_(
     config_file: str | None,
     config_rev: str | None,
     apply: bool,
+    limit: int | None,
     as_json: bool,
 ) -> None:
     """Find which examples of the first bad commit cause the regression.
@@ -107,11 +109,13 @@ def narrow_(
         f"{len(r.harmful)} harmful example{'s' if len(r.harmful) != 1 else ''} "
         f"({r.retrains} retrains, {r.status}):"
     )
-    for e in r.harmful:
+    for e in r.harmful[:limit]:
         click.echo(
             f"  {e['id']}  {e['old_label']} → {e['new_label']}  annotator {e['annotator'] or '-'}"
             f"  author {e['author']}  confidence {e['confidence']:.2f}"
         )
+    if limit is not None and len(r.harmful) > limit:
+        click.echo(f"  … and {len(r.harmful) - limit} more (--json lists them all)")
     if applied is not None:
         click.echo(
             f"staged the fix: {applied['reverted']} reverted, {len(applied['kept_changed'])} "
