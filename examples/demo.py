@@ -173,11 +173,11 @@ def main() -> None:
         print("   it out; narrow ranks the culprit's changes by harm and confirms by retraining)")
         datagit("bisect", "start", "HEAD", "v1", cwd=repo)
         datagit("bisect", "run", "--harness", "--drop", "0.03", cwd=repo)
-        datagit("bisect", "narrow", "--max-retrains", "4", "--limit", "8", cwd=repo)
+        datagit("bisect", "narrow", "--max-retrains", "6", "--limit", "8", cwd=repo)
         datagit("bisect", "report", "--md", "-o", "hunt-report.md", cwd=repo)
         datagit("bisect", "verify", "hunt-report.md", cwd=repo)
         datagit("bisect", "reset", cwd=repo)
-        datagit("bisect", "narrow", "--max-retrains", "4", "--apply", "--limit", "3", cwd=repo)
+        datagit("bisect", "narrow", "--max-retrains", "6", "--apply", "--limit", "3", cwd=repo)
         datagit("status", cwd=repo)
 
     print(f"\nThe repository is in {repo}; try `datagit -C {args.dir} log` yourself.")

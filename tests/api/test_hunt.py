@@ -151,6 +151,12 @@ def test_narrow_finds_the_harmful_flips_and_apply_stages_their_revert(tmp_path: 
 
 def test_bad_inputs_are_one_line_errors_that_change_nothing(hist: History) -> None:
     repo = _start(hist.root)
+    toml = hist.root / "datagit.toml"
+    saved = toml.read_bytes()
+    toml.write_text(saved.decode().split("[harness]")[0])  # as a checkout without [harness]
+    cfg, source = hunt.config_from(repo, None, None)  # the judge is the start commit's
+    assert cfg.model == "logreg" and "bisect start" in source
+    toml.write_bytes(saved)
     refs = dict(repo.git.refs("refs/"))
     log = bisect.log(repo)
     cases = [

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from datagit.api.repo import Repo
     from datagit.harness.config import HarnessConfig
 
+RECOVERY = 0.75  # share of the way back to the parent's value a retrain must reach
+
 
 
 @dataclass
@@ -98,7 +100,9 @@ def narrow(
     bad_v = core.metric_value(bad_run.metrics, metric)
     regressed = _regressed(good_run.outputs(), bad_run.outputs())
     ranked = _rank(repo, cfg, culprit, changes, good_run, regressed, info.author.name)
-    suspects = core.natural_cut([r["harm"] for r in ranked if r["suspect"]])
+    # the suspects, unless the harm scores of all changes split off a smaller top group
+    suspects = sum(1 for r in ranked if r["suspect"])
+    suspects = min(suspects, core.natural_cut(sorted((r["harm"] for r in ranked), reverse=True)))
     same_hunt = ((state or {}).get("result") or {}).get("first_bad") == culprit
     rule = _rule(state if same_hunt else None, metric, good_v, bad_v)
     parent_records = {r.id: r for r in repo.records(cfg.train, parent)}
@@ -124,7 +128,9 @@ def narrow(
         value = retrain([i for i in order if i not in gone], f"without top {len(gone)}")
         return value, rule.judge([value]) == core.OLD
 
-    cut, trials = core.narrow_order(order, suspects, recovered, max_retrains - 1)
+    cut, trials = core.narrow_order(
+        order, suspects, recovered, max_retrains - 1, bad=bad_v, good=good_v
+    )
     result = Narrowing(
         culprit, parent, cfg.train, metric, good_v, bad_v, len(changes), regressed,
         harmful=[], ranked=ranked, trials=[asdict(t) for t in trials], retrains=len(trials),
@@ -174,12 +180,15 @@ def _judge(
 
 
 def _rule(state: dict[str, Any] | None, metric: str, good: float, bad: float) -> core.Rule:
-    """The hunt's own rule (same threshold, noise ignored: a retrain is one seed), or
-    the midpoint between the parent's and the culprit's values."""
+    """Recovered means three quarters of the way back from the culprit's value to the
+    parent's — and good under the hunt's own rule when there is one (a retrain is one
+    seed, so its noise band is ignored). Halfway would let half the flips pass."""
+    threshold = bad + RECOVERY * (good - bad)
     rule = (state or {}).get("rule") or {}
     if rule.get("metric") == metric and rule.get("threshold") is not None:
-        return core.Rule(metric, rule["mode"], float(rule["threshold"]))
-    return core.Rule(metric, "noise", (good + bad) / 2)
+        pick = max if core.higher_is_better(metric) else min
+        threshold = pick(threshold, float(rule["threshold"]))
+    return core.Rule(metric, "narrow", threshold)
 
 
 def _regressed(good: list[dict[str, Any]], bad: list[dict[str, Any]]) -> list[str]:

@@ -242,14 +242,19 @@ def narrow_order(
     suspects: int,
     recovered: Callable[[Sequence[str]], tuple[float, bool]],
     max_trials: int,
+    *,
+    bad: float | None = None,
+    good: float | None = None,
 ) -> tuple[int, list[Trial]]:
     """How many of the top-ranked changes must be reverted to undo the regression.
 
-    Starts from the ranking's own cut (``suspects``) and widens it by a quarter
-    until reverting the cut recovers the metric — each test one retrain, at most
-    ``max_trials``. It never shrinks a cut that recovers: single label flips
-    move the metric by less than the training noise, so a smaller cut that
-    still "recovers" would trade recall for luck.
+    Starts from the ranking's own cut (``suspects``) and widens it — doubling
+    while a retrain wins back less than half of the way from ``bad`` to
+    ``good``, by a quarter after that — until reverting the cut recovers the
+    metric; each test is one retrain, at most ``max_trials``. It never shrinks a
+    cut that recovers: single label flips move the metric by less than the
+    training noise, so a smaller cut that still "recovers" would trade recall
+    for luck.
     ``recovered(reverted_ids)`` retrains and says whether the metric came back.
     Returns the cut (0 when nothing recovers within the budget) and the trials.
     """
@@ -262,5 +267,8 @@ def narrow_order(
             return n, trials
         if n >= len(ranked):
             break
-        n = min(len(ranked), n + max(1, n // 4))
+        far = bad is not None and good is not None and good != bad and (
+            (value - bad) / (good - bad) < 0.5
+        )
+        n = min(len(ranked), n * 2 if far else n + max(1, n // 4))
     return 0, trials
