@@ -173,8 +173,12 @@ def test_bad_inputs_are_one_line_errors_that_change_nothing(hist: History) -> No
         assert "\n" not in exc.value.message
         assert repo.git.refs("refs/") == refs and bisect.log(repo) == log
     bisect.reset(repo)
-    repo.git.update_ref("refs/heads/side", hist.commits[2])
-    bisect.start(repo, hist.commits[1], ["side"])
+    me = repo.identity()  # a side branch: the data of commit 2, forked from commit 0
+    side = repo.git.create_commit(
+        repo.git.commit(hist.commits[2]).tree, [hist.commits[0]], "side", me, me
+    )
+    repo.git.update_ref("refs/heads/side", side)
+    bisect.start(repo, hist.commits[3], ["side"])
     with pytest.raises(InvalidInputError, match="not an ancestor"):
         hunt.run(repo, drop=0.015)
     bisect.reset(repo)
