@@ -6,8 +6,9 @@ run scores each changed example by its harm (see
 it finds unlikely) whose harm is positive are the suspects. Confirming costs
 retrains: the parent's data plus every change except the top-ranked ones
 (`core.hunt.narrow_order`), until the metric recovers three quarters of the
-loss; then the parent's data plus only those, to show they reproduce it. Every retrain is a cached run
-keyed by its records, so narrowing again trains nothing.
+loss; then the parent's data plus only those, to show they reproduce it.
+Every retrain is a cached run keyed by its records, so narrowing again trains
+nothing.
 """
 
 from __future__ import annotations
