@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from datagit import Repo
+from datagit import Repo, Signature
 from datagit.core.config import Config, DatasetConfig
+
+# fixed identities: the histories build the same anywhere, whatever git config says
+ADA = Signature("Ada Lovelace", "ada@example.com", 1_764_547_200)
+BOB = Signature("Bob Babbage", "bob@example.com", 1_764_547_200)
 
 # A harness cheap enough that a 64-commit hunt takes seconds, trained to convergence
 # (cosine decay): seeds then agree to ~0.3 points, so a flip's effect stands out.
@@ -61,6 +65,8 @@ class History:
 
 def _init(root: Path, harness: str) -> Repo:
     repo = Repo.init(root)
+    repo.git.config_set("user.name", ADA.name)  # the committer, whatever the machine's git says
+    repo.git.config_set("user.email", ADA.email)
     for name in ("train", "eval"):
         (root / name).mkdir(exist_ok=True)
         repo.add_dataset(DatasetConfig(name=name, layout="imagefolder", path=name))
@@ -119,7 +125,7 @@ def regression_history(
     labels: dict[str, int] = {}
     for i in train_ids[:base]:
         labels[_write(root, i, digits()[i][1])] = digits()[i][1]
-    ids = [repo.commit("base: digits", all=True).id]
+    ids = [repo.commit("base: digits", all=True, author=ADA).id]
     flipped: list[str] = []
     for k in range(1, commits + 1):
         for i in later[(k - 1) * per : k * per]:
@@ -132,7 +138,8 @@ def regression_history(
                 _move(root, name, src, dst)
                 labels[name] = dst
             message += f"; re-label some {src}s as {dst}"
-        ids.append(repo.commit(message, all=True, annotator=f"annotator{k % 3}").id)
+        who = BOB if k == culprit else ADA
+        ids.append(repo.commit(message, all=True, annotator=f"annotator{k % 3}", author=who).id)
     repo.close()
     return History(root, ids, ids[culprit], flipped)
 
@@ -166,7 +173,9 @@ def narrowing_history(
     for i in parent_ids:
         true = digits()[i][1]
         _write(root, i, (true + rng.randint(1, 9)) % 10 if i in mislabelled else true)
-    parent = repo.commit("digits, some of them mislabelled", all=True, annotator="ada").id
+    parent = repo.commit(
+        "digits, some of them mislabelled", all=True, annotator="ada", author=ADA
+    ).id
     added = train_ids[parent_size : parent_size + additions]
     harmless = []
     for i in added:
@@ -184,6 +193,7 @@ def narrowing_history(
         f"add {additions} digits, fix {wrong} labels, re-label some {src}s",
         all=True,
         annotator="bob",
+        author=BOB,
     ).id
     repo.close()
     return History(root, [parent, culprit], culprit, flipped, harmless)

@@ -51,7 +51,9 @@ def test_the_whole_hunt_from_the_command_line(
     assert "(1 seed, cached)" in again and "trained)" not in again.replace("0 trained", "")
     narrowed = json.loads(cli("bisect", "narrow", "--max-retrains", "4", "--json").output)
     assert narrowed["culprit"] == h.culprit and narrowed["harmful"]
-    assert {e["new_label"] for e in narrowed["harmful"]} == {"8"}
+    eights = [e for e in narrowed["harmful"] if e["new_label"] == "8"]
+    assert len(eights) >= 0.8 * len(narrowed["harmful"])
+    assert eights[0]["author"] == "Bob Babbage"
 
 
 def test_bad_input_is_one_line_exit_nonzero_and_changes_nothing(
