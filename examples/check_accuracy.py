@@ -4,7 +4,11 @@
 
 It calls `datagit eval --json` (cached per commit, so re-visiting a commit never
 retrains) and compares the accuracy to ``--min``, using git's bisect exit codes:
-0 good, 1 bad, 125 skip (the commit cannot be evaluated).
+0 good, 1 bad, 125 skip (datagit says this commit cannot be evaluated), and 128
+abort when the setup itself is broken (datagit not importable, a crash, output
+that is not JSON): skipping those would end in "only skipped commits left".
+
+`datagit bisect run --harness` does all of this without a script.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import argparse
 import json
 import subprocess
 import sys
+
+SKIP, ABORT = 125, 128  # git bisect run: skip this commit / stop bisecting
 
 
 def main() -> int:
@@ -25,9 +31,17 @@ def main() -> int:
     )
     if proc.returncode != 0:
         print(proc.stderr.strip(), file=sys.stderr)
-        return 125
-    metrics = json.loads(proc.stdout)["metrics"]
-    value = float(metrics[args.metric])
+        # datagit's own errors start with "error:" and mean "this commit cannot be
+        # evaluated"; anything else (ImportError, a traceback) is a broken setup
+        return SKIP if proc.stderr.startswith("error:") else ABORT
+    try:
+        metrics = json.loads(proc.stdout)["metrics"]
+        value = float(metrics[args.metric])
+    except (ValueError, KeyError, TypeError) as exc:
+        print(
+            f"check_accuracy: cannot read {args.metric!r} from datagit eval: {exc}", file=sys.stderr
+        )
+        return ABORT
     verdict = "good" if value >= args.min else "bad"
     print(f"{args.metric} = {value:.4f} ({verdict}, threshold {args.min})")
     return 0 if value >= args.min else 1

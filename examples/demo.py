@@ -202,7 +202,22 @@ def main() -> None:
         datagit("bisect", "run", sys.executable, check, "--min", str(args.min_accuracy), cwd=repo)
         datagit("bisect", "reset", cwd=repo)
 
-        section("7. The data engine loop: find the wrong labels, fix them, measure")
+        section("7. The hunt: from 'accuracy dropped' to the examples, by one judge")
+        print("  (bisect run --harness trains each commit through the run cache, never checking")
+        print("   it out; narrow ranks the culprit's changes by harm and confirms by retraining)")
+        datagit("bisect", "start", "HEAD", "v1", cwd=repo)
+        datagit("bisect", "run", "--harness", "--drop", "0.03", cwd=repo)
+        datagit("bisect", "narrow", "--max-retrains", "6", "--limit", "8", cwd=repo)
+        datagit("bisect", "report", "--md", "-o", "hunt-report.md", cwd=repo)
+        datagit("bisect", "verify", "hunt-report.md", cwd=repo)
+        datagit("bisect", "reset", cwd=repo)
+        datagit("bisect", "narrow", "--max-retrains", "6", "--apply", "--limit", "3", cwd=repo)
+        datagit("status", cwd=repo)
+        datagit("reset", "--hard", cwd=repo)
+        print("  (the staged fix is discarded here: section 8 finds the same labels from the")
+        print("   model's side, with no bisect, and commits its fix)")
+
+        section("8. The data engine loop: find the wrong labels, fix them, measure")
         engine_loop(repo)
 
     print(f"\nThe repository is in {repo}; try `datagit -C {args.dir} log` yourself.")

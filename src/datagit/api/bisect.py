@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 START, TERMS, LOG = "BISECT_START", "BISECT_TERMS", "BISECT_LOG"
 REFS = "refs/bisect/"
 RESERVED = {"start", "good", "bad", "old", "new", "skip", "run", "log", "replay", "reset", "terms"}
+RESERVED |= {"narrow", "report", "verify"}  # the metric hunt's verbs
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from datagit.api import bisect as api
 from datagit.api import history
 from datagit.api.repo import Repo
+from datagit.cli import _hunt
 from datagit.cli._common import open_repo, short, when
 from datagit.core.bisect import Step
+from datagit.errors import InvalidInputError
 
 # everything after COMMAND belongs to it, its options included
 RUN_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
@@ -115,16 +118,48 @@ for _word in ("good", "bad", "old", "new", "skip"):
 
 
 @bisect.command(context_settings=RUN_SETTINGS)
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--harness", is_flag=True, help="Judge each commit by training (no COMMAND).")
+@click.option(
+    "--metric",
+    default="accuracy",
+    show_default=True,
+    help="accuracy, macro_f1, loss or per_class_accuracy.<label>.",
+)
+@click.option("--threshold", type=float, help="Good when the metric is on the good side of X.")
+@click.option("--drop", type=float, help="Bad when D worse than the good endpoint.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds per commit.")
+@click.option("--max-seeds", type=int, help="Seeds for a commit inside the noise band.")
+@click.option(
+    "--jobs", "-j", type=int, default=1, show_default=True, help="Commits evaluated at once."
+)
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", help="A Ray cluster to join (with --executor ray).")
+@click.option("--config", "config_file", help="A harness config file judging every commit.")
+@click.option("--config-rev", help="Judge every commit by [harness] at this revision.")
+@click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, command: tuple[str, ...]) -> None:
-    """Run COMMAND on each candidate: exit 0 good, 125 skip, 1-127 bad, else stop.
+def run(ctx: click.Context, command: tuple[str, ...], harness: bool, **opts: Any) -> None:
+    """Run COMMAND on each candidate (exit 0 good, 125 skip, 1-127 bad, else
+    stop), or with --harness train and judge each commit by a metric.
 
     \b
-    Example:
+    Examples:
       datagit bisect run python eval.py --min-accuracy 0.9
+      datagit bisect run --harness --drop 0.02 --seeds 3 --jobs 2
     """
     repo = open_repo(ctx)
+    if harness:
+        if command:
+            raise InvalidInputError(
+                "bisect run --harness takes no COMMAND", hint="drop the command or --harness"
+            )
+        outcome = _hunt.run_harness(repo, **opts)
+        _show(repo, Step(first_bad=outcome.first_bad, only_skipped=tuple(outcome.only_skipped)))
+        return
+    if not command:
+        raise InvalidInputError(
+            "bisect run needs a command", hint="e.g. `bisect run ./test.sh`, or use --harness"
+        )
     t = api.terms(repo)
     names = {"old": t.old, "new": t.new, "skip": "skip"}
 
@@ -167,5 +202,8 @@ def terms_(ctx: click.Context) -> None:
     t = api.terms(open_repo(ctx))
     click.echo(f"old: {t.old}\nnew: {t.new}")
 
+
+for _command in _hunt.SUBCOMMANDS:
+    bisect.add_command(_command)
 
 COMMANDS = [bisect]

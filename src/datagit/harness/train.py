@@ -176,8 +176,8 @@ def datasets(
                 hint="add examples and commit them, or point [harness] at another dataset",
             )
     transform = load_entry_point(cfg.transform, search) if cfg.transform else None
-    fixed_mean = _fixed(cfg.mean, 0.0)
-    fixed_std = _fixed(cfg.std, 1.0)
+    fixed_mean = fixed_norm(cfg.mean, 0.0)
+    fixed_std = fixed_norm(cfg.std, 1.0)
     opts: dict[str, Any] = {
         "image_mode": cfg.image_mode,
         "image_size": cfg.image_size,
@@ -227,7 +227,7 @@ def datasets(
     return train, ev
 
 
-def _fixed(value: tuple[float, ...] | str, identity: float) -> tuple[float, ...]:
+def fixed_norm(value: tuple[float, ...] | str, identity: float) -> tuple[float, ...]:
     """A configured mean or std, with "auto" standing for no change (images; or until the
     training rows have been measured)."""
     return (identity,) if isinstance(value, str) else value
