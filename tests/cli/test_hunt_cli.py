@@ -54,6 +54,27 @@ def test_the_whole_hunt_from_the_command_line(
     eights = [e for e in narrowed["harmful"] if e["new_label"] == "8"]
     assert len(eights) >= 0.8 * len(narrowed["harmful"])
     assert eights[0]["author"] == "Bob Babbage"
+    _the_viewer_shows_the_hunt(h.root, h.culprit, eights[0]["id"], cli)
+
+
+def _the_viewer_shows_the_hunt(root: Path, culprit: str, example: str, cli: Cli) -> None:
+    """After `bisect reset`, the viewer's bisect page shows the hunt's timeline, culprit and
+    narrowed examples, and its report twin is `bisect report --json`."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    from datagit.web import create_app
+
+    c = TestClient(create_app(str(root), hosts=["testserver"]))
+    page = c.get("/bisect").text
+    assert 'id="hunt-rule"' in page and 'id="narrowed"' in page
+    assert culprit[:10] in page and example in page
+    assert c.get("/api/bisect").json()["culprit"] == culprit
+    assert c.get("/api/bisect/report").json() == json.loads(
+        cli("bisect", "report", "--json").output
+    )
 
 
 def test_bad_input_is_one_line_exit_nonzero_and_changes_nothing(

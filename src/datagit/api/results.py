@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from datagit.api import bisect, engine, harness, history
+from datagit.api import bisect, engine, harness, history, hunt
 from datagit.core.changes import counts
 
 if TYPE_CHECKING:
@@ -132,15 +132,24 @@ class BisectView:
     transitions: dict[str, list[tuple[str, str, int]]]
     log: str
     metric: str
+    rule: dict[str, Any] | None = None  # a harness hunt's good/bad rule
+    narrowed: list[dict[str, Any]] = field(default_factory=list)  # `bisect narrow`'s harmful
+    dataset: str | None = None  # the train dataset the narrowed ids belong to
 
 
 def bisect_view(repo: Repo, metric: str = "accuracy") -> BisectView | None:
-    """The bisect in progress (None when there is none): its marks as a timeline, the
-    first bad commit once found, and what that commit changed."""
+    """The bisect in progress, or else the last `bisect run --harness` hunt (its record
+    outlives `bisect reset`); None when there is neither. Its tested commits as a
+    timeline, the first bad commit once found, what it changed and, after `bisect
+    narrow`, the examples that caused the regression."""
+    state = hunt.load(repo)
+    found = state.get("result", {}).get("first_bad") if state else None
     if not bisect.in_progress(repo):
-        return None
+        return _hunt_view(repo, state) if state and state.get("result") else None
     terms = bisect.terms(repo)
     text = bisect.log(repo)
+    if state and found and found in text:  # this bisect is that hunt: show its own record
+        return _hunt_view(repo, state)
     values = {p.commit: p for p in series(repo, metric)}
     steps: list[BisectStep] = []
     culprit = None
@@ -155,6 +164,39 @@ def bisect_view(repo: Repo, metric: str = "accuracy") -> BisectView | None:
         f = _FIRST.match(line)
         if f:
             culprit = f.group(2)
+    changes, table = _culprit_changes(repo, culprit)
+    return BisectView(terms, steps, culprit, changes, table, text, metric)
+
+
+def _hunt_view(repo: Repo, state: dict[str, Any]) -> BisectView:
+    words = {"old": "good", "new": "bad", "skip": "skip"}
+    steps = []
+    for t in state["tested"]:
+        values = t["values"]
+        steps.append(
+            BisectStep(
+                t["commit"],
+                repo.git.commit(t["commit"]).summary,
+                words.get(t["verdict"], t["verdict"]),
+                statistics.fmean(values) if values else None,
+                (max(values) - min(values)) if len(values) > 1 else None,
+            )
+        )
+    culprit = state["result"].get("first_bad")
+    changes, table = _culprit_changes(repo, culprit)
+    narrow = state.get("narrow") or {}
+    rule = state["rule"]
+    return BisectView(
+        bisect.Terms("good", "bad"), steps, culprit, changes, table,
+        f"bisect run --harness: {len(steps)} commits judged in {state.get('rounds', 0)} rounds",
+        rule.get("metric", "accuracy"), rule,
+        list(narrow.get("harmful") or []), state["config"].get("train"),
+    )  # fmt: skip
+
+
+def _culprit_changes(
+    repo: Repo, culprit: str | None
+) -> tuple[dict[str, dict[str, int]], dict[str, list[tuple[str, str, int]]]]:
     changes: dict[str, dict[str, int]] = {}
     table: dict[str, list[tuple[str, str, int]]] = {}
     if culprit is not None:
@@ -167,7 +209,7 @@ def bisect_view(repo: Repo, metric: str = "accuracy") -> BisectView | None:
             for d in history.diff(repo, parent, culprit).datasets:
                 if d.transitions():
                     table[d.name] = d.transitions()
-    return BisectView(terms, steps, culprit, changes, table, text, metric)
+    return changes, table
 
 
 # -- suspected mislabels ------------------------------------------------------------------

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from datagit.api import browse, engine, harness, history, render, results
+from datagit.api import browse, engine, harness, history, hunt_report, render, results
 from datagit.errors import InvalidInputError
 from datagit.web.app import check_rev, json_response
 
@@ -116,7 +116,11 @@ def routes(viewer: Viewer) -> list[Route]:
         found = results.suspects(viewer.repo, run)
         return json_response(None if found is None else asdict(found))
 
+    async def bisect_report(request: Request) -> Response:
+        return json_response(hunt_report.report(viewer.repo))  # `bisect report --json`
+
     return [
+        Route("/api/bisect/report", bisect_report),
         Route("/api/log", log),
         Route("/api/show/{rev:path}", show),
         Route("/api/diff", diff),
@@ -151,4 +155,6 @@ def bisect_json(view: results.BisectView | None) -> dict[str, Any]:
             for k, v in view.transitions.items()
         },
         "log": view.log,
+        "rule": view.rule,
+        "narrowed": view.narrowed,
     }
