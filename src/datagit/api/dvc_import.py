@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from datagit.core.config import DatasetConfig
+from datagit.core.paths import check_folder_id, check_label_folder
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.storage.git import TREE, CommitInfo, GitStore
 from datagit.storage.gitremote import clone_bare, is_local, local_path
@@ -65,9 +66,11 @@ def import_dvc(
         cfg = _target_dataset(repo, dataset or PurePosixPath(path).name, path)
         out: list[ImportedCommit] = []
         previous: dict[str, str] = {}
-        for i, c in enumerate(commits):
+        # Every commit's file names are checked before the first is written: a DVC
+        # repository is untrusted input, as a datagit remote is.
+        listings = [_listing(DVCFileSystem(root, rev=c.id), path, c) for c in commits]
+        for i, (c, current) in enumerate(zip(commits, listings, strict=True)):
             fs = DVCFileSystem(root, rev=c.id)
-            current = _listing(fs, path, c)
             _sync(repo.workdir / cfg.path, fs, path, previous, current, c)
             previous = current
             made = repo.commit(
@@ -164,6 +167,10 @@ def _listing(fs: Any, path: str, c: CommitInfo) -> dict[str, str]:
     out = {}
     for name, info in found.items():
         rel = PurePosixPath(name).relative_to(path).as_posix()
+        where = f"DVC commit {c.id[:10]}: {path}"
+        check_folder_id(rel, where)  # <label>/<id>: both parts safe and visible
+        if "/" in rel:
+            check_label_folder(rel.split("/", 1)[0], where)
         md5 = (
             (info.get("dvc_info") or {}).get("md5") or info.get("md5") or f"size:{info.get('size')}"
         )

@@ -19,8 +19,9 @@ from datagit.api.workspace import materialize
 from datagit.core import blame as blame_core
 from datagit.core import credit as credit_core
 from datagit.core import diff as diff_core
+from datagit.core import manifest, patch, trust
 from datagit.core import merge as merge_core
-from datagit.core import patch
+from datagit.core.config import Config
 from datagit.core.diff import DatasetDiff, Filter
 from datagit.core.manifest import DatasetTree
 from datagit.core.merge import OURS, THEIRS, Conflict
@@ -242,6 +243,8 @@ def merge(
         if conflicts and strategy in (OURS, THEIRS):
             tree = _choose(repo, tree, conflicts, strategy)
             conflicts = []
+        # Their side may come from anyone: check what it brings before the stage names it.
+        trust.check_new(repo.git, repo.git.commit(head).tree, tree, f"merge {rev}")
         text = message or f"Merge {rev!r} into {repo.branch() or 'HEAD'}"
         staging.write_merge_state(
             repo,
@@ -335,6 +338,12 @@ def resolve(
             picks.setdefault(c.dataset, {})[c.id] = value
         stage = repo.stage_tree()
         assert stage is not None
+        config = Config.parse(manifest.read_root(repo.git, stage)[0])
+        for name, values in picks.items():
+            cfg = config.datasets.get(name)
+            for value in values.values():
+                if cfg is not None and value is not None:  # e.g. --label ../.datagit
+                    trust.record_path(cfg, value, f"resolve {name}/{value.id}")
         tree = merge_core.resolve(repo.git, stage, picks)
         repo._set_stage(tree)
         materialize(repo, tree, force=True)

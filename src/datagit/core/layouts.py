@@ -391,12 +391,28 @@ def entry_for(cfg: DatasetConfig, workdir: Path, path: str) -> FileEntry:
 
 
 def _check_link(path: str, rel_path: str, real_workdir: str) -> None:
+    """Refuse a link out of the workspace, or into its `.datagit` (whose config may hold
+    remote secrets: a link there would commit and push them as an example)."""
     target = os.path.realpath(path)
     if os.path.commonpath([target, real_workdir]) != real_workdir:
         raise InvalidInputError(
             f"{rel_path} is a symlink to {target}, outside the workspace",
             hint="copy the file into the workspace instead of linking to it",
         )
+    if in_metadata(target, real_workdir):
+        raise InvalidInputError(
+            f"{rel_path} is a symlink into {META_DIR}/ ({target})",
+            hint="remove the link: repository metadata is never a dataset's content",
+        )
+
+
+META_DIR = ".datagit"
+
+
+def in_metadata(real_path: str, real_workdir: str) -> bool:
+    """Whether a resolved path is the workspace's `.datagit` or inside it."""
+    meta = os.path.join(real_workdir, META_DIR)
+    return real_path == meta or real_path.startswith(meta + os.sep)
 
 
 def file_record(rel_path: str, entry: FileEntry, hasher: Hasher) -> Record:

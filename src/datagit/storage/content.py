@@ -18,12 +18,13 @@ from typing import NamedTuple
 
 import xxhash
 
-from datagit.errors import CorruptObjectError
+from datagit.errors import CorruptObjectError, InvalidInputError
 from datagit.storage import parallel
 
 LARGE = 1 << 20  # objects this big or bigger get a file of their own
 PACK_LIMIT = 1 << 30  # start a new pack past this size
 _ENTRY = struct.Struct("<16sQI")  # digest, offset, length
+_HEX = frozenset("0123456789abcdef")
 
 
 def address(data: bytes) -> str:
@@ -81,6 +82,13 @@ class ContentStore:
         return index
 
     def _loose_path(self, key: str) -> Path:
+        # A key comes from a record, which may come from a crafted commit: one that is
+        # not 32 hex digits must never become a file name (`../../etc/passwd`).
+        if len(key) != 32 or not _HEX.issuperset(key):
+            raise InvalidInputError(
+                f"{key!r} is not a content address",
+                hint="the record naming it was not written by datagit; do not trust its commit",
+            )
         return self.loose / key[:2] / key[2:]
 
     def has(self, key: str) -> bool:

@@ -18,7 +18,7 @@ from datagit.api.remotes._settings import (
     promisor,
     set_upstream,
 )
-from datagit.core import manifest
+from datagit.core import manifest, trust
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
 from datagit.errors import DatagitError, InvalidInputError, RemoteError
@@ -188,6 +188,9 @@ def fetch(
     with repo.lock:  # objects land before their refs do: gc must not run in between
         fetched = git.fetch()
     try:
+        # A remote is untrusted: every commit it brings is checked before any ref moves.
+        known = [o for n, o in repo.git.refs().items() if not n.startswith("refs/datagit/")]
+        trust.check_history(repo.git, fetched.values(), known)
         heads = {n.removeprefix("heads/"): o for n, o in fetched.items() if n.startswith("heads/")}
         tags = {n.removeprefix("tags/"): o for n, o in fetched.items() if n.startswith("tags/")}
         if not is_partial(repo) and fetched:
