@@ -80,6 +80,7 @@ def fsck(repo: Repo) -> FsckReport:
             repo.store.read(key)
         except CorruptObjectError as exc:
             report.problems.append(str(exc))
+    report.problems.extend(repo.store.index_problems)
     checked: set[str] = set()
     try:
         for key, where in live_content(repo):

@@ -464,7 +464,7 @@ def read_imagefolder(
             w.flush()  # complete, fsynced and indexed before the parent adopts it
         return out
 
-    if writer is not None and len(files) >= parallel.PARALLEL_MIN:
+    if writer is not None and len(files) >= parallel.parallel_min():
         side.append(writer.side_pack())
     got, helped = parallel.split_run(files, run)
     if helped and side:

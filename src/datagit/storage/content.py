@@ -23,7 +23,12 @@ from datagit.storage import parallel
 
 LARGE = 1 << 20  # objects this big or bigger get a file of their own
 PACK_LIMIT = 1 << 30  # start a new pack past this size
-_ENTRY = struct.Struct("<16sQI")  # digest, offset, length
+_ENTRY = struct.Struct("<16sQI")  # digest, offset, length: a legacy (v1) index entry
+# A v2 index starts with IDX_MAGIC; each entry is a v1 entry plus the xxh32 of its 28
+# bytes, so a damaged entry is dropped on its own and never misread as another.
+IDX_MAGIC = b"DGIDX2\0\n"
+_CHECK = struct.Struct("<I")
+_ENTRY2_SIZE = _ENTRY.size + _CHECK.size
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -52,6 +57,7 @@ class ContentStore:
         self.packs = root / "packs"
         self.loose = root / "loose"
         self._index: dict[str, Location] | None = None
+        self.index_problems: list[str] = []  # damaged index entries found by the last load
         self._readers: dict[Path, int] = {}
         # A partial clone sets this: it fetches the given addresses from a remote.
         self.fetch_missing: Callable[[list[str]], None] | None = None
@@ -71,6 +77,7 @@ class ContentStore:
 
     def _load_index(self) -> dict[str, Location]:
         index: dict[str, Location] = {}
+        self.index_problems = []
         for idx in sorted(self.packs.glob("pack-*.idx")):
             pack = idx.with_suffix(".pack")
             try:
@@ -78,7 +85,15 @@ class ContentStore:
                 raw = idx.read_bytes()
             except FileNotFoundError:
                 continue
-            _add_entries(index, pack, raw, size)
+            except OSError as exc:  # e.g. a folder where the pack or index should be
+                self.index_problems.append(f"content index {idx} is unreadable: {exc.strerror}")
+                continue
+            bad = _add_entries(index, pack, raw, size)
+            if bad:
+                self.index_problems.append(
+                    f"content index {idx}: {bad} damaged entries skipped "
+                    "(their objects count as missing until added or pulled again)"
+                )
         return index
 
     def _loose_path(self, key: str) -> Path:
@@ -163,13 +178,78 @@ class ContentStore:
         self._index = None
 
 
-def _add_entries(index: dict[str, Location], pack: Path, raw: bytes, size: int) -> None:
-    usable = len(raw) - len(raw) % _ENTRY.size  # a torn last entry is dropped
-    index.update(
-        (digest.hex(), Location(pack, offset, length))
-        for digest, offset, length in _ENTRY.iter_unpack(raw[:usable])
-        if offset + length <= size
-    )
+def parse_index(raw: bytes) -> tuple[list[tuple[bytes, int, int]], int, int]:
+    """(entries, damaged entries, bytes of whole entries) of a pack index, v1 or v2.
+
+    A torn last entry (a crash mid-append) is not counted as damage: appends
+    truncate it away before they write (`append_index`).
+    """
+    if raw.startswith(IDX_MAGIC):
+        body = len(raw) - len(IDX_MAGIC)
+        whole = len(IDX_MAGIC) + body - body % _ENTRY2_SIZE
+        out, bad = [], 0
+        for pos in range(len(IDX_MAGIC), whole, _ENTRY2_SIZE):
+            entry = raw[pos : pos + _ENTRY.size]
+            (check,) = _CHECK.unpack_from(raw, pos + _ENTRY.size)
+            if xxhash.xxh32_intdigest(entry) != check:
+                bad += 1
+                continue
+            out.append(_ENTRY.unpack(entry))
+        return out, bad, whole
+    whole = len(raw) - len(raw) % _ENTRY.size
+    return list(_ENTRY.iter_unpack(raw[:whole])), 0, whole
+
+
+def encode_entries(entries: Iterable[tuple[str, int, int]]) -> bytes:
+    """v2 index entries for (address, offset, length)."""
+    out = []
+    for key, offset, length in entries:
+        entry = _ENTRY.pack(bytes.fromhex(key), offset, length)
+        out.append(entry + _CHECK.pack(xxhash.xxh32_intdigest(entry)))
+    return b"".join(out)
+
+
+def append_index(idx: Path, entries: list[tuple[str, int, int]]) -> None:
+    """Append entries to a pack index, durably, first cutting a torn tail back to the
+    last whole entry so a crash mid-append can never misalign what follows.
+
+    A legacy (v1) index keeps its format; a new one is written as v2.
+    """
+    fd = os.open(idx, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        raw = _read_all(fd)
+        if not raw:
+            data = IDX_MAGIC + encode_entries(entries)
+        elif raw.startswith(IDX_MAGIC):
+            data = encode_entries(entries)
+        else:
+            data = b"".join(_ENTRY.pack(bytes.fromhex(k), o, n) for k, o, n in entries)
+        _entries, _bad, whole = parse_index(raw)
+        if whole != len(raw):
+            os.ftruncate(fd, whole)
+        os.lseek(fd, whole, os.SEEK_SET)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _add_entries(index: dict[str, Location], pack: Path, raw: bytes, size: int) -> int:
+    """Index a pack's entries that point inside it; returns how many were damaged."""
+    entries, bad, _whole = parse_index(raw)
+    for digest, offset, length in entries:
+        if offset + length <= size:
+            index[digest.hex()] = Location(pack, offset, length)
+        else:
+            bad += 1
+    return bad
 
 
 class MissingContentError(CorruptObjectError):
@@ -221,9 +301,16 @@ class PackWriter:
         return self._pack.with_name(f"{self._pack.stem}-p{os.getpid()}x.pack")
 
     def adopt(self, pack: Path) -> None:
-        """Index a helper's `side_pack` (complete and fsynced) into the store in memory."""
+        """Index a helper's `side_pack` (complete and fsynced) into the store in memory.
+
+        A helper that found everything already stored wrote no pack at all.
+        """
         idx = pack.with_suffix(".idx")
-        _add_entries(self.store.index, pack, idx.read_bytes(), pack.stat().st_size)
+        try:
+            raw, size = idx.read_bytes(), pack.stat().st_size
+        except FileNotFoundError:
+            return
+        _add_entries(self.store.index, pack, raw, size)
 
     def put(self, data: bytes, key: str | None = None) -> str:
         """Store ``data`` unless already present; return its address."""
@@ -264,11 +351,7 @@ class PackWriter:
         os.fsync(fh.fileno())  # type: ignore[attr-defined]
         fh.close()  # type: ignore[attr-defined]
         assert self._pack is not None
-        entries = b"".join(_ENTRY.pack(bytes.fromhex(k), off, n) for k, off, n in self._pending)
-        with open(self._pack.with_suffix(".idx"), "ab") as idx:
-            idx.write(entries)
-            idx.flush()
-            os.fsync(idx.fileno())
+        append_index(self._pack.with_suffix(".idx"), self._pending)
         self._pending.clear()
         self._fh = None
 
@@ -288,18 +371,18 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
         return len(live), 0
     n = int(old_packs[-1].stem.split("-")[1]) + 1 if old_packs else 0
     new = store.packs / f"pack-{n:06d}.pack"
-    entries: list[bytes] = []
+    entries: list[tuple[str, int, int]] = []
     offset = 0
     with open(new, "wb") as out:
         for k in live:
             data = store.read(k)
             out.write(data)
-            entries.append(_ENTRY.pack(bytes.fromhex(k), offset, len(data)))
+            entries.append((k, offset, len(data)))
             offset += len(data)
         out.flush()
         os.fsync(out.fileno())
     with open(new.with_suffix(".idx"), "wb") as idx:
-        idx.write(b"".join(entries))
+        idx.write(IDX_MAGIC + encode_entries(entries))
         idx.flush()
         os.fsync(idx.fileno())
     store.close()
@@ -359,7 +442,7 @@ def store_files(writer: PackWriter, files: list[tuple[str, int]]) -> list[str]:
         helper.flush()
         return keys
 
-    if len(files) >= parallel.PARALLEL_MIN:
+    if len(files) >= parallel.parallel_min():
         side.append(writer.side_pack())
     keys, helped = parallel.split_run(files, run)
     if helped:
