@@ -223,13 +223,13 @@ def merge(
             return MergeOutcome("up-to-date", theirs)
         _require_clean(repo, f"merge {rev}")
         if head is None or repo.git.is_ancestor(head, theirs):
-            materialize(repo, repo.git.commit(theirs).tree)
             branch = repo.branch()
-            if branch:
-                repo.git.update_ref(f"refs/heads/{branch}", theirs)
-            else:
-                repo.git.set_head_detached(theirs)
-            repo._set_stage(None)
+            then: dict[str, object] = (
+                {"ref": f"refs/heads/{branch}", "oid": theirs}
+                if branch
+                else {"head_detached": theirs}
+            )
+            materialize(repo, repo.git.commit(theirs).tree, then=then)  # moves the ref too
             return MergeOutcome("fast-forward", theirs, repo.git.commit(theirs))
         base = repo.git.merge_base(head, theirs)
         result = merge_core.merge_trees(

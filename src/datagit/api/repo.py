@@ -305,6 +305,7 @@ class Repo:
         from datagit.api import staging
 
         with self.lock:
+            self.recover()
             return staging.add(self, paths, progress=progress)
 
     def commit(
@@ -321,6 +322,7 @@ class Repo:
         from datagit.api import staging
 
         with self.lock:
+            self.recover()
             if all:
                 staging.add(self, None, report=False)
             return staging.commit(
@@ -330,11 +332,22 @@ class Repo:
                 author=author,
                 allow_empty=allow_empty,
                 parents=parents,
+                added_all=all,
             )
+
+    def recover(self) -> bool:
+        """Finish a checkout that was killed half-way (its journal says where it was
+        going), so no command sees the half-moved workspace; True if one was."""
+        if not (self.dotdir / "CHECKOUT").exists():
+            return False
+        from datagit.api.workspace import finish_interrupted
+
+        return finish_interrupted(self)
 
     # -- status ------------------------------------------------------------
     def status(self) -> Status:
         """Staged and unstaged record changes per dataset, and config changes."""
+        self.recover()
         head_tree = self.root_tree("HEAD")
         head_cfg, head_ds = manifest.read_root(self.git, head_tree) if head_tree else (b"", {})
         stage_tree = self.stage_tree()

@@ -219,7 +219,10 @@ def commit(
     author: Signature | None = None,
     allow_empty: bool = False,
     parents: list[str] | None = None,
+    added_all: bool = False,
 ) -> CommitInfo:
+    """Commit the stage; ``added_all`` says the caller just staged everything (`-a`),
+    which changes what an empty commit's hint can suggest."""
     if not message.strip():
         raise InvalidInputError("empty commit message", hint='pass one with -m "what changed"')
     head = repo.head()
@@ -251,8 +254,12 @@ def commit(
         unchanged = head_tree is not None and (cfg_bytes, stage_ds) == (head_cfg, head_ds)
         if unchanged and not allow_empty and not merge:
             raise DatagitError(
-                "nothing to commit: the stage matches HEAD",
-                hint="stage changes with `datagit add`, or use `commit -a`",
+                "nothing to commit: the workspace matches HEAD"
+                if added_all
+                else "nothing to commit: the stage matches HEAD",
+                hint="change, add or re-label examples first (`datagit status` shows none)"
+                if added_all
+                else "stage changes with `datagit add`, or use `commit -a`",
             )
         patches = _patch_blobs(repo, stage_ds, pairs) if first_is_head else None
         stage = manifest.write_root(repo.git, cfg_bytes, stage_ds, patches)

@@ -51,14 +51,23 @@ def plan_dataset(
     cfg_target: DatasetConfig | None,
     target: Mapping[str, Record],
     table_bytes_now: bytes | None,
+    have: dict[str, str] | None = None,
 ) -> None:
-    """Add to ``plan`` the edits that turn dataset ``now`` into ``target``."""
+    """Add to ``plan`` the edits that turn dataset ``now`` into ``target``.
+
+    ``have`` (path → content address), when given, is what the workspace holds
+    instead of ``now``'s paths: files listed as they are, rules broken or not.
+    """
     # Every path is checked (`record_path`) before it is planned: records may come
     # from a crafted commit, and a plan is what writes and deletes files.
-    have: dict[str, str] = {}  # path → content, as the workspace holds it
-    if cfg_now is not None:
+    if have is not None:
+        cfg_now_records = None
+    else:
+        have = {}  # path → content, as the workspace holds it
+        cfg_now_records = cfg_now
+    if cfg_now_records is not None:
         for r in now.values():
-            path = record_path(cfg_now, r)
+            path = record_path(cfg_now_records, r)
             if path:
                 have[path] = r.content
     want: dict[str, str] = {}
