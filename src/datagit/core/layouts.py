@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -155,7 +156,7 @@ def _walk_folder(
                 rel_path = base + rel_id
                 if entry.is_symlink():
                     _check_link(entry.path, rel_path, real_workdir)
-                if entry.is_dir():
+                if _is_dir(entry, rel_path):
                     if name in label_set:
                         raise InvalidInputError(
                             f"{rel_path}/ is a class folder nested inside class folder {label}/",
@@ -163,7 +164,44 @@ def _walk_folder(
                         )
                     stack.append((entry.path, rel_id + "/"))
                     continue
+                if not entry.is_file():  # from the listing's d_type: no open, no read
+                    _refuse_special(entry.path, rel_path)
                 yield label, rel_id, rel_path, entry
+
+
+def _is_dir(entry: os.DirEntry[str], rel_path: str) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError as exc:  # ELOOP: a link that leads back to itself
+        raise InvalidInputError(
+            f"{rel_path} is a symlink that cannot be resolved ({exc.strerror})",
+            hint="fix or remove the link",
+        ) from None
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _refuse_special(abspath: str, rel_path: str) -> None:
+    """Refuse a FIFO, socket or device by its name: reading one could block forever.
+
+    A dangling link is left to the stat that follows (its error names the file).
+    """
+    try:
+        mode = os.stat(abspath).st_mode
+    except OSError:
+        return
+    for test, kind in _KINDS:
+        if test(mode):
+            raise InvalidInputError(
+                f"{rel_path} is {kind}, not a file",
+                hint="an example is a regular file: move it out of the dataset's folder",
+            )
 
 
 def _stat(entry: os.DirEntry[str], rel_path: str) -> os.stat_result:
@@ -214,7 +252,7 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
             continue
         if entry.is_symlink():  # a class folder linked elsewhere
             _check_link(entry.path, f"{cfg.path}/{entry.name}", real_workdir)
-        if entry.is_dir():
+        if _is_dir(entry, f"{cfg.path}/{entry.name}"):
             labels.append(entry.name)
         else:
             raise InvalidInputError(
@@ -354,6 +392,8 @@ def narrow_changes(
             st = _stat_path(abspath, path)  # a dangling link: the usual error
         except OSError:
             st = _stat_path(abspath, path)
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            _refuse_special(abspath, path)
         t = (st.st_size, st.st_mtime_ns, st.st_ino)
         if t[1] >= limit or stats.get(path) != t:
             changed[path] = t
@@ -393,7 +433,13 @@ def entry_for(cfg: DatasetConfig, workdir: Path, path: str) -> FileEntry:
 def _check_link(path: str, rel_path: str, real_workdir: str) -> None:
     """Refuse a link out of the workspace, or into its `.datagit` (whose config may hold
     remote secrets: a link there would commit and push them as an example)."""
-    target = os.path.realpath(path)
+    try:
+        target = os.path.realpath(path)
+    except OSError as exc:  # ELOOP: a link that leads back to itself
+        raise InvalidInputError(
+            f"{rel_path} is a symlink that cannot be resolved ({exc.strerror})",
+            hint="fix or remove the link",
+        ) from None
     if os.path.commonpath([target, real_workdir]) != real_workdir:
         raise InvalidInputError(
             f"{rel_path} is a symlink to {target}, outside the workspace",
@@ -508,6 +554,7 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
     table_dir = Path(cfg.path).parent
     seen: dict[str, int] = {}
     records = []
+    labelled = False  # a JSON Lines row may omit its label (null), but not every row
     special = {cfg.id, cfg.label, cfg.annotator, cfg.content, cfg.file}
     for line, row in rows:
         where = f"{cfg.path} line {line}"
@@ -523,6 +570,9 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
                 hint="ids must be unique within a dataset",
             )
         seen[example_id] = line
+        if cfg.label not in row and cfg.table_format == "csv":
+            _no_label_column(cfg, where)  # a typo'd name must not read as "no labels"
+        labelled = labelled or cfg.label in row
         label = row.get(cfg.label)
         annotator = row.get(cfg.annotator) if cfg.annotator else None
         fields = {k: v for k, v in row.items() if k not in special}
@@ -562,7 +612,17 @@ def scan_table(cfg: DatasetConfig, hasher: Hasher) -> list[Record]:
                 fields=fields or None,
             )
         )
+    if records and not labelled:
+        _no_label_column(cfg, cfg.path)
     return records
+
+
+def _no_label_column(cfg: DatasetConfig, where: str) -> None:
+    raise InvalidInputError(
+        f"{where}: no {cfg.label!r} column",
+        hint='set `label = "COLUMN"` for this dataset in datagit.toml '
+        "(an empty value, or null in JSON Lines, means no label)",
+    )
 
 
 def _csv_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -10,7 +10,9 @@ verifies them against their address.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -81,14 +83,17 @@ class ContentStore:
         for idx in sorted(self.packs.glob("pack-*.idx")):
             pack = idx.with_suffix(".pack")
             try:
-                size = pack.stat().st_size
+                st = pack.stat()
                 raw = idx.read_bytes()
             except FileNotFoundError:
                 continue
             except OSError as exc:  # e.g. a folder where the pack or index should be
                 self.index_problems.append(f"content index {idx} is unreadable: {exc.strerror}")
                 continue
-            bad = _add_entries(index, pack, raw, size)
+            if not stat.S_ISREG(st.st_mode):
+                self.index_problems.append(f"content pack {pack} is not a file")
+                continue
+            bad = _add_entries(index, pack, raw, st.st_size)
             if bad:
                 self.index_problems.append(
                     f"content index {idx}: {bad} damaged entries skipped "
@@ -153,11 +158,17 @@ class ContentStore:
         return len(absent)
 
     def _pread(self, loc: Location) -> bytes:
-        fd = self._readers.get(loc.path)
-        if fd is None:
-            fd = os.open(loc.path, os.O_RDONLY)
-            self._readers[loc.path] = fd
-        return os.pread(fd, loc.length, loc.offset)
+        try:
+            fd = self._readers.get(loc.path)
+            if fd is None:
+                fd = os.open(loc.path, os.O_RDONLY)
+                self._readers[loc.path] = fd
+            return os.pread(fd, loc.length, loc.offset)
+        except OSError as exc:  # gone, replaced by a folder, an I/O error: never a traceback
+            raise CorruptObjectError(
+                f"content pack {loc.path} cannot be read: {exc.strerror or exc}",
+                hint="run `datagit fsck`; restore the pack from a backup or pull its content",
+            ) from None
 
     def close(self) -> None:
         for fd in self._readers.values():
@@ -284,9 +295,10 @@ class PackWriter:
             self._fh = open(self._fixed, "ab", buffering=1 << 20)  # noqa: SIM115
             self._offset = self._fh.tell()  # type: ignore[attr-defined]
             return
-        packs = sorted(self.store.packs.glob("pack-*.pack"))
-        pack = packs[-1] if packs else None
-        if pack is None or pack.stat().st_size > PACK_LIMIT:
+        names = sorted(self.store.packs.glob("pack-*.pack"))
+        pack = names[-1] if names else None
+        if pack is None or not pack.is_file() or pack.stat().st_size > PACK_LIMIT:
+            # a new pack, numbered past every name taken (even by something not a file)
             n = int(pack.stem.split("-")[1]) + 1 if pack else 0
             pack = self.store.packs / f"pack-{n:06d}.pack"
         self._pack = pack
@@ -405,8 +417,11 @@ def prune_loose(store: ContentStore, keep: set[str]) -> int:
 def read_file(path: str, size: int) -> bytes:
     """A whole file through raw fds: the stat already gave its size, so one read
     usually suffices, without a buffered file object per example."""
-    fd = os.open(path, os.O_RDONLY)
+    # O_NONBLOCK: a FIFO swapped in since the listing must not block the open
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
         data = os.read(fd, size + 1)
         if len(data) <= size:
             return data

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+import xxhash
+
 if TYPE_CHECKING:
     from datagit.storage import fsmonitor
 
@@ -142,6 +144,26 @@ def cached_key(
     return row[3]
 
 
+_SNAP_MAGIC = b"DGSNAP2\n"  # then xxh3-64 of the marshalled body, then the body
+
+
+def _well_formed(snap: Snapshot, deep: bool) -> bool:
+    """Whether a loaded snapshot has the shape the code relies on (``deep``: every entry)."""
+    if not (
+        isinstance(snap.tree, str)
+        and isinstance(snap.taken, int)
+        and isinstance(snap.stats, dict)
+        and (snap.token is None or isinstance(snap.token, str))
+    ):
+        return False
+    if not deep:
+        return True
+    return all(
+        isinstance(k, str) and type(v) is tuple and len(v) == 3 and all(type(x) is int for x in v)
+        for k, v in snap.stats.items()
+    )
+
+
 class Snapshot(NamedTuple):
     tree: str  # the dataset tree the workspace matched
     taken: int  # when (ns): entries written within RACY_NS of it are not trusted
@@ -174,11 +196,29 @@ class Snapshots:
         return self.folder / f"snapshot-{dataset}.marshal"
 
     def load(self, dataset: str) -> Snapshot | None:
+        """The dataset's snapshot, or None: a damaged one is discarded (the next scan
+        rebuilds it), never trusted. Snapshots carry a checksum; older ones without
+        it are checked entry by entry."""
         try:
-            tree, taken, stats, *token = marshal.loads(self._path(dataset).read_bytes())
-            return Snapshot(tree, taken, stats, token[0] if token else None)  # older: no token
-        except (OSError, EOFError, ValueError, TypeError):
+            raw = self._path(dataset).read_bytes()
+        except OSError:
             return None
+        checked = raw.startswith(_SNAP_MAGIC)
+        if checked:
+            digest, body = raw[len(_SNAP_MAGIC) : len(_SNAP_MAGIC) + 8], raw[len(_SNAP_MAGIC) + 8 :]
+            if xxhash.xxh3_64_digest(body) != digest:
+                return self._discard(dataset)
+            raw = body
+        try:
+            tree, taken, stats, *token = marshal.loads(raw)
+        except (EOFError, ValueError, TypeError):
+            return self._discard(dataset)
+        snap = Snapshot(tree, taken, stats, token[0] if token else None)  # older: no token
+        return snap if _well_formed(snap, deep=not checked) else self._discard(dataset)
+
+    def _discard(self, dataset: str) -> Snapshot | None:
+        self._path(dataset).unlink(missing_ok=True)
+        return None
 
     def ask(self, since: str | None) -> fsmonitor.Answer | None:
         """The monitor's answer for ``since``: None without a (running) monitor."""
@@ -200,7 +240,8 @@ class Snapshots:
         self.folder.mkdir(exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(marshal.dumps((tree, taken_ns, stats, token)))
+        body = marshal.dumps((tree, taken_ns, stats, token))
+        tmp.write_bytes(_SNAP_MAGIC + xxhash.xxh3_64_digest(body) + body)
         os.replace(tmp, path)
 
     def drop(self, dataset: str | None = None) -> None:
