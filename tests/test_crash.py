@@ -290,7 +290,7 @@ def files_of(ws: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("after", [1, 40, 75])
+@pytest.mark.parametrize("after", [1, 60])
 @pytest.mark.parametrize(
     "next_command",
     [
@@ -335,3 +335,29 @@ def test_a_killed_checkout_is_finished_or_undone_exactly_by_the_next_command(
     assert not (ws / ".datagit" / "CHECKOUT").exists()
     repo.close()
     verify_everything(ws)
+
+
+# -- a fast sample of benchmarks/bench_crash.py (which runs ≥ 30 trials of each) -------------
+def _bench_crash():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_crash.py"
+    spec = importlib.util.spec_from_file_location("bench_crash", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_crash", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("op", ["first-add", "relabel", "checkout", "push", "gc", "merge"])
+def test_kill_9_sample_needs_no_repair(
+    op: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two random kills per operation on 120 digits, the forked helper engaged (from 60
+    files): the next commands work, fsck is clean, HEAD reads back into the workspace."""
+    bench = _bench_crash()
+    monkeypatch.setitem(bench.ENV, "DATAGIT_PARALLEL_MIN", "60")
+    outcome = bench.run_op(op, 2, 120, SEED + len(op), tmp_path)
+    assert outcome.repaired == 0, outcome.errors
+    assert outcome.fsck_clean == outcome.reads_back == outcome.trials == 2
