@@ -195,7 +195,7 @@ def parse_index(raw: bytes) -> tuple[list[tuple[bytes, int, int]], int, int]:
     A torn last entry (a crash mid-append) is not counted as damage: appends
     truncate it away before they write (`append_index`).
     """
-    if raw.startswith(IDX_MAGIC):
+    if _is_v2(raw):
         body = len(raw) - len(IDX_MAGIC)
         whole = len(IDX_MAGIC) + body - body % _ENTRY2_SIZE
         out, bad = [], 0
@@ -209,6 +209,13 @@ def parse_index(raw: bytes) -> tuple[list[tuple[bytes, int, int]], int, int]:
         return out, bad, whole
     whole = len(raw) - len(raw) % _ENTRY.size
     return list(_ENTRY.iter_unpack(raw[:whole])), 0, whole
+
+
+def _is_v2(raw: bytes) -> bool:
+    """A v2 index, even with a damaged byte or two in its header: a v1 index starts with
+    a random digest, which is this close to the magic about once in 2**48."""
+    head = raw[: len(IDX_MAGIC)]
+    return len(head) == len(IDX_MAGIC) and sum(a != b for a, b in zip(head, IDX_MAGIC)) <= 2
 
 
 def encode_entries(entries: Iterable[tuple[str, int, int]]) -> bytes:
@@ -231,7 +238,9 @@ def append_index(idx: Path, entries: list[tuple[str, int, int]]) -> None:
         raw = _read_all(fd)
         if not raw:
             data = IDX_MAGIC + encode_entries(entries)
-        elif raw.startswith(IDX_MAGIC):
+        elif _is_v2(raw):
+            if not raw.startswith(IDX_MAGIC):
+                os.pwrite(fd, IDX_MAGIC, 0)  # a damaged header byte: put it right
             data = encode_entries(entries)
         else:
             data = b"".join(_ENTRY.pack(bytes.fromhex(k), o, n) for k, o, n in entries)

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import xxhash
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 SINGLE_LOOKUPS = 2_000  # past this many lookups, load the whole table at once
 RACY_NS = 50_000_000  # 50 ms: wider than any file-time granularity seen on ext4
+
+
+_T = TypeVar("_T")
 
 
 class StatCache:
@@ -39,12 +42,26 @@ class StatCache:
             try:
                 self._open()
             except sqlite3.DatabaseError:  # a damaged cache is rebuilt, never trusted
-                self.close()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                self._open()
+                self._reset()
         assert self._db is not None
         return self._db
+
+    def _reset(self) -> None:
+        """Throw the cache away and start an empty one (it only saves hashing)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._rows = None
+        self._open()
+
+    def _run(self, op: Callable[[sqlite3.Connection], _T], fallback: _T, retry: bool = False) -> _T:
+        """``op`` on the database; a damage sqlite finds only now (a page read later)
+        resets the cache: reads then answer ``fallback``, writes run again on the new one."""
+        try:
+            return op(self._conn())
+        except sqlite3.DatabaseError:
+            self._reset()
+            return op(self._conn()) if retry else fallback
 
     def _open(self) -> None:
         if self._db is None:
@@ -62,8 +79,10 @@ class StatCache:
     @property
     def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
         if self._rows is None:
-            cur = self._conn().execute("SELECT * FROM files")
-            self._rows = {r[0]: r[1:] for r in cur}
+            rows: dict[str, tuple[int, int, int, str, int]] = self._run(
+                lambda db: {r[0]: r[1:] for r in db.execute("SELECT * FROM files")}, {}
+            )
+            self._rows = rows
             self._rows.update(self._dirty)  # recorded but not yet saved
         return self._rows
 
@@ -71,7 +90,7 @@ class StatCache:
         """True when nothing is cached (a first add need not look anything up)."""
         if self._rows is not None:
             return not self._rows and not self._dirty
-        got = self._conn().execute("SELECT 1 FROM files LIMIT 1").fetchone()
+        got = self._run(lambda db: db.execute("SELECT 1 FROM files LIMIT 1").fetchone(), None)
         return got is None and not self._dirty
 
     def _row(self, path: str) -> tuple[int, int, int, str, int] | None:
@@ -81,7 +100,10 @@ class StatCache:
             self._single += 1
             if path in self._dirty:
                 return self._dirty[path]
-            got = self._conn().execute("SELECT * FROM files WHERE path=?", (path,)).fetchone()
+            got = self._run(
+                lambda db: db.execute("SELECT * FROM files WHERE path=?", (path,)).fetchone(),
+                None,
+            )
             return tuple(got[1:]) if got else None  # type: ignore[return-value]
         return self.rows.get(path)
 
@@ -108,23 +130,31 @@ class StatCache:
     def save(self) -> None:
         if not self._dirty:
             return
-        db = self._conn()
-        with db:
-            db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-                ((p, *r) for p, r in self._dirty.items()),
-            )
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                    ((p, *r) for p, r in self._dirty.items()),
+                )
+
+        self._run(write, None, retry=True)
         self._dirty.clear()
 
     def tree_for(self, source: str) -> str | None:
         """A records tree already computed for a table file's content address."""
-        row = self._conn().execute("SELECT tree FROM trees WHERE source=?", (source,)).fetchone()
+        row = self._run(
+            lambda db: db.execute("SELECT tree FROM trees WHERE source=?", (source,)).fetchone(),
+            None,
+        )
         return row[0] if row else None
 
     def remember_tree(self, source: str, tree: str) -> None:
-        db = self._conn()
-        with db:
-            db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
+
+        self._run(write, None, retry=True)
 
     def close(self) -> None:
         if self._db is not None:
