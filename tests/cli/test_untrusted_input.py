@@ -197,3 +197,9 @@ def test_a_push_that_loses_a_race_says_so(dg: Cli, tmp_path: Path) -> None:
     result = dg("push", "origin", ok=False)
     assert result.exit_code != 0 and "another push updated refs/heads/main" in result.output
     assert "datagit pull" in result.output and repo_state(dg.cwd) == before
+
+
+def test_a_damaged_merge_state_is_a_one_line_error(dg: Cli) -> None:
+    (dg.cwd / ".datagit" / "MERGE_STATE").write_bytes(b'{"theirs": "abc", "conf\xff')
+    line = refused(dg, "status", match="the merge in progress cannot be read")
+    assert "MERGE_STATE is damaged" in line

@@ -24,7 +24,7 @@ from datagit.core.diff import changes_between
 from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder, scan
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
-from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.errors import ConflictError, CorruptObjectError, DatagitError, InvalidInputError
 from datagit.storage import gitgc
 from datagit.storage.git import CommitInfo, Signature
 
@@ -346,7 +346,17 @@ def read_merge_state(repo: Repo) -> dict | None:
     path = repo.dotdir / MERGE_STATE
     if not path.exists():
         return None
-    return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
+    try:
+        state = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        state = None
+    if not isinstance(state, dict) or not isinstance(state.get("theirs"), str):
+        raise CorruptObjectError(
+            f"the merge in progress cannot be read: {path} is damaged",
+            hint=f"delete {path} and run `datagit checkout -f HEAD` to drop the merge, "
+            "then merge again",
+        )
+    return state
 
 
 def write_merge_state(repo: Repo, state: dict) -> None:

@@ -215,7 +215,9 @@ def _is_v2(raw: bytes) -> bool:
     """A v2 index, even with a damaged byte or two in its header: a v1 index starts with
     a random digest, which is this close to the magic about once in 2**48."""
     head = raw[: len(IDX_MAGIC)]
-    return len(head) == len(IDX_MAGIC) and sum(a != b for a, b in zip(head, IDX_MAGIC)) <= 2
+    if len(head) != len(IDX_MAGIC):
+        return False
+    return sum(a != b for a, b in zip(head, IDX_MAGIC, strict=True)) <= 2
 
 
 def encode_entries(entries: Iterable[tuple[str, int, int]]) -> bytes:

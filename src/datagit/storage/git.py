@@ -622,7 +622,9 @@ def _translating(fn):  # type: ignore[no-untyped-def]
 
 
 for _name, _fn in list(vars(GitStore).items()):
-    if inspect.isfunction(_fn) and not _name.startswith("__") and not (
-        inspect.isgeneratorfunction(_fn)
+    if (
+        inspect.isfunction(_fn)
+        and not _name.startswith("__")
+        and not (inspect.isgeneratorfunction(_fn))
     ):
         setattr(GitStore, _name, _translating(_fn))
