@@ -56,3 +56,7 @@ class ConflictError(DatagitError):
 
 class RemoteError(DatagitError):
     """A remote is unknown, unreachable, or refused the operation."""
+
+
+class ReadOnlyError(DatagitError, PermissionError):
+    """A write was asked of a repository opened read-only (a viewer, a worker process)."""

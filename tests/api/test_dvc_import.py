@@ -126,3 +126,75 @@ def test_import_dvc_from_the_command_line(
     assert out.rstrip().endswith("Imported 3 commits")
     r = run_cli(target.workdir)("import-dvc", str(target.workdir), ok=False)
     assert r.exit_code != 0 and "error: " in r.output and "not a DVC repository" in r.output
+
+
+def _files(repo: Repo) -> dict[str, str]:
+    """The dataset folder as label → id pairs, read from disk."""
+    root = repo.workdir / "data"
+    return {p.relative_to(root).as_posix(): p.parent.name for p in root.rglob("*.png")}
+
+
+def test_importing_again_brings_only_the_new_commits(
+    dvc_repo: tuple[Path, list[str]], target: Repo
+) -> None:
+    """Regression (#14): a second import replayed everything and failed on a moved file."""
+    src, sources = dvc_repo
+    done = import_dvc(target, str(src), rev=sources[1])
+    assert [c.source for c in done] == sources[:2]
+    again = import_dvc(target, str(src))
+    assert [c.source for c in again] == sources[2:]
+    assert sorted(r.id for r in target.records("data")) == sorted(
+        f"d{i}.png" for i in range(12) if i != 1
+    )
+    assert target.status().clean
+    assert import_dvc(target, str(src)) == []  # nothing new: nothing done
+
+
+def test_a_range_in_two_steps_keeps_the_second_range_deletions(
+    dvc_repo: tuple[Path, list[str]], target: Repo
+) -> None:
+    """Regression (#14): `--rev A..B` then `--rev B..main` kept a file deleted in B..main."""
+    src, sources = dvc_repo
+    import_dvc(target, str(src), rev=f"{sources[0]}..{sources[1]}")
+    import_dvc(target, str(src), rev=f"{sources[1]}..main")
+    ids = sorted(r.id for r in target.records("data"))
+    assert "d1.png" not in ids and len(ids) == 11
+    assert target.status().clean
+
+
+def _damaged_copy(src: Path, tmp_path: Path, victim: bytes) -> Path:
+    """A copy of the DVC repository whose cache lost the bytes ``victim``."""
+    import hashlib
+
+    copy = tmp_path / "damaged"
+    shutil.copytree(src, copy, symlinks=True)
+    md5 = hashlib.md5(victim).hexdigest()
+    (copy / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+    return copy
+
+
+def test_a_failed_import_leaves_an_empty_repository_as_it_was(
+    dvc_repo: tuple[Path, list[str]], target: Repo, tmp_path: Path
+) -> None:
+    src, _ = dvc_repo
+    copy = _damaged_copy(src, tmp_path, digits_pngs(12)[9][0])  # d9 arrives in the third commit
+    config = (target.workdir / "datagit.toml").read_bytes()
+    with pytest.raises(DatagitError, match="cannot read data/"):
+        import_dvc(target, str(copy))
+    assert target.head() is None and list(target.git.refs("refs/heads/")) == []
+    assert (target.workdir / "datagit.toml").read_bytes() == config
+    assert not (target.workdir / "data").exists()
+    assert target.status().clean
+
+
+def test_a_failed_re_import_leaves_the_last_import_as_it_was(
+    dvc_repo: tuple[Path, list[str]], target: Repo, tmp_path: Path
+) -> None:
+    src, sources = dvc_repo
+    import_dvc(target, str(src), rev=sources[1])
+    head, before = target.head(), _files(target)
+    copy = _damaged_copy(src, tmp_path, digits_pngs(12)[9][0])
+    with pytest.raises(DatagitError, match="cannot read data/"):
+        import_dvc(target, str(copy))
+    assert target.head() == head and _files(target) == before
+    assert target.status().clean

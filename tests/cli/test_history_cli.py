@@ -105,7 +105,7 @@ def test_blame_dataset(two_commits: Repo, cli: Cli) -> None:
     assert (zero["label"], zero["annotator"], zero["added_in"]) == ("8", "bo", first)
     assert zero["commit"] == two_commits.head() and zero["author"] == "Ada Tester"
     assert (rows["img_0005.png"]["commit"], rows["img_0005.png"]["annotator"]) == (first, "al")
-    assert rows["renamed.png"]["added_in"] == two_commits.head()
+    assert rows["renamed.png"]["added_in"] == first  # a rename keeps its history (#14)
     eights = cli("blame", "train", "--label", "8").output.splitlines()
     assert len(eights) == sum(1 for r in rows.values() if r["label"] == "8")
     old = json.loads(cli("blame", "train", "--rev", "HEAD~1", "--json").output)
@@ -207,10 +207,10 @@ def test_credit(two_commits: Repo, cli: Cli) -> None:
     data = json.loads(cli("credit", "--json").output)
     authors = {a["name"]: a for a in data["authors"]}
     annot = {a["name"]: a for a in data["annotators"]}
-    assert authors["Ada Tester"]["examples_added"] == 42  # 40, one new, one renamed
+    assert authors["Ada Tester"]["examples_added"] == 41  # 40 and one new; a rename adds none
     assert annot["al"]["labels_set"] == 40 and annot["al"]["labels_overturned"] == 2
-    assert annot["bo"]["labels_standing"] == 4
-    assert annot["al"]["labels_standing"] == 36
+    assert annot["bo"]["labels_standing"] == 3  # the renamed example keeps al's label
+    assert annot["al"]["labels_standing"] == 37
     assert set(data["authors"][0]) >= {
         "examples_added",
         "labels_set",

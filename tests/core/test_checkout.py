@@ -60,14 +60,14 @@ def test_plan_table_rewrites_only_when_bytes_differ() -> None:
     assert same.size == 0
     other = Plan()
     plan_dataset(other, cfg, recs, cfg, {}, rendered)
-    assert other.tables == {"t.csv": b"id,label\n"}
+    assert other.tables == {"t.csv": b"id,label,text\n"}  # the file's header stays (#14)
     gone = Plan()
     plan_dataset(gone, cfg, recs, None, {}, rendered)
     assert gone.delete == {"t.csv"}
 
 
 def test_a_table_with_the_target_records_keeps_its_own_formatting() -> None:
-    """CRLF, another column order, quoting: same records, so checkout leaves the bytes."""
+    """CRLF, another column order, quoting: kept for the same records and for changed ones."""
     cfg = DatasetConfig("t", "table", "t.csv", content="text")
     recs = {"a": Record("a", "pos", address(b"hi"), 2, text="hi")}
     as_written = b'label,"text",id\r\npos,hi,a\r\n'
@@ -77,7 +77,8 @@ def test_a_table_with_the_target_records_keeps_its_own_formatting() -> None:
     changed = Plan()
     target = {"a": Record("a", "neg", address(b"hi"), 2, text="hi")}
     plan_dataset(changed, cfg, recs, cfg, target, as_written)
-    assert changed.tables == {"t.csv": render_table(cfg, list(target.values()))}
+    # changed records keep the file's format too (#14): its header bytes, order, CRLF
+    assert changed.tables == {"t.csv": b'label,"text",id\r\nneg,hi,a\r\n'}
 
 
 def test_verify_refuses_a_corrupt_object_before_any_write(tmp_path: Path) -> None:

@@ -47,3 +47,22 @@ def test_ledger_counts_each_contributor() -> None:
     only_c2 = credit(git, c3, ["train"], lambda c: c.id == c2)
     assert set(only_c2.authors) == {"bo"} and only_c2.authors["bo"].labels_standing == 1
     assert ledger.to_dict()["authors"][0]["name"] == "ada"
+
+
+def test_a_commit_touching_two_datasets_counts_once() -> None:
+    """Regression (#14): a commit adding to train and eval was two commits in the ledger."""
+    git = GitStore.init(Path(tempfile.mkdtemp()) / "g")
+    config = CONFIG + b'[datasets.eval]\nlayout = "imagefolder"\npath = "eval"\n'
+    sig = Signature("ada", "ada@example.com", 1_700_000_000)
+    tree = write_root(
+        git,
+        config,
+        {
+            "train": write_dataset(git, [rec("a", "cat", None)]),
+            "eval": write_dataset(git, [rec("b", "dog", None)]),
+        },
+    )
+    c1 = git.create_commit(tree, [], "both\n", sig, sig)
+    ledger = credit(git, c1, ["train", "eval"])
+    assert ledger.authors["ada"].commits == 1
+    assert ledger.authors["ada"].examples_added == 2

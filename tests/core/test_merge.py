@@ -106,3 +106,27 @@ def test_dataset_added_on_one_side_is_taken() -> None:
     config, datasets = read_root(g, result.tree)
     assert set(datasets) == {"train", "val"}
     assert b"[datasets.val]" in config
+
+
+def test_a_conflict_brought_in_by_an_earlier_merge_names_who_made_it() -> None:
+    """Regression (#14): the conflict named the earlier merge's author, not the person."""
+    from datagit.core.merge import with_authors
+    from datagit.storage.git import Signature
+
+    g = git()
+
+    def commit(records: dict[str, Record], parents: list[str], who: str, n: int) -> str:
+        s = Signature(who, f"{who}@example.com", 1_700_000_000 + n)
+        return g.create_commit(root(records), parents, f"{who} {n}\n", s, s)
+
+    base_state = {"x": rec("x", "cat", 1), "y": rec("y", "cat", 2)}
+    base = commit(base_state, [], "ada", 0)
+    bob = commit({**base_state, "x": rec("x", "dog", 1)}, [base], "bob", 1)
+    main = commit({**base_state, "y": rec("y", "owl", 2)}, [base], "ada", 2)
+    merged = {"x": rec("x", "dog", 1), "y": rec("y", "owl", 2)}
+    merge = commit(merged, [main, bob], "mallory", 3)
+    carol = commit({**base_state, "x": rec("x", "emu", 1)}, [base], "carol", 4)
+    result = merge_trees(g, g.commit(base).tree, g.commit(merge).tree, g.commit(carol).tree)
+    (c,) = with_authors(g, result.conflicts, merge, carol)
+    assert (c.id, c.ours_author, c.ours_commit) == ("x", "bob", bob)
+    assert (c.theirs_author, c.theirs_commit) == ("carol", carol)

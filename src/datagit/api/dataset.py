@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from datagit.core.records import Record
+from datagit.core.records import Record, encode_lines
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
@@ -25,6 +26,42 @@ class DatasetView:
         self.commit = repo.resolve(rev) if rev not in (":workspace", ":stage") else None
         self.tree = repo.dataset_tree(name, rev).oid if rev != ":workspace" else None
         self._records: list[Record] | None = None
+        self._identity: str | None = None
+
+    @classmethod
+    def from_records(
+        cls, repo: Repo, name: str, records: Iterable[Record], *, rev: str, commit: str | None
+    ) -> DatasetView:
+        """A view over any set of records (a fold, a subset, a parent plus part of a change).
+
+        Such a set has no git tree, so its `identity` is a SHA-256 of its encoded
+        records: two views holding the same records share cached runs, whatever
+        produced them.
+        """
+        view = cls.__new__(cls)
+        view.repo, view.name, view.rev, view.commit, view.tree = repo, name, rev, commit, None
+        view._records = sorted(records, key=lambda r: r.id)
+        view._identity = None
+        return view
+
+    @property
+    def identity(self) -> str:
+        """What a run key names this data by: the dataset tree id when the view is a
+        committed dataset, else ``records:<sha256 of its encoded records>``."""
+        if self._identity is None:
+            if self.tree is not None:
+                self._identity = self.tree
+            else:
+                digest = hashlib.sha256(encode_lines(self.records)).hexdigest()
+                self._identity = f"records:{digest}"
+        return self._identity
+
+    def subset(self, keep: Callable[[Record], bool], rev: str | None = None) -> DatasetView:
+        """The records for which ``keep`` is true, as a view of their own."""
+        return DatasetView.from_records(
+            self.repo, self.name, (r for r in self.records if keep(r)),
+            rev=rev or f"{self.rev}[subset]", commit=self.commit,
+        )  # fmt: skip
 
     @property
     def records(self) -> list[Record]:

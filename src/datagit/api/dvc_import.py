@@ -8,10 +8,11 @@ or remote the DVC repository uses serves them; dvc is an optional extra.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ from datagit.storage.gitremote import clone_bare, is_local, local_path
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
+
+CONFIG = "datagit.toml"
 
 
 @dataclass(frozen=True)
@@ -63,26 +66,101 @@ def import_dvc(
                 hint="check --path (the DVC-tracked directory) and --rev",
             )
         _require_clean(repo)
-        cfg = _target_dataset(repo, dataset or PurePosixPath(path).name, path)
-        out: list[ImportedCommit] = []
-        previous: dict[str, str] = {}
+        done = _imported(repo)
+        commits = [c for c in commits if c.id not in done]  # a re-import is incremental
+        if not commits:
+            return []
         # Every commit's file names are checked before the first is written: a DVC
         # repository is untrusted input, as a datagit remote is.
         listings = [_listing(DVCFileSystem(root, rev=c.id), path, c) for c in commits]
-        for i, (c, current) in enumerate(zip(commits, listings, strict=True)):
-            fs = DVCFileSystem(root, rev=c.id)
-            _sync(repo.workdir / cfg.path, fs, path, previous, current, c)
-            previous = current
-            made = repo.commit(
-                c.message.rstrip() + f"\n\nImported-From: dvc {c.id}\n",
-                all=True,
-                author=c.author,
-                allow_empty=True,
-            )
-            out.append(ImportedCommit(c.id, made.id, len(current)))
-            if progress:
-                progress(i + 1, len(commits))
+        undo = _Undo.record(repo)
+        try:
+            cfg = _target_dataset(repo, dataset or PurePosixPath(path).name, path, undo)
+            dest = repo.workdir / cfg.path
+            out: list[ImportedCommit] = []
+            # What the folder holds now, not what the first imported commit's parent
+            # held: a second import (or a second range) starts from the first's result.
+            previous = _workspace_listing(dest)
+            for i, (c, current) in enumerate(zip(commits, listings, strict=True)):
+                fs = DVCFileSystem(root, rev=c.id)
+                _sync(dest, fs, path, previous, current, c, undo.written)
+                previous = current
+                made = repo.commit(
+                    c.message.rstrip() + f"\n\n{TRAILER}: dvc {c.id}\n",
+                    all=True,
+                    author=c.author,
+                    allow_empty=True,
+                )
+                out.append(ImportedCommit(c.id, made.id, len(current)))
+                if progress:
+                    progress(i + 1, len(commits))
+        except BaseException:
+            undo.apply(repo)
+            raise
         return out
+
+
+TRAILER = "Imported-From"
+
+
+def _imported(repo: Repo) -> set[str]:
+    """DVC commits already imported into HEAD's history (their trailer names them)."""
+    out = set()
+    for c in repo.log():
+        found = c.trailer(TRAILER)
+        if found and found.startswith("dvc "):
+            out.add(found[4:].strip())
+    return out
+
+
+def _workspace_listing(dest: Path) -> dict[str, str]:
+    """Relative file path → md5 of the bytes (DVC 3's own file hash) of ``dest`` now."""
+    if not dest.is_dir():
+        return {}
+    return {
+        p.relative_to(dest).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in dest.rglob("*")
+        if p.is_file()
+    }
+
+
+@dataclass
+class _Undo:
+    """What an import changes, so that a failure half-way can put it all back."""
+
+    head: str | None
+    branch: str | None
+    config: bytes
+    created: Path | None = None  # the dataset folder, when the import made it
+    written: set[Path] = field(default_factory=set)
+
+    @classmethod
+    def record(cls, repo: Repo) -> _Undo:
+        return cls(repo.head(), repo.branch(), (repo.workdir / CONFIG).read_bytes())
+
+    def apply(self, repo: Repo) -> None:
+        """Move the branch back, restore the files and datagit.toml, drop the stage."""
+        from datagit.api.workspace import materialize
+
+        repo._set_stage(None)
+        if self.head is not None:
+            if self.branch:
+                repo.git.update_ref(f"refs/heads/{self.branch}", self.head, "import-dvc: undo")
+            else:
+                repo.git.set_head_detached(self.head)
+            materialize(repo, repo.git.commit(self.head).tree, force=True)
+        else:
+            if self.branch and repo.git.ref(f"refs/heads/{self.branch}"):
+                repo.git.delete_ref(f"refs/heads/{self.branch}")
+            for p in self.written:  # the folder was empty (a clean repository without commits)
+                p.unlink(missing_ok=True)
+        (repo.workdir / CONFIG).write_bytes(self.config)
+        for cfg in repo.config.datasets.values():
+            _prune_empty(repo.workdir / cfg.path)
+        if self.created is not None and self.created.is_dir():
+            _prune_empty(self.created)
+            if not any(self.created.iterdir()):
+                self.created.rmdir()
 
 
 def _dvc_filesystem() -> Any:
@@ -185,6 +263,7 @@ def _sync(
     previous: dict[str, str],
     current: dict[str, str],
     c: CommitInfo,
+    written: set[Path],
 ) -> None:
     """Make ``dest`` hold ``current``: write what changed, delete what went."""
     for rel in previous.keys() - current.keys():
@@ -203,12 +282,18 @@ def _sync(
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        written.add(target)
+    _prune_empty(dest)
+
+
+def _prune_empty(dest: Path) -> None:
+    """Remove class folders left empty (an imagefolder holds no empty class)."""
     for folder in sorted(dest.rglob("*"), reverse=True):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
 
-def _target_dataset(repo: Repo, name: str, path: str) -> DatasetConfig:
+def _target_dataset(repo: Repo, name: str, path: str, undo: _Undo) -> DatasetConfig:
     existing = repo.config.datasets.get(name)
     if existing is not None:
         if existing.layout != "imagefolder":
@@ -218,6 +303,8 @@ def _target_dataset(repo: Repo, name: str, path: str) -> DatasetConfig:
             )
         return existing
     cfg = DatasetConfig(name=name, layout="imagefolder", path=path)
+    if not (repo.workdir / path).exists():
+        undo.created = repo.workdir / path
     (repo.workdir / path).mkdir(parents=True, exist_ok=True)
     repo.add_dataset(cfg)
     return cfg

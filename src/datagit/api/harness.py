@@ -1,8 +1,18 @@
 """Train and evaluate on any data commit, through the run cache.
 
 The harness config is read from the workspace's ``datagit.toml`` (or a file
-given with ``config_file``), not from the commit being evaluated: every commit
-is judged by the same harness, which is what comparing and bisecting need.
+given with ``config_file``, or the ``datagit.toml`` of a revision given with
+``config_rev``), never from the commit being evaluated: every commit is judged
+by the same harness, which is what comparing and bisecting need.
+
+Training never checks anything out. It reads a commit's dataset trees — or any
+set of records (`DatasetView.from_records`, `DatasetView.subset`): a fold, a
+parent plus part of a change — and keys the run by that data's identity, so
+the same records always find the same cached run.
+
+A run can carry artifacts (a ledger, fold probabilities) written by `Hooks`
+that name an ``artifact`` key: asking for an artifact trains only when the
+cached run lacks it, and adding one never invalidates the plain run.
 torch is imported only when a run has to be trained or its weights loaded.
 """
 
@@ -22,6 +32,7 @@ from datagit.harness.config import HarnessConfig, RunKey
 from datagit.harness.runs import Run, RunStore
 
 if TYPE_CHECKING:
+    from datagit.api.dataset import DatasetView
     from datagit.api.repo import Repo
     from datagit.harness.train import Hooks, Progress
 
@@ -39,10 +50,23 @@ class Plan:
 
 
 def load_config(
-    repo: Repo, config_file: str | Path | None = None, **overrides: Any
+    repo: Repo,
+    config_file: str | Path | None = None,
+    *,
+    config_rev: str | None = None,
+    **overrides: Any,
 ) -> HarnessConfig:
-    """``[harness]`` from ``config_file`` or the workspace's ``datagit.toml``, with overrides."""
-    if config_file is not None:
+    """``[harness]`` from ``config_file``, a revision's ``datagit.toml`` (``config_rev``)
+    or the workspace's ``datagit.toml``, with overrides."""
+    if config_file is not None and config_rev is not None:
+        raise InvalidInputError(
+            "give the harness config as a file or as a revision, not both",
+            hint="drop --config or --config-rev",
+        )
+    if config_rev is not None:
+        where = f"{config_rev}:datagit.toml [harness]"
+        section = repo.config_at(config_rev).extra.get("harness")
+    elif config_file is not None:
         path = Path(config_file)
         try:
             raw = tomllib.loads(path.read_text())
@@ -58,7 +82,7 @@ def load_config(
         section = repo.config.extra.get("harness")
     if section is None:
         raise InvalidInputError(
-            f"no [harness] section in {config_file or 'datagit.toml'}",
+            f"no [harness] section in {where.removesuffix(' [harness]')}",
             hint='add one, e.g. [harness] train = "train", eval = "eval", model = "mlp" '
             "(see docs/harness.md)",
         )
@@ -67,13 +91,33 @@ def load_config(
     return replace(cfg, **overrides) if overrides else cfg
 
 
-def plan(repo: Repo, rev: str = "HEAD", cfg: HarnessConfig | None = None) -> Plan:
-    """Resolve the data trees and compute the run key, without importing torch."""
+def plan(
+    repo: Repo,
+    rev: str = "HEAD",
+    cfg: HarnessConfig | None = None,
+    *,
+    train_view: DatasetView | None = None,
+    eval_view: DatasetView | None = None,
+) -> Plan:
+    """Resolve the data and compute the run key, without importing torch.
+
+    ``train_view``/``eval_view`` replace the datasets ``[harness]`` names at
+    ``rev`` (a subset, a fold); the key then names them by their `identity`.
+    """
     cfg = cfg or load_config(repo)
     eval_rev = cfg.eval_rev or rev
-    train_commit, eval_commit = repo.resolve(rev), repo.resolve(eval_rev)
-    train_tree = _tree(repo, cfg.train, train_commit, rev, "train")
-    eval_tree = _tree(repo, cfg.eval, eval_commit, eval_rev, "eval")
+    train_commit = train_view.commit if train_view is not None else repo.resolve(rev)
+    eval_commit = eval_view.commit if eval_view is not None else repo.resolve(eval_rev)
+    train_tree = (
+        train_view.identity
+        if train_view is not None
+        else _tree(repo, cfg.train, train_commit or "", rev, "train")
+    )
+    eval_tree = (
+        eval_view.identity
+        if eval_view is not None
+        else _tree(repo, cfg.eval, eval_commit or "", eval_rev, "eval")
+    )
     key = RunKey(
         train_tree=train_tree,
         eval_tree=eval_tree,
@@ -82,7 +126,7 @@ def plan(repo: Repo, rev: str = "HEAD", cfg: HarnessConfig | None = None) -> Pla
         code=hconfig.code_version(cfg, repo.workdir),
         extra={"torch": _torch_version()},
     )
-    return Plan(cfg, key, rev, eval_rev, train_commit, eval_commit)
+    return Plan(cfg, key, rev, eval_rev, train_commit or "", eval_commit or "")
 
 
 def _tree(repo: Repo, name: str, commit: str, rev: str, role: str) -> str:
@@ -116,34 +160,60 @@ def train(
     no_cache: bool = False,
     hooks: Sequence[Hooks] = (),
     progress: Callable[[Progress], None] | None = None,
+    train_view: DatasetView | None = None,
+    eval_view: DatasetView | None = None,
 ) -> Run:
     """Train on the data at ``rev`` and evaluate, reusing a cached run when one matches.
 
-    With ``hooks`` the model is always trained (hooks need the loop to run) and
-    the fresh run replaces any cached one. ``run.cached`` says which happened.
+    Hooks that name an ``artifact`` are satisfied by a cached run that already
+    holds that artifact; otherwise they train, and their artifacts are added to
+    the run (the plain run's files stay as they were when the weights match).
+    Hooks without an artifact always train. ``run.cached`` says which happened.
     """
     cfg = config or load_config(repo, config_file, seed=seed)
     if config is not None and seed is not None:
         cfg = replace(cfg, seed=seed)
-    p = plan(repo, rev, cfg)
+    p = plan(repo, rev, cfg, train_view=train_view, eval_view=eval_view)
     runs = store(repo)
-    if not no_cache and not hooks:
-        hit = runs.get(p.key.id)
-        if hit is not None:
-            hit.cached = True
-            return hit
+    keyed = [(h, h.artifact) for h in hooks if h.artifact]
+    hit = None if no_cache else runs.get(p.key.id)
+    if (
+        hit is not None
+        and len(keyed) == len(hooks)
+        and all(hit.artifact(key) is not None for _, key in keyed)
+    ):
+        hit.cached = True
+        return hit
     from datagit.harness import train as harness_train
     from datagit.harness.runs import write_result
 
-    train_view = repo.dataset(cfg.train, p.train_commit)
-    eval_view = repo.dataset(cfg.eval, p.eval_commit)
+    train_view = train_view or repo.dataset(cfg.train, p.train_commit)
+    eval_view = eval_view or repo.dataset(cfg.eval, p.eval_commit)
     result = harness_train.run(
         cfg, train_view, eval_view, search=repo.workdir, hooks=hooks, progress=progress
     )
+    if hit is not None and hit.meta.get("weights_sha256") == result.weights_sha:
+        run = hit  # the same run, trained again only to watch it: keep its files
+    else:
+        run = _save(runs, p, cfg, train_view, eval_view, result, write_result)
+    for h, key in keyed:
+        runs.add_artifact(run, key, h.save_artifact)
+    return run
+
+
+def _save(
+    runs: RunStore,
+    p: Plan,
+    cfg: HarnessConfig,
+    train_view: DatasetView,
+    eval_view: DatasetView,
+    result: Any,
+    write_result: Callable[[Path, Any], None],
+) -> Run:
     meta = {
         "key": {**p.key.__dict__},
-        "train": _side(cfg.train, p.train_rev, p.train_commit, p.key.train_tree, len(train_view)),
-        "eval": _side(cfg.eval, p.eval_rev, p.eval_commit, p.key.eval_tree, len(eval_view)),
+        "train": _side(train_view, p.train_rev, p.train_commit, p.key.train_tree),
+        "eval": _side(eval_view, p.eval_rev, p.eval_commit, p.key.eval_tree),
         "config": cfg.to_dict(),
         "classes": result.classes,
         "metrics": result.metrics,
@@ -152,12 +222,47 @@ def train(
         "epoch_losses": result.epoch_losses,
         "seconds": round(result.seconds, 3),
         "weights_sha256": result.weights_sha,
+        "normalisation": result.normalisation,
     }
     return runs.save(p.key.id, meta, lambda folder: write_result(folder, result))
 
 
-def _side(name: str, rev: str, commit: str, tree: str, n: int) -> dict[str, Any]:
-    return {"dataset": name, "rev": rev, "commit": commit, "tree": tree, "examples": n}
+def uncommitted(repo: Repo, rev: str = "HEAD", cfg: HarnessConfig | None = None) -> list[str]:
+    """The harness's datasets whose workspace differs from ``rev`` when ``rev`` is HEAD:
+    a run of HEAD answers for the committed data, and the user should be told so."""
+    head = repo.head()
+    if head is None or repo.resolve(rev) != head:
+        return []
+    cfg = cfg or load_config(repo)
+    status = repo.status()
+    wanted = {cfg.train, cfg.eval}
+    return sorted(d.name for d in status.datasets if d.name in wanted and (d.staged or d.unstaged))
+
+
+WORKSPACE_REV = "workspace"  # how a run of the workspace names its revision
+
+
+def workspace_commit(repo: Repo) -> str:
+    """A commit of the workspace as it is (every dataset, content stored), on no branch:
+    `eval --workspace` trains on it through the same run cache as any commit, so the
+    same uncommitted data is never trained twice (the run is keyed by tree ids, which the
+    same files give again even after `gc` dropped this unnamed commit)."""
+    from datagit.api.undo import workspace_root
+    from datagit.storage.git import Signature
+
+    with repo.lock:
+        root = workspace_root(repo)
+        head = repo.head()
+        who = Signature("datagit", "datagit@localhost", 0)
+        return repo.git.create_commit(
+            root, [head] if head else [], "the workspace, uncommitted\n", who, who
+        )
+
+
+def _side(view: DatasetView, rev: str, commit: str, tree: str) -> dict[str, Any]:
+    # a whole dataset is named by the revision the user gave; a subset by its own name
+    rev = rev if view.tree is not None else view.rev
+    return {"dataset": view.name, "rev": rev, "commit": commit, "tree": tree, "examples": len(view)}
 
 
 evaluate = train  # `eval` trains first when no cached run matches; same function, same cache

@@ -22,7 +22,7 @@ import orjson
 from datagit.core import manifest, patch, snapshot
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
-from datagit.core.layouts import Hasher, scan, workspace_missing
+from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
@@ -76,14 +76,22 @@ class Status:
 class Repo:
     """A datagit workspace: ``datagit.toml``, the datasets, and ``.datagit/``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, readonly: bool = False) -> None:
+        """``readonly``: no side effects at all — no monitor started, nothing fetched,
+        no stat cache or snapshot written, and the write lock refuses — so viewers,
+        worker processes and threads can open a repository another process writes."""
         self.workdir = workdir
         self.dotdir = workdir / DOTDIR
+        self.readonly = readonly
         self.git = GitStore.open(self.dotdir)
         self.store = ContentStore(self.dotdir / "content")
-        self.statcache = StatCache(self.dotdir / "index.sqlite")
-        self.snapshots = Snapshots(self.dotdir / "cache")
-        self.lock = WriteLock(self.dotdir / "lock", on_acquire=self.git.clear_stale_locks)
+        self.statcache = StatCache(self.dotdir / "index.sqlite", readonly=readonly)
+        self.snapshots = Snapshots(self.dotdir / "cache", readonly=readonly)
+        self.lock = WriteLock(
+            self.dotdir / "lock", on_acquire=self.git.clear_stale_locks, readonly=readonly
+        )
+        if readonly:  # a reader (the web viewer, executors): no monitor, no fetching
+            return
         if self.git.config_get("datagit.fsmonitor") == "true":
             from datagit.api import monitor
 
@@ -114,12 +122,16 @@ class Repo:
         return cls(workdir)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = ".") -> Repo:
-        """Open the repository at ``path`` or the nearest parent holding ``.datagit``."""
+    def open(cls, path: str | os.PathLike[str] = ".", *, readonly: bool = False) -> Repo:
+        """Open the repository at ``path`` or the nearest parent holding ``.datagit``.
+
+        ``readonly``: never take the write lock (a writer's `with repo.lock` raises),
+        attach no filesystem monitor, fetch nothing and write no stat cache.
+        """
         start = Path(path).absolute()
         for folder in (start, *start.parents):
             if (folder / DOTDIR / "HEAD").exists():
-                return cls(folder)
+                return cls(folder, readonly=readonly)
         raise NotARepositoryError(
             f"not a datagit repository: {start} (nor any parent folder)",
             hint="run `datagit init` here, or cd into a repository",
@@ -155,10 +167,31 @@ class Repo:
                     f"dataset {cfg.name!r} already exists in datagit.toml",
                     hint="pick another name, or edit datagit.toml",
                 )
+            check_columns(cfg, self.workdir)
             config.datasets[cfg.name] = cfg
             data = config.dumps()
             Config.parse(data)  # validate before writing
             _atomic_write(self.workdir / CONFIG, data)
+
+    def remove_dataset(self, name: str) -> DatasetConfig:
+        """Undeclare a dataset in ``datagit.toml``; its files stay, and the next commit
+        drops its records (as `git rm --cached -r`). Refused while [harness] uses it."""
+        with self.lock:
+            config = self.config
+            cfg = self.dataset_config(name)
+            harness = config.extra.get("harness")
+            # an unset train/eval key means the dataset of that name (harness defaults)
+            roles = [
+                r for r in ("train", "eval") if harness is not None and harness.get(r, r) == name
+            ]
+            if roles:
+                raise InvalidInputError(
+                    f"dataset {name!r} is the harness's {roles[0]} data ([harness] {roles[0]})",
+                    hint="point [harness] at another dataset in datagit.toml first",
+                )
+            del config.datasets[name]
+            _atomic_write(self.workdir / CONFIG, config.dumps())
+            return cfg
 
     def identity(self) -> Signature:
         """The author of new commits: datagit config, then git's, then the environment."""
@@ -259,6 +292,8 @@ class Repo:
         return recs
 
     def _save_statcache(self) -> None:
+        if self.readonly:
+            return
         with contextlib.suppress(Exception):
             self.statcache.save()
 
@@ -353,8 +388,8 @@ class Repo:
     def recover(self) -> bool:
         """Finish a checkout that was killed half-way (its journal says where it was
         going), so no command sees the half-moved workspace; True if one was."""
-        if not (self.dotdir / "CHECKOUT").exists():
-            return False
+        if self.readonly or not (self.dotdir / "CHECKOUT").exists():
+            return False  # a reader (the viewer) never writes; the next writer finishes it
         from datagit.api.workspace import finish_interrupted
 
         return finish_interrupted(self)

@@ -317,11 +317,18 @@ def _stamp_annotator(
         else:
             found = changes_between(repo.git, head_ds.get(name), stage_ds[name])
             changed = patch.from_changes(found)
-        upserts = {
-            i: new.with_annotator(annotator)
-            for i, (old, new) in changed.items()
-            if new is not None and new.annotator is None and (old is None or old.label != new.label)
-        }
+        upserts = {}
+        # A rename that keeps its label sets no label: it keeps the annotator it had.
+        gone = {o.content: o for o, n in changed.values() if n is None and o is not None}
+        for i, (old, new) in changed.items():
+            if new is None or new.annotator is not None:
+                continue
+            was = gone.get(new.content) if old is None else None
+            if was is not None and was.label == new.label:
+                if was.annotator:
+                    upserts[i] = new.with_annotator(was.annotator)
+            elif old is None or old.label != new.label:
+                upserts[i] = new.with_annotator(annotator)
         if upserts:
             stage_ds[name] = manifest.patch_dataset(repo.git, stage_ds[name], upserts)
             changed.update((i, (changed[i][0], r)) for i, r in upserts.items())

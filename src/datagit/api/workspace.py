@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,8 @@ def checkout(repo: Repo, rev: str, *, force: bool = False) -> CommitInfo:
     with repo.lock:
         target = repo.resolve(rev)
         branch = rev if repo.git.ref(f"refs/heads/{rev}") else None
+        if rev == "HEAD":  # `checkout -f HEAD` discards changes; it never detaches (as git)
+            branch = repo.branch()
         target_tree = repo.git.commit(target).tree
         clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
@@ -126,6 +129,46 @@ def switch(
                 f"{', '.join(list_branches(repo)) or 'none'})",
             )
         return checkout(repo, branch, force=force)
+
+
+def left_behind(repo: Repo, old: str | None) -> list[CommitInfo]:
+    """Commits reachable from ``old`` (a detached HEAD just left) and from no branch,
+    tag or the new HEAD, newest first: what git warns is "left behind" on a switch."""
+    if old is None or (repo.branch() is None and repo.head() == old):
+        return []
+    keep = [*repo.git.refs("refs/heads/").values(), *repo.git.refs("refs/tags/").values()]
+    head = repo.head()
+    if head:
+        keep.append(head)
+    return list(repo.git.walk([old], hide=keep))
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The current branch against its upstream: ``ahead``/``behind`` are None when the
+    upstream ref is gone (never fetched, or deleted on the remote)."""
+
+    upstream: str  # "origin/main"
+    ahead: int | None
+    behind: int | None
+
+
+def tracking(repo: Repo) -> Tracking | None:
+    """How HEAD's branch stands against the remote branch it pulls from, as `git status`
+    says it; None when the branch has no upstream (``branch.NAME.remote`` unset)."""
+    branch = repo.branch()
+    remote = repo.git.config_get(f"branch.{branch}.remote") if branch else None
+    if not branch or not remote:
+        return None
+    merge = repo.git.config_get(f"branch.{branch}.merge") or f"refs/heads/{branch}"
+    name = f"{remote}/{merge.removeprefix('refs/heads/')}"
+    theirs = repo.git.ref(f"refs/remotes/{name}")
+    ours = repo.head()
+    if theirs is None or ours is None:
+        return Tracking(name, None, None)
+    ahead = sum(1 for _ in repo.git.walk([ours], hide=[theirs]))
+    behind = sum(1 for _ in repo.git.walk([theirs], hide=[ours]))
+    return Tracking(name, ahead, behind)
 
 
 def _require_clean(repo: Repo, force: bool, what: str, target_tree: str | None = None) -> bool:

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
+from datagit.api import render
 from datagit.api.repo import Repo
 from datagit.core.changes import Change
-from datagit.storage.git import CommitInfo, Signature
+from datagit.storage.git import Signature
 
 
 def open_repo(ctx: click.Context) -> Repo:
@@ -37,28 +38,12 @@ def when(sig: Signature) -> str:
     return dt.datetime.fromtimestamp(sig.time, tz).strftime("%Y-%m-%d %H:%M:%S %z")
 
 
-def iso(sig: Signature) -> str:
-    tz = dt.timezone(dt.timedelta(minutes=sig.offset))
-    return dt.datetime.fromtimestamp(sig.time, tz).isoformat()
+iso = render.iso  # kept here for the verbs that format dates
+commit_json = render.commit_json
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def commit_json(c: CommitInfo) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "parents": list(c.parents),
-        "author": {"name": c.author.name, "email": c.author.email, "date": iso(c.author)},
-        "committer": {
-            "name": c.committer.name,
-            "email": c.committer.email,
-            "date": iso(c.committer),
-        },
-        "annotator": c.trailer("Annotator"),
-        "message": c.message,
-    }
+    click.echo(render.text(value))
 
 
 def label(value: Any) -> str:
@@ -102,3 +87,12 @@ class PathspecCommand(click.Command):
 
 def pathspec(ctx: click.Context) -> list[str]:
     return list(ctx.meta.get("pathspec", []))
+
+
+def user_paths(ctx: click.Context, repo: Repo, paths: tuple[str, ...] | list[str]) -> list[str]:
+    """Paths relative to -C PATH (as in git); dataset names pass through."""
+    import os
+
+    base = ctx.find_root().obj["directory"]
+    names = repo.config.datasets
+    return [p if p in names else os.path.join(base, p) for p in paths]

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from datagit.api import history
+from datagit.api import history, render
 from datagit.api.repo import Repo
-from datagit.cli._common import echo_json, iso, label, open_repo, short, when
+from datagit.cli._common import echo_json, label, open_repo, short, when
 from datagit.core.blame import ExampleEvent
 
 
@@ -32,7 +32,7 @@ def blame(ctx: click.Context, target: str, rev: str, label_: str | None, as_json
     if example_id is not None:
         events = history.example_log(repo, dataset, example_id, rev)
         if as_json:
-            echo_json([event_json(e) for e in events])
+            echo_json(render.example_log_json(events))
             return
         for e in events:
             click.echo(event_line(e))
@@ -40,23 +40,10 @@ def blame(ctx: click.Context, target: str, rev: str, label_: str | None, as_json
             click.echo(f"{target}: no commit reachable from {rev} touched it")
         return
     rows = history.blame(repo, dataset, rev, label=label_)
-    infos = _infos(repo, {b.commit for b in rows} | {b.added_in for b in rows})
     if as_json:
-        echo_json(
-            [
-                {
-                    "id": b.id,
-                    "label": b.label,
-                    "commit": b.commit,
-                    "author": infos[b.commit].author.name,
-                    "date": iso(infos[b.commit].author),
-                    "annotator": b.annotator,
-                    "added_in": b.added_in,
-                }
-                for b in rows
-            ]
-        )
+        echo_json(render.dataset_blame_json(repo, rows))
         return
+    infos = _infos(repo, {b.commit for b in rows} | {b.added_in for b in rows})
     for b in rows:
         c = infos[b.commit]
         click.echo(
@@ -80,6 +67,8 @@ def event_line(e: ExampleEvent) -> str:
 def change_text(e: ExampleEvent) -> str:
     """``relabeled cat → dog`` / ``added (cat)`` / ``removed (was cat)``."""
     what = e.kind
+    if e.kind == "renamed" and e.old is not None:
+        what += f" from {e.old.id}"
     if e.old is not None and e.new is not None and e.old.label != e.new.label:
         what += f" {label(e.old.label)} → {label(e.new.label)}"
     elif e.new is not None and e.old is None:
@@ -91,18 +80,7 @@ def change_text(e: ExampleEvent) -> str:
     return what
 
 
-def event_json(e: ExampleEvent) -> dict[str, Any]:
-    return {
-        "commit": e.commit.id,
-        "author": e.commit.author.name,
-        "email": e.commit.author.email,
-        "date": iso(e.commit.author),
-        "annotator": e.annotator,
-        "kind": e.kind,
-        "old": e.old.to_dict() if e.old else None,
-        "new": e.new.to_dict() if e.new else None,
-        "message": e.commit.summary,
-    }
+event_json = render.event_json
 
 
 COMMANDS = [blame]

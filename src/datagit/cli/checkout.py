@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from datagit.api import workspace
+from datagit.api.repo import Repo
 from datagit.cli._common import open_repo, short
 
 
@@ -21,7 +22,9 @@ def checkout(ctx: click.Context, rev: str, force: bool) -> None:
       datagit checkout v1.0
     """
     repo = open_repo(ctx)
+    detached = repo.head() if repo.branch() is None else None
     info = workspace.checkout(repo, rev, force=force)
+    warn_left_behind(repo, detached)
     branch = repo.branch()
     if branch:
         click.echo(f"Switched to branch '{branch}'")
@@ -42,8 +45,31 @@ def switch(ctx: click.Context, branch: str, create: bool, force: bool) -> None:
       datagit switch -c relabel-cats
     """
     repo = open_repo(ctx)
+    detached = repo.head() if repo.branch() is None else None
     workspace.switch(repo, branch, create=create, force=force)
+    warn_left_behind(repo, detached)
     click.echo(f"Switched to {'a new ' if create else ''}branch '{branch}'")
+
+
+def warn_left_behind(repo: Repo, detached: str | None) -> None:
+    """git's warning when a detached HEAD's own commits are no longer on any branch."""
+    lost = workspace.left_behind(repo, detached)
+    if not lost:
+        return
+    n = len(lost)
+    click.echo(
+        f"Warning: you are leaving {n} commit{'s' if n > 1 else ''} behind, "
+        "not connected to any of your branches:",
+        err=True,
+    )
+    for c in lost[:5]:
+        click.echo(f"  {short(c.id)} {c.summary}", err=True)
+    if n > 5:
+        click.echo(f"  ... and {n - 5} more.", err=True)
+    click.echo(
+        f"If you want to keep them, create a branch now: datagit branch NAME {short(lost[0].id)}",
+        err=True,
+    )
 
 
 COMMANDS = [checkout, switch]

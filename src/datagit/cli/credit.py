@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from datagit.api import history
+from datagit.api import history, render
 from datagit.cli._common import PathspecCommand, echo_json, open_repo, pathspec
 from datagit.core.credit import Contribution
 from datagit.errors import InvalidInputError
@@ -58,7 +58,7 @@ def credit(
         until=_date(until, "--until"),
     )
     if as_json:
-        echo_json(ledger.to_dict())
+        echo_json(render.credit_json(ledger))
         return
     data = ledger.to_dict()
     for title, key in (("Authors", "authors"), ("Annotators", "annotators")):

@@ -1,4 +1,4 @@
-"""`datagit dataset add|list`: declare datasets in datagit.toml."""
+"""`datagit dataset add|remove|list`: declare datasets in datagit.toml."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def dataset() -> None:
     Examples:
       datagit dataset add train --layout imagefolder --path train
       datagit dataset list
+      datagit dataset remove scratch
     """
 
 
@@ -69,6 +70,20 @@ def add(
     Config.parse(Config(datasets={name: cfg}).dumps())  # validate
     repo.add_dataset(cfg)
     click.echo(f"dataset {name}: {layout} at {cfg.path}")
+
+
+@dataset.command("remove")
+@click.argument("name")
+@click.pass_context
+def remove(ctx: click.Context, name: str) -> None:
+    """Undeclare dataset NAME; its files stay, the next commit drops its records.
+
+    \b
+    Example:
+      datagit dataset remove scratch && datagit commit -a -m "drop scratch"
+    """
+    cfg = open_repo(ctx).remove_dataset(name)
+    click.echo(f"dataset {name} removed from datagit.toml (its files in {cfg.path} are kept)")
 
 
 @dataset.command("list")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from datagit.api import history
+from datagit.api import history, render
 from datagit.cli._common import PathspecCommand, echo_json, label, open_repo, pathspec, short
 from datagit.core.diff import DatasetDiff, Filter
 
@@ -22,6 +20,8 @@ from datagit.core.diff import DatasetDiff, Filter
 @click.option("--id", "id_glob", default=None, metavar="GLOB", help="Only ids matching GLOB.")
 @click.option("--annotator", default=None, help="Only examples annotated by NAME on either side.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Examples listed (0: all).")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes, 0 when none.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing; implies --exit-code.")
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -35,6 +35,8 @@ def diff(
     id_glob: str | None,
     annotator: str | None,
     limit: int,
+    exit_code: bool,
+    quiet: bool,
 ) -> None:
     """Show what changed between two states, example by example.
 
@@ -46,13 +48,25 @@ def diff(
       datagit diff                        # uncommitted changes
       datagit diff v1 v2 --stat -- train  # label transition table
       datagit diff HEAD~1 HEAD --label cat --json
+      datagit diff --quiet || echo "uncommitted changes"
+
+    With --exit-code or --quiet the exit status says whether anything differs
+    (1) or not (0), as git's does; an error also prints `error:` on stderr.
     """
     repo = open_repo(ctx)
     keep = Filter(label_, id_glob, annotator)
     spec = pathspec(ctx)
     result = history.diff(repo, a, b, cached=cached, datasets=spec or None, keep=keep)
+    if quiet or exit_code:
+        if not quiet:
+            _render(result, as_json, name_status, stat, limit)
+        ctx.exit(1 if any(result.datasets) else 0)
+    _render(result, as_json, name_status, stat, limit)
+
+
+def _render(result: history.Diff, as_json: bool, name_status: bool, stat: bool, limit: int) -> None:
     if as_json:
-        echo_json(diff_json(result))
+        echo_json(render.diff_json(result))
         return
     for d in result.datasets:
         if not d:
@@ -107,30 +121,6 @@ def _rows(d: DatasetDiff) -> list[tuple[str, str]]:
         rows.append((x.new.id, "R", f"{d.name}/{x.old.id} → {d.name}/{x.new.id}{extra}"))
     rows.sort()
     return [(code, text) for _, code, text in rows]
-
-
-def diff_json(result: history.Diff) -> dict[str, Any]:
-    """The documented ``--json`` schema (docs/history.md)."""
-    return {
-        "old": result.old,
-        "new": result.new,
-        "datasets": {
-            d.name: {
-                "summary": d.summary(),
-                "added": [r.id for r in d.added],
-                "removed": [r.id for r in d.removed],
-                "modified": [c.id for c in d.modified],
-                "relabeled": [
-                    {"id": c.id, "from": c.old.label, "to": c.new.label}  # type: ignore[union-attr]
-                    for c in d.relabeled
-                ],
-                "renamed": [{"from": x.old.id, "to": x.new.id} for x in d.renamed],
-                "transitions": [{"from": a, "to": b, "count": n} for a, b, n in d.transitions()],
-                "label_deltas": d.label_deltas(),
-            }
-            for d in result.datasets
-        },
-    }
 
 
 COMMANDS = [diff]

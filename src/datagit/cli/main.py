@@ -38,16 +38,23 @@ VERBS = {
     "log": "log",
     "ls": "ls",
     "merge": "merge",
+    "mv": "rm",
     "pull": "pull",
     "push": "push",
     "remote": "remote",
     "resolve": "merge",
+    "reset": "reset",
+    "restore": "restore",
+    "revert": "revert",
+    "rm": "rm",
     "runs": "runs",
     "show": "show",
+    "stash": "stash",
     "status": "status",
     "switch": "checkout",
     "tag": "branch",
     "train": "train",
+    "ui": "ui",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from datagit.api import harness
+from datagit.api import harness, render
 from datagit.cli._common import echo_json, open_repo, short
 
 
@@ -24,7 +24,7 @@ def runs(ctx: click.Context, as_json: bool) -> None:
         return
     all_runs = harness.runs(open_repo(ctx))
     if as_json:
-        echo_json([{**r.meta} for r in all_runs])
+        echo_json(render.runs_json(all_runs))
         return
     for r in all_runs:
         m = r.meta
@@ -52,16 +52,16 @@ def show(ctx: click.Context, run_id: str, as_json: bool, examples: int) -> None:
       datagit runs show 3f2a9c --examples 20
     """
     run = harness.show(open_repo(ctx), run_id)
+    if as_json:
+        echo_json(render.run_json(run))
+        return
     outputs = run.outputs()
     worst = sorted(
         (o for o in outputs if o["loss"] is not None), key=lambda o: o["loss"], reverse=True
     )[:examples]
-    if as_json:
-        echo_json({**run.meta, "outputs": outputs})
-        return
-    from datagit.cli.train import render
+    from datagit.cli.train import render as render_run
 
-    render(run, run.meta["train"]["rev"], per_class=True)
+    render_run(run, run.meta["train"]["rev"], per_class=True)
     key = run.meta["key"]
     click.echo(
         f"  key    train tree {short(key['train_tree'])}  eval tree {short(key['eval_tree'])}"

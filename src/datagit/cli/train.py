@@ -11,6 +11,7 @@ import click
 
 from datagit.api import harness
 from datagit.cli._common import echo_json, open_repo, short
+from datagit.errors import InvalidInputError
 
 _options = [
     click.argument("rev", default="HEAD"),
@@ -18,6 +19,11 @@ _options = [
     click.option("--seed", type=int, default=None, help="Override the configured seed."),
     click.option("--no-cache", is_flag=True, help="Train again even if a cached run matches."),
     click.option("--json", "as_json", is_flag=True, help="Print the run as JSON."),
+    click.option(
+        "--workspace",
+        is_flag=True,
+        help="Use the workspace as it is, uncommitted changes included (instead of REV).",
+    ),
 ]
 
 
@@ -37,6 +43,7 @@ def train(
     seed: int | None,
     no_cache: bool,
     as_json: bool,
+    workspace: bool,
 ) -> None:
     """Train the [harness] model on the data at REV and evaluate it (cached by data + config).
 
@@ -44,8 +51,9 @@ def train(
     Example:
       datagit train HEAD~1
       datagit train --seed 3 --no-cache
+      datagit train --workspace
     """
-    _run(ctx, rev, config_file, seed, no_cache, as_json, per_class=False)
+    _run(ctx, rev, config_file, seed, no_cache, as_json, workspace, per_class=False)
 
 
 @click.command("eval")
@@ -59,6 +67,7 @@ def eval_(
     seed: int | None,
     no_cache: bool,
     as_json: bool,
+    workspace: bool,
     per_class: bool,
 ) -> None:
     """Print the eval metrics of the model trained on REV, training first if not cached.
@@ -67,8 +76,12 @@ def eval_(
     Example:
       datagit eval
       datagit eval v1 --json
+      datagit eval --workspace
+
+    On HEAD with uncommitted changes to the train or eval data it says so: the
+    answer is for the committed data; --workspace evaluates the workspace.
     """
-    _run(ctx, rev, config_file, seed, no_cache, as_json, per_class)
+    _run(ctx, rev, config_file, seed, no_cache, as_json, workspace, per_class)
 
 
 def _run(
@@ -78,20 +91,34 @@ def _run(
     seed: int | None,
     no_cache: bool,
     as_json: bool,
+    workspace: bool,
     per_class: bool,
 ) -> None:
     repo = open_repo(ctx)
+    if workspace and rev != "HEAD":
+        raise InvalidInputError(
+            f"--workspace and a revision ({rev}) both name the data",
+            hint="drop one: --workspace uses the files as they are now",
+        )
+    cfg = harness.load_config(repo, config_file, seed=seed)
+    dirty = [] if workspace else harness.uncommitted(repo, rev, cfg)
+    if dirty:
+        click.echo(
+            f"warning: {', '.join(dirty)} {'has' if len(dirty) == 1 else 'have'} uncommitted "
+            f"changes; this is the model of the committed data at {rev} "
+            "(pass --workspace to use the workspace)",
+            err=True,
+        )
+    target = harness.workspace_commit(repo) if workspace else rev
     bar = _ProgressBar(enabled=not as_json)
     try:
-        run = harness.train(
-            repo, rev, config_file=config_file, seed=seed, no_cache=no_cache, progress=bar
-        )
+        run = harness.train(repo, target, config=cfg, no_cache=no_cache, progress=bar)
     finally:
         bar.close()
     if as_json:
-        echo_json({**run.meta, "cached": run.cached})
+        echo_json({**run.meta, "cached": run.cached, "uncommitted": dirty, "workspace": workspace})
         return
-    render(run, rev, per_class)
+    render(run, "workspace" if workspace else rev, per_class)
 
 
 def render(run: harness.Run, rev: str, per_class: bool) -> None:

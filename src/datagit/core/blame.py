@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from datagit.core import patch
-from datagit.core.changes import ADDED, Change, classify
+from datagit.core.changes import ADDED, REMOVED, Change, classify
 from datagit.core.diff import ShardLines, changes_between
 from datagit.core.manifest import DatasetTree, read_root
 from datagit.core.records import Label, Record
@@ -48,6 +48,9 @@ class ExampleEvent:
         if self.new is not None and self.new.annotator:
             return self.new.annotator
         return self.commit.trailer("Annotator")
+
+
+RENAMED = "renamed"  # an event kind only: history records a rename as remove + add
 
 
 class DatasetTrees:
@@ -103,6 +106,8 @@ def blame_dataset(
             stay_a = {x.id for x in changes if x.kind == ADDED and x.id in pa}
             pl -= stay_l
             pa -= stay_a
+            if stay_a and len(c.parents) == 1:
+                _follow_renames(changes, current, stay_l, stay_a, pl, pa, label_from, added_from)
             label_from.give(parent, pl)
             added_from.give(parent, pa)
             pl, pa = stay_l, stay_a
@@ -122,6 +127,46 @@ def blame_dataset(
     return out
 
 
+def renamed_from(changes: list[Change]) -> dict[str, Record]:
+    """New id → the removed record it continues: same content, id changed in one commit
+    (what diff reports as ``R``), paired the way `diff` pairs them."""
+    gone: dict[str, list[Record]] = {}
+    for x in changes:
+        if x.kind == REMOVED and x.old is not None:
+            gone.setdefault(x.old.content, []).append(x.old)
+    out: dict[str, Record] = {}
+    if not gone:
+        return out
+    for x in sorted(changes, key=lambda x: x.id):
+        if x.kind == ADDED and x.new is not None and gone.get(x.new.content):
+            out[x.id] = gone[x.new.content].pop(0)
+    return out
+
+
+def _follow_renames(
+    changes: list[Change],
+    current: dict[str, Record],
+    stay_l: set[str],
+    stay_a: set[str],
+    pl: set[str],
+    pa: set[str],
+    label_from: _Pending,
+    added_from: _Pending,
+) -> None:
+    """An example renamed here keeps its history: it is pending under its old id in the
+    parent (its label too, when the rename kept it) instead of being "added" here."""
+    new_records = {x.id: x.new for x in changes if x.kind == ADDED}
+    for new_id, old in renamed_from(changes).items():
+        if new_id not in stay_a or not added_from.follow(new_id, old.id, current):
+            continue
+        stay_a.discard(new_id)
+        pa.add(old.id)
+        kept = new_records[new_id] is not None and new_records[new_id].label == old.label  # type: ignore[union-attr]
+        if new_id in stay_l and kept and label_from.follow(new_id, old.id, current):
+            stay_l.discard(new_id)
+            pl.add(old.id)
+
+
 def _changes(git: GitStore, lines: ShardLines, old: str | None, new: str | None) -> list[Change]:
     if old == new:
         return []
@@ -134,6 +179,17 @@ class _Pending:
     def __init__(self, start: str, ids: set[str]) -> None:
         self.waiting: dict[str, set[str]] = {start: ids} if ids else {}
         self.blamed: dict[str, str] = {}
+        self.alias: dict[str, str] = {}  # an id in older history → the id at the start
+
+    def follow(self, new: str, old: str, current: dict[str, Record]) -> bool:
+        """Answer for ``new`` under ``old`` from here on, unless ``old`` is still
+        another example's own question (an id re-used after its rename)."""
+        if old in current and old not in self.blamed:
+            return False
+        if old in self.alias and self.alias[old] not in self.blamed:
+            return False
+        self.alias[old] = self.alias.get(new, new)
+        return True
 
     def __bool__(self) -> bool:
         return bool(self.waiting)
@@ -155,7 +211,7 @@ class _Pending:
 
     def settle(self, commit: str, ids: set[str]) -> None:
         for example_id in ids:
-            self.blamed[example_id] = commit
+            self.blamed[self.alias.get(example_id, example_id)] = commit
 
 
 def example_history(
@@ -165,22 +221,33 @@ def example_history(
 
     A merge is listed only when the example differs from every parent (a
     conflict resolved by hand); otherwise the commit on the branch is listed.
+    A rename (same content, new id, as `diff` reports ``R``) is listed as
+    ``renamed`` and the walk goes on under the old id, so nothing before it is lost.
     """
     trees = DatasetTrees(git, dataset)
-    records: dict[str | None, Record | None] = {None: None}
+    records: dict[tuple[str | None, str], Record | None] = {}
 
-    def record(tree: str | None) -> Record | None:
-        if tree not in records:
-            records[tree] = DatasetTree(git, tree).get(example_id) if tree else None
-        return records[tree]
+    def record(tree: str | None, i: str) -> Record | None:
+        if tree is None:
+            return None
+        if (tree, i) not in records:
+            records[tree, i] = DatasetTree(git, tree).get(i)
+        return records[tree, i]
 
     for c in git.walk([head]):
         tree = trees(c.id)
         parent_trees = [trees(p) for p in c.parents] or [None]
         if tree in parent_trees:
             continue
-        new = record(tree)
-        olds = [record(t) for t in parent_trees]
+        new = record(tree, example_id)
+        olds = [record(t, example_id) for t in parent_trees]
         kinds = [classify(old, new) for old in olds]
-        if all(kinds):
-            yield ExampleEvent(c, kinds[0], olds[0], new)  # type: ignore[arg-type]
+        if not all(kinds):
+            continue
+        if kinds[0] == ADDED and len(parent_trees) == 1 and parent_trees[0] is not None:
+            old = renamed_from(changes_between(git, parent_trees[0], tree)).get(example_id)
+            if old is not None:
+                yield ExampleEvent(c, RENAMED, old, new)
+                example_id = old.id
+                continue
+        yield ExampleEvent(c, kinds[0], olds[0], new)  # type: ignore[arg-type]

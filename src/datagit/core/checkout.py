@@ -18,6 +18,7 @@ import xxhash
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata, render_table
 from datagit.core.records import Record
+from datagit.core.tables import render_like
 from datagit.core.trust import record_path
 from datagit.errors import InvalidInputError
 from datagit.storage.content import ContentStore
@@ -102,7 +103,11 @@ def plan_dataset(
         # that did not change; only a table that really changes is rendered anew.
         if table_bytes_now is not None and cfg_now == cfg_target and now == target:
             return
-        rendered = render_table(cfg_target, list(target.values()))
+        same_file = cfg_now is not None and cfg_now.path == cfg_target.path
+        if same_file and cfg_now.table_format == cfg_target.table_format:  # type: ignore[union-attr]
+            rendered = render_like(cfg_target, target, now, table_bytes_now)
+        else:
+            rendered = render_table(cfg_target, list(target.values()))
         if rendered != table_bytes_now or (not target and table_bytes_now is None):
             plan.tables[cfg_target.path] = rendered
 

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from datagit.core import patch
-from datagit.core.blame import DatasetTrees, blame_dataset
-from datagit.core.changes import ADDED, MODIFIED, Change
+from datagit.core.blame import DatasetTrees, blame_dataset, renamed_from
+from datagit.core.changes import ADDED, MODIFIED, RELABELED, REMOVED, Change
 from datagit.core.diff import ShardLines, changes_between
 from datagit.storage.git import CommitInfo, GitStore
 
@@ -86,6 +86,7 @@ def credit(
     history.reverse()  # oldest first: a label is set before it can be overturned
     counted = {c.id for c in history if window is None or window(c)}
     by_id = {c.id: c for c in history}
+    touched: set[str] = set()  # commits already counted: one touching two datasets is one
     for dataset in datasets:
         trees = DatasetTrees(git, dataset)
         lines = ShardLines(git)
@@ -95,9 +96,10 @@ def credit(
             if not changes:
                 continue
             counts_here = c.id in counted
-            if counts_here:
+            if counts_here and c.id not in touched:
+                touched.add(c.id)
                 _entry(ledger.authors, c.author.name).commits += 1
-            for x in changes:
+            for x in _renames_as_one(changes, setter):
                 _count(ledger, c, x, counts_here, setter)
         for b in blame_dataset(git, head, dataset).values():
             if b.commit not in counted:
@@ -106,6 +108,31 @@ def credit(
             if b.annotator:
                 _entry(ledger.annotators, b.annotator).labels_standing += 1
     return ledger
+
+
+def _renames_as_one(
+    changes: list[Change], setter: dict[str, tuple[str, str | None, bool]]
+) -> list[Change]:
+    """A rename is neither an added nor a removed example: drop both halves, keep who
+    set the label under the new id, and count a label changed on the way as a re-label."""
+    moved = renamed_from(changes)
+    if not moved:
+        return changes
+    gone = {old.id for old in moved.values()}
+    out = []
+    for x in changes:
+        if x.kind == REMOVED and x.id in gone:
+            continue
+        old = moved.get(x.id) if x.kind == ADDED else None
+        if old is None:
+            out.append(x)
+            continue
+        previous = setter.pop(old.id, None)
+        if previous is not None:
+            setter[x.id] = previous
+        if x.new is not None and old.label != x.new.label:
+            out.append(Change(x.id, RELABELED, old, x.new))
+    return out
 
 
 def _count(

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from datagit.core import ignore
 from datagit.core.config import DatasetConfig
 from datagit.core.records import Record, validate_id
 from datagit.errors import InvalidInputError
@@ -144,6 +145,7 @@ def _walk_folder(
 ) -> Iterator[tuple[str, str, str, os.DirEntry[str]]]:
     """`_walk` of one folder inside class folder ``label`` (``rel_dir``: its id prefix)."""
     base = f"{cfg.path}/{label}/"
+    ignored = ignore.load(real_workdir)
     stack = [(folder, rel_dir)]
     while stack:
         folder, rel_dir = stack.pop()
@@ -154,6 +156,8 @@ def _walk_folder(
                     continue
                 rel_id = rel_dir + name
                 rel_path = base + rel_id
+                if ignored is not None and ignored(rel_path, entry.is_dir()):
+                    continue
                 if entry.is_symlink():
                     _check_link(entry.path, rel_path, real_workdir)
                 if _is_dir(entry, rel_path):
@@ -247,8 +251,11 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
             "move the file away, or fix the path in datagit.toml",
         )
     labels = []
+    ignored = ignore.load(real_workdir)
     for entry in os.scandir(root):
         if entry.name.startswith("."):
+            continue
+        if ignored is not None and ignored(f"{cfg.path}/{entry.name}", entry.is_dir()):
             continue
         if entry.is_symlink():  # a class folder linked elsewhere
             _check_link(entry.path, f"{cfg.path}/{entry.name}", real_workdir)
@@ -345,10 +352,13 @@ def narrow_changes(
     files: dict[str, str] = {}  # candidate workspace path → absolute path
     gone: list[str] = []
     folders = 0
+    ignored = ignore.load(real_workdir)
     for path in paths:
         if path == cfg.path or cfg.path.startswith(path + "/"):
             return None
         if not path.startswith(prefix):
+            continue
+        if ignored is not None and ignored(path, os.path.isdir(workdir / path)):
             continue
         abspath = str(workdir / path)
         label, _, rel = path[len(prefix) :].partition("/")
@@ -625,6 +635,38 @@ def _no_label_column(cfg: DatasetConfig, where: str) -> None:
     )
 
 
+def check_columns(cfg: DatasetConfig, workdir: Path) -> None:
+    """Refuse a table declaration naming a column its file lacks (checked when declared,
+    not at the next `status`); a table file that does not exist yet is not checked."""
+    if cfg.layout != "table" or workspace_missing(cfg, workdir):
+        return
+    try:
+        data = (workdir / cfg.path).read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {cfg.path}: {exc.strerror or exc}") from None
+    columns: list[str] = []
+    if cfg.table_format == "csv":
+        for _, row in _csv_rows(cfg, data):
+            columns = list(row)
+            break
+        if not columns:  # a header and no rows: the header is all there is
+            first = data.decode("utf-8-sig", "replace").splitlines()[:1]
+            columns = next(csv.reader(first), []) if first else []
+    else:
+        for _, row in _jsonl_rows(cfg, data):
+            columns.extend(k for k in row if k not in columns)
+    if not columns:
+        return  # an empty table names no columns yet
+    named = [("id", cfg.id), ("label", cfg.label), ("annotator", cfg.annotator)]
+    named += [("content", cfg.content), ("file", cfg.file)]
+    for option, column in named:
+        if column is not None and column not in columns:
+            raise InvalidInputError(
+                f"{cfg.path} has no column {column!r} (--{option} {column})",
+                hint=f"its columns: {', '.join(columns)}",
+            )
+
+
 def _csv_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs, streamed so a million-row table never exists as dicts."""
     try:
@@ -670,20 +712,22 @@ def _jsonl_rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, dict[str
         yield n, row
 
 
+def table_row(cfg: DatasetConfig, r: Record) -> dict[str, Any]:
+    """One record as a table row: its named columns first, then its other fields."""
+    row: dict[str, Any] = {cfg.id: r.id, cfg.label: "" if r.label is None else r.label}
+    if cfg.annotator:
+        row[cfg.annotator] = r.annotator or ""
+    if cfg.content:
+        row[cfg.content] = r.text or ""
+    if cfg.file and r.source:
+        row[cfg.file] = os.path.relpath(r.source, Path(cfg.path).parent.as_posix() or ".")
+    row.update(r.fields or {})
+    return row
+
+
 def render_table(cfg: DatasetConfig, records: list[Record]) -> bytes:
     """The table file for ``records`` (used by checkout)."""
-    records = sorted(records, key=lambda r: r.id)
-    rows = []
-    for r in records:
-        row: dict[str, Any] = {cfg.id: r.id, cfg.label: "" if r.label is None else r.label}
-        if cfg.annotator:
-            row[cfg.annotator] = r.annotator or ""
-        if cfg.content:
-            row[cfg.content] = r.text or ""
-        if cfg.file and r.source:
-            row[cfg.file] = os.path.relpath(r.source, Path(cfg.path).parent.as_posix() or ".")
-        row.update(r.fields or {})
-        rows.append(row)
+    rows = [table_row(cfg, r) for r in sorted(records, key=lambda r: r.id)]
     if cfg.table_format == "jsonl":
         return b"".join(orjson.dumps(row) + b"\n" for row in rows)
     header: list[str] = []

@@ -207,8 +207,17 @@ def _last_changed(
         for name in names:
             if now.get(name) == before.get(name):
                 continue
-            for x in changes_between(git, before.get(name), now.get(name)):
-                key = (name, x.id)
-                if key in wanted and key not in found:
-                    found[key] = (c.id, c.author.name)
+            hits = [x.id for x in changes_between(git, before.get(name), now.get(name))]
+            hits = [i for i in hits if (name, i) in wanted and (name, i) not in found]
+            for other_parent in c.parents[1:]:
+                # A merge made a value only where it differs from every parent; a value
+                # it brought in belongs to the commit on that branch, found further on.
+                theirs = read_root(git, git.commit(other_parent).tree)[1].get(name)
+                if hits and theirs != now.get(name):
+                    differs = {x.id for x in changes_between(git, theirs, now.get(name))}
+                    hits = [i for i in hits if i in differs]
+                elif theirs == now.get(name):
+                    hits = []
+            for i in hits:
+                found[name, i] = (c.id, c.author.name)
     return found

@@ -27,6 +27,8 @@ METRICS = ("accuracy", "per_class_accuracy", "macro_f1", "loss")
 DEVICES = ("auto", "cpu", "cuda")
 UNSEEN = ("error", "wrong")
 IMAGE_MODES = ("L", "RGB")
+AUTO = "auto"
+
 # Bump when the training loop or a built-in model changes what it computes,
 # so old cached runs stop matching.
 HARNESS_VERSION = 1
@@ -47,8 +49,10 @@ class HarnessConfig:
     channels: tuple[int, ...] = (16, 32)  # cnn conv widths
     image_mode: str = "RGB"
     image_size: tuple[int, int] | None = None  # (height, width); None: keep, must agree
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
+    # "auto": a table's columns are standardised with the training data's own per-column
+    # mean and std (computed per run, stored in it); images are left in [0, 1].
+    mean: tuple[float, ...] | str = AUTO
+    std: tuple[float, ...] | str = AUTO
     features: tuple[str, ...] | None = None  # table columns; None: every numeric column
     loss: str = "cross_entropy"
     label_smoothing: float = 0.0
@@ -117,6 +121,8 @@ def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
             return (value[0], value[1])
         raise bad
     if key in ("mean", "std"):
+        if value == AUTO:
+            return AUTO
         value = [value] if isinstance(value, int | float) else value
         if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
             return tuple(float(v) for v in value)

@@ -158,6 +158,7 @@ class StoreDataset(Dataset):
         self.targets = targets
         self.features = features
         self.return_index = return_index
+        self.normalisation: dict[str, Any] | None = None  # set by the harness (train.py)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -325,6 +326,21 @@ def numeric_columns(name: str, records: list[Record]) -> tuple[str, ...]:
             hint="add numeric feature columns, or set [harness] transform to your own function",
         )
     return tuple(cols)
+
+
+def column_stats(ds: StoreDataset) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-feature mean and (population) std of a table dataset's rows as its transform
+    gives them; a constant column gets std 1 so it stays finite."""
+    xs = torch.stack([ds.transform(ds.example(i)) for i in range(len(ds))]).double()
+    # A non-finite value is left for the loss check to name; it must not spoil its column.
+    finite = torch.isfinite(xs)
+    n = finite.sum(dim=0).clamp(min=1)
+    kept = torch.where(finite, xs, torch.zeros_like(xs))
+    mean = kept.sum(dim=0) / n
+    centred = torch.where(finite, xs - mean, torch.zeros_like(xs))
+    std = (centred.pow(2).sum(dim=0) / n).sqrt()
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
 def stack(ds: StoreDataset, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,8 @@
     runs/<id>/eval.jsonl    one line per eval example: id, label, pred, confidence, loss
     runs/<id>/probs.npy     predicted probabilities, float32 [eval examples, classes]
     runs/<id>/weights.pt    the final ``state_dict`` (``torch.save``)
+    runs/<id>/artifacts/<key>/   what a hook kept (a ledger, fold outputs), under a
+                            key naming what produced it; added without touching the rest
 
 A run is written into a temporary folder and renamed into place, so a reader
 sees a whole run or none. Reading a run's metrics touches only ``run.json``
@@ -28,6 +30,7 @@ import orjson
 from datagit.errors import InvalidInputError
 
 RUN_FILE = "run.json"
+ARTIFACTS = "artifacts"
 
 
 @dataclass
@@ -61,6 +64,17 @@ class Run:
         import numpy as np
 
         return np.load(self.path / "probs.npy")
+
+    def artifact(self, key: str) -> Path | None:
+        """The folder of artifact ``key`` when this run holds it, else None."""
+        path = self.path / ARTIFACTS / key
+        return path if path.is_dir() else None
+
+    def artifacts(self) -> builtins.list[str]:
+        folder = self.path / ARTIFACTS
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
     def weights(self) -> dict[str, Any]:
         """The final weights as a ``state_dict`` (imports torch)."""
@@ -130,6 +144,25 @@ class RunStore:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return Run(run_id, final, meta)
+
+    def add_artifact(self, run: Run, key: str, write: Callable[[Path], None]) -> Path:
+        """Write artifact ``key`` of ``run`` into a temporary folder, then move it into place."""
+        if not key or "/" in key or key.startswith("."):
+            raise InvalidInputError(f"artifact key {key!r} is not a plain name")
+        folder = run.path / ARTIFACTS
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{key}-{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir()
+        try:
+            write(tmp)
+            final = folder / key
+            if final.exists():
+                shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
 
     def remove(self, run_id: str) -> None:
         shutil.rmtree(self.root / run_id, ignore_errors=True)

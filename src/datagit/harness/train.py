@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader
 
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.harness import metrics as metrics_mod
-from datagit.harness.config import HarnessConfig, load_entry_point
-from datagit.harness.data import StoreDataset, stack, to_torch
+from datagit.harness.config import AUTO, HarnessConfig, load_entry_point
+from datagit.harness.data import RowToTensor, StoreDataset, column_stats, stack, to_torch
 from datagit.harness.models import build_model, optimizer, schedule
 
 
@@ -59,7 +59,18 @@ class Step:
 
 
 class Hooks:
-    """Step callbacks; subclass and override what you need (all default to no-ops)."""
+    """Step callbacks; subclass and override what you need (all default to no-ops).
+
+    A hook that keeps something worth caching sets ``artifact`` to a key naming
+    what produced it (e.g. ``ledger-<digest of its settings>``) and writes it in
+    `save_artifact`; the run cache then answers later requests for that key
+    without training, and the plain run is never invalidated by it.
+    """
+
+    artifact: str | None = None
+
+    def save_artifact(self, folder: Path) -> None:
+        """Write this hook's artifact into ``folder`` (called once, after training)."""
 
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Once, after the model and optimiser exist and before the first batch."""
@@ -103,6 +114,8 @@ class TrainResult:
     input_shape: tuple[int, ...]
     epoch_losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # a table's feature standardisation as this run computed it (None: images, own transform)
+    normalisation: dict[str, Any] | None = None
 
     @property
     def weights_sha(self) -> str:
@@ -154,6 +167,7 @@ def run(
         input_shape=shape,
         epoch_losses=losses,
         seconds=time.perf_counter() - start,
+        normalisation=train_ds.normalisation,
     )
 
 
@@ -168,23 +182,49 @@ def datasets(
                 hint="add examples and commit them, or point [harness] at another dataset",
             )
     transform = load_entry_point(cfg.transform, search) if cfg.transform else None
+    fixed_mean = _fixed(cfg.mean, 0.0)
+    fixed_std = _fixed(cfg.std, 1.0)
     opts: dict[str, Any] = {
         "image_mode": cfg.image_mode,
         "image_size": cfg.image_size,
-        "mean": cfg.mean,
-        "std": cfg.std,
         "return_index": True,
     }
-    train = to_torch(train_view, transform, features=cfg.features, **opts)
+    train = to_torch(
+        train_view, transform, features=cfg.features, mean=fixed_mean, std=fixed_std, **opts
+    )
+    mean, std = fixed_mean, fixed_std
+    if (
+        transform is None
+        and isinstance(train.transform, RowToTensor)
+        and AUTO in (cfg.mean, cfg.std)
+    ):
+        # Standardise with the training rows only, so eval data never leaks into the inputs.
+        raw_mean, raw_std = column_stats(train)
+        mean = raw_mean if cfg.mean == AUTO else fixed_mean
+        std = raw_std if cfg.std == AUTO else fixed_std
+        train.transform = replace(train.transform, mean=mean, std=std)
     ev = to_torch(
         eval_view,
         transform,
         classes=train.classes,
         unseen=cfg.unseen_labels,
         features=train.features,
+        mean=mean,
+        std=std,
         **opts,
     )
+    train.normalisation = ev.normalisation = (
+        {"features": list(train.features or ()), "mean": list(mean), "std": list(std)}
+        if isinstance(train.transform, RowToTensor)
+        else None
+    )
     return train, ev
+
+
+def _fixed(value: tuple[float, ...] | str, identity: float) -> tuple[float, ...]:
+    """A configured mean or std, with "auto" standing for no change (images; or until the
+    training rows have been measured)."""
+    return (identity,) if isinstance(value, str) else value
 
 
 def fit(

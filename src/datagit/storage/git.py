@@ -233,8 +233,10 @@ class GitStore:
             raise RevisionNotFoundError(f"{oid} is not a commit")
         return _info(obj)
 
-    def walk(self, heads: list[str], *, topo: bool = True) -> Iterator[CommitInfo]:
-        """Commits reachable from ``heads``, newest first (like ``git log``)."""
+    def walk(
+        self, heads: list[str], *, topo: bool = True, hide: Iterable[str] = ()
+    ) -> Iterator[CommitInfo]:
+        """Commits reachable from ``heads`` and not from ``hide``, newest first (``git log``)."""
         if not heads:
             return
         self._verified.check_history(heads)
@@ -243,6 +245,8 @@ class GitStore:
             walker = self._repo.walk(pygit2.Oid(hex=heads[0]), mode)
             for extra in heads[1:]:
                 walker.push(pygit2.Oid(hex=extra))
+            for hidden in hide:
+                walker.hide(pygit2.Oid(hex=hidden))
             for c in walker:
                 yield _info(c)
         except pygit2.GitError as exc:

@@ -13,19 +13,31 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from datagit.errors import LockedError
+from datagit.errors import LockedError, ReadOnlyError
 
 
 class WriteLock:
     """An exclusive, non-blocking lock on ``.datagit/lock``."""
 
-    def __init__(self, path: Path, on_acquire: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_acquire: Callable[[], object] | None = None,
+        *,
+        readonly: bool = False,
+    ) -> None:
         self.path = path
+        self.readonly = readonly  # a read-only Repo: every write is refused here, in one place
         self.on_acquire = on_acquire  # runs once the lock is held (e.g. stale-lock cleanup)
         self._fd: int | None = None
         self._depth = 0
 
     def acquire(self) -> None:
+        if self.readonly:
+            raise ReadOnlyError(
+                f"this repository ({self.path.parent.parent}) was opened read-only",
+                hint="open it with Repo.open(path) to write",
+            )
         if self._depth:
             self._depth += 1
             return

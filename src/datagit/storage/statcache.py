@@ -30,8 +30,9 @@ _T = TypeVar("_T")
 class StatCache:
     """A sqlite table of path → (size, mtime_ns, inode, hash, hashed_at_ns)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly  # read what is cached, never create or write the file
         self._db: sqlite3.Connection | None = None
         self._rows: dict[str, tuple[int, int, int, str, int]] | None = None
         self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
@@ -47,11 +48,15 @@ class StatCache:
         return self._db
 
     def _reset(self) -> None:
-        """Throw the cache away and start an empty one (it only saves hashing)."""
+        """Throw the cache away and start an empty one (it only saves hashing); a
+        read-only reader leaves the file alone and carries on with an empty one in memory."""
         self.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self._rows = None
+        if self.readonly:
+            self._db = sqlite3.connect(":memory:")
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self._open()
 
     def _run(self, op: Callable[[sqlite3.Connection], _T], fallback: _T, retry: bool = False) -> _T:
@@ -64,17 +69,24 @@ class StatCache:
             return op(self._conn()) if retry else fallback
 
     def _open(self) -> None:
+        if self._db is None and self.readonly:
+            try:  # immutable: sqlite takes no lock and writes no -shm/-wal file
+                uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
+                self._db = sqlite3.connect(uri, uri=True)
+                self._db.execute("SELECT 1 FROM files LIMIT 1")
+                return
+            except sqlite3.Error:  # missing or damaged: an empty cache, in memory
+                self.close()
+                self._db = sqlite3.connect(":memory:")
         if self._db is None:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
-                " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)"
-            )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT,"
+            " mtime_ns INT, inode INT, hash TEXT, hashed_at INT)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS trees (source TEXT PRIMARY KEY, tree TEXT)")
 
     @property
     def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
@@ -128,7 +140,7 @@ class StatCache:
         self._dirty[path] = row  # type: ignore[assignment]
 
     def save(self) -> None:
-        if not self._dirty:
+        if not self._dirty or self.readonly:
             return
 
         def write(db: sqlite3.Connection) -> None:
@@ -150,6 +162,9 @@ class StatCache:
         return row[0] if row else None
 
     def remember_tree(self, source: str, tree: str) -> None:
+        if self.readonly:
+            return
+
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
@@ -217,9 +232,12 @@ class Snapshots:
     at the paths the monitor names.
     """
 
-    def __init__(self, folder: Path, monitor: Monitor | None = None) -> None:
+    def __init__(
+        self, folder: Path, monitor: Monitor | None = None, *, readonly: bool = False
+    ) -> None:
         self.folder = folder
         self.monitor = monitor
+        self.readonly = readonly  # a reader's snapshots are never saved or dropped
         self.full_scanned = 0  # files this process stat'ed without a monitor's help
 
     def _path(self, dataset: str) -> Path:
@@ -247,7 +265,8 @@ class Snapshots:
         return snap if _well_formed(snap, deep=not checked) else self._discard(dataset)
 
     def _discard(self, dataset: str) -> Snapshot | None:
-        self._path(dataset).unlink(missing_ok=True)
+        if not self.readonly:
+            self._path(dataset).unlink(missing_ok=True)
         return None
 
     def ask(self, since: str | None) -> fsmonitor.Answer | None:
@@ -267,6 +286,8 @@ class Snapshots:
         stats: dict[str, tuple[int, int, int]],
         token: str | None = None,
     ) -> None:
+        if self.readonly:
+            return
         self.folder.mkdir(exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".tmp")
@@ -275,6 +296,8 @@ class Snapshots:
         os.replace(tmp, path)
 
     def drop(self, dataset: str | None = None) -> None:
+        if self.readonly:
+            return
         if dataset is None:
             for p in self.folder.glob("snapshot-*.marshal"):
                 p.unlink(missing_ok=True)
