@@ -20,8 +20,8 @@ from datagit.core.checkout import target_path
 from datagit.core.config import DatasetConfig
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record, validate_id
-from datagit.core.trust import record_path
 from datagit.core.tables import render_like
+from datagit.core.trust import record_path
 from datagit.errors import ConflictError, InvalidInputError
 
 if TYPE_CHECKING:
