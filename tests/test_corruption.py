@@ -26,6 +26,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = tmp_path_factory.mktemp("corrupt") / "ws"
     Cli(ws.parent)("init", "ws")
     run = Cli(ws)
+    # a module fixture runs before the per-test isolation: name the author here
+    run("config", "user.name", "Ada Tester")
+    run("config", "user.email", "ada@example.com")
     run("dataset", "add", "train", "--layout", "imagefolder", "--path", "train")
     write_tree(ws, {f"train/{t}/img_{i:02d}.png": p for i, (p, t) in enumerate(digits_pngs(40))})
     run("commit", "-a", "-m", "digits")
