@@ -5,7 +5,9 @@
 It writes the 1,797 8×8 digit images as PNG files into class folders, commits a
 short history by two people (add data, a careless re-label, more data), then
 walks through log, status, diff, blame, checkout, training and evaluation of
-two commits, and a bisect that finds the commit that hurt the model.
+two commits, a bisect that finds the commit that hurt the model, and the data
+engine loop: suspects finds Bob's wrong labels, relabel fixes them, eval
+shows the gain.
 Everything runs locally on the CPU; nothing is downloaded.
 """
 
@@ -68,6 +70,38 @@ def relabel(root: Path, src: str, dst: str, count: int) -> int:
     for f in files:
         f.rename(root / "train" / dst / f.name)
     return len(files)
+
+
+def engine_loop(repo: Path) -> None:
+    """suspects → relabel --from → commit → eval, on Bob's careless re-label."""
+    import json
+
+    datagit("suspects", "--top", "8", cwd=repo)
+    report = datagit("suspects", "--json", cwd=repo, show=False)
+    (repo / "suspects.json").write_text(report)
+    flagged = json.loads(report)["suspects"]
+    by_bob = datagit("diff", "v1", "HEAD~1", "--json", cwd=repo, show=False)
+    careless = {r["id"] for r in json.loads(by_bob)["datasets"]["train"]["relabeled"]}
+    found = sum(s["id"] in careless for s in flagged)
+    print(
+        f"\n  {len(flagged)} flagged; {found} of Bob's {len(careless)} careless re-labels "
+        "among them"
+    )
+    print("\n$ datagit relabel --from suspects.json --annotator ada")
+    staged = datagit(
+        "relabel", "--from", "suspects.json", "--annotator", "ada", cwd=repo, show=False
+    )
+    print("  " + staged.strip().splitlines()[-1])
+    (repo / "suspects.json").unlink()
+    datagit("diff", "--cached", "--stat", cwd=repo)
+    datagit("commit", "-m", "Fix the labels suspects found", cwd=repo)
+    before = json.loads(datagit("eval", "HEAD~1", "--json", cwd=repo, show=False))["metrics"]
+    after = json.loads(datagit("eval", "HEAD", "--json", cwd=repo, show=False))["metrics"]
+    print(
+        f"\n  accuracy {before['accuracy']:.4f} → {after['accuracy']:.4f} "
+        f"({after['accuracy'] - before['accuracy']:+.4f}) after the fixes"
+    )
+    datagit("credit", cwd=repo)
 
 
 def section(title: str) -> None:
@@ -167,6 +201,9 @@ def main() -> None:
         datagit("bisect", "start", "HEAD", "v1", cwd=repo)
         datagit("bisect", "run", sys.executable, check, "--min", str(args.min_accuracy), cwd=repo)
         datagit("bisect", "reset", cwd=repo)
+
+        section("7. The data engine loop: find the wrong labels, fix them, measure")
+        engine_loop(repo)
 
     print(f"\nThe repository is in {repo}; try `datagit -C {args.dir} log` yourself.")
 

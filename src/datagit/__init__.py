@@ -15,6 +15,7 @@ from datagit.errors import (  # cheap, and what every caller catches
     InvalidInputError,
     LockedError,
     NotARepositoryError,
+    ReadOnlyError,
     RemoteError,
     RevisionNotFoundError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "InvalidInputError",
     "LockedError",
     "NotARepositoryError",
+    "ReadOnlyError",
     "Record",
     "RemoteError",
     "Repo",

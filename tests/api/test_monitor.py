@@ -216,6 +216,21 @@ def test_no_advice_once_the_monitor_is_on(watched: Repo, monkeypatch: pytest.Mon
     assert monitor.advice(repo) is None
 
 
+def test_unlabelled_files_in_and_out_of_class_folders(watched: Repo) -> None:
+    """A file dropped directly in the dataset folder is an unlabelled example; moving
+    one into a class folder (or out of one) is a re-label the narrowed scan sees."""
+    train = watched.workdir / "train"
+    (train / "loose.png").write_bytes(b"an unlabelled example")
+    out = sorted((train / "6").iterdir())[0]
+    os.replace(out, train / out.name)
+    got = narrowed(watched)
+    assert got == truth(watched) == sorted([("loose.png", "added"), (out.name, "relabeled")])
+    watched.commit("unlabelled", all=True)
+    assert watched.record("train", out.name).label is None
+    os.replace(train / "loose.png", train / "6" / "loose.png")
+    assert narrowed(watched) == truth(watched) == [("loose.png", "relabeled")]
+
+
 # -- a monitor datagit did not start is never believed ----------------------------------------
 class FakeMonitor:
     """A socket server at the monitor's address answering "nothing changed" to everything."""

@@ -137,9 +137,11 @@ def test_nested_class_folder(dg: Cli) -> None:
     refused(dg, "add", match="train/3/7/ is a class folder nested inside class folder 3/")
 
 
-def test_file_outside_any_class_folder(dg: Cli) -> None:
-    write_tree(dg.cwd, {"train/stray.png": b"x"})
-    refused(dg, "add", match="train/stray.png is not inside a class folder")
+def test_file_outside_any_class_folder_twin_of_a_labelled_one(dg: Cli) -> None:
+    """A file directly in the dataset folder is an unlabelled example; its name is
+    its id, so it may not also sit in a class folder."""
+    write_tree(dg.cwd, {"train/stray.png": b"x", "train/3/stray.png": b"y"})
+    refused(dg, "add", match="id 'stray.png' is given by both")
 
 
 def test_symlink_leaving_the_workspace(dg: Cli, tmp_path: Path) -> None:

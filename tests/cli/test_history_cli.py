@@ -221,7 +221,7 @@ def test_credit(two_commits: Repo, cli: Cli) -> None:
     table = cli("credit", "--", "train").output
     assert "Annotators:" in table and "overturned" in table
     later = json.loads(cli("credit", "--since", "2999-01-01", "--json").output)
-    assert later == {"authors": [], "annotators": []}
+    assert later == {"authors": [], "annotators": [], "machines": []}
     r = cli("credit", "--since", "yesterday", ok=False)
     assert r.exit_code != 0 and "not a date" in r.output
 

@@ -65,13 +65,23 @@ def test_imagefolder_include_filter_and_writer(ws: Path, tmp_path: Path) -> None
     [
         ({"train/cat/x.png": b"1", "train/dog/x.png": b"2"}, "'x.png' is given by both"),
         ({"train/cat/dog/x.png": b"1", "train/dog/y.png": b"2"}, "nested inside class folder"),
-        ({"train/loose.png": b"1"}, "not inside a class folder"),
+        ({"train/x.png": b"1", "train/dog/x.png": b"2"}, "'x.png' is given by both"),
     ],
 )
 def test_imagefolder_bad_trees(ws: Path, files: dict[str, bytes], match: str) -> None:
     write_tree(ws, files)
     with pytest.raises(InvalidInputError, match=match):
         scan(IMAGES, hasher(ws))
+
+
+def test_a_file_outside_class_folders_is_an_unlabelled_example(ws: Path) -> None:
+    write_tree(ws, {"train/loose.png": b"1", "train/cat/a.png": b"a"})
+    recs = {r.id: r for r in scan(IMAGES, hasher(ws))}
+    assert recs["loose.png"].label is None and recs["a.png"].label == "cat"
+    assert {w[2] for w in walk_imagefolder(IMAGES, ws)} == {None, "cat"}
+    records, stats = read_imagefolder(IMAGES, hasher(ws))
+    assert sorted((r.id, r.label) for r in records) == [("a.png", "cat"), ("loose.png", None)]
+    assert set(stats) == {"train/loose.png", "train/cat/a.png"}
 
 
 def test_a_missing_image_folder_is_an_empty_dataset(ws: Path) -> None:

@@ -63,7 +63,7 @@ def test_config_from_a_revision_judges_every_commit(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     first = repo.head()
     set_harness(repo, "")  # the workspace (as after a checkout) has no [harness]
-    with pytest.raises(InvalidInputError, match=r"no \[harness\] section in datagit.toml"):
+    with pytest.raises(InvalidInputError, match=r"no \[harness\] section in datagit\.toml"):
         harness.load_config(repo)
     cfg = harness.load_config(repo, config_rev=first)
     assert cfg.model == "logreg" and cfg.epochs == 3

@@ -97,6 +97,10 @@ def diff_json(result: Diff) -> dict[str, Any]:
                 "renamed": [{"from": x.old.id, "to": x.new.id} for x in d.renamed],
                 "transitions": [{"from": a, "to": b, "count": n} for a, b, n in d.transitions()],
                 "label_deltas": d.label_deltas(),
+                "machine_labelled": [
+                    {"id": r.id, "label": r.label, "annotator": r.annotator}
+                    for r in d.machine_labelled()
+                ],
             }
             for d in result.datasets
         },

@@ -379,3 +379,30 @@ def clear_merge_state(repo: Repo) -> None:
 def conflicts(repo: Repo) -> list[str]:
     state = read_merge_state(repo)
     return list(state.get("conflicts", [])) if state else []
+
+
+def stamp(repo: Repo, name: str, ids: list[str], annotator: str) -> None:
+    """Set ``annotator`` on staged records ``ids`` of dataset ``name`` (`relabel`,
+    `label --from-run`), keeping the stage's carried patch in step."""
+    stage = repo.stage_tree()
+    assert stage is not None
+    cfg_bytes, stage_ds = manifest.read_root(repo.git, stage)
+    with repo.git.batch():
+        recs = DatasetTree(repo.git, stage_ds[name]).get_many(ids)
+        upserts = {i: r.with_annotator(annotator) for i, r in recs.items()}
+        stage_ds[name] = manifest.patch_dataset(repo.git, stage_ds[name], upserts)
+        root = manifest.write_root(repo.git, cfg_bytes, stage_ds)
+        carried = _carried(repo) if repo.head() else None
+        if carried is None:
+            repo._set_stage(root)
+            return
+        pairs = carried.get(name)
+        if isinstance(pairs, dict):
+            for i, r in upserts.items():
+                pairs[i] = (pairs[i][0] if i in pairs else recs[i], r)
+        blobs = {
+            n: p if p is SKIP else repo.git.write_blob(patch.encode(p))  # type: ignore[arg-type]
+            for n, p in carried.items()
+            if p
+        }
+    repo._set_stage(root, base=repo.head(), patches=blobs)

@@ -47,6 +47,8 @@ def echo_json(value: Any) -> None:
 
 
 def label(value: Any) -> str:
+    if value is None:
+        return "(unlabelled)"  # a file outside any class folder, an empty label cell
     return value if isinstance(value, str) else json.dumps(value)
 
 

@@ -7,6 +7,7 @@ import click
 from datagit.api import history, render
 from datagit.cli._common import PathspecCommand, echo_json, label, open_repo, pathspec, short
 from datagit.core.diff import DatasetDiff, Filter
+from datagit.core.records import Record, is_machine
 
 
 @click.command(cls=PathspecCommand)
@@ -76,6 +77,10 @@ def _render(result: history.Diff, as_json: bool, name_status: bool, stat: bool, 
                 click.echo(f"{code}\t{text}")
             continue
         click.echo(f"{d.name}: " + ", ".join(f"{v} {k}" for k, v in d.summary().items() if v))
+        machine = d.machine_labelled()
+        if machine:
+            models = sorted({str(r.annotator) for r in machine})
+            click.echo(f"  {len(machine)} labels set by a model ({', '.join(models)})")
         _echo_transitions(d)
         if stat:
             continue
@@ -104,12 +109,13 @@ def _rows(d: DatasetDiff) -> list[tuple[str, str]]:
     """(letter, text) by id: A added, D removed, L re-labelled, M changed, R renamed."""
     rows: list[tuple[str, str, str]] = []
     for r in d.added:
-        rows.append((r.id, "A", f"{d.name}/{r.id}  ({label(r.label)})"))
+        rows.append((r.id, "A", f"{d.name}/{r.id}  ({label(r.label)})" + _machine(r)))
     for r in d.removed:
         rows.append((r.id, "D", f"{d.name}/{r.id}  ({label(r.label)})"))
     for c in d.relabeled:
         assert c.old and c.new
-        rows.append((c.id, "L", f"{d.name}/{c.id}  {label(c.old.label)} → {label(c.new.label)}"))
+        text = f"{d.name}/{c.id}  {label(c.old.label)} → {label(c.new.label)}"
+        rows.append((c.id, "L", text + _machine(c.new)))
     for c in d.modified:
         assert c.old and c.new
         extra = f"  {label(c.old.label)} → {label(c.new.label)}" if c.label_changed else ""
@@ -121,6 +127,10 @@ def _rows(d: DatasetDiff) -> list[tuple[str, str]]:
         rows.append((x.new.id, "R", f"{d.name}/{x.old.id} → {d.name}/{x.new.id}{extra}"))
     rows.sort()
     return [(code, text) for _, code, text in rows]
+
+
+def _machine(r: Record) -> str:
+    return f"  [{r.annotator}]" if is_machine(r.annotator) else ""
 
 
 COMMANDS = [diff]

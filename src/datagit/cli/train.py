@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from datagit.api import harness
+from datagit.api import attribution, harness
 from datagit.cli._common import echo_json, open_repo, short
 from datagit.errors import InvalidInputError
 
@@ -35,6 +35,14 @@ def _shared(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command()
 @_shared
+@click.option(
+    "--ledger",
+    multiple=True,
+    is_flag=False,
+    flag_value="output",
+    metavar="[LAYER]",
+    help="Record the attribution ledger of LAYER (repeatable; alone: the output layer).",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -44,6 +52,7 @@ def train(
     no_cache: bool,
     as_json: bool,
     workspace: bool,
+    ledger: tuple[str, ...],
 ) -> None:
     """Train the [harness] model on the data at REV and evaluate it (cached by data + config).
 
@@ -52,8 +61,12 @@ def train(
       datagit train HEAD~1
       datagit train --seed 3 --no-cache
       datagit train --workspace
+      datagit train HEAD --ledger              # ledger of the output layer (see docs/ledger.md)
     """
-    _run(ctx, rev, config_file, seed, no_cache, as_json, workspace, per_class=False)
+    _run(
+        ctx, rev, config_file, seed, no_cache, as_json, workspace, per_class=False,
+        ledger=ledger or None,
+    )  # fmt: skip
 
 
 @click.command("eval")
@@ -93,6 +106,7 @@ def _run(
     as_json: bool,
     workspace: bool,
     per_class: bool,
+    ledger: tuple[str, ...] | None = None,
 ) -> None:
     repo = open_repo(ctx)
     if workspace and rev != "HEAD":
@@ -111,14 +125,38 @@ def _run(
         )
     target = harness.workspace_commit(repo) if workspace else rev
     bar = _ProgressBar(enabled=not as_json)
+    hook = attribution.ledger_hook(
+        cfg,
+        ledger,
+        attribution.train_size(repo, target, cfg) if ledger or cfg.ledger is not None else 0,
+    )
     try:
-        run = harness.train(repo, target, config=cfg, no_cache=no_cache, progress=bar)
+        run = harness.train(
+            repo, target, config=cfg, no_cache=no_cache, progress=bar, hooks=[hook] if hook else []
+        )
     finally:
         bar.close()
+    info = attribution.ledger_info(run, hook.key) if hook else None
     if as_json:
-        echo_json({**run.meta, "cached": run.cached, "uncommitted": dirty, "workspace": workspace})
+        extra = {"ledger": info} if info else {}
+        echo_json(
+            {
+                **run.meta,
+                "cached": run.cached,
+                "uncommitted": dirty,
+                "workspace": workspace,
+                **extra,
+            }
+        )
         return
     render(run, "workspace" if workspace else rev, per_class)
+    if info:
+        mb = info["memory_bytes"] / 2**20
+        click.echo(
+            f"  ledger     {info['key']}  {', '.join(info['params'])}: {info['size']} weights × "
+            f"{info['examples']} examples, {info['dtype']}, buffers {mb:.1f} MiB, "
+            f"{info['seconds']:.2f} s"
+        )
 
 
 def render(run: harness.Run, rev: str, per_class: bool) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from datagit.core import patch
-from datagit.core.changes import ADDED, REMOVED, Change, classify
+from datagit.core.changes import ADDED, MODIFIED, REMOVED, Change, classify
 from datagit.core.diff import ShardLines, changes_between
 from datagit.core.manifest import DatasetTree, read_root
 from datagit.core.records import Label, Record
@@ -31,6 +31,7 @@ class ExampleBlame:
     commit: str  # the commit that last set the label
     added_in: str  # the commit that added the example
     annotator: str | None
+    set_in: str = ""  # the commit that last set the label or the bytes (weight-region blame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +83,22 @@ def blame_dataset(
     current = DatasetTree(git, head_tree).by_id()
     label_from = _Pending(head, set(current))
     added_from = _Pending(head, set(current))
+    set_from = _Pending(head, set(current))
     lines = ShardLines(git)
     infos: dict[str, CommitInfo] = {}
     walked = 0
     for c in git.walk([head]):
-        if not label_from and not added_from:
+        if not label_from and not added_from and not set_from:
             break
         infos[c.id] = c
-        pl, pa = label_from.take(c.id), added_from.take(c.id)
+        pl, pa, ps = label_from.take(c.id), added_from.take(c.id), set_from.take(c.id)
         walked += 1
         if progress:
             progress(walked)
-        if not pl and not pa:
+        if not pl and not pa and not ps:
             continue
         for parent in c.parents:
-            if not pl and not pa:
+            if not pl and not pa and not ps:
                 break
             changes = patch.commit_changes(git, c, dataset) if parent == c.parents[0] else None
             if changes is None:
@@ -104,15 +106,26 @@ def blame_dataset(
             # Touch only the changed ids: the big pending sets move to the parent uncopied.
             stay_l = {x.id for x in changes if (x.kind == ADDED or x.label_changed) and x.id in pl}
             stay_a = {x.id for x in changes if x.kind == ADDED and x.id in pa}
+            stay_s = {
+                x.id
+                for x in changes
+                if (x.kind in (ADDED, MODIFIED) or x.label_changed) and x.id in ps
+            }
             pl -= stay_l
             pa -= stay_a
+            ps -= stay_s
             if stay_a and len(c.parents) == 1:
-                _follow_renames(changes, current, stay_l, stay_a, pl, pa, label_from, added_from)
+                _follow_renames(
+                    changes, current, (stay_l, pl, label_from), (stay_a, pa, added_from),
+                    (stay_s, ps, set_from),
+                )  # fmt: skip
             label_from.give(parent, pl)
             added_from.give(parent, pa)
-            pl, pa = stay_l, stay_a
+            set_from.give(parent, ps)
+            pl, pa, ps = stay_l, stay_a, stay_s
         label_from.settle(c.id, pl)
         added_from.settle(c.id, pa)
+        set_from.settle(c.id, ps)
     out = {}
     for example_id, rec in current.items():
         commit = label_from.blamed[example_id]
@@ -123,6 +136,7 @@ def blame_dataset(
             commit,
             added_from.blamed[example_id],
             rec.annotator or info.trailer("Annotator"),
+            set_from.blamed[example_id],
         )
     return out
 
@@ -143,28 +157,33 @@ def renamed_from(changes: list[Change]) -> dict[str, Record]:
     return out
 
 
+Tracked = tuple[set[str], set[str], "_Pending"]  # (answered here, pending in parent, pending)
+
+
 def _follow_renames(
     changes: list[Change],
     current: dict[str, Record],
-    stay_l: set[str],
-    stay_a: set[str],
-    pl: set[str],
-    pa: set[str],
-    label_from: _Pending,
-    added_from: _Pending,
+    label: Tracked,
+    added: Tracked,
+    set_: Tracked,
 ) -> None:
     """An example renamed here keeps its history: it is pending under its old id in the
-    parent (its label too, when the rename kept it) instead of being "added" here."""
+    parent (its label and bytes too, when the rename kept the label) instead of being
+    "added" here."""
+    stay_a, pa, added_from = added
     new_records = {x.id: x.new for x in changes if x.kind == ADDED}
     for new_id, old in renamed_from(changes).items():
         if new_id not in stay_a or not added_from.follow(new_id, old.id, current):
             continue
         stay_a.discard(new_id)
         pa.add(old.id)
-        kept = new_records[new_id] is not None and new_records[new_id].label == old.label  # type: ignore[union-attr]
-        if new_id in stay_l and kept and label_from.follow(new_id, old.id, current):
-            stay_l.discard(new_id)
-            pl.add(old.id)
+        new = new_records[new_id]
+        if new is None or new.label != old.label:
+            continue  # the rename set the label: this commit answers label and set
+        for stay, pending, source in (label, set_):
+            if new_id in stay and source.follow(new_id, old.id, current):
+                stay.discard(new_id)
+                pending.add(old.id)
 
 
 def _changes(git: GitStore, lines: ShardLines, old: str | None, new: str | None) -> list[Change]:

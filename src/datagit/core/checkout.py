@@ -41,6 +41,8 @@ class Plan:
 def target_path(cfg: DatasetConfig, rec: Record) -> str | None:
     """Where a record's bytes live in the workspace under ``cfg``'s layout."""
     if cfg.layout == "imagefolder":
+        if rec.label is None:  # unlabelled: directly in the dataset folder
+            return f"{cfg.path}/{rec.id}"
         return f"{cfg.path}/{rec.label}/{rec.id}"
     return rec.source
 

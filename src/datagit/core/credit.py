@@ -17,6 +17,7 @@ from datagit.core import patch
 from datagit.core.blame import DatasetTrees, blame_dataset, renamed_from
 from datagit.core.changes import ADDED, MODIFIED, RELABELED, REMOVED, Change
 from datagit.core.diff import ShardLines, changes_between
+from datagit.core.records import is_machine
 from datagit.storage.git import CommitInfo, GitStore
 
 
@@ -44,9 +45,13 @@ class Ledger:
     annotators: dict[str, Contribution]
 
     def to_dict(self) -> dict[str, Any]:
+        """Authors, human annotators, and models (annotator ``model:<run id>``) apart."""
+        people = {k: v for k, v in self.annotators.items() if not is_machine(k)}
+        machines = {k: v for k, v in self.annotators.items() if is_machine(k)}
         return {
             "authors": [c.to_dict() for c in _ranked(self.authors)],
-            "annotators": [c.to_dict() for c in _ranked(self.annotators)],
+            "annotators": [c.to_dict() for c in _ranked(people)],
+            "machines": [c.to_dict() for c in _ranked(machines)],
         }
 
 

@@ -27,7 +27,7 @@ from datagit.core.changes import (
     compare_trees,
 )
 from datagit.core.manifest import changed_shards
-from datagit.core.records import Label, Record
+from datagit.core.records import Label, Record, is_machine
 from datagit.storage.git import GitStore
 
 
@@ -144,6 +144,13 @@ class DatasetDiff:
             "modified": len(self.modified),
             "renamed": len(self.renamed),
         }
+
+    def machine_labelled(self) -> list[Record]:
+        """Examples whose new label a model wrote (annotator ``model:<run id>``): their
+        own kind, apart from human labels, in diff's text and JSON."""
+        out = [r for r in self.added if is_machine(r.annotator)]
+        out += [b for a, b in self.label_pairs() if a.label != b.label and is_machine(b.annotator)]
+        return sorted(out, key=lambda r: r.id)
 
     def label_pairs(self) -> Iterable[tuple[Record, Record]]:
         """(old, new) for every example that kept its identity or content across the diff."""

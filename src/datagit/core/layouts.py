@@ -2,8 +2,10 @@
 
 ``imagefolder``: ``root/<label>/<relative path>``; the id is the relative path
 under the class folder, so moving a file to another class folder re-labels the
-same example. ``table``: CSV or JSON Lines with configured id, label, annotator
-and content (inline text) or file (a column of paths) columns.
+same example. A file directly in ``root`` (no class folder) is an unlabelled
+example: its id is its name and its label None. ``table``: CSV or JSON Lines
+with configured id, label, annotator and content (inline text) or file (a
+column of paths) columns; an empty label cell is an unlabelled example.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class FileEntry(NamedTuple):
     """One file of an image folder as a directory listing sees it."""
 
     id: str
-    label: str
+    label: str | None  # None: a file directly in the dataset folder, not yet labelled
     stat: tuple[int, int, int]  # size, mtime_ns, inode: what the snapshot compares
     abspath: str
     st: os.stat_result
@@ -124,13 +126,24 @@ def list_imagefolder(
 
 def _walk(
     cfg: DatasetConfig, root: Path, labels: list[str], real_workdir: str
-) -> Iterator[tuple[str, str, str, os.DirEntry[str]]]:
-    """(label, id, workspace path, entry) of every file under the class folders.
+) -> Iterator[tuple[str | None, str, str, os.DirEntry[str]]]:
+    """(label, id, workspace path, entry) of every file under the class folders, and
+    (None, name, path, entry) of the unlabelled files directly in the dataset folder.
 
     Links leaving the workspace and class folders nested in class folders are
     refused here, so both listings enforce the same rules.
     """
     label_set = set(labels)
+    if labels or os.path.isdir(root):
+        with os.scandir(root) as it:
+            loose = sorted(
+                (e for e in it if e.name[0] != "." and not e.is_dir()), key=lambda e: e.name
+            )
+        for entry in loose:
+            rel_path = f"{cfg.path}/{entry.name}"
+            if entry.is_symlink():
+                _check_link(entry.path, rel_path, real_workdir)
+            yield None, entry.name, rel_path, entry
     for label in sorted(labels):
         yield from _walk_folder(cfg, label, str(root / label), "", label_set, real_workdir)
 
@@ -261,15 +274,19 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
             _check_link(entry.path, f"{cfg.path}/{entry.name}", real_workdir)
         if _is_dir(entry, f"{cfg.path}/{entry.name}"):
             labels.append(entry.name)
-        else:
-            raise InvalidInputError(
-                f"dataset {cfg.name}: {cfg.path}/{entry.name} is not inside a class folder",
-                hint=f"move it into {cfg.path}/<label>/ or delete it",
-            )
+        # a file here is an unlabelled example (see `_walk`)
     return root, labels, real_workdir
 
 
-Walked = tuple[str, str, str, str]  # (workspace path, absolute path, label, id)
+Walked = tuple[str, str, str | None, str]  # (workspace path, absolute path, label, id)
+
+
+def split_path(cfg: DatasetConfig, path: str) -> tuple[str | None, str]:
+    """(label, id) of an image folder's workspace path: ``train/cat/a/1.png`` →
+    ``("cat", "a/1.png")``; ``train/1.png`` (no class folder) → ``(None, "1.png")``."""
+    rest = path[len(cfg.path) + 1 :]
+    label, sep, example_id = rest.partition("/")
+    return (label, example_id) if sep else (None, rest)
 
 
 def walk_imagefolder(cfg: DatasetConfig, workdir: Path, known: Container[str] = ()) -> list[Walked]:
@@ -411,13 +428,13 @@ def narrow_changes(
     for path in changed:
         if path in stats:
             continue
-        label, example_id = path[len(prefix) :].split("/", 1)
+        new_label, example_id = split_path(cfg, path)
         validate_id(example_id, path)
         if os.path.islink(files[path]):
             _check_link(files[path], path, real_workdir)
-        for other in labels:
-            twin = f"{prefix}{other}/{example_id}"
-            if other != label and (twin in changed or (twin in stats and twin not in gone_set)):
+        for other in [*labels, None]:
+            twin = f"{prefix}{other}/{example_id}" if other is not None else prefix + example_id
+            if other != new_label and (twin in changed or (twin in stats and twin not in gone_set)):
                 list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both
     return changed, gone
 
@@ -434,7 +451,7 @@ def _stat_path(abspath: str, rel_path: str) -> os.stat_result:
 
 def entry_for(cfg: DatasetConfig, workdir: Path, path: str) -> FileEntry:
     """The `FileEntry` of one workspace path of an image folder (for the few that changed)."""
-    label, rel_id = path[len(cfg.path) + 1 :].split("/", 1)
+    label, rel_id = split_path(cfg, path)
     abspath = str(workdir / path)
     st = os.stat(abspath)
     return FileEntry(rel_id, label, (st.st_size, st.st_mtime_ns, st.st_ino), abspath, st)

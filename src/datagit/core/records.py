@@ -15,6 +15,7 @@ from datagit.core.paths import path_problem
 from datagit.errors import InvalidInputError
 
 Label = Any  # a string, number, bool, None or a JSON value
+MACHINE_PREFIX = "model:"  # the annotator of labels a model wrote: ``model:<run id>``
 SAME_CONTENT = "="  # in an upsert: keep the content of the record it replaces (a move)
 
 
@@ -107,3 +108,36 @@ def validate_id(example_id: str, where: str) -> str:
             hint="rename the file or fix the id so it is a plain relative path",
         )
     return example_id
+
+
+def is_machine(annotator: str | None) -> bool:
+    """Whether a label was written by a model (`label --from-run`), not a person."""
+    return bool(annotator and annotator.startswith(MACHINE_PREFIX))
+
+
+def validate_label(label: Label, layout: str, where: str) -> Label:
+    """Refuse a label the dataset's layout cannot hold (the one place that knows).
+
+    An image folder keeps a label as a class folder name: a plain, non-empty
+    folder name (no ``/``, no leading dot, nothing `validate_id` refuses). A
+    table keeps it in a cell: any value but one holding a newline or NUL.
+    """
+    text = label if isinstance(label, str) else orjson.dumps(label).decode()
+    problem = None
+    if label is None or text == "":
+        problem = "is empty"
+    elif "\0" in text or "\n" in text or "\r" in text:
+        problem = "contains a NUL byte or a newline"
+    elif layout == "imagefolder":
+        if not isinstance(label, str):
+            problem = "is not a string (an image folder's label is a folder name)"
+        elif "/" in label or "\\" in label:
+            problem = "contains a path separator (an image folder's label is one folder name)"
+        elif label.startswith(".") or ":" in label:
+            problem = "is not a plain folder name"
+    if problem:
+        raise InvalidInputError(
+            f"{where}: label {label!r} {problem}",
+            hint="give a plain class name such as 'cat' or '3'",
+        )
+    return label

@@ -21,6 +21,7 @@ from datagit.core.layouts import (
     file_record,
     list_imagefolder,
     narrow_changes,
+    split_path,
     stat_changes,
 )
 from datagit.core.manifest import DatasetTree, apply_changes
@@ -31,8 +32,9 @@ from datagit.storage.statcache import RACY_NS, Snapshots, StatCache
 
 
 def _id_of(cfg: DatasetConfig, path: str) -> str:
-    """``train/cat/a/1.png`` → ``a/1.png``: the id is the path under the class folder."""
-    return path[len(cfg.path) + 1 :].split("/", 1)[1]
+    """``train/cat/a/1.png`` → ``a/1.png``: the id is the path under the class folder
+    (``train/1.png``, an unlabelled file, → ``1.png``)."""
+    return split_path(cfg, path)[1]
 
 
 def listing_delta(
@@ -64,7 +66,7 @@ def listing_delta(
     for path, st in changed.items():
         src = moved_from.get(st)
         if src is not None and st[1] < settled and _id_of(cfg, src) == _id_of(cfg, path):
-            label, example_id = path[len(cfg.path) + 1 :].split("/", 1)
+            label, example_id = split_path(cfg, path)
             upserts[example_id] = Record(example_id, label, SAME_CONTENT, st[0])
             continue
         rec = file_record(path, entry_for(cfg, hasher.workdir, path), hasher)
@@ -139,9 +141,8 @@ def snapshot_rows(
     except DatagitError:
         return {}
     rows = {}
-    cut = len(cfg.path) + 1
     for path, st in snap.stats.items():
-        label, _, example_id = path[cut:].partition("/")
+        label, example_id = split_path(cfg, path)
         rec = records.get(example_id)
         if rec is not None and rec.label == label:
             rows[path] = (*st, rec.content, snap.taken)

@@ -43,8 +43,15 @@ def record_path(cfg: DatasetConfig, rec: Record, where: str = "") -> str | None:
             hint=SAFE_HINT,
         )
     if cfg.layout == "imagefolder":
-        check_label_folder(rec.label, f"{where}: id {rec.id!r}")
         check_folder_id(rec.id, where)
+        if rec.label is None:  # unlabelled: a file directly in the dataset folder
+            if "/" in rec.id:
+                raise InvalidInputError(
+                    f"{where}: unlabelled id {rec.id!r} is not a plain file name",
+                    hint="an unlabelled example sits directly in the dataset folder",
+                )
+            return f"{cfg.path}/{rec.id}"
+        check_label_folder(rec.label, f"{where}: id {rec.id!r}")
         return f"{cfg.path}/{rec.label}/{rec.id}"
     if rec.source is None:
         return None

@@ -34,6 +34,9 @@ AUTO = "auto"
 HARNESS_VERSION = 1
 # Fields that change speed or bookkeeping, never the result.
 _NOT_HASHED = {"num_workers", "preload", "eval_rev", "seed"}  # seed: its own key part
+# The ledger watches training without changing it: its settings key an artifact, not the run.
+_NOT_HASHED |= {"ledger", "ledger_dtype"}
+LEDGER_DTYPES = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class HarnessConfig:
     unseen_labels: str = "error"  # eval labels train never saw: "error" or count as "wrong"
     num_workers: int = 0
     preload: bool = True  # decode every example once, then index tensors each epoch
+    ledger: tuple[str, ...] | None = None  # record a ledger of these layers ([]: output layer)
+    ledger_dtype: str = "float64"
 
     @property
     def digest(self) -> str:
@@ -127,7 +132,7 @@ def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
         if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
             return tuple(float(v) for v in value)
         raise bad
-    if isinstance(default, tuple) or key == "features":
+    if isinstance(default, tuple) or key in ("features", "ledger"):
         value = [value] if isinstance(value, str | int) and key != "hidden" else value
         if key == "hidden" and isinstance(value, int):
             value = [value]
@@ -167,6 +172,7 @@ def _check(cfg: HarnessConfig, where: str) -> None:
         "unseen_labels": UNSEEN,
         "image_mode": IMAGE_MODES,
         "loss": ("cross_entropy",),
+        "ledger_dtype": LEDGER_DTYPES,
     }
     for key, allowed in choices.items():
         if getattr(cfg, key) not in allowed:
@@ -194,6 +200,11 @@ def _check(cfg: HarnessConfig, where: str) -> None:
             raise InvalidInputError(f"{where}: {key} must be at least 1")
     if cfg.lr <= 0:
         raise InvalidInputError(f"{where}: lr must be positive")
+    if cfg.ledger is not None and not all(isinstance(x, str) and x for x in cfg.ledger):
+        raise InvalidInputError(
+            f"{where}: ledger = {list(cfg.ledger)!r} must list parameter or layer names",
+            hint='e.g. ledger = ["output"] or ledger = [] for the output layer',
+        )
     if any(h < 1 for h in (*cfg.hidden, *cfg.channels)):
         raise InvalidInputError(f"{where}: hidden and channels widths must be at least 1")
 

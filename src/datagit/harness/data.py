@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError
+from datagit.harness.metrics import UNLABELLED
 from datagit.storage.content import ContentStore
 
 Transform = Callable[[Any], Any]
@@ -208,6 +209,7 @@ def to_torch(
     std: Sequence[float] = (1.0,),
     features: Sequence[str] | None = None,
     return_index: bool = False,
+    skip_unlabelled: bool = False,
 ) -> StoreDataset:
     """A ``torch.utils.data.Dataset`` over a `DatasetView` (or anything with
     ``name``, ``records`` and ``read``).
@@ -218,9 +220,13 @@ def to_torch(
     tables a vector of their numeric columns. Labels map to class indices by
     ``classes`` (default: the view's labels, sorted by their string form); a
     label outside ``classes`` is an error, or with ``unseen="wrong"`` target -1.
+    An example without a label gets target `UNLABELLED` (-2), or with
+    ``skip_unlabelled`` (training) is left out.
     """
     name = getattr(view, "name", "dataset")
     records: list[Record] = list(view.records)
+    if skip_unlabelled:
+        records = [r for r in records if r.label is not None]
     kind = dataset_kind(view, records)
     if classes is None:
         classes = sorted({r.label for r in records if r.label is not None}, key=str)
@@ -288,10 +294,8 @@ def class_targets(name: str, records: list[Record], classes: list[Any], unseen: 
     out = []
     for r in records:
         if r.label is None:
-            raise InvalidInputError(
-                f"{name}/{r.id} has no label",
-                hint="label the example or remove it from the dataset",
-            )
+            out.append(UNLABELLED)
+            continue
         i = index.get(_key(r.label))
         if i is None:
             if unseen != "wrong":

@@ -2,6 +2,8 @@
 
 Targets of -1 mark eval labels the training data never had (``unseen_labels =
 "wrong"``): they count as errors in accuracy and F1 and are left out of loss.
+Targets of -2 (`UNLABELLED`) mark examples with no label at all: they are
+predicted (a pool to rank, a held-out fold) but left out of every metric.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from typing import Any
 
 import torch
+
+UNLABELLED = -2  # the target of an example without a label: predicted, never scored
 
 
 def class_name(label: Any) -> str:
@@ -25,6 +29,9 @@ def compute(
     unseen: list[Any] | None = None,
 ) -> dict[str, Any]:
     """The metrics named in ``wanted``; ``unseen`` names the eval-only labels for per-class."""
+    labelled = targets != UNLABELLED
+    if not bool(labelled.all()):
+        probs, losses, targets = probs[labelled], losses[labelled], targets[labelled]
     pred = probs.argmax(dim=1)
     correct = pred == targets
     n = len(targets)

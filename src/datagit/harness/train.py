@@ -140,7 +140,8 @@ def run(
         probs, per_example = predict(model, eval_ds, device, cfg.num_workers)
     targets = torch.tensor(eval_ds.targets, dtype=torch.long)
     unseen = sorted(
-        {r.label for r, t in zip(eval_ds.records, eval_ds.targets, strict=True) if t < 0}, key=str
+        {r.label for r, t in zip(eval_ds.records, eval_ds.targets, strict=True) if t == -1},
+        key=str,
     )
     result_metrics = metrics_mod.compute(
         probs, per_example, targets, train_ds.classes, cfg.metrics, unseen
@@ -190,8 +191,20 @@ def datasets(
         "return_index": True,
     }
     train = to_torch(
-        train_view, transform, features=cfg.features, mean=fixed_mean, std=fixed_std, **opts
+        train_view,
+        transform,
+        features=cfg.features,
+        mean=fixed_mean,
+        std=fixed_std,
+        skip_unlabelled=True,
+        **opts,
     )
+    if len(train) == 0:
+        raise InvalidInputError(
+            f"train dataset {train_view.name!r} at {getattr(train_view, 'rev', '?')} has no "
+            "labelled examples",
+            hint="label some examples (`datagit relabel`, class folders, label cells) first",
+        )
     mean, std = fixed_mean, fixed_std
     if (
         transform is None

@@ -1,0 +1,351 @@
+"""The attribution ledger: completeness, overhead, flat per-step cost, memory, blame precision
+and counterfactual quality, each against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/bench_ledger.py [--quick]
+
+Reference setting (issue #11): scikit-learn digits, 1,200 train / 597 eval, MLP
+64-128-10, SGD momentum 0.9, batch 32, 20 epochs. Rows:
+
+* completeness  max|init + Σ c_i + rounding − Δθ_R| / max|Δθ_R| (≤ 1e-12 float64,
+  ≤ 1e-4 float32) for SGD+momentum, +weight decay, and AdamW;
+* overhead      training with a ledger of the output layer / plain training, on
+  digits (≤ 4×) and on MLP 784-256-10, batch 256, synthetic data (≤ 2×);
+* flat          ledger seconds per step at 4N / at N (≈ 1: no growth with N);
+* memory        account bytes / (2·N·|R|·8) (≤ 1);
+* precision     30 training 3s relabelled 8: how many `blame --class 8` puts in its top
+  30 (and `--class 3 --negative`), mean over 3 seeds, vs ranking label-8 examples
+  by their training loss (the baseline; target ≥ 28/30 and above the baseline);
+* LDS           digits softmax regression: 50 random half subsets retrained,
+  Spearman between predicted and actual correct-class margin on 50 eval examples,
+  for the exact-Hessian counterfactual and for the path ledger (target ≥ 0.75).
+
+Threads are pinned to one so that the ratios do not depend on what else the
+machine runs.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy.stats import spearmanr
+from sklearn.datasets import load_digits
+from torch import nn
+
+from datagit import Repo, Signature
+from datagit.api import attribution, harness
+from datagit.core.config import DatasetConfig
+from datagit.harness.ledger import Ledger
+from datagit.harness.region import LedgerData
+from datagit.harness.train import Step
+
+QUICK = "--quick" in sys.argv
+EPOCHS = 5 if QUICK else 20
+HARNESS = {
+    "train": "train",
+    "eval": "eval",
+    "model": "mlp",
+    "hidden": [128],
+    "image_mode": "L",
+    "lr": 0.05,
+    "momentum": 0.9,
+    "epochs": EPOCHS,
+    "batch_size": 32,
+}
+rows: list[tuple[str, str, str, str]] = []
+
+
+def row(name: str, measured: str, baseline: str, target: str) -> None:
+    rows.append((name, measured, baseline, target))
+    print(f"  {name:<44} {measured:>14} {baseline:>14}  {target}", flush=True)
+
+
+def sig(name: str) -> Signature:
+    return Signature(name, f"{name.lower()}@example.com", int(time.time()))
+
+
+def build(root: Path, relabel: int = 0, pick_seed: int = 0) -> tuple[Repo, list[str]]:
+    """Digits as PNGs: the first 1,200 train, the other 597 eval; optionally Bob re-labels
+    ``relabel`` training 3s as 8 (chosen by ``pick_seed``)."""
+    import tomli_w
+
+    d = load_digits()
+    repo = Repo.init(root)
+    for i, (img, t) in enumerate(zip(d.images, d.target, strict=True)):
+        split = "train" if i < 1200 else "eval"
+        path = root / split / str(t) / f"d{i:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        Image.fromarray((img * 16).clip(0, 255).astype(np.uint8)).save(buf, format="PNG")
+        path.write_bytes(buf.getvalue())
+    for name in ("train", "eval"):
+        repo.add_dataset(DatasetConfig(name=name, layout="imagefolder", path=name))
+    toml = root / "datagit.toml"
+    text = toml.read_text() + "\n" + tomli_w.dumps({"harness": HARNESS})
+    toml.write_text(text)
+    repo.commit("digits", all=True, author=sig("Ada"), annotator="ada")
+    moved: list[str] = []
+    if relabel:
+        threes = sorted((root / "train" / "3").iterdir())
+        rng = np.random.default_rng(pick_seed)
+        for k in sorted(rng.choice(len(threes), relabel, replace=False)):
+            shutil.move(threes[k], root / "train" / "8" / threes[k].name)
+            moved.append(threes[k].name)
+        repo.commit("3s that are 8s", all=True, author=sig("Bob"), annotator="bob")
+    return repo, moved
+
+
+def ledger_of(repo: Repo, **over: object) -> tuple[float, LedgerData, float]:
+    """(seconds, ledger, ledger's own seconds) of a fresh run with a ledger."""
+    cfg = harness.load_config(repo, **over)  # type: ignore[arg-type]
+    hook = attribution.ledger_hook(cfg, (), 1200)
+    assert hook is not None
+    t = time.perf_counter()
+    run = harness.train(repo, config=cfg, hooks=[hook], no_cache=True)
+    seconds = time.perf_counter() - t
+    folder = run.artifact(hook.key)
+    assert folder is not None
+    return seconds, LedgerData(folder), hook.seconds
+
+
+def completeness(data: LedgerData) -> tuple[float, float]:
+    delta = data.theta_final - data.theta_init
+    total = np.asarray(data.contrib, dtype=np.float64).sum(0) + data.init_share + data.rounding
+    scale = float(np.abs(delta).max())
+    return float(np.abs(total - delta).max()) / scale, float(np.abs(data.rounding).max()) / scale
+
+
+def bench_completeness(repo: Repo) -> None:
+    print("completeness (digits reference run)")
+    cases = [
+        ("SGD momentum 0.9", {}),
+        ("SGD momentum 0.9 + weight decay 5e-4", {"weight_decay": 5e-4}),
+        ("AdamW lr 1e-3, wd 1e-2", {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-2}),
+    ]
+    for name, over in cases:
+        for dtype, bound in (("float64", "≤ 1e-12"), ("float32", "≤ 1e-4")):
+            _, data, _ = ledger_of(repo, ledger_dtype=dtype, **over)
+            err, rnd = completeness(data)
+            row(f"{name}, {dtype}", f"{err:.1e}", f"rnd {rnd:.1e}", bound)
+
+
+def bench_overhead_digits(repo: Repo) -> None:
+    print("overhead on digits (ledger of the output layer, 1,290 weights)")
+    cfg = harness.load_config(repo)
+    plain = []
+    for _ in range(2):
+        t = time.perf_counter()
+        harness.train(repo, config=cfg, no_cache=True)
+        plain.append(time.perf_counter() - t)
+    led = [ledger_of(repo)[0] for _ in range(2)]
+    row("digits train+eval with ledger / plain", f"{min(led) / min(plain):.2f}×",
+        f"{min(plain):.2f} s", "≤ 4×")  # fmt: skip
+
+
+def synthetic(
+    n: int, steps: int, ledger: bool, width: int = 784, hidden: int = 256, dtype: str = "float64"
+) -> tuple[float, float, Ledger | None]:
+    """(seconds per step, ledger seconds per step) of the fit loop on MLP width-hidden-10."""
+    torch.manual_seed(0)
+    x = torch.randn(n, width)
+    y = torch.randint(0, 10, (n,))
+    model = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    hook = Ledger((), dtype, capacity=n) if ledger else None
+    hooks = [hook] if hook else []
+    for h in hooks:
+        h.on_train_start(model, opt)
+    gen = torch.Generator().manual_seed(0)
+    done, step, start = 0, 0, time.perf_counter()
+    epoch, warm, led0 = 0, 0, 0.0
+    while done < steps:
+        if epoch == 1:  # time the steady state: the first epoch also grows the buffers
+            start, warm, led0 = time.perf_counter(), done, hook.seconds if hook else 0.0
+        order = torch.randperm(n, generator=gen)
+        for b, idx in enumerate(order.split(256)):
+            if done >= steps:
+                break
+            opt.zero_grad(set_to_none=True)
+            losses = F.cross_entropy(model(x[idx]), y[idx], reduction="none")
+            losses.mean().backward()
+            info = Step(epoch, step, b, [f"e{i}" for i in idx.tolist()], idx, x[idx], y[idx],
+                        losses.detach(), 0.0, 0.01, model, opt)  # fmt: skip
+            for h in hooks:
+                h.before_step(info)
+            opt.step()
+            for h in hooks:
+                h.after_step(info)
+            step += 1
+            done += 1
+        for h in hooks:
+            h.on_epoch_end(epoch, 0.0)
+        epoch += 1
+    total = (time.perf_counter() - start) / (steps - warm)
+    for h in hooks:
+        h.on_train_end(model)
+    return total, ((hook.seconds - led0) / (steps - warm) if hook else 0.0), hook
+
+
+def bench_overhead_synthetic() -> None:
+    print("overhead and growth on MLP 784-256-10, batch 256 (synthetic data)")
+    n = 4096
+    steps = 64 if QUICK else 160
+    plain = min(synthetic(n, steps, False)[0] for _ in range(2))
+    led = min(synthetic(n, steps, True)[0] for _ in range(2))
+    row("step with ledger / plain step", f"{led / plain:.2f}×", f"{plain * 1e3:.2f} ms", "≤ 2×")
+    led32 = min(synthetic(n, steps, True, dtype="float32")[0] for _ in range(2))
+    row("  the same, float32 ledger", f"{led32 / plain:.2f}×", f"{plain * 1e3:.2f} ms", "≤ 2×")
+    small = min(synthetic(n, 4 * steps, True)[0] for _ in range(2))
+    big, _, hook = synthetic(4 * n, 4 * steps, True)
+    row(f"ledger step at N={4 * n} / at N={n}", f"{big / small:.2f}×", f"{small * 1e3:.2f} ms",
+        "≈ 1 (flat)")  # fmt: skip
+    assert hook is not None
+    _, contrib = hook.contributions()
+    bound = 2 * contrib.shape[0] * contrib.shape[1] * 8
+    row(f"account bytes / 2·N·|R|·8 (N={contrib.shape[0]})",
+        f"{hook.memory_bytes() / bound:.2f}", f"{bound / 2**20:.1f} MiB", "≤ 1")  # fmt: skip
+
+
+def bench_precision(root: Path) -> None:
+    print("blame precision: 30 training 3s relabelled 8, top 30 (3 seeds)")
+    hits8, hits3, base = [], [], []
+    for seed in range(3):
+        folder = root / f"precision-{seed}"
+        repo, moved = build(folder, relabel=30, pick_seed=seed)
+        over = {"seed": seed}
+        cfg = harness.load_config(repo, **over)  # type: ignore[arg-type]
+        harness.train(repo, config=cfg, hooks=[attribution.ledger_hook(cfg, ())])  # type: ignore[list-item]
+        wanted = set(moved)
+        b8 = attribution.blame_region(repo, cls="8", top=30, run_id=_run_id(repo, cfg))
+        b3 = attribution.blame_region(
+            repo, cls="3", top=30, negative=True, run_id=_run_id(repo, cfg)
+        )
+        hits8.append(len(wanted & {r.key for r in b8.rows}))
+        hits3.append(len(wanted & {r.key for r in b3.rows}))
+        base.append(len(wanted & set(_by_loss(repo, cfg, "8")[:30])))
+        repo.close()
+    row("--class 8 top 30 (mean of 3 seeds)", f"{np.mean(hits8):.1f}/30",
+        f"{np.mean(base):.1f}/30", "≥ 28/30, > by-loss")  # fmt: skip
+    row("--class 3 --negative top 30", f"{np.mean(hits3):.1f}/30", f"{np.mean(base):.1f}/30",
+        "≥ 28/30, > by-loss")  # fmt: skip
+
+
+def _run_id(repo: Repo, cfg: object) -> str:
+    return harness.plan(repo, "HEAD", cfg).key.id  # type: ignore[arg-type]
+
+
+def _by_loss(repo: Repo, cfg: object, label: str) -> list[str]:
+    """The baseline: training examples labelled ``label``, highest final training loss first."""
+    run = harness.show(repo, _run_id(repo, cfg))
+    _, data = attribution.ledger_run(repo, run_id=run.id)
+    probe = attribution._probe(repo, run, data, run.weights())
+    with torch.no_grad():
+        losses = F.cross_entropy(probe.model(probe.train_x), probe.train_y, reduction="none")
+    labels = [str(c) for c in run.classes]
+    keep = [k for k in range(len(probe.train_ids)) if labels[int(probe.train_y[k])] == label]
+    keep.sort(key=lambda k: -float(losses[k]))
+    return [probe.train_ids[k] for k in keep]
+
+
+def bench_lds(root: Path) -> None:
+    subsets = 20 if QUICK else 50
+    print(f"counterfactual quality: LDS on digits softmax regression ({subsets} half subsets)")
+    repo, _ = build(root / "lds")
+    cfg = harness.load_config(repo, model="logreg", lr=0.1)
+    hook = attribution.ledger_hook(cfg, ())
+    assert hook is not None
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    _, data = attribution.ledger_run(repo, run_id=run.id)
+    probe = attribution._probe(repo, run, data, run.weights())
+    rng = np.random.default_rng(0)
+    evals = sorted(rng.choice(len(probe.eval_ids), 50, replace=False).tolist())
+    fgrad = margin_gradients(probe, evals)  # [50, |R|]
+    g, h = probe.output_curvature()
+    n = g.shape[0]
+    damping = cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING
+    h += damping * torch.eye(h.shape[0], dtype=h.dtype)
+    tau_cf = (-(g @ torch.linalg.solve(h, fgrad.T)) / n).numpy()  # [N, 50]
+    path = np.asarray(data.contrib, dtype=np.float64) @ fgrad.numpy().T  # first order, path
+    order = [probe.train_ids.index(i) for i in data.ids]
+    tau_path = path[np.argsort(order)]
+    view = repo.dataset("train")
+    ids = probe.train_ids
+    actual, pred_cf, pred_path = [], [], []
+    for s in range(subsets):
+        keep = set(rng.choice(len(ids), len(ids) // 2, replace=False).tolist())
+        chosen = {ids[k] for k in keep}
+        sub = harness.train(
+            repo, config=cfg, train_view=view.subset(lambda r, chosen=chosen: r.id in chosen)
+        )
+        probs = sub.probs()
+        outs = sub.outputs()
+        labels = [str(c) for c in sub.classes]
+        m = []
+        for e in evals:
+            p = np.log(np.clip(probs[e], 1e-30, None))
+            y = labels.index(str(outs[e]["label"]))
+            m.append(p[y] - np.max(np.delete(p, y)))
+        actual.append(m)
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[list(keep)] = True
+        pred_cf.append(tau_cf[mask].sum(0))
+        pred_path.append(tau_path[mask].sum(0))
+        print(f"    subset {s + 1}/{subsets}", end="\r", flush=True)
+    a, pc, pp = np.array(actual), np.array(pred_cf), np.array(pred_path)
+    lds_cf = np.nanmean([spearmanr(pc[:, j], a[:, j])[0] for j in range(len(evals))])
+    lds_path = np.nanmean([spearmanr(pp[:, j], a[:, j])[0] for j in range(len(evals))])
+    row("LDS, exact-Hessian counterfactual", f"{lds_cf:.3f}", f"path {lds_path:.3f}", "≥ 0.75")
+    repo.close()
+
+
+def margin_gradients(probe: object, evals: list[int]) -> torch.Tensor:
+    """∇ of logit_y − max_{k≠y} logit_k on the ledger's parameters, one row per eval example."""
+    p = probe  # a datagit.harness.influence.Probe
+    out = []
+    params = dict(p.model.named_parameters())  # type: ignore[attr-defined]
+    for e in evals:
+        p.model.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        logits = p.model(p.eval_x[e : e + 1])[0]  # type: ignore[attr-defined]
+        y = int(p.eval_y[e])  # type: ignore[attr-defined]
+        other = logits.clone().detach()
+        other[y] = -float("inf")
+        (logits[y] - logits[int(other.argmax())]).backward()
+        out.append(torch.cat([params[n].grad.reshape(-1).double() for n in p.names]))  # type: ignore[attr-defined, union-attr]
+    return torch.stack(out)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    steps: list[tuple[str, Callable[[], None]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        repo, _ = build(root / "digits")
+        steps = [
+            ("completeness", lambda: bench_completeness(repo)),
+            ("overhead", lambda: bench_overhead_digits(repo)),
+            ("synthetic", bench_overhead_synthetic),
+            ("precision", lambda: bench_precision(root)),
+            ("lds", lambda: bench_lds(root)),
+        ]
+        only = [a for a in sys.argv[1:] if not a.startswith("--")]
+        for name, fn in steps:
+            if not only or name in only:
+                fn()
+        repo.close()
+    print()
+    print(f"  {'row':<44} {'measured':>14} {'baseline':>14}  target")
+    for r in rows:
+        print(f"  {r[0]:<44} {r[1]:>14} {r[2]:>14}  {r[3]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,515 @@
+"""Weight-region blame and value credit: from the trained weights back to examples,
+commits and contributors, through the ledger the harness records while it trains.
+
+`ledger_run` finds (or trains) a run holding a ledger; `blame_region` ranks
+training examples — or commits, authors, annotators, labels, as exact sums of
+their examples — by how far their accounts moved a weight region, by the
+first-order loss change they caused on chosen eval examples, or by a
+curvature-corrected counterfactual estimate; `credit_value` splits the eval
+loss improvement among contributors. `RegionBlame.to_dict` and
+`ValueCredit.to_dict` are the one JSON shape of each answer, for the CLI and
+the viewer alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datagit.api import harness, history
+from datagit.errors import DatagitError, InvalidInputError
+from datagit.harness import config as hconfig
+from datagit.harness.config import HarnessConfig
+from datagit.harness.runs import Run
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from datagit.api.repo import Repo
+    from datagit.harness.influence import Probe
+    from datagit.harness.ledger import Ledger
+    from datagit.harness.region import LedgerData
+
+BY = ("example", "commit", "author", "annotator", "label")
+COUNTERFACTUAL_DAMPING = 1e-3  # added to the Hessian's diagonal (with the weight decay)
+
+
+# -- recording and finding ledgers --------------------------------------------------
+def ledger_hook(
+    cfg: HarnessConfig, layers: Sequence[str] | None = None, examples: int = 0
+) -> Ledger | None:
+    """The ledger hook for ``layers`` (given, else ``[harness] ledger``; None: no ledger);
+    ``examples``, when known, sizes its accounts once."""
+    chosen = tuple(layers) if layers is not None else cfg.ledger
+    if chosen is None:
+        return None
+    from datagit.harness.ledger import Ledger
+
+    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples)
+
+
+def train_size(repo: Repo, rev: str, cfg: HarnessConfig) -> int:
+    """How many examples the run of ``rev`` trains on (0 when it cannot be told)."""
+    try:
+        return len(repo.dataset(cfg.train, repo.resolve(rev)))
+    except DatagitError:  # the harness reports a missing dataset better, when it trains
+        return 0
+
+
+def ledger_run(
+    repo: Repo,
+    rev: str = "HEAD",
+    *,
+    run_id: str | None = None,
+    config_file: str | Path | None = None,
+    layers: Sequence[str] | None = None,
+    want: str | None = None,
+    progress: Callable[[Any], None] | None = None,
+) -> tuple[Run, LedgerData]:
+    """A run with a ledger: run ``run_id`` as it is, or the run of ``rev`` (trained with a
+    ledger when the cache lacks one). ``want`` picks, among several ledgers, one that
+    records that parameter."""
+    from datagit.harness.region import LedgerData
+
+    if run_id is not None:
+        run = harness.show(repo, run_id)
+        keys = [k for k in run.artifacts() if k.startswith("ledger-")]
+        if not keys:
+            rev_hint = run.meta.get("train", {}).get("rev", "REV")
+            raise InvalidInputError(
+                f"run {run.id} was trained without a ledger",
+                hint=f"record one with `datagit train {rev_hint} --ledger` "
+                "(or [harness] ledger = [] in datagit.toml)",
+            )
+        datas = [LedgerData(run.path / "artifacts" / k) for k in keys]
+        data = _pick(datas, want)
+    else:
+        cfg = harness.load_config(repo, config_file)
+        found = _cached(repo, rev, cfg, want) if layers is None else None
+        if found is not None:
+            run, data = found
+        else:
+            chosen = layers if layers is not None else (cfg.ledger or ())
+            hook = ledger_hook(cfg, chosen, train_size(repo, rev, cfg))
+            assert hook is not None
+            run = harness.train(repo, rev, config=cfg, hooks=[hook], progress=progress)
+            folder = run.artifact(hook.key)
+            assert folder is not None
+            data = LedgerData(folder)
+    run_config = run.meta.get("key", {}).get("config")
+    if data.meta.get("config") and data.meta["config"] != run_config:
+        raise InvalidInputError(
+            f"the ledger in run {run.id} was recorded under another harness config "
+            f"({str(data.meta['config'])[:12]}, the run's is {str(run_config)[:12]})",
+            hint="record it again with `datagit train REV --ledger --no-cache`",
+        )
+    return run, data
+
+
+def ledger_info(run: Run, key: str) -> dict[str, Any] | None:
+    """What a run's ledger ``key`` holds, read from its ledger.json (no torch, no numpy)."""
+    import json
+
+    folder = run.artifact(key)
+    if folder is None:
+        return None
+    meta = json.loads((folder / "ledger.json").read_text())
+    size = 0
+    for p in meta["params"]:
+        n = 1
+        for s in p["shape"]:
+            n *= s
+        size += n
+    return {
+        "key": key,
+        "params": [p["name"] for p in meta["params"]],
+        "size": size,
+        "examples": len(meta["ids"]),
+        "dtype": meta["dtype"],
+        "rule": meta["rule"],
+        "steps": meta["steps"],
+        "memory_bytes": meta["memory_bytes"],
+        "table_bytes": meta.get("table_bytes", 0),
+        "seconds": meta["seconds"],
+    }
+
+
+def _cached(
+    repo: Repo, rev: str, cfg: HarnessConfig, want: str | None
+) -> tuple[Run, LedgerData] | None:
+    """The cached run of ``rev`` when one of its ledgers records ``want``."""
+    from datagit.harness.region import LedgerData
+
+    if want is None:
+        return None
+    hit = harness.store(repo).get(harness.plan(repo, rev, cfg).key.id)
+    if hit is None:
+        return None
+    for key in hit.artifacts():
+        if key.startswith("ledger-"):
+            data = LedgerData(hit.path / "artifacts" / key)
+            if data.real_name(want) in data.params:
+                return hit, data
+    return None
+
+
+def _pick(datas: list[LedgerData], want: str | None) -> LedgerData:
+    if want is not None:
+        for d in datas:
+            if d.real_name(want) in d.params:
+                return d
+    return datas[0]
+
+
+def run_config(run: Run) -> HarnessConfig:
+    """The harness config a run was trained with, as stored in its run.json."""
+    raw = {
+        k: list(v) if isinstance(v, tuple) else v  # a run saved in this process holds tuples
+        for k, v in run.meta.get("config", {}).items()
+        if v is not None
+    }
+    return hconfig.parse(raw, f"run {run.id} config")
+
+
+def _probe(repo: Repo, run: Run, data: LedgerData, state: dict[str, Any]) -> Probe:
+    from datagit.harness.influence import probe
+
+    cfg = run_config(run)
+    train_view = repo.dataset(cfg.train, run.meta["train"]["commit"])
+    eval_view = repo.dataset(cfg.eval, run.meta["eval"]["commit"])
+    names = [p["name"] for p in data.meta["params"]]
+    return probe(cfg, run.meta, state, train_view, eval_view, names, data.output, repo.workdir)
+
+
+# -- blame --region -----------------------------------------------------------------
+@dataclass
+class RegionRow:
+    """One ranked line: an example, or a group of examples (commit, author, ...)."""
+
+    key: str
+    score: float
+    norm: float
+    examples: int
+    label: Any = None
+    commit: str | None = None
+    author: str | None = None
+    annotator: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RegionBlame:
+    """The answer of ``blame --region``; the scores plus init and rounding add up to total."""
+
+    run: str
+    train_commit: str
+    ledger: str
+    region: str
+    size: int
+    by: str
+    method: str  # path | loss | counterfactual
+    total: float  # ‖Δθ_R‖ (path), ⟨Δθ_R, ∇L⟩ (loss), Σ estimates (counterfactual)
+    delta_norm: float
+    init: float | None
+    rounding: float | None
+    examples: int
+    rows: list[RegionRow] = field(default_factory=list)
+    eval_examples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``blame --region --json`` (and of the viewer's region blame)."""
+        d = {k: v for k, v in self.__dict__.items() if k != "rows"}
+        d["rows"] = [r.to_dict() for r in self.rows]
+        return d
+
+
+def blame_region(
+    repo: Repo,
+    region: str | None = None,
+    *,
+    rev: str = "HEAD",
+    run_id: str | None = None,
+    config_file: str | Path | None = None,
+    cls: str | None = None,
+    by: str = "example",
+    top: int = 20,
+    negative: bool = False,
+    eval_examples: Sequence[str] | None = None,
+    regressed: str | None = None,
+    counterfactual: bool = False,
+    progress: Callable[[Any], None] | None = None,
+) -> RegionBlame:
+    """Rank training examples (or their commits, authors, annotators, labels) by what
+    their ledger accounts did to ``region`` (or to the output row of class ``cls``)."""
+    import numpy as np
+
+    from datagit.harness.region import Region, project
+
+    if by not in BY:
+        raise InvalidInputError(f"--by {by!r} is not one of {', '.join(BY)}")
+    if (region is None) == (cls is None):
+        raise InvalidInputError(
+            "give a region or --class, not both or neither",
+            hint="e.g. --region 'output.weight[8]' or --class 8",
+        )
+    if regressed is not None:
+        a, sep, b = regressed.partition("..")
+        if not sep or not a or not b:
+            raise InvalidInputError(f"--regressed {regressed!r} is not A..B")
+        rev = b
+    parsed = Region.parse(region) if region is not None else None
+    run, data = ledger_run(
+        repo,
+        rev,
+        run_id=run_id,
+        config_file=config_file,
+        want=parsed.param if parsed else "output.weight",
+    )
+    if parsed is not None:
+        idx, name = data.indices(parsed), str(parsed)
+    else:
+        row = _class_row(run, str(cls))
+        idx, name = data.class_indices(row), f"class {cls} (output row {row})"
+    delta = data.delta(idx)
+    dnorm = float(np.linalg.norm(delta))
+    wanted: list[str] = []
+    if regressed is not None:
+        wanted = _regressed(repo, regressed.split("..")[0], run, config_file)
+    elif eval_examples:
+        wanted = list(eval_examples)
+    method = "path"
+    init: float | None
+    rounding: float | None
+    if counterfactual:
+        if wanted:
+            raise InvalidInputError("--counterfactual ranks by the region, not by eval examples")
+        u = np.zeros(len(data.theta_final))
+        if dnorm == 0.0:
+            raise InvalidInputError(f"region {name} did not move during training")
+        u[idx] = delta / dnorm
+        cfg = run_config(run)
+        p = _probe(repo, run, data, run.weights())
+        est = p.influence(u, cfg.weight_decay + COUNTERFACTUAL_DAMPING)
+        order = [p.train_ids.index(i) for i in data.ids] if p.train_ids != data.ids else None
+        scores = est if order is None else est[order]
+        norms = np.abs(scores)
+        method, total, init, rounding = "counterfactual", float(scores.sum()), None, None
+    else:
+        direction = None
+        if wanted:
+            p = _probe(repo, run, data, run.weights())
+            grad = p.loss_gradient(wanted)[0]
+            direction, method = grad[idx], "loss"
+        s = project(data, idx, direction)
+        scores, norms = s.score, s.norm
+        total, init, rounding = s.total, s.init, s.rounding
+    rows = _group(repo, run, data, idx, scores, norms, by, counterfactual)
+    rows.sort(key=lambda r: (r.score if negative else -r.score, r.key))
+    return RegionBlame(
+        run=run.id,
+        train_commit=run.meta["train"]["commit"],
+        ledger=data.folder.name,
+        region=name,
+        size=len(idx),
+        by=by,
+        method=method,
+        total=total,
+        delta_norm=dnorm,
+        init=init,
+        rounding=rounding,
+        examples=len(data.ids),
+        rows=rows[:top] if top > 0 else rows,
+        eval_examples=wanted,
+    )
+
+
+def _class_row(run: Run, cls: str) -> int:
+    classes = [str(c) for c in run.classes]
+    if cls not in classes:
+        raise InvalidInputError(
+            f"--class {cls!r} is not a class of run {run.id}",
+            hint=f"classes: {', '.join(classes)}",
+        )
+    return classes.index(cls)
+
+
+def _regressed(repo: Repo, base: str, run: Run, config_file: str | Path | None) -> list[str]:
+    """Eval examples the run at ``base`` got right and ``run`` gets wrong."""
+    cfg = harness.load_config(repo, config_file)
+    before = {o["id"]: o for o in harness.train(repo, base, config=cfg).outputs()}
+    worse = [
+        o["id"]
+        for o in run.outputs()
+        if o["id"] in before
+        and str(before[o["id"]]["pred"]) == str(o["label"])
+        and str(o["pred"]) != str(o["label"])
+    ]
+    if not worse:
+        raise InvalidInputError(
+            f"no eval example regressed between {base} and run {run.id}",
+            hint="compare other revisions, or name examples with --eval-examples",
+        )
+    return worse
+
+
+def _group(
+    repo: Repo,
+    run: Run,
+    data: LedgerData,
+    idx: np.ndarray,
+    scores: np.ndarray,
+    norms: np.ndarray,
+    by: str,
+    estimate: bool,
+) -> list[RegionRow]:
+    """Rows per example, or exact sums per commit/author/annotator/label."""
+    import numpy as np
+
+    info = _provenance(repo, run)
+    if by == "example":
+        out = []
+        for k, i in enumerate(data.ids):
+            p = info.get(i, {})
+            out.append(
+                RegionRow(
+                    i,
+                    float(scores[k]),
+                    float(norms[k]),
+                    1,
+                    p.get("label"),
+                    p.get("commit"),
+                    p.get("author"),
+                    p.get("annotator"),
+                )
+            )
+        return out
+    groups: dict[str, list[int]] = {}
+    for k, i in enumerate(data.ids):
+        value = info.get(i, {}).get(by)
+        groups.setdefault("-" if value is None else str(value), []).append(k)
+    out = []
+    for key, members in groups.items():
+        m = np.array(members)
+        if estimate:
+            norm = float(abs(scores[m].sum()))
+        else:  # the norm of the group's summed account, an exact vector sum
+            summed = np.asarray(data.contrib[m][:, idx], dtype=np.float64).sum(0)
+            norm = float(np.linalg.norm(summed))
+        row = RegionRow(key, float(scores[m].sum()), norm, len(members))
+        if by == "commit":
+            row.author = info[data.ids[members[0]]].get("author")
+        out.append(row)
+    return out
+
+
+def _provenance(repo: Repo, run: Run) -> dict[str, dict[str, Any]]:
+    """Per training id: label, the commit that last set its label or bytes, author, annotator."""
+    train = run.meta.get("train", {})
+    commit = train.get("commit")
+    if not commit:
+        return {}
+    rows = history.blame(repo, train["dataset"], commit)
+    authors: dict[str, str] = {}
+    out = {}
+    for b in rows:
+        c = b.set_in or b.commit
+        if c not in authors:
+            authors[c] = repo.git.commit(c).author.name
+        out[b.id] = {
+            "label": b.label,
+            "commit": c,
+            "author": authors[c],
+            "annotator": b.annotator,
+        }
+    return out
+
+
+# -- credit --value -----------------------------------------------------------------
+@dataclass
+class ValueCredit:
+    """Each contributor's first-order share of the eval loss improvement, and the rest."""
+
+    run: str
+    ledger: str
+    params: list[str]
+    eval_loss_init: float
+    eval_loss_final: float
+    improvement: float
+    init: float
+    rounding: float
+    residual: float
+    authors: list[dict[str, Any]]
+    annotators: list[dict[str, Any]]
+    method: str = "trapezoid: −⟨c_i, ½(∇L(θ_init) + ∇L(θ_final))⟩ on the ledger's parameters"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``credit --value --json`` (and of the viewer's value column)."""
+        return dict(self.__dict__)
+
+
+def credit_value(
+    repo: Repo,
+    rev: str = "HEAD",
+    *,
+    config_file: str | Path | None = None,
+    progress: Callable[[Any], None] | None = None,
+) -> ValueCredit:
+    """Split L_eval(θ_init) − L_eval(θ_final) among the contributors of the training data.
+
+    Example i's value is −⟨c_i, ḡ⟩ with ḡ the mean of the eval-loss gradients
+    at the start and the end of training (the trapezoid rule along the
+    region's path); values sum per author and annotator exactly, and
+    ``residual`` is what first order on the ledger's parameters leaves out
+    (curvature, and every layer the ledger does not record).
+    """
+    import numpy as np
+
+    run, data = ledger_run(repo, rev, config_file=config_file, progress=progress)
+    p = _probe(repo, run, data, data.init_state())
+    g0, l0, _ = p.loss_gradient()
+    p.load(run.weights())
+    g1, l1, _ = p.loss_gradient()
+    g = (g0 + g1) / 2
+    values = -np.asarray(data.contrib, dtype=np.float64) @ g
+    init, rounding = float(-data.init_share @ g), float(-data.rounding @ g)
+    improvement = l0 - l1
+    info = _provenance(repo, run)
+    labour = history.credit(repo, rev, datasets=[run.meta["train"]["dataset"]]).to_dict()
+    tables = {}
+    for by, key in (("author", "authors"), ("annotator", "annotators")):
+        sums: dict[str, list[float]] = {}
+        for k, i in enumerate(data.ids):
+            name = info.get(i, {}).get(by) or "-"
+            acc = sums.setdefault(name, [0.0, 0])
+            acc[0] += float(values[k])
+            acc[1] += 1
+        counts = {c["name"]: c for c in labour[key]}
+        tables[key] = sorted(
+            (
+                {
+                    **counts.get(name, {"name": name}),
+                    "value": v,
+                    "share": v / improvement if improvement else 0.0,
+                    "examples": n,
+                }
+                for name, (v, n) in sums.items()
+            ),
+            key=lambda r: (-r["value"], r["name"]),
+        )
+    return ValueCredit(
+        run=run.id,
+        ledger=data.folder.name,
+        params=[q["name"] for q in data.meta["params"]],
+        eval_loss_init=l0,
+        eval_loss_final=l1,
+        improvement=improvement,
+        init=init,
+        rounding=rounding,
+        residual=improvement - float(values.sum()) - init - rounding,
+        authors=tables["authors"],
+        annotators=tables["annotators"],
+    )

@@ -1,0 +1,548 @@
+"""The attribution ledger: each training example's exact share of a weight region's change.
+
+While the harness trains, `Ledger` (a `Hooks`) captures per-example gradients
+of the chosen parameters from forward/backward hooks (Linear and Conv2d, as
+outer products) and pushes them through the optimiser's own update rule. Every
+update rule the ledger accepts (SGD with momentum, dampening, Nesterov and
+weight decay; Adam and AdamW with their preconditioners taken from the
+optimiser's state) is, per weight element and given that step's
+preconditioner, a linear map of an account's state (its share ``c`` of the
+weights and ``b`` of the momentum) plus the example's gradient::
+
+    (c, b)' = M_t (c, b) + v_t h_i          M_t: 2×2 per element, v_t: 2-vector
+
+so the accounts of the examples, of the initial weights and of float rounding
+add up to the weights at every step: ``θ_T − θ_0 = init + Σ_i c_i + rounding``.
+
+Accounts are lazy: an example's account is brought forward only when it is in
+a batch, by the product of the maps since it was last touched. Products are
+never inverted (that would amplify rounding by μ^-t): a segment (an epoch)
+keeps its running prefix product and, once closed, its suffix products, and
+since every example is seen once per epoch its last touch is in the current
+segment or the one before. So the cost of a step does not grow with N.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from datagit.errors import DatagitError
+from datagit.harness.train import Hooks, Step
+
+LEDGER_VERSION = 1
+DTYPES = ("float64", "float32")
+OUTPUT = "output"  # alias of the last Linear/Conv2d layer: ``output.weight``, ``output.bias``
+ARTIFACT_PREFIX = "ledger-"
+_CHUNK = 4096  # examples brought forward at once when flushing
+_NEVER = -(2**40)  # segment of an account never touched (it is zero: nothing to bring forward)
+
+
+class LedgerError(DatagitError):
+    """The ledger cannot account for this model, parameter or optimiser."""
+
+
+def artifact_key(layers: Sequence[str], dtype: str) -> str:
+    """``ledger-<digest>`` of what the ledger records; the run key names everything else."""
+    blob = json.dumps({"layers": sorted(layers), "dtype": dtype, "v": LEDGER_VERSION})
+    return ARTIFACT_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def output_layer(model: nn.Module) -> str:
+    """The name of the last Linear or Conv2d module: the layer that makes the logits."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear | nn.Conv2d):
+            last = name
+    if last is None:
+        raise LedgerError("the model has no Linear or Conv2d layer for the ledger to record")
+    return last
+
+
+def resolve_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
+    """Parameter names for ``layers`` (none: the output layer's weight and bias).
+
+    A layer may be a module name (all its parameters), a parameter name, or
+    the ``output`` alias for either.
+    """
+    out_name = output_layer(model)
+    modules = dict(model.named_modules())
+    params = dict(model.named_parameters())
+    wanted = list(layers) or [OUTPUT]
+    names: list[str] = []
+    for layer in wanted:
+        real = out_name + layer[len(OUTPUT) :] if layer.split(".")[0] == OUTPUT else layer
+        if real in params:
+            found = [real]
+        elif real in modules and real != "":
+            found = [f"{real}.{p}" for p, _ in modules[real].named_parameters(recurse=False)]
+        else:
+            found = []
+        if not found:
+            raise LedgerError(
+                f"ledger layer {layer!r} names no parameter of the model",
+                hint=f"parameters: {', '.join(params)} (or `output` for the last layer)",
+            )
+        names += [n for n in found if n not in names]
+    for name in names:
+        module = modules[name.rsplit(".", 1)[0]] if "." in name else model
+        if not isinstance(module, nn.Linear | nn.Conv2d) or (
+            isinstance(module, nn.Conv2d) and module.groups != 1
+        ):
+            raise LedgerError(
+                f"ledger parameter {name!r} belongs to {type(module).__name__}, which the "
+                "ledger cannot split per example",
+                hint="record Linear or Conv2d (groups = 1) layers",
+            )
+    return names
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The optimiser's update rule as the ledger applies it."""
+
+    kind: str  # sgd | adam | adamw
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def rule_of(opt: torch.optim.Optimizer, params: Sequence[nn.Parameter]) -> Rule:
+    """The decomposable rule of ``opt`` for ``params``; anything else is refused by name."""
+    kind = type(opt).__name__
+    groups = [g for g in opt.param_groups if any(p is q for p in params for q in g["params"])]
+    if len(groups) != 1:
+        raise LedgerError("the ledger's parameters must share one optimiser parameter group")
+    g = groups[0]
+    refuse = []
+    if g.get("maximize"):
+        refuse.append("maximize")
+    if g.get("amsgrad"):
+        refuse.append("amsgrad")
+    if kind not in ("SGD", "Adam", "AdamW") or refuse:
+        what = f"{kind} with {', '.join(refuse)}" if refuse else kind
+        raise LedgerError(
+            f"the ledger cannot decompose optimiser {what}",
+            hint="use [harness] optimizer = sgd, adam or adamw (without amsgrad/maximize)",
+        )
+    if kind == "SGD":
+        return Rule("sgd", g["momentum"], g["dampening"], g["nesterov"], g["weight_decay"])
+    b1, b2 = g["betas"]
+    return Rule(kind.lower(), 0.0, 0.0, False, g["weight_decay"], (b1, b2), g["eps"])
+
+
+class _Capture:
+    """Inputs and output gradients of one layer for the current batch."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.inputs: torch.Tensor | None = None
+        self.grad_out: torch.Tensor | None = None
+        self.handle = module.register_forward_hook(self._forward)
+
+    def _forward(self, module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
+        if not (torch.is_grad_enabled() and module.training and out.requires_grad):
+            return
+        self.inputs = args[0].detach()
+        out.register_hook(self._backward)
+
+    def _backward(self, grad: torch.Tensor) -> None:
+        self.grad_out = grad.detach()
+
+    def per_example(self, param: str, dtype: torch.dtype) -> torch.Tensor:
+        """[B, numel] gradients of ``param`` ("weight" or "bias") for each example."""
+        if self.inputs is None or self.grad_out is None:
+            raise LedgerError("the ledger saw no forward/backward pass through a recorded layer")
+        a, g = self.inputs.to(dtype), self.grad_out.to(dtype)
+        m = self.module
+        if isinstance(m, nn.Conv2d):
+            g = g.flatten(2)  # [B, O, L]
+            if param == "bias":
+                return g.sum(2)
+            if isinstance(m.padding, str):
+                raise LedgerError(f"the ledger cannot split Conv2d(padding={m.padding!r})")
+            cols = nn.functional.unfold(
+                a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride
+            )
+            return torch.einsum("bol,bkl->bok", g, cols).flatten(1)
+        if param == "bias":
+            return g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
+        a = a.reshape(a.shape[0], -1, a.shape[-1])
+        g = g.reshape(g.shape[0], -1, g.shape[-1])
+        return torch.einsum("bno,bni->boi", g, a).flatten(1)
+
+
+# A step's map is four per-element coefficients (m00, m01, m10, m11): Python floats
+# for SGD, whose map is the same for every element, [|R|] tensors for Adam(W).
+Map = tuple[Any, Any, Any, Any]
+EYE: Map = (1.0, 0.0, 0.0, 1.0)
+
+
+def _mul(p: Map, q: Map) -> Map:
+    """The 2×2 product per element: apply ``q`` first, then ``p``."""
+    a, b, c, d = p
+    e, f, g, h = q
+    return (a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h)
+
+
+def _apply(m: Map, st: torch.Tensor) -> torch.Tensor:
+    """Accounts ``st`` [..., 2, |R|] (share, momentum) mapped by ``m``."""
+    a, b, c, d = m
+    x, y = st.select(-2, 0), st.select(-2, 1)
+    return torch.stack((a * x + b * y, c * x + d * y), dim=-2)
+
+
+def _table(maps: list[Map], dtype: torch.dtype, device: torch.device, size: int) -> torch.Tensor:
+    """Maps stacked as [E, 4] (all floats) or [E, 4, |R|], for gathering by row."""
+    if all(isinstance(x, float) for m in maps for x in m):
+        return torch.tensor(maps, dtype=dtype, device=device)
+    out = torch.empty(len(maps), 4, size, dtype=dtype, device=device)
+    for j, m in enumerate(maps):
+        for k, x in enumerate(m):
+            out[j, k] = x
+    return out
+
+
+def _rows(table: torch.Tensor, pos: torch.Tensor) -> Map:
+    """The maps at ``pos`` as a Map whose parts broadcast over [n, |R|] accounts."""
+    g = table[pos.to(table.device)]
+    parts = g.unbind(1)
+    if g.dim() == 2:
+        parts = tuple(x[:, None] for x in parts)
+    return (parts[0], parts[1], parts[2], parts[3])
+
+
+class Ledger(Hooks):
+    """Records per-example accounts of the chosen parameters while the harness trains."""
+
+    def __init__(
+        self,
+        layers: Sequence[str] = (),
+        dtype: str = "float64",
+        config_digest: str = "",
+        capacity: int = 0,
+    ) -> None:
+        """``capacity``: the number of training examples when known, so the accounts are
+        allocated once rather than grown (which copies them) during the first epoch."""
+        if dtype not in DTYPES:
+            raise LedgerError(f"ledger dtype {dtype!r} is not supported", hint="float64 or float32")
+        self.layers = tuple(layers)
+        self.dtype_name = dtype
+        self.dtype = getattr(torch, dtype)
+        self.config_digest = config_digest
+        self.key = artifact_key(self.layers, dtype)
+        self.artifact = self.key
+        self.seconds = 0.0
+        self.steps = 0
+        self.capacity = capacity
+
+    # -- setup ------------------------------------------------------------------
+    def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.names = resolve_layers(model, self.layers)
+        self.output = output_layer(model)
+        params = dict(model.named_parameters())
+        self.params = [params[n] for n in self.names]
+        self.rule = rule_of(optimizer, self.params)
+        self.optimizer = optimizer
+        modules = dict(model.named_modules())
+        self.captures: dict[str, _Capture] = {}
+        for n in self.names:
+            owner = n.rsplit(".", 1)[0]
+            if owner not in self.captures:
+                self.captures[owner] = _Capture(modules[owner])
+        self.sizes = [p.numel() for p in self.params]
+        size = sum(self.sizes)
+        device, dt = self.params[0].device, self.dtype
+        self.device = device
+        self.theta0 = self._theta()
+        self.init_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        self.state = torch.zeros(0, 2, size, dtype=dt, device=device)  # per example
+        self.seg = torch.zeros(0, dtype=torch.long)  # segment of the last touch
+        self.pos = torch.zeros(0, dtype=torch.long)  # position in that segment
+        self.ids: list[str | None] = []
+        self.k = 0  # current segment
+        self.cur: list[Map] = []  # this segment's maps
+        self.prefix: Map = EYE
+        self.prev_suffix: torch.Tensor | None = None  # table of segment k-1's suffixes
+        # Eager accounts: the initial weights, float rounding, and the total (= θ).
+        self.acc = torch.zeros(3, 2, size, dtype=dt, device=device)
+        self.acc[0, 0] = self.theta0
+        self.acc[2, 0] = self.theta0
+        self.steps = 0
+        self.table_peak = 0
+        self._grow(self.capacity)
+        self._sgd_cache: tuple[tuple[float, float], Map, tuple[float, float]] | None = None
+
+    def _theta(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1).to(self.dtype) for p in self.params])
+
+    def _grow(self, n: int) -> None:
+        have = self.state.shape[0]
+        if n <= have or n == 0:
+            return
+        pad = max(n, 2 * have, 64) - have
+        z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
+        self.state = torch.cat([self.state, z])
+        self.seg = torch.cat([self.seg, torch.full((pad,), _NEVER, dtype=torch.long)])
+        self.pos = torch.cat([self.pos, torch.zeros(pad, dtype=torch.long)])
+        self.ids += [None] * pad
+
+    # -- one step -----------------------------------------------------------------
+    def after_step(self, step: Step) -> None:
+        t0 = time.perf_counter()
+        h = torch.cat(
+            [
+                self.captures[n.rsplit(".", 1)[0]].per_example(n.rsplit(".", 1)[1], self.dtype)
+                for n in self.names
+            ],
+            dim=1,
+        )
+        for cap in self.captures.values():
+            cap.inputs = cap.grad_out = None
+        m, (v0, v1) = self._map()
+        idx = step.indices.cpu()
+        self._grow(int(idx.max()) + 1)
+        for j, i in zip(idx.tolist(), step.ids, strict=True):
+            self.ids[j] = i
+        dev_idx = idx.to(self.device)
+        st = self.state.index_select(0, dev_idx)
+        if self.rule.kind == "sgd":
+            # one 2×2 map per row, applied by one batched matmul: few ops per step
+            new = torch.bmm(self._row_matrices(idx, m), st)
+            new[:, 0].add_(h, alpha=v0)
+            new[:, 1].add_(h, alpha=v1)
+        else:
+            new = self._elementwise(st, self._row_maps(idx, m), h, v0, v1)
+        self.state.index_copy_(0, dev_idx, new)
+        self.seg[idx] = self.k
+        self.pos[idx] = len(self.cur)
+        self.cur.append(m)
+        self.prefix = _mul(m, self.prefix)
+        acc = (
+            torch.matmul(self._matrix(m), self.acc)
+            if self.rule.kind == "sgd"
+            else _apply(m, self.acc)
+        )
+        hs = h.sum(0)
+        acc[2, 0] += v0 * hs
+        acc[2, 1] += v1 * hs
+        # What torch actually did, less what the accounts say it did, is float rounding.
+        theta = self._theta()
+        acc[1, 0] += theta - acc[2, 0]
+        acc[2, 0] = theta
+        self.acc = acc
+        self.steps += 1
+        self.seconds += time.perf_counter() - t0
+
+    def _map(self) -> tuple[Map, tuple[Any, Any]]:
+        """This step's map M_t and injection v_t for the ledger's rule."""
+        r = self.rule
+        group = next(
+            g for g in self.optimizer.param_groups if any(q is self.params[0] for q in g["params"])
+        )
+        lr, wd = float(group["lr"]), r.weight_decay
+        if r.kind == "sgd":
+            mu = r.momentum
+            k = 1.0 if self.steps == 0 or mu == 0 else 1.0 - r.dampening
+            if self._sgd_cache is not None and self._sgd_cache[0] == (lr, k):
+                return self._sgd_cache[1], self._sgd_cache[2]
+            if r.nesterov:
+                a = 1 + mu * k
+                m: Map = (1 - lr * wd * a, -lr * mu * mu, k * wd, mu)
+                v = (-lr * a, k)
+            else:
+                m, v = (1 - lr * k * wd, -lr * mu, k * wd, mu), (-lr * k, k)
+            self._sgd_cache = ((lr, k), m, v)
+            return m, v
+        b1, b2 = r.betas
+        d = self._preconditioner(b2, b1, r.eps, lr)
+        if r.kind == "adamw":
+            return (1 - lr * wd, -d * b1, 0.0, b1), (-d * (1 - b1), 1 - b1)
+        return (1 - d * (1 - b1) * wd, -d * b1, (1 - b1) * wd, b1), (-d * (1 - b1), 1 - b1)
+
+    def _preconditioner(self, b2: float, b1: float, eps: float, lr: float) -> torch.Tensor:
+        """lr / (bias1 · (√(v / bias2) + eps)) per element, from the optimiser's state."""
+        parts = []
+        for p in self.params:
+            st = self.optimizer.state[p]
+            n = float(st["step"])
+            v = st["exp_avg_sq"].detach().reshape(-1).to(self.dtype)
+            bc1, bc2 = 1 - b1**n, 1 - b2**n
+            parts.append(lr / (bc1 * (v.sqrt() / bc2**0.5 + eps)))
+        return torch.cat(parts)
+
+    def _matrix(self, m: Map) -> torch.Tensor:
+        return torch.tensor(m, dtype=self.dtype, device=self.device).view(2, 2)
+
+    def _row_matrices(self, idx: torch.Tensor, m: Map) -> torch.Tensor:
+        """SGD: [B, 2, 2], each row's map from its last touch through this step.
+
+        Accounts last touched in the previous segment take M_t ∘ prefix ∘ suffix[pos]
+        (one matmul over that segment's suffix table, then a gather); accounts never
+        touched are zero, so any map serves them.
+        """
+        seg = self.seg[idx].tolist()
+        if self.prev_suffix is None:
+            rows = self._matrix(m).expand(len(seg), 2, 2).clone()
+        else:
+            table = self._matrix(_mul(m, self.prefix)) @ self.prev_suffix.view(-1, 2, 2)
+            rows = table[self.pos[idx].to(self.device)]
+        for r, sg in enumerate(seg):
+            if sg == self.k:  # twice in one segment: rare
+                one = m
+                for step_map in reversed(self.cur[int(self.pos[idx[r]]) + 1 :]):
+                    one = _mul(one, step_map)
+                rows[r] = self._matrix(one)
+        return rows
+
+    @staticmethod
+    def _elementwise(st: torch.Tensor, rm: Map, h: torch.Tensor, v0: Any, v1: Any) -> torch.Tensor:
+        """Adam(W): per-element maps, written in place into a new [B, 2, |R|]."""
+        new = torch.empty_like(st)
+        x, y, nx, ny = st[:, 0], st[:, 1], new[:, 0], new[:, 1]
+        for out, p, q, v in ((nx, rm[0], rm[1], v0), (ny, rm[2], rm[3], v1)):
+            torch.mul(x, p, out=out)
+            out.addcmul_(y, torch.as_tensor(q, dtype=st.dtype, device=st.device))
+            out.addcmul_(h, torch.as_tensor(v, dtype=st.dtype, device=st.device))
+        return new
+
+    def _row_maps(self, idx: torch.Tensor, m: Map) -> Map:
+        """Per batch row, the map from its last touch through this step: M_t alone for
+        accounts untouched so far (they are zero), M_t ∘ prefix ∘ suffix otherwise."""
+        seg, pos = self.seg[idx], self.pos[idx]
+        prev = (seg == self.k - 1).nonzero().flatten()
+        again = (seg == self.k).nonzero().flatten().tolist()  # twice in one segment: rare
+        if not len(prev) and not again:
+            return m
+        shape = (len(idx), 1 if self.rule.kind == "sgd" else self.state.shape[2])
+        out = [torch.empty(shape, dtype=self.dtype, device=self.device) for _ in range(4)]
+        for part, value in zip(out, m, strict=True):
+            part[:] = value
+        if len(prev):
+            assert self.prev_suffix is not None
+            ms = _mul(m, _mul(self.prefix, _rows(self.prev_suffix, pos[prev])))
+            rows = prev.to(self.device)
+            for part, value in zip(out, ms, strict=True):
+                part[rows] = value
+        for r in again:
+            one = m
+            for step_map in reversed(self.cur[int(pos[r]) + 1 :]):
+                one = _mul(one, step_map)
+            for part, value in zip(out, one, strict=True):
+                part[r] = value
+        return (out[0], out[1], out[2], out[3])
+
+    # -- segments -----------------------------------------------------------------
+    def on_epoch_end(self, epoch: int, mean_loss: float) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        """End a segment: its suffix products, and examples it never saw brought past it."""
+        if not self.cur:
+            return
+        t0 = time.perf_counter()
+        e = len(self.cur)
+        suffix = [EYE] * (e + 1)
+        for j in range(e - 2, -1, -1):
+            suffix[j] = _mul(suffix[j + 1], self.cur[j + 1])
+        table = _table(suffix, self.dtype, self.device, self.state.shape[2])
+        missed = (self.seg == self.k - 1).nonzero().flatten()
+        if len(missed):
+            prev, full = self.prev_suffix, self.prefix
+            assert prev is not None
+            self._flush(missed, lambda pos: _mul(full, _rows(prev, pos)))
+            self.seg[missed] = self.k
+            self.pos[missed] = e
+        self.table_peak = max(self.table_peak, 2 * table.numel() * table.element_size())
+        self.prev_suffix = table
+        self.k += 1
+        self.cur = []
+        self.prefix = EYE
+        self.seconds += time.perf_counter() - t0
+
+    def _flush(self, rows: torch.Tensor, maps: Any) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            part = rows[start : start + _CHUNK]
+            dev = part.to(self.device)
+            self.state[dev] = _apply(maps(self.pos[part]), self.state[dev])
+
+    def on_train_end(self, model: nn.Module) -> None:
+        self._close()
+        t0 = time.perf_counter()
+        last = (self.seg == self.k - 1).nonzero().flatten()
+        if len(last):
+            prev = self.prev_suffix
+            assert prev is not None
+            self._flush(last, lambda pos: _rows(prev, pos))
+        for cap in self.captures.values():
+            cap.handle.remove()
+        self.seconds += time.perf_counter() - t0
+
+    # -- results --------------------------------------------------------------------
+    def contributions(self) -> tuple[list[str], torch.Tensor]:
+        """(ids, [examples, |R|] accounts) of every example seen, in dataset order."""
+        seen = [j for j, i in enumerate(self.ids) if i is not None]
+        return [self.ids[j] for j in seen], self.state[seen, 0]  # type: ignore[misc]
+
+    @property
+    def init_share(self) -> torch.Tensor:
+        return self.acc[0, 0] - self.theta0
+
+    @property
+    def rounding(self) -> torch.Tensor:
+        return self.acc[1, 0]
+
+    def memory_bytes(self) -> int:
+        """Bytes of the per-example accounts (share and momentum): 2·N·|R|·itemsize."""
+        n = sum(1 for i in self.ids if i is not None)
+        return 2 * n * self.state.shape[2] * self.state.element_size()
+
+    def save_artifact(self, folder: Path) -> None:
+        import numpy as np
+
+        ids, contrib = self.contributions()
+        arr = contrib.cpu().numpy()
+        np.save(folder / "contributions.npy", arr)
+        vectors = {
+            "theta_init": self.theta0,
+            "theta_final": self.acc[2, 0],
+            "init_share": self.init_share,
+            "rounding": self.rounding,
+        }
+        arrays = {k: v.cpu().numpy() for k, v in vectors.items()}
+        np.savez(folder / "vectors.npz", **arrays)  # type: ignore[arg-type]
+        torch.save(self.init_state, folder / "init.pt")
+        offsets, at = [], 0
+        for n, p in zip(self.names, self.params, strict=True):
+            offsets.append({"name": n, "shape": list(p.shape), "offset": at})
+            at += p.numel()
+        meta = {
+            "version": LEDGER_VERSION,
+            "layers": list(self.layers),
+            "params": offsets,
+            "output": self.output,
+            "dtype": self.dtype_name,
+            "rule": self.rule.to_dict(),
+            "config": self.config_digest,
+            "ids": ids,
+            "steps": self.steps,
+            "memory_bytes": self.memory_bytes(),
+            "table_bytes": self.table_peak,  # segment products: scalars for SGD, |R| for Adam
+            "seconds": round(self.seconds, 4),
+            "contributions_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+        }
+        (folder / "ledger.json").write_text(json.dumps(meta))

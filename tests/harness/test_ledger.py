@@ -1,0 +1,172 @@
+"""The ledger adds up: init + Σ c_i + rounding = θ_final − θ_init, for every update rule."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from harness_helpers import make_repo
+from torch import nn
+
+from datagit.api import attribution, harness
+from datagit.harness.ledger import Ledger, LedgerError
+from datagit.harness.region import LedgerData
+from datagit.harness.train import Step
+
+MLP = """
+[harness]
+train = "train"
+eval = "eval"
+model = "mlp"
+hidden = [16]
+image_mode = "L"
+lr = 0.05
+epochs = 3
+batch_size = 32
+"""
+
+
+def completeness(data: LedgerData) -> tuple[float, float]:
+    """max|init + Σ c_i + rounding − Δθ| / max|Δθ|, and the rounding's relative size."""
+    delta = data.theta_final - data.theta_init
+    total = np.asarray(data.contrib, dtype=np.float64).sum(0) + data.init_share + data.rounding
+    scale = float(np.abs(delta).max())
+    return float(np.abs(total - delta).max()) / scale, float(np.abs(data.rounding).max()) / scale
+
+
+@pytest.mark.parametrize(
+    ("extra", "dtype", "bound"),
+    [
+        ('lr = 0.05\noptimizer = "sgd"\nmomentum = 0.0', "float64", 1e-12),
+        ('lr = 0.05\noptimizer = "sgd"\nmomentum = 0.9\nweight_decay = 0.01', "float64", 1e-12),
+        ('lr = 0.05\noptimizer = "sgd"\nmomentum = 0.9\nweight_decay = 0.01', "float32", 1e-4),
+        ('optimizer = "adamw"\nlr = 0.01\nweight_decay = 0.01', "float64", 1e-12),
+        ('optimizer = "adamw"\nlr = 0.01\nweight_decay = 0.01', "float32", 1e-4),
+    ],
+)
+def test_harness_ledger_is_complete(tmp_path: Path, extra: str, dtype: str, bound: float) -> None:
+    repo = make_repo(tmp_path, MLP.replace("lr = 0.05", extra), n=200)
+    cfg = harness.load_config(repo, ledger_dtype=dtype)
+    hook = attribution.ledger_hook(cfg, ())
+    assert hook is not None
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    folder = run.artifact(hook.key)
+    assert folder is not None
+    data = LedgerData(folder)
+    err, rounding = completeness(data)
+    assert err <= bound
+    assert rounding < 1e-4  # the per-example parts carry the update; rounding is only rounding
+    assert data.contrib.dtype == np.dtype(dtype) and len(data.ids) == run.meta["train"]["examples"]
+    assert data.meta["params"][0]["name"] == "3.weight" and data.meta["output"] == "3"
+    n, size = data.contrib.shape
+    assert data.meta["memory_bytes"] <= 2 * n * size * 8
+    weights = run.weights()
+    assert np.allclose(data.theta_final[: 10 * 16], weights["3.weight"].numpy().reshape(-1))
+    # cached: asking again trains nothing
+    again = attribution.ledger_hook(cfg, ())
+    assert again is not None
+    assert harness.train(repo, config=cfg, hooks=[again]).cached and again.steps == 0
+
+
+def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...], conv: bool,
+          close_every: int = 1, skip: bool = False) -> Ledger:  # fmt: skip
+    """A hand-written loop (Nesterov, dampening, Conv2d, uneven epochs: what the harness
+    config cannot ask for) driving the ledger through the same hook calls as `fit`."""
+    torch.manual_seed(0)
+    n = 96
+    if conv:
+        x = torch.randn(n, 2, 6, 6)
+        model: nn.Module = nn.Sequential(
+            nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3, stride=2),
+            nn.Flatten(), nn.Linear(16, 4),
+        )  # fmt: skip
+    else:
+        x = torch.randn(n, 12)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+    y = torch.randint(0, 4, (n,))
+    opt = make_opt(model.parameters())
+    ledger = Ledger(layers, "float64")
+    ledger.on_train_start(model, opt)
+    gen = torch.Generator().manual_seed(1)
+    step = 0
+    for epoch in range(5):
+        order = torch.randperm(n, generator=gen)
+        if skip:
+            order = order[: n // 2 + 9 * epoch]
+        for b, idx in enumerate(order.split(16)):
+            opt.zero_grad()
+            losses = F.cross_entropy(model(x[idx]), y[idx], reduction="none")
+            losses.mean().backward()
+            ids = [f"e{i:03d}" for i in idx.tolist()]
+            info = Step(epoch, step, b, ids, idx, x[idx], y[idx], losses, 0.0, 0.0, model, opt)
+            ledger.before_step(info)
+            opt.step()
+            ledger.after_step(info)
+            step += 1
+        if (epoch + 1) % close_every == 0:
+            ledger.on_epoch_end(epoch, 0.0)
+    ledger.on_train_end(model)
+    return ledger
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.01),
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.01),
+    ],
+    ids=["nesterov", "dampening", "adam", "adamw"],
+)
+@pytest.mark.parametrize(
+    ("conv", "close_every", "skip"),
+    [(False, 1, False), (True, 2, True)],
+    ids=["linear-epochs", "conv-uneven"],
+)
+def test_every_rule_adds_up(
+    make_opt: Callable[..., torch.optim.Optimizer], conv: bool, close_every: int, skip: bool
+) -> None:
+    layers = ("0", "output") if conv else ("0.weight", "output.bias")
+    ledger = _loop(make_opt, layers, conv, close_every, skip)
+    _, contrib = ledger.contributions()
+    delta = ledger._theta() - ledger.theta0
+    total = contrib.sum(0) + ledger.init_share + ledger.rounding
+    assert float((total - delta).abs().max() / delta.abs().max()) <= 1e-12
+    assert float(ledger.rounding.abs().max() / delta.abs().max()) < 1e-4
+
+
+def test_refuses_what_it_cannot_decompose() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+    with pytest.raises(LedgerError, match="cannot decompose optimiser RMSprop"):
+        Ledger().on_train_start(model, torch.optim.RMSprop(model.parameters()))
+    with pytest.raises(LedgerError, match="Adam with amsgrad"):
+        Ledger().on_train_start(model, torch.optim.Adam(model.parameters(), amsgrad=True))
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(LedgerError, match=r"'1\.weight' belongs to BatchNorm1d"):
+        Ledger(("1.weight",)).on_train_start(model, sgd)
+    with pytest.raises(LedgerError, match="'fc' names no parameter"):
+        Ledger(("fc",)).on_train_start(model, sgd)
+    with pytest.raises(LedgerError, match="dtype 'float16'"):
+        Ledger((), "float16")
+
+
+def test_ledger_json_names_its_settings(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, MLP.replace("epochs = 3", "epochs = 1"), n=100)
+    cfg = harness.load_config(repo)
+    hook = attribution.ledger_hook(cfg, ("output.weight",))
+    assert hook is not None and hook.key.startswith("ledger-")
+    assert hook.key != attribution.ledger_hook(cfg, ())
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    folder = run.artifact(hook.key)
+    assert folder is not None
+    meta = json.loads((folder / "ledger.json").read_text())
+    assert meta["rule"]["kind"] == "sgd" and meta["rule"]["momentum"] == 0.9
+    assert meta["config"] == run.meta["key"]["config"] and meta["steps"] == 3
+    info = attribution.ledger_info(run, hook.key)
+    assert info is not None and info["params"] == ["3.weight"] and info["size"] == 160
