@@ -44,6 +44,8 @@ def test_a_254_byte_file_name_commits_and_checks_out(dg: Cli) -> None:
 def test_special_files_are_refused_by_name_never_opened(dg: Cli, command: tuple[str, ...]) -> None:
     os.mkfifo(dg.cwd / "train" / "3" / "pipe.png")  # opening it would block forever
     refused(dg, *command, match="train/3/pipe.png is a FIFO (named pipe), not a file")
+    (dg.cwd / "train" / "3" / "pipe.png").rename(dg.cwd / "train" / "pipe.png")  # unlabelled
+    refused(dg, *command, match="train/pipe.png is a FIFO (named pipe), not a file")
     import socket
 
     (dg.cwd / "train" / "3" / "pipe.png").unlink()
@@ -52,7 +54,7 @@ def test_special_files_are_refused_by_name_never_opened(dg: Cli, command: tuple[
         refused(dg, *command, match="train/4/s.png is a socket, not a file")
 
 
-@pytest.mark.parametrize("where", ["train/3/loop.png", "train/loop"])
+@pytest.mark.parametrize("where", ["train/3/loop.png", "train/loop", "train/loop.png"])
 def test_a_symlink_loop_is_refused(dg: Cli, where: str) -> None:
     (dg.cwd / where).symlink_to(dg.cwd / where)
     refused(dg, "status", match=f"{where} is a symlink that cannot be resolved")

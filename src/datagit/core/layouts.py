@@ -137,12 +137,15 @@ def _walk(
     if labels or os.path.isdir(root):
         with os.scandir(root) as it:
             loose = sorted(
-                (e for e in it if e.name[0] != "." and not e.is_dir()), key=lambda e: e.name
+                (e for e in it if e.name[0] != "." and not _is_dir(e, f"{cfg.path}/{e.name}")),
+                key=lambda e: e.name,
             )
         for entry in loose:
             rel_path = f"{cfg.path}/{entry.name}"
             if entry.is_symlink():
                 _check_link(entry.path, rel_path, real_workdir)
+            if not entry.is_file():
+                _refuse_special(entry.path, rel_path)
             yield None, entry.name, rel_path, entry
     for label in sorted(labels):
         yield from _walk_folder(cfg, label, str(root / label), "", label_set, real_workdir)
