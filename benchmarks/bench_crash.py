@@ -129,11 +129,15 @@ def prepare(op: str, root: Path, images: list[tuple[bytes, int]]) -> Case:
         dg(ws, "branch", "-D", "gone")
         return Case(ws, ["gc"], [["gc"]])
     if op == "merge":
+        before = {p.name: p.parent.name for p in (ws / "train").rglob("img_*.png")}
         dg(ws, "switch", "-c", "other")
         relabel(ws, 0.05, 4, shift=2)
         dg(ws, "commit", "-a", "-m", "theirs")
+        moved = {
+            p.name for p in (ws / "train").rglob("img_*.png") if before[p.name] != p.parent.name
+        }
         dg(ws, "switch", "main")
-        files = sorted((ws / "train").rglob("img_*.png"))
+        files = sorted(p for p in (ws / "train").rglob("img_*.png") if p.name not in moved)
         for p in files[: len(files) // 50]:  # ours: new bytes, never re-labelled by theirs
             p.write_bytes(p.read_bytes() + b"ours")
         dg(ws, "commit", "-a", "-m", "ours")
