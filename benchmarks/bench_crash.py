@@ -159,8 +159,13 @@ def workspace_files(ws: Path) -> dict[str, bytes]:
     }
 
 
+FSCK_LOG: list[str] = []  # why a trial's fsck was not clean (printed with the table)
+
+
 def fsck_clean(ws: Path) -> bool:
-    if dg(ws, "fsck", check=False).returncode != 0:
+    ours = dg(ws, "fsck", check=False)
+    if ours.returncode != 0:
+        FSCK_LOG.append(f"datagit fsck: {(ours.stdout + ours.stderr).strip()[-300:]}")
         return False
     out = subprocess.run(
         ["git", "--git-dir", str(ws / ".datagit"), "fsck", "--full", "--strict"],
@@ -168,7 +173,10 @@ def fsck_clean(ws: Path) -> bool:
         text=True,
     )
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if not ln.startswith("dangling")]
-    return out.returncode == 0 and not lines
+    if out.returncode != 0 or lines:
+        FSCK_LOG.append(f"git fsck: {lines[:3]}")
+        return False
+    return True
 
 
 def reads_back(ws: Path) -> bool:
@@ -178,8 +186,19 @@ def reads_back(ws: Path) -> bool:
     repo = Repo.open(ws)
     try:
         want = {f"train/{r.label}/{r.id}": repo.read(r) for r in repo.records("train", "HEAD")}
-        return want == workspace_files(ws) and repo.status().clean
-    except Exception:
+        have = workspace_files(ws)
+        if want != have:
+            extra, lost = sorted(set(have) - set(want)), sorted(set(want) - set(have))
+            FSCK_LOG.append(f"workspace != HEAD: extra {extra[:3]}, missing {lost[:3]}")
+            return False
+        status = repo.status()
+        if not status.clean:
+            changed = [(d.name, d.staged[:2], d.unstaged[:2]) for d in status.datasets]
+            FSCK_LOG.append(f"status not clean: {changed}")
+            return False
+        return True
+    except Exception as exc:
+        FSCK_LOG.append(f"reading HEAD: {exc!r}")
         return False
     finally:
         repo.close()

@@ -71,7 +71,8 @@ def test_one_flipped_byte(template: Path, tmp_path: Path, kind: str, where: floa
     import shutil
 
     ws = tmp_path / "ws"
-    shutil.copytree(template, ws, symlinks=True)
+    # the stat cache's WAL files come and go with the fixture's open connections
+    shutil.copytree(template, ws, symlinks=True, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
     files, status_before = _expected(ws)
     candidates = sorted((ws / ".datagit").glob(KINDS[kind]))
     candidates = [p for p in candidates if p.is_file()]

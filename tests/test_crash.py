@@ -360,4 +360,4 @@ def test_kill_9_sample_needs_no_repair(
     monkeypatch.setitem(bench.ENV, "DATAGIT_PARALLEL_MIN", "60")
     outcome = bench.run_op(op, 2, 120, SEED + len(op), tmp_path)
     assert outcome.repaired == 0, outcome.errors
-    assert outcome.fsck_clean == outcome.reads_back == outcome.trials == 2
+    assert outcome.fsck_clean == outcome.reads_back == outcome.trials == 2, bench.FSCK_LOG

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from datagit.api import staging
 from datagit.api.repo import STAGED, WORKSPACE
-from datagit.api.workspace import materialize
+from datagit.api.workspace import begin, materialize
 from datagit.core import blame as blame_core
 from datagit.core import credit as credit_core
 from datagit.core import diff as diff_core
@@ -246,18 +246,20 @@ def merge(
         # Their side may come from anyone: check what it brings before the stage names it.
         trust.check_new(repo.git, repo.git.commit(head).tree, tree, f"merge {rev}")
         text = message or f"Merge {rev!r} into {repo.branch() or 'HEAD'}"
-        staging.write_merge_state(
-            repo,
-            {
-                "theirs": theirs,
-                "orig_head": head,
-                "message": text,
-                "conflicts": [c.key for c in conflicts],
-                "details": [c.to_dict() for c in conflicts],
-            },
-        )
+        state = {
+            "theirs": theirs,
+            "orig_head": head,
+            "message": text,
+            "conflicts": [c.key for c in conflicts],
+            "details": [c.to_dict() for c in conflicts],
+        }
+        # Journalled before the merge state and the stage: a kill anywhere from here on
+        # is rolled forward whole (state, stage and workspace) by the next command.
+        after: dict[str, object] = {"merge_state": state, "stage": tree, "clear_stage": False}
+        begin(repo, tree, after)
+        staging.write_merge_state(repo, state)
         repo._set_stage(tree)
-        materialize(repo, tree)
+        materialize(repo, tree, then=after)
         if conflicts:
             return MergeOutcome("conflicts", theirs, None, conflicts, result.taken)
         info = staging.commit(repo, text)

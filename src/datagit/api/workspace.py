@@ -66,9 +66,21 @@ def _finish(repo: Repo, after: dict[str, object]) -> None:
         repo.git.set_head_detached(str(after["head_detached"]))
     if after.get("ref") and after.get("oid"):
         repo.git.update_ref(str(after["ref"]), str(after["oid"]))
+    if isinstance(after.get("merge_state"), dict):
+        from datagit.api import staging
+
+        staging.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
+    if isinstance(after.get("stage"), str):
+        repo._set_stage(str(after["stage"]))
     if after.get("clear_stage", True):
         repo._set_stage(None)
     (repo.dotdir / JOURNAL).unlink(missing_ok=True)
+
+
+def begin(repo: Repo, tree: str, then: dict[str, object]) -> None:
+    """Write the journal before a caller's own first write (a merge's state and stage),
+    so a kill at any later point is rolled forward as a whole by the next command."""
+    _atomic_write(repo.dotdir / JOURNAL, orjson.dumps({"tree": tree, "after": then}))
 
 
 def interrupted(repo: Repo) -> dict | None:
