@@ -135,6 +135,7 @@ def _walk(
     """
     label_set = set(labels)
     if labels or os.path.isdir(root):
+        ignored = ignore.load(real_workdir)
         with os.scandir(root) as it:
             loose = sorted(
                 (e for e in it if e.name[0] != "." and not _is_dir(e, f"{cfg.path}/{e.name}")),
@@ -142,6 +143,8 @@ def _walk(
             )
         for entry in loose:
             rel_path = f"{cfg.path}/{entry.name}"
+            if ignored is not None and ignored(rel_path, False):
+                continue  # a README beside the class folders (as main does)
             if entry.is_symlink():
                 _check_link(entry.path, rel_path, real_workdir)
             if not entry.is_file():
