@@ -149,7 +149,9 @@ def test_gc_keeps_stage_branch_tag_and_reflog_objects(long_history: Repo) -> Non
     assert fresh.read(fresh.record("train", "staged.png", STAGED)) == b"staged, not committed"
     assert fresh.read(fresh.record("train", "tagged.png", "keep")) == b"only a tag keeps me"
     assert fresh.record("train", "side.png", "side").label == "2"
-    assert fresh.record("train", "logged.png", logged).label == "2"  # history, if not bytes
+    logged_rec = fresh.record("train", "logged.png", logged)
+    assert logged_rec.label == "2"  # history, and (until gc.reflogExpire) the bytes
+    assert fresh.read(logged_rec) == b"only the reflog keeps me"
     assert [c.summary for c in fresh.log("keep", limit=1)] == ["only a tag keeps me"]
     fresh.commit("commit the stage after gc")
     assert fresh.record("train", "staged.png").label == "3"
@@ -261,3 +263,41 @@ def test_gc_of_a_repository_without_commits(tmp_repo: Repo) -> None:
     report = maintenance.gc(tmp_repo).git
     assert report is not None and report.objects > 0 and report.packs == 1
     assert Repo.open(tmp_repo.workdir).record("train", "a.png", STAGED).label == "1"
+
+
+@pytest.mark.parametrize(("setting", "kept"), [("now", False), ("never", True), ("90.days", True)])
+def test_gc_keeps_a_reflog_entrys_content_until_it_expires(
+    long_history: Repo, setting: str, kept: bool
+) -> None:
+    """gc.reflogExpire (default 90 days) bounds how long content only a reflog names is
+    kept; its history (records, labels) stays either way."""
+    from datagit.storage.content import MissingContentError
+
+    repo, ws = long_history, long_history.workdir
+    workspace.switch(repo, "logged", create=True)
+    write_tree(ws, {"train/2/logged.png": b"only the reflog keeps me"})
+    logged = repo.commit("only the reflog keeps me", all=True).id
+    workspace.switch(repo, "main")
+    workspace.delete_branch(repo, "logged", force=True)
+    repo.git.config_set("gc.reflogExpire", setting)
+    maintenance.gc(repo)
+    fresh = Repo.open(ws)
+    rec = fresh.record("train", "logged.png", logged)
+    if kept:
+        assert fresh.read(rec) == b"only the reflog keeps me"
+    else:
+        with pytest.raises(MissingContentError):
+            fresh.read(rec)
+    assert maintenance.fsck(fresh).ok
+
+
+def test_reflog_expiry_settings_read_as_git_writes_them() -> None:
+    from datagit.storage.gitgc import expiry_seconds
+
+    day = 86400.0
+    assert expiry_seconds(None) == 90 * day
+    assert expiry_seconds("90.days.ago") == 90 * day
+    assert expiry_seconds("2 weeks") == 14 * day
+    assert expiry_seconds("30") == 30 * day
+    assert expiry_seconds("never") is None and expiry_seconds("now") == 0
+    assert expiry_seconds("gibberish") == 90 * day  # never drop more than the default would

@@ -256,3 +256,108 @@ def test_a_table_is_watched_too(digits_repo: Repo) -> None:
         assert [(c.id, c.kind) for c in ds.unstaged] == [("r7", "relabeled")]
     finally:
         monitor.stop(digits_repo)
+
+
+# -- a monitor datagit did not start is never believed ----------------------------------------
+class FakeMonitor:
+    """A socket server at the monitor's address answering "nothing changed" to everything."""
+
+    def __init__(self, address: str | bytes) -> None:
+        import socket
+        import threading
+
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(address)
+        self.server.listen(8)
+        self.asked = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import orjson
+
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                self.asked += 1
+                try:  # a careful client hangs up before asking
+                    conn.makefile("rb").readline()
+                    conn.sendall(orjson.dumps({"token": "fake:1", "paths": [], "pid": 1}))
+                except OSError:
+                    continue
+
+    def close(self) -> None:
+        import socket
+
+        self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+
+
+def test_a_fake_monitor_cannot_make_status_say_clean(digits_repo: Repo) -> None:
+    """Bound at the socket file (same user, but not the pid the monitor recorded) or at
+    the old predictable abstract name, a fake's "nothing changed" is never used."""
+    import hashlib
+
+    repo = digits_repo
+    age(repo.workdir / "train")
+    monitor.start(repo)
+    repo.commit("digits", all=True)
+    info = monitor.status(repo)
+    assert info is not None
+    folder = repo.dotdir / fsmonitor.DIRNAME
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / fsmonitor.SOCKET).stat().st_mode & 0o077 == 0
+    os.kill(int(info["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    deadline = time.monotonic() + 5
+    while monitor.status(repo) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (folder / fsmonitor.SOCKET).unlink()
+    digest = hashlib.sha1(os.path.realpath(repo.dotdir).encode()).hexdigest()[:20]
+    fakes = [
+        FakeMonitor(str(folder / fsmonitor.SOCKET)),
+        FakeMonitor(b"\0datagit-fsmonitor-" + digest.encode()),
+    ]
+    try:
+        assert monitor.status(repo) is None  # not the monitor we started: not reported
+        train = repo.workdir / "train"
+        moved = sorted((train / "0").iterdir())[:5]
+        for p in moved:
+            os.replace(p, train / "1" / p.name)
+        for p in sorted((train / "2").iterdir())[:5]:
+            p.write_bytes(p.read_bytes() + b"edit")
+        opened = Repo.open(repo.workdir)
+        opened.snapshots.monitor = monitor_ask(opened)
+        assert changes(opened) == truth(repo)
+        assert len(changes(opened)) == 10
+        assert fakes[0].asked > 0  # it was asked, and its answer refused
+    finally:
+        for f in fakes:
+            f.close()
+        monitor.stop(repo)
+
+
+def monitor_ask(repo: Repo):  # type: ignore[no-untyped-def]
+    """The monitor hook without auto-start: a query alone, as the fake sees it."""
+
+    def ask(since: str | None) -> fsmonitor.Answer | None:
+        return fsmonitor.query(repo.dotdir, since)
+
+    return ask
+
+
+def test_a_long_workspace_path_still_gets_a_socket(tmp_path: Path) -> None:
+    from datagit.core.config import DatasetConfig
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    repo = Repo.init(deep)
+    (repo.workdir / "train" / "a").mkdir(parents=True)
+    repo.add_dataset(DatasetConfig(name="train", layout="imagefolder", path="train"))
+    assert len(str(repo.dotdir / "fsmonitor" / "sock")) > 108
+    try:
+        info = monitor.start(repo)
+        assert info.get("pid") == fsmonitor.recorded_pid(repo.dotdir)
+    finally:
+        monitor.stop(repo)

@@ -141,3 +141,27 @@ def test_table_dataset_with_numeric_columns(tmp_path: Path) -> None:
     assert run.metrics["accuracy"] > 0.7
     mlp = harness.train(repo, config=harness.load_config(repo, model="mlp"))
     assert mlp.id != run.id and mlp.metrics["accuracy"] > 0.7
+
+
+def test_to_torch_in_a_partial_clone_fetches_what_it_reads(tmp_path: Path) -> None:
+    """A `--no-content` clone holds only HEAD's bytes; training on an older revision
+    fetches the rest (the reader reopens the store without the on-demand fetch)."""
+    import subprocess
+
+    from datagit.api import remotes
+
+    repo = make_repo(tmp_path / "src", n=60)
+    dropped = sorted((repo.workdir / "train").rglob("*.png"))[:10]
+    for p in dropped:
+        p.unlink()
+    repo.commit("drop 10", all=True)
+    url = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(url)], check=True)
+    remotes.add_remote(repo, "origin", str(url))
+    remotes.push(repo, "origin")
+    part = remotes.clone(str(url), tmp_path / "part", no_content=True)
+    before = {r.content for r in repo.records("train", "HEAD~1")}
+    assert not before <= set(part.store.keys())  # some of it was dropped at HEAD
+    ds = part.dataset("train", "HEAD~1").to_torch()
+    assert len(ds) == len(before) and all(ds[i][0].shape for i in range(len(ds)))
+    assert before <= set(part.store.keys())

@@ -94,9 +94,43 @@ def test_torn_index_tail_and_unflushed_bytes_are_ignored(store: ContentStore) ->
     fresh = ContentStore(store.root)
     assert set(fresh.index) == set(keys)
     # An entry pointing past the end of the pack (bytes never reached the disk).
-    entry = content._ENTRY.pack(bytes.fromhex(address(b"ghost")), 10_000, 5)
-    idx.write_bytes(idx.read_bytes()[: 2 * content._ENTRY.size] + entry)
+    whole = len(content.IDX_MAGIC) + 2 * content._ENTRY2_SIZE
+    entry = content.encode_entries([(address(b"ghost"), 10_000, 5)])
+    idx.write_bytes(idx.read_bytes()[:whole] + entry)
     assert set(ContentStore(store.root).index) == set(keys)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_torn_index_never_misaligns_what_is_appended_after_it(
+    store: ContentStore, legacy: bool
+) -> None:
+    """10 bytes cut from an index, then 10 more objects stored: all 10 read back.
+    A v1 (headerless, unchecked) index from an older datagit keeps working the same way."""
+    first = store.put_many([f"old-{i}".encode() for i in range(5)])
+    idx = store.packs / "pack-000000.idx"
+    if legacy:
+        entries, _, _ = content.parse_index(idx.read_bytes())
+        idx.write_bytes(b"".join(content._ENTRY.pack(*e) for e in entries))
+    idx.write_bytes(idx.read_bytes()[:-10])
+    store = ContentStore(store.root)
+    new = store.put_many([f"new-{i}".encode() for i in range(10)])
+    fresh = ContentStore(store.root)
+    assert [fresh.read(k) for k in new] == [f"new-{i}".encode() for i in range(10)]
+    assert all(fresh.has(k) for k in first[:4])  # the torn entry's object alone is gone
+    assert fresh.index_problems == []
+    assert idx.read_bytes().startswith(content.IDX_MAGIC) != legacy
+
+
+def test_a_damaged_index_entry_is_skipped_alone_and_reported(store: ContentStore) -> None:
+    keys = store.put_many([b"one", b"two", b"three"])
+    idx = store.packs / "pack-000000.idx"
+    raw = bytearray(idx.read_bytes())
+    raw[len(content.IDX_MAGIC) + content._ENTRY2_SIZE + 3] ^= 0x40  # inside the 2nd entry
+    idx.write_bytes(bytes(raw))
+    fresh = ContentStore(store.root)
+    assert fresh.has(keys[0]) and fresh.has(keys[2]) and not fresh.has(keys[1])
+    assert [fresh.read(keys[0]), fresh.read(keys[2])] == [b"one", b"three"]
+    assert "1 damaged entries" in fresh.index_problems[0]
 
 
 def test_new_pack_past_the_size_limit(store: ContentStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,3 +197,35 @@ def test_verify_all_on_both_cores_names_a_corrupt_object_in_the_childs_half(
     store.invalidate()
     with pytest.raises(CorruptObjectError, match=f"content {victim} is corrupt"):
         store.verify_all(keys)
+
+
+def test_an_add_whose_helper_finds_everything_stored_adopts_nothing(
+    digits_repo,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """A second dataset holding the same images: the forked helper stores nothing and
+    writes no pack, and the add must not look for one (it crashed past 20,000 files)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from datagit.api import maintenance
+    from datagit.core.config import DatasetConfig
+
+    monkeypatch.setenv("DATAGIT_PARALLEL_MIN", "10")
+    digits_repo.commit("digits", all=True)
+    packs = digits_repo.dotdir / "content" / "packs"
+    before = sorted(packs.iterdir())
+    shutil.copytree(digits_repo.workdir / "train", digits_repo.workdir / "copy")
+    digits_repo.add_dataset(DatasetConfig(name="copy", layout="imagefolder", path="copy"))
+    # In a new process, as from the command line: the helper's pack name holds the pid.
+    done = subprocess.run(
+        [sys.executable, "-m", "datagit", "commit", "-a", "-m", "same images again"],
+        cwd=digits_repo.workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(list(digits_repo.records("copy", "HEAD"))) == 300
+    assert sorted(packs.iterdir()) == before  # nothing new was stored, by either process
+    assert maintenance.fsck(type(digits_repo).open(digits_repo.workdir)).ok

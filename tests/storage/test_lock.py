@@ -60,3 +60,26 @@ def test_other_process_holds_it_then_dies_with_kill_9(tmp_path: Path) -> None:
     assert path.exists()  # a stale file, but no stale lock
     with WriteLock(path):
         pass
+
+
+ORPHAN = """
+import os, sys, time
+from pathlib import Path
+from datagit.storage.lock import WriteLock
+lock = WriteLock(Path(sys.argv[1]))
+lock.acquire()
+if os.fork() == 0:  # a helper that outlives its parent a moment, holding the lock
+    time.sleep(0.5)
+    os._exit(0)
+os._exit(0)
+"""
+
+
+def test_a_lock_whose_holder_died_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "lock"
+    dead = subprocess.run([sys.executable, "-c", ORPHAN, str(path)], check=True)
+    assert dead.returncode == 0
+    lock = WriteLock(path)
+    lock.acquire()  # the named pid is gone; the helper let go within the wait
+    assert path.read_text() == str(os.getpid())
+    lock.release()

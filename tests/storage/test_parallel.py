@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,44 @@ def test_large_git_packs_compress_on_both_cores_and_git_reads_them(tmp_path) -> 
     assert one.read_bytes() == two.read_bytes()
     if shutil.which("git"):
         subprocess.run(["git", "verify-pack", str(two.with_suffix(".idx"))], check=True)
+
+
+KILLED_PARENT = """
+import os, sys, time
+from datagit.storage import parallel
+
+def run(part, in_child):
+    if in_child:
+        with open(sys.argv[1], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+    else:
+        time.sleep(60)
+    return list(part)
+
+parallel.split_run(list(range(40)), run, minimum=10)
+"""
+
+
+def test_the_helper_dies_with_its_killed_parent(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "child"
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_PARENT, str(pidfile)])
+    while not pidfile.exists() or not pidfile.read_text():
+        time.sleep(0.01)
+    child = int(pidfile.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    gone = False
+    for _ in range(500):  # the kernel delivers SIGKILL at once; this only bounds a failure
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            gone = True
+            break
+        time.sleep(0.01)
+    assert gone

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from datagit.core.config import DatasetConfig
+from datagit.core.paths import check_folder_id, check_label_folder
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.progress import Progress, Reporter
 from datagit.storage.git import TREE, CommitInfo, GitStore
@@ -69,6 +70,9 @@ def import_dvc(
         commits = [c for c in commits if c.id not in done]  # a re-import is incremental
         if not commits:
             return []
+        # Every commit's file names are checked before the first is written: a DVC
+        # repository is untrusted input, as a datagit remote is.
+        listings = [_listing(DVCFileSystem(root, rev=c.id), path, c) for c in commits]
         undo = _Undo.record(repo)
         try:
             cfg = _target_dataset(repo, dataset or PurePosixPath(path).name, path, undo)
@@ -78,9 +82,8 @@ def import_dvc(
             # held: a second import (or a second range) starts from the first's result.
             previous = _workspace_listing(dest)
             report = Reporter(progress, "importing", len(commits), "commits")
-            for c in commits:
+            for c, current in zip(commits, listings, strict=True):
                 fs = DVCFileSystem(root, rev=c.id)
-                current = _listing(fs, path, c)
                 _sync(dest, fs, path, previous, current, c, undo.written)
                 previous = current
                 made = repo.commit(
@@ -243,6 +246,10 @@ def _listing(fs: Any, path: str, c: CommitInfo) -> dict[str, str]:
     out = {}
     for name, info in found.items():
         rel = PurePosixPath(name).relative_to(path).as_posix()
+        where = f"DVC commit {c.id[:10]}: {path}"
+        check_folder_id(rel, where)  # <label>/<id>: both parts safe and visible
+        if "/" in rel:
+            check_label_folder(rel.split("/", 1)[0], where)
         md5 = (
             (info.get("dvc_info") or {}).get("md5") or info.get("md5") or f"size:{info.get('size')}"
         )

@@ -21,6 +21,7 @@ from datagit.core.config import DatasetConfig
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record, validate_id
 from datagit.core.table_style import render_like
+from datagit.core.trust import record_path
 from datagit.errors import ConflictError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -234,7 +235,9 @@ def _folder_target(repo: Repo, cfg: DatasetConfig, dst: str, old: Record) -> Rec
     if (repo.workdir / rel).exists():
         raise ConflictError(f"{rel} already exists", hint="pick another name")
     parts = inside.relative_to(cfg.path).parts
-    return replace(old, id=validate_id("/".join(parts[1:]), dst), label=parts[0])
+    moved = replace(old, id=validate_id("/".join(parts[1:]), dst), label=parts[0])
+    record_path(cfg, moved, dst)  # the one path rule: e.g. no label `.git`, no hidden id
+    return moved
 
 
 def _prune(root: Path, folder: Path) -> None:

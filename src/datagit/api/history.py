@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from datagit.api import staging
 from datagit.api.repo import STAGED, WORKSPACE
-from datagit.api.workspace import materialize
+from datagit.api.workspace import begin, materialize
 from datagit.core import blame as blame_core
 from datagit.core import credit as credit_core
 from datagit.core import diff as diff_core
+from datagit.core import manifest, patch, trust
 from datagit.core import merge as merge_core
-from datagit.core import patch
+from datagit.core.config import Config
 from datagit.core.diff import DatasetDiff, Filter
 from datagit.core.manifest import DatasetTree
 from datagit.core.merge import OURS, THEIRS, Conflict
@@ -222,13 +223,13 @@ def merge(
             return MergeOutcome("up-to-date", theirs)
         _require_clean(repo, f"merge {rev}")
         if head is None or repo.git.is_ancestor(head, theirs):
-            materialize(repo, repo.git.commit(theirs).tree)
             branch = repo.branch()
-            if branch:
-                repo.git.update_ref(f"refs/heads/{branch}", theirs)
-            else:
-                repo.git.set_head_detached(theirs)
-            repo._set_stage(None)
+            then: dict[str, object] = (
+                {"ref": f"refs/heads/{branch}", "oid": theirs}
+                if branch
+                else {"head_detached": theirs}
+            )
+            materialize(repo, repo.git.commit(theirs).tree, then=then)  # moves the ref too
             return MergeOutcome("fast-forward", theirs, repo.git.commit(theirs))
         base = repo.git.merge_base(head, theirs)
         result = merge_core.merge_trees(
@@ -242,19 +243,23 @@ def merge(
         if conflicts and strategy in (OURS, THEIRS):
             tree = _choose(repo, tree, conflicts, strategy)
             conflicts = []
+        # Their side may come from anyone: check what it brings before the stage names it.
+        trust.check_new(repo.git, repo.git.commit(head).tree, tree, f"merge {rev}")
         text = message or f"Merge {rev!r} into {repo.branch() or 'HEAD'}"
-        staging.write_merge_state(
-            repo,
-            {
-                "theirs": theirs,
-                "orig_head": head,
-                "message": text,
-                "conflicts": [c.key for c in conflicts],
-                "details": [c.to_dict() for c in conflicts],
-            },
-        )
+        state = {
+            "theirs": theirs,
+            "orig_head": head,
+            "message": text,
+            "conflicts": [c.key for c in conflicts],
+            "details": [c.to_dict() for c in conflicts],
+        }
+        # Journalled before the merge state and the stage: a kill anywhere from here on
+        # is rolled forward whole (state, stage and workspace) by the next command.
+        after: dict[str, object] = {"merge_state": state, "stage": tree, "clear_stage": False}
+        begin(repo, tree, after)
+        staging.write_merge_state(repo, state)
         repo._set_stage(tree)
-        materialize(repo, tree)
+        materialize(repo, tree, then=after)
         if conflicts:
             return MergeOutcome("conflicts", theirs, None, conflicts, result.taken)
         info = staging.commit(repo, text)
@@ -335,6 +340,12 @@ def resolve(
             picks.setdefault(c.dataset, {})[c.id] = value
         stage = repo.stage_tree()
         assert stage is not None
+        config = Config.parse(manifest.read_root(repo.git, stage)[0])
+        for name, values in picks.items():
+            cfg = config.datasets.get(name)
+            for value in values.values():
+                if cfg is not None and value is not None:  # e.g. --label ../.datagit
+                    trust.record_path(cfg, value, f"resolve {name}/{value.id}")
         tree = merge_core.resolve(repo.git, stage, picks)
         repo._set_stage(tree)
         materialize(repo, tree, force=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -12,10 +13,10 @@ import orjson
 from datagit.core import manifest
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
-from datagit.errors import CorruptObjectError
+from datagit.errors import CorruptObjectError, DatagitError
 from datagit.progress import Progress, Reporter
 from datagit.storage.content import MissingContentError, prune_loose, rewrite_packs
-from datagit.storage.gitgc import RepackReport, repack
+from datagit.storage.gitgc import RepackReport, expiry_seconds, logged_commits_since, repack
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
@@ -49,12 +50,29 @@ def reachable_roots(repo: Repo) -> list[str]:
     return sorted(heads)
 
 
-def live_content(repo: Repo) -> Iterator[tuple[str, str]]:
-    """(content address, "dataset/id@commit") for every record any live tree names."""
+def reflog_roots(repo: Repo, now: float | None = None) -> list[str]:
+    """Commits named by reflog entries younger than ``gc.reflogExpire`` (default 90 days):
+    `main@{3}` keeps its content until then, as git keeps the objects."""
+    age = expiry_seconds(repo.git.config_get("gc.reflogExpire"))
+    cutoff = None if age is None else (time.time() if now is None else now) - age
+    out = []
+    for oid in sorted(logged_commits_since(repo.git.path, cutoff)):
+        try:
+            repo.git.commit(oid)
+        except DatagitError:  # a tag, or an object a damaged log names: not a root
+            continue
+        out.append(oid)
+    return out
+
+
+def live_content(repo: Repo, *, reflogs: bool = False) -> Iterator[tuple[str, str]]:
+    """(content address, "dataset/id@commit") for every record any live tree names;
+    with ``reflogs``, also for unexpired reflog entries (what gc keeps)."""
     seen_shards: set[str] = set()
-    trees: list[tuple[str, str]] = [
-        (c.tree, c.id[:10]) for c in repo.git.walk(reachable_roots(repo))
-    ]
+    roots = reachable_roots(repo)
+    if reflogs:
+        roots = sorted(set(roots) | set(reflog_roots(repo)))
+    trees: list[tuple[str, str]] = [(c.tree, c.id[:10]) for c in repo.git.walk(roots)]
     stage = repo.stage_tree()
     if stage:
         trees.append((stage, "stage"))
@@ -85,6 +103,7 @@ def fsck(repo: Repo, progress: Progress | None = None) -> FsckReport:
         except CorruptObjectError as exc:
             report.problems.append(str(exc))
     verifying.finish()
+    report.problems.extend(repo.store.index_problems)
     checked: set[str] = set()
     try:
         for key, where in live_content(repo):
@@ -124,7 +143,7 @@ def gc(repo: Repo, progress: Progress | None = None) -> GcReport:
     """
     with repo.lock:
         steps = Reporter(progress, "gc", 3, "steps")
-        keep = {k for k, _ in live_content(repo)}
+        keep = {k for k, _ in live_content(repo, reflogs=True)}
         steps.advance(note="live content found")
         try:
             kept, removed = rewrite_packs(repo.store, keep)

@@ -301,11 +301,27 @@ class Repo:
     # -- the stage ---------------------------------------------------------
     def stage_tree(self) -> str | None:
         """The staged commit tree, or HEAD's when nothing is staged."""
-        path = self.dotdir / STAGE
-        if path.exists():
-            return str(orjson.loads(path.read_bytes())["tree"])
+        state = self._stage_state()
+        if state is not None:
+            return str(state["tree"])
         head = self.head()
         return self.git.commit(head).tree if head else None
+
+    def _stage_state(self) -> dict | None:
+        """The STAGE file's contents; a damaged one is discarded (the stage falls back to
+        HEAD, and what was staged shows as unstaged changes of the workspace)."""
+        path = self.dotdir / STAGE
+        try:
+            state = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, orjson.JSONDecodeError):
+            state = None
+        tree = state.get("tree") if isinstance(state, dict) else None
+        if not isinstance(tree, str) or len(tree) != 40 or not _is_hex(tree):
+            path.unlink(missing_ok=True)
+            return None
+        return state
 
     def _set_stage(
         self, tree: str | None, *, base: str | None = None, patches: dict | None = None
@@ -323,10 +339,9 @@ class Repo:
 
     def _stage_patches(self) -> dict[str, str] | None:
         """Dataset → patch blob of the stage against HEAD, when `add` carried them."""
-        path = self.dotdir / STAGE
-        if not path.exists():
+        state = self._stage_state()
+        if state is None:
             return {}  # the stage is HEAD: nothing changed
-        state = orjson.loads(path.read_bytes())
         if "patches" not in state or state.get("base") != self.head():
             return None
         return dict(state["patches"])
@@ -341,6 +356,7 @@ class Repo:
         from datagit.api import staging
 
         with self.lock:
+            self.recover()
             return staging.add(self, paths, progress=progress)
 
     def commit(
@@ -358,6 +374,7 @@ class Repo:
         from datagit.api import staging
 
         with self.lock:
+            self.recover()
             if all:
                 staging.add(self, None, report=False, progress=progress)
             return staging.commit(
@@ -367,11 +384,22 @@ class Repo:
                 author=author,
                 allow_empty=allow_empty,
                 parents=parents,
+                added_all=all,
             )
+
+    def recover(self) -> bool:
+        """Finish a checkout that was killed half-way (its journal says where it was
+        going), so no command sees the half-moved workspace; True if one was."""
+        if self.readonly or not (self.dotdir / "CHECKOUT").exists():
+            return False  # a reader (the viewer) never writes; the next writer finishes it
+        from datagit.api.workspace import finish_interrupted
+
+        return finish_interrupted(self)
 
     # -- status ------------------------------------------------------------
     def status(self) -> Status:
         """Staged and unstaged record changes per dataset, and config changes."""
+        self.recover()
         head_tree = self.root_tree("HEAD")
         head_cfg, head_ds = manifest.read_root(self.git, head_tree) if head_tree else (b"", {})
         stage_tree = self.stage_tree()
@@ -493,3 +521,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)

@@ -27,7 +27,7 @@ from datagit.core.diff import changes_between
 from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
-from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.errors import ConflictError, CorruptObjectError, DatagitError, InvalidInputError
 from datagit.progress import Reporter
 from datagit.storage import gitgc
 from datagit.storage.git import CommitInfo, Signature
@@ -264,7 +264,10 @@ def commit(
     author: Signature | None = None,
     allow_empty: bool = False,
     parents: list[str] | None = None,
+    added_all: bool = False,
 ) -> CommitInfo:
+    """Commit the stage; ``added_all`` says the caller just staged everything (`-a`),
+    which changes what an empty commit's hint can suggest."""
     if not message.strip():
         raise InvalidInputError("empty commit message", hint='pass one with -m "what changed"')
     head = repo.head()
@@ -297,8 +300,12 @@ def commit(
         unchanged = head_tree is not None and (cfg_bytes, stage_ds) == (head_cfg, head_ds)
         if unchanged and not allow_empty and not merge:
             raise DatagitError(
-                "nothing to commit: the stage matches HEAD",
-                hint="stage changes with `datagit add`, or use `commit -a`",
+                "nothing to commit: the workspace matches HEAD"
+                if added_all
+                else "nothing to commit: the stage matches HEAD",
+                hint="change, add or re-label examples first (`datagit status` shows none)"
+                if added_all
+                else "stage changes with `datagit add`, or use `commit -a`",
             )
         patches = _patch_blobs(repo, stage_ds, pairs) if first_is_head else None
         stage = manifest.write_root(repo.git, cfg_bytes, stage_ds, patches)
@@ -414,7 +421,17 @@ def read_merge_state(repo: Repo) -> dict | None:
     path = repo.dotdir / MERGE_STATE
     if not path.exists():
         return None
-    return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
+    try:
+        state = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        state = None
+    if not isinstance(state, dict) or not isinstance(state.get("theirs"), str):
+        raise CorruptObjectError(
+            f"the merge in progress cannot be read: {path} is damaged",
+            hint=f"delete {path} and run `datagit checkout -f HEAD` to drop the merge, "
+            "then merge again",
+        )
+    return state
 
 
 def write_merge_state(repo: Repo, state: dict) -> None:

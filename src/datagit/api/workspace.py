@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import orjson
 
 from datagit.api.staging import bulk
 from datagit.core import checkout as co
 from datagit.core import manifest, snapshot, tablesnap
 from datagit.core.changes import classify, compare_trees
-from datagit.core.config import Config
+from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
-from datagit.errors import ConflictError, DatagitError, InvalidInputError
+from datagit.errors import ConflictError, DatagitError, InvalidInputError, LockedError
 from datagit.progress import Progress
 from datagit.storage import links
 from datagit.storage.git import CommitInfo
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo, Status
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def checkout(
@@ -41,14 +54,83 @@ def checkout(
         clean = _require_clean(repo, force, f"checkout {rev}", target_tree)
         head = repo.head()
         clean_at = repo.git.commit(head).tree if head and clean else None
+        then: dict[str, object] = {"head_branch": branch} if branch else {"head_detached": target}
         with bulk():
-            materialize(repo, target_tree, force=force, clean_at=clean_at, progress=progress)
-        if branch:
-            repo.git.set_head_branch(branch)
-        else:
-            repo.git.set_head_detached(target)
-        repo._set_stage(None)
+            materialize(
+                repo, target_tree, force=force, clean_at=clean_at, then=then, progress=progress
+            )
         return repo.git.commit(target)
+
+
+# -- the checkout journal --------------------------------------------------------
+JOURNAL = "CHECKOUT"  # {"tree", "after": {...}}: a materialize in progress, and what follows
+
+
+def _finish(repo: Repo, after: dict[str, object]) -> None:
+    """What a journalled materialize does once the workspace matches: move HEAD or a
+    ref, forget the stage; then the journal goes."""
+    if after.get("head_branch"):
+        repo.git.set_head_branch(str(after["head_branch"]))
+    elif after.get("head_detached"):
+        repo.git.set_head_detached(str(after["head_detached"]))
+    if after.get("ref") and after.get("oid"):
+        repo.git.update_ref(str(after["ref"]), str(after["oid"]))
+    if isinstance(after.get("merge_state"), dict):
+        from datagit.api import staging
+
+        staging.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
+    if isinstance(after.get("stage"), str):
+        repo._set_stage(str(after["stage"]))
+    if after.get("clear_stage", True):
+        repo._set_stage(None)
+    (repo.dotdir / JOURNAL).unlink(missing_ok=True)
+
+
+def begin(repo: Repo, tree: str, then: dict[str, object]) -> None:
+    """Write the journal before a caller's own first write (a merge's state and stage),
+    so a kill at any later point is rolled forward as a whole by the next command."""
+    _atomic_write(repo.dotdir / JOURNAL, orjson.dumps({"tree": tree, "after": then}))
+
+
+def interrupted(repo: Repo) -> dict | None:
+    """The journal of a checkout that was killed (or runs now), or None."""
+    try:
+        state = orjson.loads((repo.dotdir / JOURNAL).read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, orjson.JSONDecodeError):
+        (repo.dotdir / JOURNAL).unlink(missing_ok=True)  # torn before it was complete:
+        return None  # the workspace was not touched yet (it is written before any edit)
+    if not isinstance(state, dict) or not isinstance(state.get("tree"), str):
+        (repo.dotdir / JOURNAL).unlink(missing_ok=True)
+        return None
+    return state
+
+
+def finish_interrupted(repo: Repo) -> bool:
+    """Roll a killed checkout forward: make the workspace match its target exactly, then
+    do what it would have done after (move HEAD, forget the stage). True if it did.
+
+    A checkout still running holds the lock: then this says so instead of blaming
+    the user's files for the half-moved workspace.
+    """
+    if not (repo.dotdir / JOURNAL).exists():
+        return False
+    try:
+        repo.lock.acquire()
+    except LockedError as exc:
+        raise LockedError(
+            "a checkout is in progress in this workspace: " + exc.message,
+            hint="wait for it to finish, then run the command again",
+        ) from None
+    try:
+        state = interrupted(repo)
+        if state is None:
+            return False
+        materialize(repo, state["tree"], force=True, then=state.get("after") or {})
+        return True
+    finally:
+        repo.lock.release()
 
 
 def switch(
@@ -161,12 +243,18 @@ def materialize(
     force: bool = False,
     clean_at: str | None = None,
     progress: Progress | None = None,
+    then: dict[str, object] | None = None,
 ) -> co.Plan:
     """Rewrite the workspace to match commit tree ``tree``, touching only what differs.
 
     ``clean_at`` is a commit tree the caller knows the workspace equals (a clean
     checkout); then only records that differ between the two trees are planned,
     found by shard-level comparison, and nothing is re-read from disk.
+
+    The edits are journalled (`JOURNAL`: the target tree and ``after``, what the
+    caller does once they are done: ``then``, see `_finish`), so a killed checkout is rolled
+    forward by the next command (`finish_interrupted`) instead of leaving an example
+    in two class folders.
     """
     cfg_bytes, target_ds = manifest.read_root(repo.git, tree)
     target_cfg = Config.parse(cfg_bytes)
@@ -226,8 +314,17 @@ def materialize(
         if cfg_now is not None and cfg_now.layout == "table":
             path = repo.workdir / cfg_now.path
             table_now = path.read_bytes() if path.exists() else None
-        co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now)
+        have = None
+        if name in fallback and cfg_now is not None and cfg_now.layout == "imagefolder":
+            # The workspace breaks the layout's rules (a killed checkout left an example
+            # in two class folders, say): plan from the files really there, so a forced
+            # checkout restores the target exactly whatever state it finds.
+            have = _files_on_disk(repo, cfg_now)
+        co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now, have=have)
     co.verify(plan, repo.store)
+    then = then or {"clear_stage": False}
+    journal = {"tree": tree, "after": then}
+    _atomic_write(repo.dotdir / JOURNAL, orjson.dumps(journal))
     # Hard-linked files of a dataset whose snapshot follows the plan are vouched for
     # by the snapshot (as after a full add) and keep the stored object's old mtime,
     # so they skip the stat cache; their stats go to follow_plan, taken once.
@@ -268,6 +365,7 @@ def materialize(
     if cfg_bytes:
         (repo.workdir / "datagit.toml").write_bytes(cfg_bytes)
     repo.statcache.save()
+    _finish(repo, then)
     return plan
 
 
@@ -299,6 +397,27 @@ def _workspace_records(
         fallback.add(name)
         trees = repo.datasets_at("HEAD") if repo.head() else {}
         return DatasetTree(repo.git, trees[name]).by_id() if name in trees else {}
+
+
+def _files_on_disk(repo: Repo, cfg: DatasetConfig) -> dict[str, str]:
+    """Workspace path → content address of every regular file under an image folder,
+    whatever layout rule it breaks (links and special files are not followed or read)."""
+    root = repo.workdir / cfg.path
+    hasher = Hasher(repo.workdir, repo.statcache)
+    out: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("."):
+                continue
+            abspath = os.path.join(folder, name)
+            rel = os.path.relpath(abspath, repo.workdir).replace(os.sep, "/")
+            st = os.lstat(abspath)
+            if stat.S_ISREG(st.st_mode):
+                out[rel] = hasher.file(rel, st, abspath)
+            else:
+                out[rel] = ""  # not ours to read: removed unless the target has it
+    return out
 
 
 # -- branches and tags ---------------------------------------------------------

@@ -13,10 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import xxhash
+
 from datagit.core.config import DatasetConfig
+from datagit.core.layouts import in_metadata
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
+from datagit.core.trust import record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
 from datagit.storage import links
@@ -53,18 +57,29 @@ def plan_dataset(
     cfg_target: DatasetConfig | None,
     target: Mapping[str, Record],
     table_bytes_now: bytes | None,
+    have: dict[str, str] | None = None,
 ) -> None:
-    """Add to ``plan`` the edits that turn dataset ``now`` into ``target``."""
-    have: dict[str, str] = {}  # path → content, as the workspace holds it
-    if cfg_now is not None:
+    """Add to ``plan`` the edits that turn dataset ``now`` into ``target``.
+
+    ``have`` (path → content address), when given, is what the workspace holds
+    instead of ``now``'s paths: files listed as they are, rules broken or not.
+    """
+    # Every path is checked (`record_path`) before it is planned: records may come
+    # from a crafted commit, and a plan is what writes and deletes files.
+    if have is not None:
+        cfg_now_records = None
+    else:
+        have = {}  # path → content, as the workspace holds it
+        cfg_now_records = cfg_now
+    if cfg_now_records is not None:
         for r in now.values():
-            path = target_path(cfg_now, r) if cfg_now.layout == "imagefolder" else r.source
+            path = record_path(cfg_now_records, r)
             if path:
                 have[path] = r.content
     want: dict[str, str] = {}
     if cfg_target is not None:
         for r in target.values():
-            path = target_path(cfg_target, r)
+            path = record_path(cfg_target, r)
             if path:
                 want[path] = r.content
     by_content: dict[str, list[str]] = {}
@@ -168,16 +183,19 @@ def check_inside(plan: Plan, workdir: Path) -> None:
     folders |= {os.path.dirname(p) for p in plan.tables}
     for folder in sorted(folders):
         target = os.path.realpath(workdir / folder)
-        if os.path.commonpath([target, real]) != real:
+        if os.path.commonpath([target, real]) != real or in_metadata(target, real):
+            where = "into .datagit" if in_metadata(target, real) else "outside the workspace"
             raise InvalidInputError(
-                f"{folder} is a symlink to {target}, outside the workspace",
+                f"{folder} is a symlink to {target}, {where}",
                 hint="remove the link (checkout never writes through it) and run it again",
             )
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.datagit-tmp")
+    # A short, stable temp name: `.<name>.tmp` passes 255 bytes for a 250-byte name,
+    # and a checkout re-run after a kill overwrites the temp file it left.
+    tmp = dest.with_name(f".{xxhash.xxh3_64_hexdigest(dest.name.encode())}.datagit-tmp")
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, dest)

@@ -16,6 +16,7 @@ from typing import Any
 
 import tomli_w
 
+from datagit.core.paths import check_dataset_paths, path_problem
 from datagit.errors import InvalidInputError
 
 LAYOUTS = ("imagefolder", "table")
@@ -70,16 +71,25 @@ class Config:
 
     @classmethod
     def parse(cls, data: bytes | str, where: str = "datagit.toml") -> Config:
-        text = data.decode() if isinstance(data, bytes) else data
         try:
+            text = data.decode() if isinstance(data, bytes) else data
             raw = tomllib.loads(text)
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})",
+                hint="save datagit.toml as UTF-8",
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInputError(
                 f"{where}: {exc}", hint="fix the TOML syntax at that line"
             ) from None
         datasets = {}
-        for name, table in (raw.pop("datasets", None) or {}).items():
+        declared = raw.pop("datasets", None) or {}
+        if not isinstance(declared, dict):
+            raise InvalidInputError(f"{where}: [datasets] must be a table")
+        for name, table in declared.items():
             datasets[name] = _dataset(name, table, where)
+        check_dataset_paths(((n, d.path) for n, d in datasets.items()), where)
         return cls(datasets, raw)
 
     @classmethod
@@ -135,9 +145,10 @@ def _dataset(name: str, table: Any, where: str) -> DatasetConfig:
 
 
 def check_relative(path: str, where: str) -> None:
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts or "\0" in path or "\n" in path:
+    """A dataset path: a safe relative path (see `datagit.core.paths`), not the root."""
+    problem = path_problem(path)
+    if problem:
         raise InvalidInputError(
-            f"{where} {path!r} must be a relative path inside the workspace",
-            hint="use a path relative to the folder holding datagit.toml",
+            f"{where} {path!r} must be a relative path inside the workspace: it {problem}",
+            hint="use a path relative to the folder holding datagit.toml, outside .datagit",
         )

@@ -11,6 +11,7 @@ column of paths) columns; an empty label cell is an unlabelled example.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -133,7 +134,8 @@ def _walk(
         ignored = ignore.load(real_workdir)
         with os.scandir(root) as it:
             loose = sorted(
-                (e for e in it if e.name[0] != "." and not e.is_dir()), key=lambda e: e.name
+                (e for e in it if e.name[0] != "." and not _is_dir(e, f"{cfg.path}/{e.name}")),
+                key=lambda e: e.name,
             )
         for entry in loose:
             rel_path = f"{cfg.path}/{entry.name}"
@@ -141,6 +143,8 @@ def _walk(
                 continue
             if entry.is_symlink():
                 _check_link(entry.path, rel_path, real_workdir)
+            if not entry.is_file():
+                _refuse_special(entry.path, rel_path)
             yield None, entry.name, rel_path, entry
     for label in sorted(labels):
         yield from _walk_folder(cfg, label, str(root / label), "", label_set, real_workdir)
@@ -171,7 +175,7 @@ def _walk_folder(
                     continue
                 if entry.is_symlink():
                     _check_link(entry.path, rel_path, real_workdir)
-                if entry.is_dir():
+                if _is_dir(entry, rel_path):
                     if name in label_set:
                         raise InvalidInputError(
                             f"{rel_path}/ is a class folder nested inside class folder {label}/",
@@ -179,7 +183,44 @@ def _walk_folder(
                         )
                     stack.append((entry.path, rel_id + "/"))
                     continue
+                if not entry.is_file():  # from the listing's d_type: no open, no read
+                    _refuse_special(entry.path, rel_path)
                 yield label, rel_id, rel_path, entry
+
+
+def _is_dir(entry: os.DirEntry[str], rel_path: str) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError as exc:  # ELOOP: a link that leads back to itself
+        raise InvalidInputError(
+            f"{rel_path} is a symlink that cannot be resolved ({exc.strerror})",
+            hint="fix or remove the link",
+        ) from None
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _refuse_special(abspath: str, rel_path: str) -> None:
+    """Refuse a FIFO, socket or device by its name: reading one could block forever.
+
+    A dangling link is left to the stat that follows (its error names the file).
+    """
+    try:
+        mode = os.stat(abspath).st_mode
+    except OSError:
+        return
+    for test, kind in _KINDS:
+        if test(mode):
+            raise InvalidInputError(
+                f"{rel_path} is {kind}, not a file",
+                hint="an example is a regular file: move it out of the dataset's folder",
+            )
 
 
 def _stat(entry: os.DirEntry[str], rel_path: str) -> os.stat_result:
@@ -233,7 +274,7 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
             continue
         if entry.is_symlink():  # a class folder linked elsewhere
             _check_link(entry.path, f"{cfg.path}/{entry.name}", real_workdir)
-        if entry.is_dir():
+        if _is_dir(entry, f"{cfg.path}/{entry.name}"):
             labels.append(entry.name)
         # a file here is an unlabelled example (see `_walk`)
     return root, labels, real_workdir
@@ -380,6 +421,8 @@ def narrow_changes(
             st = _stat_path(abspath, path)  # a dangling link: the usual error
         except OSError:
             st = _stat_path(abspath, path)
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            _refuse_special(abspath, path)
         t = (st.st_size, st.st_mtime_ns, st.st_ino)
         if t[1] >= limit or stats.get(path) != t:
             changed[path] = t
@@ -417,12 +460,34 @@ def entry_for(cfg: DatasetConfig, workdir: Path, path: str) -> FileEntry:
 
 
 def _check_link(path: str, rel_path: str, real_workdir: str) -> None:
-    target = os.path.realpath(path)
+    """Refuse a link out of the workspace, or into its `.datagit` (whose config may hold
+    remote secrets: a link there would commit and push them as an example)."""
+    try:
+        target = os.path.realpath(path)
+    except OSError as exc:  # ELOOP: a link that leads back to itself
+        raise InvalidInputError(
+            f"{rel_path} is a symlink that cannot be resolved ({exc.strerror})",
+            hint="fix or remove the link",
+        ) from None
     if os.path.commonpath([target, real_workdir]) != real_workdir:
         raise InvalidInputError(
             f"{rel_path} is a symlink to {target}, outside the workspace",
             hint="copy the file into the workspace instead of linking to it",
         )
+    if in_metadata(target, real_workdir):
+        raise InvalidInputError(
+            f"{rel_path} is a symlink into {META_DIR}/ ({target})",
+            hint="remove the link: repository metadata is never a dataset's content",
+        )
+
+
+META_DIR = ".datagit"
+
+
+def in_metadata(real_path: str, real_workdir: str) -> bool:
+    """Whether a resolved path is the workspace's `.datagit` or inside it."""
+    meta = os.path.join(real_workdir, META_DIR)
+    return real_path == meta or real_path.startswith(meta + os.sep)
 
 
 def file_record(rel_path: str, entry: FileEntry, hasher: Hasher) -> Record:
@@ -474,7 +539,7 @@ def read_imagefolder(
             w.flush()  # complete, fsynced and indexed before the parent adopts it
         return out
 
-    if writer is not None and len(files) >= parallel.PARALLEL_MIN:
+    if writer is not None and len(files) >= parallel.parallel_min():
         side.append(writer.side_pack())
     got, helped = parallel.split_run(files, run)
     if helped and side:

@@ -6,12 +6,12 @@ the manifest, so the encoding here is the on-disk format: keep it stable.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
+from datagit.core.paths import path_problem
 from datagit.errors import InvalidInputError
 
 Label = Any  # a string, number, bool, None or a JSON value
@@ -95,28 +95,13 @@ def decode_lines(data: bytes) -> list[Record]:
     return [Record.from_dict(d) for d in rows]
 
 
-_PLAIN_ID = re.compile(r"[^/\\\x00\n\r][^:\\\x00\n\r]*")
-
-
 def validate_id(example_id: str, where: str) -> str:
-    """Refuse ids that could escape a directory or break a JSON Lines shard."""
-    if _PLAIN_ID.fullmatch(example_id) and ".." not in example_id:
-        return example_id  # the common case, checked in one regex pass
-    problem = None
-    if not example_id:
-        problem = "is empty"
-    elif "\0" in example_id:
-        problem = "contains a NUL byte"
-    elif "\n" in example_id or "\r" in example_id:
-        problem = "contains a newline"
-    elif example_id.startswith("/") or (
-        len(example_id) > 1 and example_id[0].isalpha() and example_id[1:3] in (":", ":/")
-    ):  # "C:" or "C:/…" is a drive; "a:b.png" is a plain file name on POSIX
-        problem = "is an absolute path"
-    elif ".." in example_id.replace("\\", "/").split("/"):
-        problem = "contains '..'"
-    elif "\\" in example_id:
-        problem = "contains a backslash"
+    """Refuse ids that could escape a directory or break a JSON Lines shard.
+
+    The rule is `datagit.core.paths.path_problem`, shared by every path a
+    repository names (labels, sources, dataset paths).
+    """
+    problem = path_problem(example_id)
     if problem:
         raise InvalidInputError(
             f"{where}: id {example_id!r} {problem}",

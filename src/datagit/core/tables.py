@@ -71,6 +71,16 @@ def table_records(
             )
         seen[rec.id] = last
         yield rec, first, last
+    if seen and not maker.labelled:
+        _no_label_column(cfg, cfg.path)
+
+
+def _no_label_column(cfg: DatasetConfig, where: str) -> None:
+    raise InvalidInputError(
+        f"{where}: no {cfg.label!r} column",
+        hint='set `label = "COLUMN"` for this dataset in datagit.toml '
+        "(an empty value, or null in JSON Lines, means no label)",
+    )
 
 
 class RowMaker:
@@ -84,6 +94,7 @@ class RowMaker:
         self.special = {cfg.id, cfg.label, cfg.annotator, cfg.content, cfg.file}
         self.unit = "row" if cfg.table_format == "parquet" else "line"
         self.stats: dict[str, tuple[int, int, int]] = {}  # files the rows name → stat
+        self.labelled = False  # a JSON Lines row may omit its label (null), but not every row
 
     def __call__(self, row: dict[str, Any], line: int) -> Record:
         cfg = self.cfg
@@ -94,6 +105,11 @@ class RowMaker:
                 hint='set `id = "COLUMN"` for this dataset in datagit.toml',
             )
         example_id = validate_id(str(row[cfg.id]), where)
+        if cfg.label not in row:
+            if cfg.table_format != "jsonl":
+                _no_label_column(cfg, where)  # a typo'd name must not read as "no labels"
+        else:
+            self.labelled = True
         label = row.get(cfg.label)
         annotator = row.get(cfg.annotator) if cfg.annotator else None
         special = self.special

@@ -245,6 +245,10 @@ def to_torch(
             )
     store = getattr(getattr(view, "repo", None), "store", None)
     root = getattr(store, "root", None)
+    if getattr(store, "fetch_missing", None) is not None:
+        # A partial clone: the reader reopens the store per process, without the
+        # on-demand fetch, so what training will read is fetched now, in one batch.
+        store.prefetch(r.content for r in records if r.text is None)  # type: ignore[union-attr]
     reader = ContentReader(Path(root) if root else None, None if root else view.read)
     return StoreDataset(
         name,

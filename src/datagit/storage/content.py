@@ -10,7 +10,9 @@ verifies them against their address.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -18,13 +20,19 @@ from typing import NamedTuple
 
 import xxhash
 
-from datagit.errors import CorruptObjectError
+from datagit.errors import CorruptObjectError, InvalidInputError
 from datagit.storage import packindex, parallel
 from datagit.storage.packindex import PackIndex
 
 LARGE = 1 << 20  # objects this big or bigger get a file of their own
 PACK_LIMIT = 1 << 30  # start a new pack past this size
-_ENTRY = struct.Struct("<16sQI")  # digest, offset, length
+_ENTRY = struct.Struct("<16sQI")  # digest, offset, length: a legacy (v1) index entry
+# A v2 index starts with IDX_MAGIC; each entry is a v1 entry plus the xxh32 of its 28
+# bytes, so a damaged entry is dropped on its own and never misread as another.
+IDX_MAGIC = b"DGIDX2\0\n"
+_CHECK = struct.Struct("<I")
+_ENTRY2_SIZE = _ENTRY.size + _CHECK.size
+_HEX = frozenset("0123456789abcdef")
 
 
 def address(data: bytes) -> str:
@@ -78,7 +86,41 @@ class ContentStore:
         self.invalidate()
         return folded
 
+    @property
+    def index_problems(self) -> list[str]:
+        """Damaged or unreadable index entries, found by reading every pack log whole
+        (fsck asks; lookups skip a damaged entry, whose object then counts as missing)."""
+        problems = []
+        for idx in sorted(self.packs.glob("pack-*.idx")):
+            pack = idx.with_suffix(".pack")
+            try:
+                st = pack.stat()
+                raw = idx.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # e.g. a folder where the pack or index should be
+                problems.append(f"content index {idx} is unreadable: {exc.strerror}")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append(f"content pack {pack} is not a file")
+                continue
+            entries, bad, _whole = parse_index(raw)
+            bad += sum(offset + length > st.st_size for _, offset, length in entries)
+            if bad:
+                problems.append(
+                    f"content index {idx}: {bad} damaged entries skipped "
+                    "(their objects count as missing until added or pulled again)"
+                )
+        return problems
+
     def _loose_path(self, key: str) -> Path:
+        # A key comes from a record, which may come from a crafted commit: one that is
+        # not 32 hex digits must never become a file name (`../../etc/passwd`).
+        if len(key) != 32 or not _HEX.issuperset(key):
+            raise InvalidInputError(
+                f"{key!r} is not a content address",
+                hint="the record naming it was not written by datagit; do not trust its commit",
+            )
         return self.loose / key[:2] / key[2:]
 
     def loose_name(self, key: str) -> str:
@@ -173,11 +215,17 @@ class ContentStore:
         return len(absent)
 
     def _pread(self, loc: Location) -> bytes:
-        fd = self._readers.get(loc.path)
-        if fd is None:
-            fd = os.open(loc.path, os.O_RDONLY)
-            self._readers[loc.path] = fd
-        return os.pread(fd, loc.length, loc.offset)
+        try:
+            fd = self._readers.get(loc.path)
+            if fd is None:
+                fd = os.open(loc.path, os.O_RDONLY)
+                self._readers[loc.path] = fd
+            return os.pread(fd, loc.length, loc.offset)
+        except OSError as exc:  # gone, replaced by a folder, an I/O error: never a traceback
+            raise CorruptObjectError(
+                f"content pack {loc.path} cannot be read: {exc.strerror or exc}",
+                hint="run `datagit fsck`; restore the pack from a backup or pull its content",
+            ) from None
 
     def close(self) -> None:
         for fd in self._readers.values():
@@ -201,20 +249,105 @@ class ContentStore:
         self._index = None
 
 
-def _log_entries(raw: bytes) -> tuple[list[tuple[bytes, int, int]], int]:
-    """A pack log's complete (digest, offset, length) entries and the bytes they take;
-    a torn last entry is dropped. The one parser of the log format (packindex too)."""
-    usable = len(raw) - len(raw) % _ENTRY.size
-    return list(_ENTRY.iter_unpack(raw[:usable])), usable
+def parse_index(raw: bytes) -> tuple[list[tuple[bytes, int, int]], int, int]:
+    """(entries, damaged entries, bytes of whole entries) of a pack index, v1 or v2.
+
+    A torn last entry (a crash mid-append) is not counted as damage: appends
+    truncate it away before they write (`append_index`).
+    """
+    if _is_v2(raw):
+        body = len(raw) - len(IDX_MAGIC)
+        whole = len(IDX_MAGIC) + body - body % _ENTRY2_SIZE
+        out, bad = [], 0
+        for pos in range(len(IDX_MAGIC), whole, _ENTRY2_SIZE):
+            entry = raw[pos : pos + _ENTRY.size]
+            (check,) = _CHECK.unpack_from(raw, pos + _ENTRY.size)
+            if xxhash.xxh32_intdigest(entry) != check:
+                bad += 1
+                continue
+            out.append(_ENTRY.unpack(entry))
+        return out, bad, whole
+    whole = len(raw) - len(raw) % _ENTRY.size
+    return list(_ENTRY.iter_unpack(raw[:whole])), 0, whole
 
 
-def _add_entries(index: PackIndex[Location], pack: Path, raw: bytes, size: int) -> None:
-    entries, _ = _log_entries(raw)
-    index.update(
-        (digest.hex(), Location(pack, offset, length))
-        for digest, offset, length in entries
-        if offset + length <= size
-    )
+def _is_v2(raw: bytes) -> bool:
+    """A v2 index, even with a damaged byte or two in its header: a v1 index starts with
+    a random digest, which is this close to the magic about once in 2**48."""
+    head = raw[: len(IDX_MAGIC)]
+    if len(head) != len(IDX_MAGIC):
+        return False
+    return sum(a != b for a, b in zip(head, IDX_MAGIC, strict=True)) <= 2
+
+
+def encode_entries(entries: Iterable[tuple[str, int, int]]) -> bytes:
+    """v2 index entries for (address, offset, length)."""
+    out = []
+    for key, offset, length in entries:
+        entry = _ENTRY.pack(bytes.fromhex(key), offset, length)
+        out.append(entry + _CHECK.pack(xxhash.xxh32_intdigest(entry)))
+    return b"".join(out)
+
+
+def append_index(idx: Path, entries: list[tuple[str, int, int]]) -> None:
+    """Append entries to a pack index, durably, first cutting a torn tail back to the
+    last whole entry so a crash mid-append can never misalign what follows.
+
+    A legacy (v1) index keeps its format; a new one is written as v2.
+    """
+    fd = os.open(idx, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        raw = _read_all(fd)
+        if not raw:
+            data = IDX_MAGIC + encode_entries(entries)
+        elif _is_v2(raw):
+            if not raw.startswith(IDX_MAGIC):
+                os.pwrite(fd, IDX_MAGIC, 0)  # a damaged header byte: put it right
+            data = encode_entries(entries)
+        else:
+            data = b"".join(_ENTRY.pack(bytes.fromhex(k), o, n) for k, o, n in entries)
+        _entries, _bad, whole = parse_index(raw)
+        if whole != len(raw):
+            os.ftruncate(fd, whole)
+        os.lseek(fd, whole, os.SEEK_SET)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _log_entries(idx: Path, start: int) -> tuple[list[tuple[bytes, int, int]], int]:
+    """A pack log's whole, intact (digest, offset, length) entries from byte ``start`` (a
+    boundary an earlier read returned), and how many bytes past ``start`` they take.
+
+    The one reader of the log format for the memory-mapped fold (packindex.py): it reads
+    the header (v1 or v2) and the tail only, so opening a store never reads a log whole.
+    A damaged v2 entry is skipped; a torn last entry is not counted as read.
+    """
+    with open(idx, "rb") as f:
+        head = f.read(len(IDX_MAGIC))
+        v2 = _is_v2(head)
+        base = max(start, len(IDX_MAGIC)) if v2 else start
+        f.seek(base)
+        raw = f.read()
+    if not v2:
+        whole = len(raw) - len(raw) % _ENTRY.size
+        return list(_ENTRY.iter_unpack(raw[:whole])), base - start + whole
+    whole = len(raw) - len(raw) % _ENTRY2_SIZE
+    out = []
+    for pos in range(0, whole, _ENTRY2_SIZE):
+        entry = raw[pos : pos + _ENTRY.size]
+        (check,) = _CHECK.unpack_from(raw, pos + _ENTRY.size)
+        if xxhash.xxh32_intdigest(entry) == check:
+            out.append(_ENTRY.unpack(entry))
+    return out, base - start + whole
 
 
 class MissingContentError(CorruptObjectError):
@@ -249,9 +382,10 @@ class PackWriter:
             self._fh = open(self._fixed, "ab", buffering=1 << 20)  # noqa: SIM115
             self._offset = self._fh.tell()  # type: ignore[attr-defined]
             return
-        packs = sorted(self.store.packs.glob("pack-*.pack"))
-        pack = packs[-1] if packs else None
-        if pack is None or pack.stat().st_size > PACK_LIMIT:
+        names = sorted(self.store.packs.glob("pack-*.pack"))
+        pack = names[-1] if names else None
+        if pack is None or not pack.is_file() or pack.stat().st_size > PACK_LIMIT:
+            # a new pack, numbered past every name taken (even by something not a file)
             n = int(pack.stem.split("-")[1]) + 1 if pack else 0
             pack = self.store.packs / f"pack-{n:06d}.pack"
         self._pack = pack
@@ -266,9 +400,20 @@ class PackWriter:
         return self._pack.with_name(f"{self._pack.stem}-p{os.getpid()}x.pack")
 
     def adopt(self, pack: Path) -> None:
-        """Index a helper's `side_pack` (complete and fsynced) into the store in memory."""
-        idx = pack.with_suffix(".idx")
-        _add_entries(self.store.index, pack, idx.read_bytes(), pack.stat().st_size)
+        """Index a helper's `side_pack` (complete and fsynced) into the store in memory.
+
+        A helper that found everything already stored wrote no pack at all.
+        """
+        try:
+            size = pack.stat().st_size
+            entries, _used = _log_entries(pack.with_suffix(".idx"), 0)
+        except FileNotFoundError:
+            return
+        self.store.index.update(
+            (digest.hex(), Location(pack, offset, length))
+            for digest, offset, length in entries
+            if offset + length <= size
+        )
 
     def put(self, data: bytes, key: str | None = None) -> str:
         """Store ``data`` unless already present; return its address."""
@@ -311,11 +456,7 @@ class PackWriter:
         os.fsync(fh.fileno())  # type: ignore[attr-defined]
         fh.close()  # type: ignore[attr-defined]
         assert self._pack is not None
-        entries = b"".join(_ENTRY.pack(bytes.fromhex(k), off, n) for k, off, n in self._pending)
-        with open(self._pack.with_suffix(".idx"), "ab") as idx:
-            idx.write(entries)
-            idx.flush()
-            os.fsync(idx.fileno())
+        append_index(self._pack.with_suffix(".idx"), self._pending)
         self._pending.clear()
         self._fh = None
         if self._fixed is None and len(self.store.index.tail) >= packindex.FOLD_AT:
@@ -338,18 +479,18 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
         return len(live), 0
     n = int(old_packs[-1].stem.split("-")[1]) + 1 if old_packs else 0
     new = store.packs / f"pack-{n:06d}.pack"
-    entries: list[bytes] = []
+    entries: list[tuple[str, int, int]] = []
     offset = 0
     with open(new, "wb") as out:
         for k in live:
             data = store.read(k)
             out.write(data)
-            entries.append(_ENTRY.pack(bytes.fromhex(k), offset, len(data)))
+            entries.append((k, offset, len(data)))
             offset += len(data)
         out.flush()
         os.fsync(out.fileno())
     with open(new.with_suffix(".idx"), "wb") as idx:
-        idx.write(b"".join(entries))
+        idx.write(IDX_MAGIC + encode_entries(entries))
         idx.flush()
         os.fsync(idx.fileno())
     store.close()
@@ -372,8 +513,11 @@ def prune_loose(store: ContentStore, keep: set[str]) -> int:
 def read_file(path: str, size: int) -> bytes:
     """A whole file through raw fds: the stat already gave its size, so one read
     usually suffices, without a buffered file object per example."""
-    fd = os.open(path, os.O_RDONLY)
+    # O_NONBLOCK: a FIFO swapped in since the listing must not block the open
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
         data = os.read(fd, size + 1)
         if len(data) <= size:
             return data
@@ -409,7 +553,7 @@ def store_files(writer: PackWriter, files: list[tuple[str, int]]) -> list[str]:
         helper.flush()
         return keys
 
-    if len(files) >= parallel.PARALLEL_MIN:
+    if len(files) >= parallel.parallel_min():
         side.append(writer.side_pack())
     keys, helped = parallel.split_run(files, run)
     if helped:

@@ -4,7 +4,13 @@ A scan of 100,000 files costs 100,000 ``stat`` calls however fast the loop
 around them; git answers this with ``core.fsmonitor``, a daemon that watches
 the worktree and tells ``status`` which paths to look at. This is datagit's:
 an inotify watcher (Linux; ctypes, no dependency) per workspace, serving on a
-Unix socket in the abstract namespace.
+Unix socket file in ``.datagit/fsmonitor/`` (a 0700 folder).
+
+An answer is trusted only from the monitor datagit started: the client checks
+the peer's credentials (``SO_PEERCRED``: same uid, and the pid the monitor
+recorded in ``fsmonitor/pid`` once it held ``fsmonitor/lock`` and bound the
+socket). A process that merely binds a socket, as a predictable abstract name
+once allowed, cannot make ``status`` say "clean".
 
 Protocol: one JSON line each way. ``{"op": "query", "since": TOKEN}`` answers
 ``{"token": NEW, "paths": [...]}`` — every path created, written, moved or
@@ -24,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
+import fcntl
 import os
 import secrets
 import select
@@ -33,6 +39,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,10 +86,56 @@ def supported() -> bool:
     return sys.platform.startswith("linux")
 
 
-def socket_name(dotdir: Path) -> bytes:
-    """The abstract socket of a repository: no file to go stale, no path length limit."""
-    digest = hashlib.sha1(os.path.realpath(dotdir).encode()).hexdigest()[:20]
-    return b"\0datagit-fsmonitor-" + digest.encode()
+SOCKET = "sock"
+PIDFILE = "pid"
+LOCKFILE = "lock"
+_UCRED = struct.Struct("3i")  # pid, uid, gid
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes with the NUL
+
+
+def monitor_dir(dotdir: Path) -> Path:
+    """``.datagit/fsmonitor``, created private (0700) so no other user can reach the socket."""
+    folder = dotdir / DIRNAME
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+    return folder
+
+
+@contextlib.contextmanager
+def _socket_address(dotdir: Path) -> Iterator[str]:
+    """The socket file's address; through ``/proc/self/fd`` when the path is too long
+    for ``sun_path`` (deep workspaces), which Linux resolves for bind and connect alike."""
+    folder = monitor_dir(dotdir)
+    path = str(folder / SOCKET)
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        yield path
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{SOCKET}"
+    finally:
+        os.close(fd)
+
+
+def recorded_pid(dotdir: Path) -> int | None:
+    """The pid the running monitor recorded once it owned the socket."""
+    try:
+        text = (dotdir / DIRNAME / PIDFILE).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def peer_is_ours(conn: socket.socket, dotdir: Path) -> bool:
+    """Whether the process at the other end is our user's monitor: the recorded pid."""
+    try:
+        pid, uid, _gid = _UCRED.unpack(
+            conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        )
+    except OSError:
+        return False
+    return uid == os.getuid() and pid == recorded_pid(dotdir)
 
 
 @dataclass
@@ -98,10 +151,15 @@ Reply = dict[str, Any]
 def _request(dotdir: Path, message: dict[str, object], timeout: float = 5.0) -> Reply | None:
     if not supported():
         return None
+    if not (dotdir / DIRNAME / SOCKET).exists():
+        return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         try:
-            s.connect(socket_name(dotdir))
+            with _socket_address(dotdir) as address:
+                s.connect(address)
+            if not peer_is_ours(s, dotdir):
+                return None  # not the monitor we started: never trust its answer
             s.sendall(orjson.dumps(message) + b"\n")
             chunks = []
             while chunk := s.recv(1 << 20):
@@ -140,8 +198,7 @@ def start(workdir: Path, dotdir: Path, wait: float = 10.0) -> bool:
         return False
     if status(dotdir) is not None:
         return True
-    log = dotdir / DIRNAME / "log"
-    log.parent.mkdir(exist_ok=True)
+    log = monitor_dir(dotdir) / "log"
     with open(log, "ab") as err:
         subprocess.Popen(
             [sys.executable, "-m", "datagit.storage.fsmonitor", str(workdir), str(dotdir)],
@@ -327,13 +384,26 @@ def _identity(workdir: Path, dotdir: Path) -> tuple[int, int, int, int]:
 def serve(workdir: Path, dotdir: Path) -> None:
     """Run the monitor until asked to stop, the repository disappears, or nobody has
     asked anything for IDLE_EXIT_S (an enabled monitor is restarted on demand)."""
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    folder = monitor_dir(dotdir)
+    lock = os.open(folder / LOCKFILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        server.bind(socket_name(dotdir))
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        os.close(lock)
         return  # another monitor already serves this repository
+    # Holding the lock, any socket file left is a dead monitor's: replace it.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(folder / SOCKET)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        with _socket_address(dotdir) as address:
+            server.bind(address)
+    finally:
+        os.umask(old_umask)
     watcher = Watcher(workdir, dotdir)
     server.listen(16)
+    _write_pid(folder)
     running = True
     asked = time.monotonic()
     while running:
@@ -375,7 +445,17 @@ def serve(workdir: Path, dotdir: Path) -> None:
                 reply = {"error": f"unknown op {op!r}"}
             with contextlib.suppress(OSError):
                 conn.sendall(orjson.dumps(reply))
+    if recorded_pid(dotdir) == os.getpid():
+        with contextlib.suppress(OSError):
+            os.unlink(folder / PIDFILE)
     server.close()
+    os.close(lock)
+
+
+def _write_pid(folder: Path) -> None:
+    tmp = folder / f"{PIDFILE}.{os.getpid()}"
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, folder / PIDFILE)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ object ids and small value classes, so pygit2's errors are translated here once.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -548,12 +550,22 @@ class GitStore:
     def check_objects(self) -> GitCheck:
         """Read every object reachable from a ref or HEAD; one problem line per bad object."""
         heads: list[tuple[str, str]] = []
-        for name in ["HEAD", *sorted(self._repo.references)]:
+        problems: list[str] = []
+        try:
+            names = sorted(self._repo.references)
+        except pygit2.GitError as exc:  # e.g. a garbled packed-refs file
+            names = []
+            problems.append(f"refs in {self.path} cannot be listed: {exc}")
+        for name in ["HEAD", *names]:
             try:
                 heads.append((str(self._repo.references[name].resolve().target), name))
-            except (KeyError, ValueError, pygit2.GitError):
+            except pygit2.GitError as exc:  # a symbolic-ref loop
+                problems.append(f"ref {name} cannot be resolved: {exc}")
+            except (KeyError, ValueError):
                 continue  # an unborn HEAD, a dangling symbolic ref
-        return self._verified.check(heads)
+        check = self._verified.check(heads)
+        check.problems[:0] = problems
+        return check
 
 
 def _unreadable_ref(name: str, path: Path, why: str) -> CorruptObjectError:
@@ -597,3 +609,31 @@ def global_git_identity() -> tuple[str | None, str | None]:
 def env_identity() -> tuple[str | None, str | None]:
     """GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, as git honours them."""
     return os.environ.get("GIT_AUTHOR_NAME"), os.environ.get("GIT_AUTHOR_EMAIL")
+
+
+# -- libgit2's errors, translated in one place --------------------------------
+def _translating(fn):  # type: ignore[no-untyped-def]
+    """Wrap a `GitStore` method so a libgit2 error it lets through (a symbolic-ref
+    loop, a garbled packed-refs file) becomes a one-line `CorruptObjectError`."""
+
+    @functools.wraps(fn)
+    def wrapper(self: GitStore, *args: object, **kwargs: object) -> object:
+        try:
+            return fn(self, *args, **kwargs)
+        except pygit2.GitError as exc:
+            raise CorruptObjectError(
+                f"git metadata in {self.path} is damaged: {exc}",
+                hint="run `datagit fsck`; a looping symbolic ref or a garbled "
+                "packed-refs file can be fixed with `git --git-dir .datagit update-ref`",
+            ) from exc
+
+    return wrapper
+
+
+for _name, _fn in list(vars(GitStore).items()):
+    if (
+        inspect.isfunction(_fn)
+        and not _name.startswith("__")
+        and not (inspect.isgeneratorfunction(_fn))
+    ):
+        setattr(GitStore, _name, _translating(_fn))

@@ -205,6 +205,61 @@ def logged_ids(gitdir: Path) -> set[str]:
     return out
 
 
+def logged_commits_since(gitdir: Path, cutoff: float | None) -> set[str]:
+    """Ids (old and new) of reflog entries made at or after ``cutoff`` (Unix seconds;
+    None: every entry) — what `gc` keeps content for, as git keeps reflog objects
+    until ``gc.reflogExpire``."""
+    out: set[str] = set()
+    logs = gitdir / "logs"
+    files = [p for p in logs.rglob("*") if p.is_file()] if logs.is_dir() else []
+    for path in files:
+        for line in path.read_bytes().splitlines():
+            head, _, _msg = line.partition(b"\t")
+            parts = head.split()
+            if len(parts) < 4 or not (_HEX40.match(parts[0]) and _HEX40.match(parts[1])):
+                continue
+            when = parts[-2]
+            if cutoff is not None and (not when.isdigit() or int(when) < cutoff):
+                continue
+            out.update(p[:40].decode() for p in parts[:2])
+    out.discard(_ZERO)
+    return out
+
+
+_UNITS = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "week": 7 * 86400,
+    "month": 30 * 86400,
+    "year": 365 * 86400,
+}
+
+
+def expiry_seconds(value: str | None, default_days: int = 90) -> float | None:
+    """``gc.reflogExpire`` as an age in seconds; None for ``never``/``false``.
+
+    Accepts what git's users write: ``90.days.ago``, ``2 weeks``, ``now``/``all``,
+    ``never``, or a bare number of days. Anything else falls back to the default,
+    as a mistyped setting must not make gc drop more than it should.
+    """
+    if value is None:
+        return default_days * 86400.0
+    text = value.strip().lower().replace(".", " ").removesuffix(" ago").strip()
+    if text in ("never", "false"):
+        return None
+    if text in ("now", "all"):
+        return 0.0
+    if text.isdigit():
+        return int(text) * 86400.0
+    number, _, unit = text.partition(" ")
+    unit = unit.strip().removesuffix("s")
+    if number.isdigit() and unit in _UNITS:
+        return int(number) * float(_UNITS[unit])
+    return default_days * 86400.0
+
+
 def reachable(store: GitStore, required: list[str], optional: list[str]) -> dict[str, str]:
     """Object id → kind of everything reachable from the roots, in the order to pack them.
 

@@ -135,10 +135,26 @@ class GitRemote:
                     f"push to {self.url} rejected: {remote_ref} is not an ancestor of {local_ref}",
                     hint="pull first and merge, or pass --force to overwrite the remote's commits",
                 ) from exc
+            if _lost_race(text):
+                raise _race(self.url, remote_ref) from exc
             raise _unreachable(self.url, exc) from exc
         if callbacks.rejected:
             ref, why = next(iter(callbacks.rejected.items()))
+            if _lost_race(why):
+                raise _race(self.url, ref)
             raise RemoteError(f"{self.url} refused {ref}: {why}")
+
+
+def _lost_race(text: str) -> bool:
+    """libgit2's words when another push moved (or is moving) the same ref meanwhile."""
+    return "already exists" in text or "failed to lock" in text or ".lock'" in text
+
+
+def _race(url: str, ref: str) -> RemoteError:
+    return RemoteError(
+        f"push to {url} lost a race: another push updated {ref} at the same moment",
+        hint="run `datagit pull` to get what it pushed, merge, then push again",
+    )
 
 
 def _unreachable(url: str, exc: BaseException) -> RemoteError:

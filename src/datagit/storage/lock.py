@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -40,17 +41,19 @@ class WriteLock:
         if self._depth:
             self._depth += 1
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise LockedError(
-                f"another datagit process (pid {holder}) is writing to this repository "
-                f"({self.path})",
-                hint="wait for it to finish and run the command again",
-            ) from None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if not _try_lock(fd):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            if not _alive(holder) and _wait_for_lock(fd):
+                pass  # its holder was dead; what held it (a dying helper) let go: take it over
+            else:
+                actual = _holder(fd) or holder or "?"
+                os.close(fd)
+                raise LockedError(
+                    f"another datagit process (pid {actual}) is writing to this repository "
+                    f"({self.path})",
+                    hint="wait for it to finish and run the command again",
+                ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -76,3 +79,53 @@ class WriteLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+TAKEOVER_WAIT_S = 3.0  # a dead holder's helper dies with it (PR_SET_PDEATHSIG) within this
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _alive(pid_text: str) -> bool:
+    """Whether the pid a lock file names still runs (unknown: assume it does)."""
+    if not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_for_lock(fd: int) -> bool:
+    """Retry a lock whose recorded holder is dead, while what still holds it goes away."""
+    deadline = time.monotonic() + TAKEOVER_WAIT_S
+    while time.monotonic() < deadline:
+        if _try_lock(fd):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _holder(fd: int) -> str | None:
+    """The pid that really holds the flock on ``fd``'s file, from /proc/locks (Linux)."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    suffix = f":{st.st_ino}"
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].endswith(suffix):
+            return parts[4]
+    return None

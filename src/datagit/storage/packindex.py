@@ -44,7 +44,7 @@ _TAIL = struct.Struct("<IIQ")
 Entry = tuple[bytes, int, int]  # (address digest, offset, length) from a pack's log
 # A pack log's bytes → its complete entries and how many bytes they take (content.py
 # owns the log format; this module only asks it to parse).
-LogParser = Callable[[bytes], tuple[list[Entry], int]]
+LogParser = Callable[[Path, int], tuple[list[Entry], int]]  # (log, start) → entries, bytes
 FOLD_AT = 16_384  # entries in the logs' tails past which a writer folds them in
 L = TypeVar("L")
 
@@ -321,12 +321,6 @@ def _usable(fold: SortedIndex | None, packs_dir: Path) -> SortedIndex | None:
     return fold
 
 
-def _read_from(path: Path, start: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(start)
-        return f.read()
-
-
 def load(packs_dir: Path, parse: LogParser, make: Callable[[Path, int, int], L]) -> PackIndex[L]:
     """The index of every pack under ``packs_dir``: the fold, and each log past it."""
     fold = _usable(SortedIndex.open(packs_dir.parent / NAME), packs_dir)
@@ -336,10 +330,9 @@ def load(packs_dir: Path, parse: LogParser, make: Callable[[Path, int, int], L])
         pack = idx.with_suffix(".pack")
         try:
             size = pack.stat().st_size
-            raw = _read_from(idx, covered.get(pack.name, 0))
+            entries, _ = parse(idx, covered.get(pack.name, 0))
         except FileNotFoundError:
             continue
-        entries, _ = parse(raw)
         tail.update((d.hex(), make(pack, off, n)) for d, off, n in entries if off + n <= size)
     paths = [packs_dir / name for name, _ in fold.packs] if fold else []
     sizes = []
@@ -367,10 +360,9 @@ def fold_logs(packs_dir: Path, parse: LogParser) -> int:
         start = covered.get(name, 0)
         try:
             size = pack.stat().st_size
-            raw = _read_from(pack.with_suffix(".idx"), start)
+            got, used = parse(pack.with_suffix(".idx"), start)
         except FileNotFoundError:
-            size, raw = 0, b""
-        got, used = parse(raw)
+            size, got, used = 0, [], 0
         entries.extend(pack_entry(d, i, off, n) for d, off, n in got if off + n <= size)
         cover.append((name, start + used))
     if not names:

@@ -12,14 +12,36 @@ every error surfaces from the parent with the file it concerns named.
 
 from __future__ import annotations
 
+import ctypes
 import marshal
 import os
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+_PR_SET_PDEATHSIG = 1
 PARALLEL_MIN = 20_000  # below this many items a second process costs more than it saves
+
+
+def parallel_min() -> int:
+    """`PARALLEL_MIN`, or ``DATAGIT_PARALLEL_MIN`` from the environment: tests and the
+    crash benchmark run the forked path on small datasets."""
+    value = os.environ.get("DATAGIT_PARALLEL_MIN", "")
+    return int(value) if value.isdigit() else PARALLEL_MIN
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this (forked) process when its parent dies (Linux's
+    ``PR_SET_PDEATHSIG``): a killed `add` must not leave a helper writing a pack and
+    holding the inherited write lock after it."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def can_fork() -> bool:
@@ -37,15 +59,17 @@ def split_run(
     wrote files of its own (a side pack) knows to adopt them. ``run``'s results
     must be marshal-able (str, int, bytes, tuples and lists of them).
     """
-    if len(items) < (PARALLEL_MIN if minimum is None else minimum) or not can_fork():
+    if len(items) < (parallel_min() if minimum is None else minimum) or not can_fork():
         return run(items, False), False
     half = len(items) // 2
     mine, theirs = items[:half], items[half:]
     r, w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: compute, report, vanish without running any cleanup
         code = 1
         try:
+            die_with_parent(parent)
             os.close(r)
             payload = marshal.dumps(run(theirs, True))
             with os.fdopen(w, "wb") as out:

@@ -13,13 +13,18 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+import xxhash
 
 if TYPE_CHECKING:
     from datagit.storage import fsmonitor
 
 SINGLE_LOOKUPS = 2_000  # past this many lookups, load the whole table at once
 RACY_NS = 50_000_000  # 50 ms: wider than any file-time granularity seen on ext4
+
+
+_T = TypeVar("_T")
 
 
 class StatCache:
@@ -38,12 +43,30 @@ class StatCache:
             try:
                 self._open()
             except sqlite3.DatabaseError:  # a damaged cache is rebuilt, never trusted
-                self.close()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                self._open()
+                self._reset()
         assert self._db is not None
         return self._db
+
+    def _reset(self) -> None:
+        """Throw the cache away and start an empty one (it only saves hashing); a
+        read-only reader leaves the file alone and carries on with an empty one in memory."""
+        self.close()
+        self._rows = None
+        if self.readonly:
+            self._db = sqlite3.connect(":memory:")
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._open()
+
+    def _run(self, op: Callable[[sqlite3.Connection], _T], fallback: _T, retry: bool = False) -> _T:
+        """``op`` on the database; a damage sqlite finds only now (a page read later)
+        resets the cache: reads then answer ``fallback``, writes run again on the new one."""
+        try:
+            return op(self._conn())
+        except sqlite3.DatabaseError:
+            self._reset()
+            return op(self._conn()) if retry else fallback
 
     def _open(self) -> None:
         if self._db is None and self.readonly:
@@ -68,8 +91,10 @@ class StatCache:
     @property
     def rows(self) -> dict[str, tuple[int, int, int, str, int]]:
         if self._rows is None:
-            cur = self._conn().execute("SELECT * FROM files")
-            self._rows = {r[0]: r[1:] for r in cur}
+            rows: dict[str, tuple[int, int, int, str, int]] = self._run(
+                lambda db: {r[0]: r[1:] for r in db.execute("SELECT * FROM files")}, {}
+            )
+            self._rows = rows
             self._rows.update(self._dirty)  # recorded but not yet saved
         return self._rows
 
@@ -77,7 +102,7 @@ class StatCache:
         """True when nothing is cached (a first add need not look anything up)."""
         if self._rows is not None:
             return not self._rows and not self._dirty
-        got = self._conn().execute("SELECT 1 FROM files LIMIT 1").fetchone()
+        got = self._run(lambda db: db.execute("SELECT 1 FROM files LIMIT 1").fetchone(), None)
         return got is None and not self._dirty
 
     def _row(self, path: str) -> tuple[int, int, int, str, int] | None:
@@ -87,7 +112,10 @@ class StatCache:
             self._single += 1
             if path in self._dirty:
                 return self._dirty[path]
-            got = self._conn().execute("SELECT * FROM files WHERE path=?", (path,)).fetchone()
+            got = self._run(
+                lambda db: db.execute("SELECT * FROM files WHERE path=?", (path,)).fetchone(),
+                None,
+            )
             return tuple(got[1:]) if got else None  # type: ignore[return-value]
         return self.rows.get(path)
 
@@ -114,25 +142,34 @@ class StatCache:
     def save(self) -> None:
         if not self._dirty or self.readonly:
             return
-        db = self._conn()
-        with db:
-            db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-                ((p, *r) for p, r in self._dirty.items()),
-            )
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                    ((p, *r) for p, r in self._dirty.items()),
+                )
+
+        self._run(write, None, retry=True)
         self._dirty.clear()
 
     def tree_for(self, source: str) -> str | None:
         """A records tree already computed for a table file's content address."""
-        row = self._conn().execute("SELECT tree FROM trees WHERE source=?", (source,)).fetchone()
+        row = self._run(
+            lambda db: db.execute("SELECT tree FROM trees WHERE source=?", (source,)).fetchone(),
+            None,
+        )
         return row[0] if row else None
 
     def remember_tree(self, source: str, tree: str) -> None:
         if self.readonly:
             return
-        db = self._conn()
-        with db:
-            db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("INSERT OR REPLACE INTO trees VALUES (?,?)", (source, tree))
+
+        self._run(write, None, retry=True)
 
     def close(self) -> None:
         if self._db is not None:
@@ -150,6 +187,26 @@ def cached_key(
     if row[1] + RACY_NS >= row[4]:
         return None
     return row[3]
+
+
+_SNAP_MAGIC = b"DGSNAP2\n"  # then xxh3-64 of the marshalled body, then the body
+
+
+def _well_formed(snap: Snapshot, deep: bool) -> bool:
+    """Whether a loaded snapshot has the shape the code relies on (``deep``: every entry)."""
+    if not (
+        isinstance(snap.tree, str)
+        and isinstance(snap.taken, int)
+        and isinstance(snap.stats, dict)
+        and (snap.token is None or isinstance(snap.token, str))
+    ):
+        return False
+    if not deep:
+        return True
+    return all(
+        isinstance(k, str) and type(v) is tuple and len(v) == 3 and all(type(x) is int for x in v)
+        for k, v in snap.stats.items()
+    )
 
 
 class Snapshot(NamedTuple):
@@ -187,11 +244,30 @@ class Snapshots:
         return self.folder / f"snapshot-{dataset}.marshal"
 
     def load(self, dataset: str) -> Snapshot | None:
+        """The dataset's snapshot, or None: a damaged one is discarded (the next scan
+        rebuilds it), never trusted. Snapshots carry a checksum; older ones without
+        it are checked entry by entry."""
         try:
-            tree, taken, stats, *token = marshal.loads(self._path(dataset).read_bytes())
-            return Snapshot(tree, taken, stats, token[0] if token else None)  # older: no token
-        except (OSError, EOFError, ValueError, TypeError):
+            raw = self._path(dataset).read_bytes()
+        except OSError:
             return None
+        checked = raw.startswith(_SNAP_MAGIC)
+        if checked:
+            digest, body = raw[len(_SNAP_MAGIC) : len(_SNAP_MAGIC) + 8], raw[len(_SNAP_MAGIC) + 8 :]
+            if xxhash.xxh3_64_digest(body) != digest:
+                return self._discard(dataset)
+            raw = body
+        try:
+            tree, taken, stats, *token = marshal.loads(raw)
+        except (EOFError, ValueError, TypeError):
+            return self._discard(dataset)
+        snap = Snapshot(tree, taken, stats, token[0] if token else None)  # older: no token
+        return snap if _well_formed(snap, deep=not checked) else self._discard(dataset)
+
+    def _discard(self, dataset: str) -> Snapshot | None:
+        if not self.readonly:
+            self._path(dataset).unlink(missing_ok=True)
+        return None
 
     def ask(self, since: str | None) -> fsmonitor.Answer | None:
         """The monitor's answer for ``since``: None without a (running) monitor."""
@@ -215,7 +291,8 @@ class Snapshots:
         self.folder.mkdir(exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(marshal.dumps((tree, taken_ns, stats, token)))
+        body = marshal.dumps((tree, taken_ns, stats, token))
+        tmp.write_bytes(_SNAP_MAGIC + xxhash.xxh3_64_digest(body) + body)
         os.replace(tmp, path)
 
     def drop(self, dataset: str | None = None) -> None:

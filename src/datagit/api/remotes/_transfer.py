@@ -22,7 +22,7 @@ from datagit.api.remotes._settings import (
     set_upstream,
 )
 from datagit.api.remotes._shared import SharedRemote
-from datagit.core import manifest
+from datagit.core import manifest, trust
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import decode_lines
 from datagit.errors import DatagitError, InvalidInputError, RemoteError
@@ -260,6 +260,9 @@ def fetch(
     with repo.lock:  # objects land before their refs do: gc must not run in between
         fetched = git.fetch(_history(progress))
     try:
+        # A remote is untrusted: every commit it brings is checked before any ref moves.
+        known = [o for n, o in repo.git.refs().items() if not n.startswith("refs/datagit/")]
+        trust.check_history(repo.git, fetched.values(), known)
         if content is None and fetched:
             result.adopted = adopt_shared(repo, remote, _newest_first(fetched))
             cfg = get_remote(repo, remote)
