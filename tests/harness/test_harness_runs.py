@@ -145,6 +145,18 @@ def test_runs_gc_drops_runs_of_unreachable_data(tmp_path: Path) -> None:
     assert "kept 0 runs, removed 1" in cli("runs", "gc", "--all").output
 
 
+def test_runs_gc_keeps_subset_runs_of_reachable_commits(tmp_path: Path) -> None:
+    """A fold or narrowing run (data named `records:<sha256>`) lives while its commit does."""
+    repo = make_repo(tmp_path / "ws")
+    part = harness.train(repo, train_view=repo.dataset("train").subset(lambda r: r.id < "d0150"))
+    assert part.meta["key"]["train_tree"].startswith("records:")
+    store = RunStore(repo.dotdir / "runs")
+    gone = {**part.meta, "train": {**part.meta["train"], "commit": "0" * 40}}
+    store.save("feedfacefeedface", gone, lambda folder: None)
+    assert harness.gc(repo) == harness.RunsGcReport(kept=1, removed=1)
+    assert [r.id for r in harness.runs(repo)] == [part.id]
+
+
 def test_config_file_option(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "ws")
     other = tmp_path / "other.toml"

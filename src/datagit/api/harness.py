@@ -286,14 +286,19 @@ class RunsGcReport:
 
 
 def gc(repo: Repo, *, everything: bool = False) -> RunsGcReport:
-    """Drop runs whose train or eval data no branch, tag, HEAD or the stage still holds."""
+    """Drop runs whose train or eval data no branch, tag, HEAD or the stage still holds.
+
+    A run on a record set no tree holds (a fold, a narrowing retrain: ``records:``)
+    is live while the commit it was drawn from is reachable.
+    """
     rs = store(repo)
     rs.remove_partial()
-    live = set() if everything else _live_trees(repo)
+    live, commits = (set(), set()) if everything else _live(repo)
     kept = removed = 0
     for run in list(rs):
-        key = run.meta.get("key", {})
-        if not everything and key.get("train_tree") in live and key.get("eval_tree") in live:
+        if not everything and all(
+            _side_live(run.meta, side, live, commits) for side in ("train", "eval")
+        ):
             kept += 1
         else:
             rs.remove(run.id)
@@ -301,14 +306,23 @@ def gc(repo: Repo, *, everything: bool = False) -> RunsGcReport:
     return RunsGcReport(kept, removed)
 
 
-def _live_trees(repo: Repo) -> set[str]:
+def _side_live(meta: dict[str, Any], side: str, live: set[str], commits: set[str]) -> bool:
+    tree = meta.get("key", {}).get(f"{side}_tree", "")
+    if str(tree).startswith("records:"):
+        return meta.get(side, {}).get("commit") in commits
+    return tree in live
+
+
+def _live(repo: Repo) -> tuple[set[str], set[str]]:
+    """(dataset trees, commits) that a branch, tag, HEAD, reflog or the stage reaches."""
     from datagit.api.maintenance import reachable_roots
 
-    roots = [c.tree for c in repo.git.walk(reachable_roots(repo))]
+    reached = list(repo.git.walk(reachable_roots(repo)))
+    roots = [c.tree for c in reached]
     stage = repo.stage_tree()
     if stage:
         roots.append(stage)
     live: set[str] = set()
     for tree in set(roots):
         live.update(manifest.read_root(repo.git, tree)[1].values())
-    return live
+    return live, {c.id for c in reached}
