@@ -257,10 +257,14 @@ def _rank(
 
 
 def apply(repo: Repo, result: Narrowing) -> dict[str, Any]:
-    """Revert the harmful changes in the workspace (image folders) and stage the dataset.
+    """Revert the harmful changes in the workspace and stage the dataset.
 
     Only examples that HEAD still holds as the culprit left them are reverted;
-    the rest are listed. Nothing is touched when a precondition fails.
+    the rest are listed. Nothing is touched when a precondition fails. Image
+    folders get their files moved back, written back or removed; a table gets
+    its label cells set back and its harmful added rows removed (through the same
+    `relabel` and `rm` a user runs), and a table row whose bytes the culprit
+    changed or removed is listed, not reverted.
     """
     if api_bisect.in_progress(repo):
         raise DatagitError(
@@ -268,16 +272,13 @@ def apply(repo: Repo, result: Narrowing) -> dict[str, Any]:
             hint="run `datagit bisect reset` first (the hunt's results are kept), then --apply",
         )
     cfg = repo.dataset_config(result.dataset)
-    if cfg.layout != "imagefolder":
-        raise InvalidInputError(
-            f"narrow --apply edits image folders; {result.dataset!r} is a {cfg.layout} dataset",
-            hint="revert the listed examples by hand (see --json)",
-        )
     status = repo.status()
     if not status.clean:
         raise DatagitError(
             "narrow --apply needs a clean workspace", hint="commit or discard your changes first"
         )
+    if cfg.layout == "table":
+        return _apply_table(repo, result)
     head = {r.id: r for r in repo.records(result.dataset, "HEAD")}
     root = repo.workdir / cfg.path
     moves: list[tuple[Path | None, Path | None, Any, Any]] = []
@@ -303,6 +304,30 @@ def apply(repo: Repo, result: Narrowing) -> dict[str, Any]:
             src.unlink()
     repo.add([result.dataset])
     return {"reverted": len(moves), "kept_changed": kept}
+
+
+def _apply_table(repo: Repo, result: Narrowing) -> dict[str, Any]:
+    from datagit.api import examples, relabel
+
+    head = {r.id: r for r in repo.records(result.dataset, "HEAD")}
+    labels, drop, kept = [], [], []
+    for e in result.harmful:
+        old = _record(repo, result.dataset, e["id"], result.parent)
+        new = _record(repo, result.dataset, e["id"], result.culprit)
+        now = head.get(e["id"])
+        if new is None or now is None or not now.same_example(new):
+            kept.append(e["id"])  # removed by the culprit, or changed since: by hand
+        elif old is None:
+            drop.append(str(repo.workdir / result.dataset / e["id"]))  # rm resolves paths
+        elif old.content == new.content:
+            labels.append((result.dataset, e["id"], old.label))
+        else:
+            kept.append(e["id"])  # the culprit rewrote the row's bytes: by hand
+    if drop:
+        examples.rm(repo, drop)
+    if labels:
+        relabel.relabel(repo, labels)
+    return {"reverted": len(labels) + len(drop), "kept_changed": kept}
 
 
 def _record(repo: Repo, dataset: str, example_id: str, rev: str) -> Any:
