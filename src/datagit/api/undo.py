@@ -109,7 +109,7 @@ def _restore_workspace(
         else:
             co.plan_dataset(plan, dcfg, before, dcfg, after, None)
     co.verify(plan, repo.store)
-    co.apply(plan, repo.workdir, repo.store, repo.statcache.record)
+    co.apply(plan, repo.workdir, repo.store, repo.statcache.record_stat)
     for name in targets:
         if cfg.datasets[name].layout == "imagefolder":
             snapshot.retire(repo.git, cfg.datasets[name], repo.snapshots, repo.statcache)

@@ -321,25 +321,32 @@ def materialize(
             # checkout restores the target exactly whatever state it finds.
             have = _files_on_disk(repo, cfg_now)
         co.plan_dataset(plan, cfg_now, now, cfg_target, target, table_now, have=have)
-    co.verify(plan, repo.store)
+    link = link_mode(repo)
+    verified = co.verify(plan, repo.store, link)
     then = then or {"clear_stage": False}
     journal = {"tree": tree, "after": then}
     _atomic_write(repo.dotdir / JOURNAL, orjson.dumps(journal))
     # Hard-linked files of a dataset whose snapshot follows the plan are vouched for
     # by the snapshot (as after a full add) and keep the stored object's old mtime,
-    # so they skip the stat cache; their stats go to follow_plan, taken once.
-    # (A copy's fresh mtime would look racy to the snapshot: copies keep the cache.)
-    link = link_mode(repo)
+    # so they skip the stat cache; their stats are their objects', which `verify`
+    # took, so none is taken again. (A copy's fresh mtime would look racy to the
+    # snapshot: copies keep the cache.)
     prefixes = tuple(target_cfg.datasets[n].path + "/" for n in followed if link == "hardlink")
-    written: dict[str, os.stat_result] = {}
+    written: dict[str, tuple[int, int, int]] = {}
 
-    def on_written(path: str, st: os.stat_result, key: str) -> None:
+    def on_written(path: str, st: tuple[int, int, int], key: str) -> None:
         if prefixes and path.startswith(prefixes):
             written[path] = st
         else:
-            repo.statcache.record(path, st, key)
+            repo.statcache.record_stat(path, st, key)
 
-    co.apply(plan, repo.workdir, repo.store, on_written, link=link, progress=progress)
+    co.apply(
+        plan, repo.workdir, repo.store, on_written, link=link, progress=progress, verified=verified
+    )
+    if verified is not None:  # our own links and unlinks moved these objects' ctimes
+        trust = repo.store.trust
+        trust.raise_bound([*verified, *plan.touched()], trust.ctime_now())
+        repo.store.trust.save()
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, (tree_now, lines) in patched.items():
         cfg = target_cfg.datasets[name]

@@ -8,6 +8,7 @@ a re-label of an image-folder example is a rename, not a rewrite.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from datagit.core.tables import render_table
 from datagit.core.trust import record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
-from datagit.storage import links
+from datagit.storage import links, loosetrust
 from datagit.storage.content import ContentStore
 
 
@@ -35,6 +36,11 @@ class Plan:
     move: dict[str, tuple[str, str]] = field(default_factory=dict)  # old → (new, address)
     delete: set[str] = field(default_factory=set)
     tables: dict[str, bytes] = field(default_factory=dict)  # table file → bytes
+    gone: dict[str, str] = field(default_factory=dict)  # deleted path → address it held
+
+    def touched(self) -> set[str]:
+        """Addresses whose workspace links the plan renames or unlinks (not writes)."""
+        return {key for _, key in self.move.values()} | set(self.gone.values())
 
     @property
     def size(self) -> int:
@@ -95,7 +101,10 @@ def plan_dataset(
         else:
             plan.write[path] = key
     moved = set(plan.move)
-    plan.delete.update(p for p in have if p not in want and p not in moved)
+    for p, key in have.items():
+        if p not in want and p not in moved:
+            plan.delete.add(p)
+            plan.gone[p] = key
     if (
         cfg_now is not None
         and cfg_now.layout == "table"
@@ -117,48 +126,62 @@ def plan_dataset(
             plan.tables[cfg_target.path] = rendered
 
 
-def verify(plan: Plan, store: ContentStore) -> None:
-    """Read every object the plan writes; raises on the first corrupt or missing one."""
+Stat = tuple[int, int, int]  # size, mtime_ns, inode
+Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address)
+
+
+def verify(plan: Plan, store: ContentStore, link: str = "copy") -> dict[str, Stat] | None:
+    """Prove every object the plan writes intact; raises on the first corrupt or missing one.
+
+    Copies are read and hashed. Hard links are checked through `loosetrust`: an
+    object verified before and whose stat has not moved is not read again; the
+    stats come back (address → stat), since a hard link's stat is its object's.
+    """
     keys = sorted(set(plan.write.values()))
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
+    if link == "hardlink":
+        return loosetrust.verify_many(store, keys, plan.touched())
     store.verify_all(keys)
+    return None
 
 
 def apply(
     plan: Plan,
     workdir: Path,
     store: ContentStore,
-    on_written: Callable[[str, os.stat_result, str], None] | None = None,
+    on_written: Written | None = None,
     *,
     link: str = "copy",
     progress: Progress | None = None,
+    verified: Mapping[str, Stat] | None = None,
 ) -> None:
     """Carry out ``plan``; each write goes to a temp file renamed into place.
 
     ``link`` is how a written example gets its bytes (see `datagit.storage.links`):
     ``copy``, ``hardlink`` or ``reflink`` of the store's loose file for it.
+    ``verified`` (what `verify` returned for hard links) gives each link's stat,
+    so none is taken again.
     """
     check_inside(plan, workdir)
     report = Reporter(progress, "checkout", plan.size, "files")
-    place = links.placer(store, link, workdir)
+    emptied: set[str] = set()
     for old, (new, key) in plan.move.items():
         dest = workdir / new
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(workdir / old, dest)
-        _prune_empty(workdir, (workdir / old).parent)
+        emptied.add(os.path.dirname(old))
         if on_written:
-            on_written(new, dest.stat(), key)
+            st = dest.stat()
+            on_written(new, (st.st_size, st.st_mtime_ns, st.st_ino), key)
         report.advance()
     root = str(workdir) + os.sep
-    for path, key in plan.write.items():
-        target = root + path  # plain strings: pathlib or os.path.join cost more than a link
-        if place is None:
-            _atomic_write(Path(target), store.read(key))
-        else:
-            place(key, target)
+    if link == "hardlink" and verified is not None:
+        links.hardlink_many(store, [(k, root + p) for p, k in plan.write.items()], report)
         if on_written:
-            on_written(path, os.stat(target), key)
-        report.advance()
+            for path, key in plan.write.items():
+                on_written(path, verified[key], key)
+    else:
+        _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():
         _atomic_write(workdir / path, data)
         report.advance()
@@ -166,9 +189,32 @@ def apply(
         report.advance()
         if path in plan.write or path in plan.tables:
             continue
-        (workdir / path).unlink(missing_ok=True)
-        _prune_empty(workdir, (workdir / path).parent)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(root + path)
+        emptied.add(os.path.dirname(path))
+    for folder in sorted(emptied, key=len, reverse=True):  # deepest first, each once
+        _prune_empty(workdir, workdir / folder)
     report.finish()
+
+
+def _write_each(
+    plan: Plan,
+    root: str,
+    store: ContentStore,
+    on_written: Written | None,
+    place: links.Placer | None,
+    report: Reporter,
+) -> None:
+    for path, key in plan.write.items():
+        target = root + path  # plain strings: pathlib or os.path.join cost more than a link
+        if place is None:
+            _atomic_write(Path(target), store.read(key))
+        else:
+            place(key, target)
+        if on_written:
+            st = os.stat(target)
+            on_written(path, (st.st_size, st.st_mtime_ns, st.st_ino), key)
+        report.advance()
 
 
 def check_inside(plan: Plan, workdir: Path) -> None:

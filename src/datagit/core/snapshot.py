@@ -188,13 +188,13 @@ def follow_plan(
     writes: dict[str, str],
     deletes: set[str],
     workdir: str,
-    written: Mapping[str, os.stat_result] | None = None,
+    written: Mapping[str, tuple[int, int, int]] | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
-    written files are stat'ed (unless ``written`` holds the stat taken as they
-    were written). Returns False (and drops the snapshot) when the
+    written files are stat'ed (unless ``written`` holds their (size, mtime_ns,
+    inode), as a hard link's are known before it is made). Returns False (and drops the snapshot) when the
     snapshot did not describe ``old_tree``.
     """
     snap = snapshots.load(cfg.name)
@@ -212,10 +212,14 @@ def follow_plan(
         if path.startswith(prefix):
             stats.pop(path, None)
     root = workdir + os.sep
+    written = written or {}
     for path in writes:
         if path.startswith(prefix):
-            st = (written or {}).get(path) or os.stat(root + path)
-            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            known = written.get(path)
+            if known is None:
+                st = os.stat(root + path)
+                known = (st.st_size, st.st_mtime_ns, st.st_ino)
+            stats[path] = known
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
 

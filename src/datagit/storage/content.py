@@ -21,7 +21,8 @@ from typing import NamedTuple
 import xxhash
 
 from datagit.errors import CorruptObjectError, InvalidInputError
-from datagit.storage import packindex, parallel
+from datagit.storage import loosetrust, packindex, parallel
+from datagit.storage.loosetrust import LooseTrust
 from datagit.storage.packindex import PackIndex
 
 LARGE = 1 << 20  # objects this big or bigger get a file of their own
@@ -61,6 +62,7 @@ class ContentStore:
         self.loose = root / "loose"
         self._index: PackIndex[Location] | None = None
         self._readers: dict[Path, int] = {}
+        self.trust = LooseTrust(root / "loose-verified.marshal")  # see loosetrust
         # A partial clone sets this: it fetches the given addresses from a remote.
         self.fetch_missing: Callable[[list[str]], None] | None = None
 
@@ -132,6 +134,10 @@ class ContentStore:
 
     def keys(self) -> Iterator[str]:
         yield from self.index
+        yield from self.loose_keys()
+
+    def loose_keys(self) -> Iterator[str]:
+        """Addresses held as loose files (large objects, and objects linked into a workspace)."""
         if self.loose.exists():
             for sub in self.loose.iterdir():
                 for f in sub.iterdir():
@@ -165,24 +171,18 @@ class ContentStore:
         return data
 
     def loose_file(self, key: str) -> Path:
-        """A read-only loose file holding ``key``'s bytes, made from its pack entry if need be.
+        """A read-only loose file holding ``key``'s bytes, proven intact, made from its pack
+        entry if need be (`loosetrust.verified`).
 
         What checkout links a workspace file to (see `links`): a pack entry cannot
-        be linked. The bytes are verified on the way out of the pack; `gc` later
-        drops the packed copy, so the object is stored once.
+        be linked. `gc` later drops the packed copy, so the object is stored once.
         """
-        path = self._loose_path(key)
-        if path.exists():
-            return path
-        data = self.read(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # read-only, if a crash left one
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-        return path
+        loosetrust.verified(self, key)
+        return self._loose_path(key)
+
+    def check_loose(self, key: str) -> None:
+        """Read and hash ``key``'s loose file, whatever any cache says (fsck)."""
+        loosetrust.check_file(self, key)
 
     def verify_all(self, keys: Sequence[str]) -> None:
         """Read and check every key, on both cores for a long list; raises for the first bad one.
@@ -421,7 +421,9 @@ class PackWriter:
         index = self.store.index
         if key in index:
             return key
-        if len(data) >= LARGE:
+        if len(data) >= LARGE or key in self.store.trust.entries:
+            # Large, or held loose (linked into a workspace): that file is the copy, kept
+            # only if intact, so a commit never trusts an object changed through a link.
             self._put_loose(key, data)
             return key
         if self._fh is None:
@@ -434,21 +436,12 @@ class PackWriter:
         return key
 
     def _put_loose(self, key: str, data: bytes) -> None:
-        path = self.store._loose_path(key)
-        if path.exists():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # read-only, if a crash left one
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o444)  # a hard-linked workspace file must not be able to edit it
-        os.replace(tmp, path)
-        self.written += 1
+        if loosetrust.ensure(self.store, key, data):  # an existing file is kept if intact
+            self.written += 1
 
     def flush(self) -> None:
+        if self._fixed is None:  # a forked helper's vouches are not saved (the parent's are)
+            self.store.trust.save()  # large objects written loose, vouched for as they went
         if self._fh is None:
             return
         fh = self._fh
@@ -472,8 +465,9 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
     """
     old_packs = sorted(store.packs.glob("pack-*.pack"))
     index = dict(store.index)
-    # An object also held loose (linked into a workspace) needs no packed copy.
-    live = [k for k in index if k in keep and not store._loose_path(k).exists()]
+    # An object also held loose (linked into a workspace) needs no packed copy, once its
+    # loose file is proven intact (a write through a hard link would otherwise lose it).
+    live = [k for k in index if k in keep and not _loose_intact(store, k)]
     dead = len(index) - len(live)
     if dead == 0:
         return len(live), 0
@@ -501,12 +495,24 @@ def rewrite_packs(store: ContentStore, keep: set[str]) -> tuple[int, int]:
     return len(live), dead
 
 
+def _loose_intact(store: ContentStore, key: str) -> bool:
+    try:
+        return loosetrust.verified(store, key, promote=False) is not None
+    except CorruptObjectError:
+        return False
+
+
 def prune_loose(store: ContentStore, keep: set[str]) -> int:
     removed = 0
-    for key in list(store.keys()):
+    held = set()
+    for key in list(store.loose_keys()):
         if key not in store.index and key not in keep:
             store._loose_path(key).unlink(missing_ok=True)
             removed += 1
+        else:
+            held.add(key)
+    store.trust.keep_only(held)
+    store.trust.save()
     return removed
 
 

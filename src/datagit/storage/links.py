@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from datagit.errors import DatagitError, InvalidInputError
+from datagit.progress import Reporter
+from datagit.storage import parallel
 from datagit.storage.content import ContentStore
 
 MODES = ("copy", "hardlink", "reflink", "auto")
@@ -87,6 +89,37 @@ def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
         os.replace(tmp, dest)
 
     return place
+
+
+def hardlink_many(store: ContentStore, items: Sequence[tuple[str, str]], report: Reporter) -> None:
+    """Hard-link each (address, workspace path), on both cores past `parallel_min` items.
+
+    The objects are loose and verified already (`loosetrust.verify_many`), so this is
+    `cp -al`'s loop: folders made once each, then one ``link()`` per file; anything
+    unusual (a file in the way, another filesystem, too many links) takes `placer`'s
+    careful path. A failed helper's half is linked again here (linking is idempotent).
+    """
+    for folder in sorted({os.path.dirname(dest) for _, dest in items}):
+        os.makedirs(folder, exist_ok=True)
+    loose = f"{store.loose}/"
+    careful = placer(store, "hardlink", store.root)
+    assert careful is not None
+    start = report.done
+
+    def run(part: Sequence[tuple[str, str]], in_child: bool) -> list[int]:
+        link = os.link
+        for i in range(0, len(part), 4096):
+            for key, dest in part[i : i + 4096]:
+                try:
+                    link(f"{loose}{key[:2]}/{key[2:]}", dest)
+                except OSError:
+                    careful(key, dest)
+            if not in_child:
+                report.advance(min(4096, len(part) - i))
+        return []
+
+    parallel.split_run(items, run)
+    report.advance(max(0, len(items) - (report.done - start)))  # the helper's half
 
 
 def can_reflink(folder: Path) -> bool:

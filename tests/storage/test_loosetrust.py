@@ -1,0 +1,158 @@
+"""Loose objects verified once are trusted by their stat; a write through a hard link is caught."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from datagit import Repo
+from datagit.api import maintenance, workspace
+from datagit.errors import CorruptObjectError
+from datagit.storage import loosetrust
+
+
+def _pngs(repo: Repo) -> list[Path]:
+    return sorted((repo.workdir / "train").rglob("*.png"))
+
+
+@pytest.fixture
+def linked(digits_repo: Repo) -> Repo:
+    """HEAD~1: 300 digits; HEAD: none; core.link = hardlink; HEAD~1 checked out (linked)."""
+    repo = digits_repo
+    repo.commit("300 digits", all=True)
+    for p in _pngs(repo):
+        p.unlink()
+    repo.commit("empty", all=True)
+    repo.git.config_set("core.link", "hardlink")
+    workspace.checkout(repo, "HEAD~1")
+    return repo
+
+
+def _write_through_link(path: Path, *, keep_mtime: bool) -> bytes:
+    """Overwrite a hard-linked workspace file in place (same size), as `cp -p` would."""
+    st = path.stat()
+    old = path.read_bytes()
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(bytes(b ^ 0xFF for b in old[:8]))
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.chmod(path, 0o444)
+    return old
+
+
+def test_a_stat_that_has_not_moved_is_trusted_and_our_own_links_keep_it_so(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    trust = loosetrust.LooseTrust(tmp_path / "verified.marshal")
+    obj = tmp_path / "obj"
+    loosetrust.write_loose(obj, b"bytes")
+    trust.vouch("k", os.stat(obj))
+    assert trust.trusts("k", os.stat(obj))
+    time.sleep(0.02)  # stands in for a long checkout: the link lands a tick later
+    os.link(obj, tmp_path / "work")  # a checkout's own link moves the ctime
+    assert not trust.trusts("k", os.stat(obj))
+    time.sleep(0.02)
+    trust.raise_bound(["k"], trust.ctime_now())
+    assert trust.trusts("k", os.stat(obj))
+    trust.save()
+    again = loosetrust.LooseTrust(tmp_path / "verified.marshal")
+    assert again.trusts("k", os.stat(obj))
+    time.sleep(0.02)
+    os.chmod(obj, 0o644)  # anything after the bound: never trusted
+    assert not again.trusts("k", os.stat(obj))
+    again.distrust("k")
+    os.chmod(obj, 0o444)
+    again.raise_bound(["k"], again.ctime_now())
+    assert not again.trusts("k", os.stat(obj))
+
+
+def test_linked_checkouts_keep_the_cache_and_the_store_whole(linked: Repo) -> None:
+    repo = linked
+    keys = {r.content for r in repo.records("train")}
+    fresh = Repo.open(repo.workdir)  # the cache is on disk, not only in memory
+    assert keys <= set(fresh.store.trust.entries)
+    workspace.checkout(fresh, "main")  # unlinks: the objects' ctimes move, bounds follow
+    workspace.checkout(fresh, "HEAD~1")
+    again = Repo.open(repo.workdir)
+    assert all(again.store.trust.entries[k][4] > 0 for k in keys)
+    assert again.status().clean and maintenance.fsck(again).ok
+
+
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_a_write_through_a_hard_link_is_caught_by_status_fsck_and_checkout(
+    linked: Repo, keep_mtime: bool
+) -> None:
+    repo = linked
+    rec = next(iter(repo.records("train")))
+    work = repo.workdir / "train" / str(rec.label) / rec.id
+    original = _write_through_link(work, keep_mtime=keep_mtime)
+    fresh = Repo.open(repo.workdir)
+    loose = fresh.store.loose_name(rec.content)
+    assert not fresh.store.trust.trusts(rec.content, os.stat(loose))  # the ctime moved
+    if not keep_mtime:  # an ordinary write moves the mtime: status sees it
+        changed = [c.id for d in fresh.status().datasets for c in d.unstaged]
+        assert changed == [rec.id]
+    report = maintenance.fsck(fresh)
+    assert not report.ok and any(rec.content in p and loose in p for p in report.problems)
+    # Checkout never links the damaged object: the packed copy replaces it, and the
+    # edited workspace file keeps the user's bytes.
+    workspace.checkout(fresh, "main", force=True)
+    workspace.checkout(fresh, "HEAD~1")
+    assert work.read_bytes() == original and os.stat(loose).st_nlink == 2
+    assert maintenance.fsck(Repo.open(repo.workdir)).ok
+
+
+def test_a_damaged_object_without_a_packed_copy_refuses_the_checkout(linked: Repo) -> None:
+    repo = linked
+    maintenance.gc(repo)  # the packed copies of linked objects are dropped
+    rec = next(iter(repo.records("train")))
+    work = repo.workdir / "train" / str(rec.label) / rec.id
+    _write_through_link(work, keep_mtime=True)
+    fresh = Repo.open(repo.workdir)
+    workspace.checkout(fresh, "main", force=True)
+    head, files = fresh.head(), _pngs(fresh)
+    with pytest.raises(CorruptObjectError, match=rf"content {rec.content} is corrupt \(.*loose"):
+        workspace.checkout(fresh, "HEAD~1")
+    assert fresh.head() == head and _pngs(fresh) == files == []
+
+
+def test_a_commit_never_trusts_an_object_changed_through_a_link(linked: Repo) -> None:
+    """After gc the loose file is the only copy: adding the same bytes again repairs it."""
+    repo = linked
+    maintenance.gc(repo)
+    rec = next(iter(repo.records("train")))
+    work = repo.workdir / "train" / str(rec.label) / rec.id
+    original = _write_through_link(work, keep_mtime=True)
+    fresh = Repo.open(repo.workdir)
+    (fresh.workdir / "train" / str(rec.label) / "again.png").write_bytes(original)
+    fresh.commit("the same image again", all=True)
+    assert Path(fresh.store.loose_name(rec.content)).read_bytes() == original
+    fresh.store.check_loose(rec.content)
+
+
+def test_a_damaged_cache_file_means_verify_again(linked: Repo) -> None:
+    repo = linked
+    path = repo.store.trust.path
+    path.write_bytes(path.read_bytes()[:-5] + b"xxxxx")
+    fresh = Repo.open(repo.workdir)
+    assert fresh.store.trust.entries == {}
+    workspace.checkout(fresh, "main")
+    workspace.checkout(fresh, "HEAD~1")
+    assert len(Repo.open(repo.workdir).store.trust.entries) >= 300
+
+
+def test_verify_many_names_a_damaged_object_from_the_parent(linked: Repo) -> None:
+    repo = linked
+    maintenance.gc(repo)
+    keys = sorted({r.content for r in repo.records("train")})
+    fresh = Repo.open(repo.workdir)
+    loose = Path(fresh.store.loose_name(keys[0]))
+    os.chmod(loose, 0o644)
+    loose.write_bytes(b"not the bytes")
+    with pytest.raises(CorruptObjectError, match=keys[0]):
+        loosetrust.verify_many(fresh.store, keys)
