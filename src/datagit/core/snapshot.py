@@ -194,8 +194,8 @@ def follow_plan(
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
     written files are stat'ed (unless ``written`` holds their (size, mtime_ns,
-    inode), as a hard link's are known before it is made). Returns False (and drops the snapshot) when the
-    snapshot did not describe ``old_tree``.
+    inode), as a hard link's are known before it is made). Returns False (and
+    drops the snapshot) when the snapshot did not describe ``old_tree``.
     """
     snap = snapshots.load(cfg.name)
     if snap is None or snap[0] != old_tree:

@@ -64,7 +64,8 @@ class LooseTrust:
         return self._entries
 
     def trusts(self, key: str, st: os.stat_result) -> bool:
-        """Whether ``st`` (of ``key``'s loose file, just taken) shows it untouched since verified."""
+        """Whether ``st`` (of ``key``'s loose file, just taken) shows it untouched since
+        it was verified."""
         e = self.entries.get(key)
         return (
             e is not None
