@@ -14,7 +14,7 @@ import orjson
 from datagit.api.staging import bulk
 from datagit.core import checkout as co
 from datagit.core import manifest, snapshot, tablesnap
-from datagit.core.changes import classify, compare_trees
+from datagit.core.changes import classify
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
@@ -300,10 +300,7 @@ def materialize(
             and name in clean_ds
             and name in target_ds
         ):
-            diff = compare_trees(repo.git, clean_ds[name], target_ds[name])
-            before = {c.id: c.old for c in diff if c.old is not None}
-            after = {c.id: c.new for c in diff if c.new is not None}
-            co.plan_dataset(plan, cfg_now, before, cfg_target, after, None)
+            co.plan_folder_trees(plan, repo.git, cfg_now, clean_ds[name], target_ds[name])
             followed[name] = clean_ds[name]
             continue
         now = _workspace_records(repo, name, cfg_now is not None, force, fallback)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import orjson
+
 from datagit.core.manifest import DatasetTree, changed_shards
 from datagit.core.records import Record, decode_lines
 from datagit.storage.git import GitStore
@@ -81,6 +83,30 @@ def compare_trees(git: GitStore, old: str | None, new: str | None) -> list[Chang
         a_recs.update((r.id, r) for r in _decode(a_lines - b_lines))
         b_recs.update((r.id, r) for r in _decode(b_lines - a_lines))
     return compare(a_recs, b_recs)
+
+
+def changed_rows(git: GitStore, old: str | None, new: str | None) -> tuple[list[dict], list[dict]]:
+    """(rows only in ``old``, rows only in ``new``) of two dataset trees, as decoded JSON
+    objects: `compare_trees` without building records, for callers that want a few
+    fields of every changed row (checkout's plan) and can check them themselves."""
+    shards = changed_shards(git, old, new)
+    if shards is None:  # different fan-outs: every line of both trees
+        a = DatasetTree(git, old).shards().values() if old else ()
+        b = DatasetTree(git, new).shards().values() if new else ()
+        pairs = [(set().union(*map(lambda x: _lines(git, x), a)),
+                  set().union(*map(lambda x: _lines(git, x), b)))]  # fmt: skip
+    else:
+        pairs = [(_lines(git, s.old), _lines(git, s.new)) for s in shards]
+    gone: list[bytes] = []
+    came: list[bytes] = []
+    for a_lines, b_lines in pairs:
+        gone.extend(a_lines - b_lines)
+        came.extend(b_lines - a_lines)
+    return _rows(gone), _rows(came)
+
+
+def _rows(lines: list[bytes]) -> list[dict]:
+    return orjson.loads(b"[" + b",".join(lines) + b"]") if lines else []  # type: ignore[no-any-return]
 
 
 def _lines(git: GitStore, blob: str | None) -> set[bytes]:

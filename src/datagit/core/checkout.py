@@ -16,16 +16,18 @@ from pathlib import Path
 
 import xxhash
 
+from datagit.core.changes import changed_rows
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
-from datagit.core.trust import record_path
+from datagit.core.trust import folder_paths, record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
 from datagit.storage import links, loosetrust
 from datagit.storage.content import ContentStore
+from datagit.storage.git import GitStore
 
 
 @dataclass
@@ -88,23 +90,7 @@ def plan_dataset(
             path = record_path(cfg_target, r)
             if path:
                 want[path] = r.content
-    by_content: dict[str, list[str]] = {}
-    for path, key in have.items():
-        if path not in want:
-            by_content.setdefault(key, []).append(path)
-    for path, key in want.items():
-        if have.get(path) == key:
-            continue
-        spare = by_content.get(key)
-        if spare and path not in have:
-            plan.move[spare.pop()] = (path, key)
-        else:
-            plan.write[path] = key
-    moved = set(plan.move)
-    for p, key in have.items():
-        if p not in want and p not in moved:
-            plan.delete.add(p)
-            plan.gone[p] = key
+    plan_paths(plan, have, want)
     if (
         cfg_now is not None
         and cfg_now.layout == "table"
@@ -128,6 +114,37 @@ def plan_dataset(
 
 Stat = tuple[int, int, int]  # size, mtime_ns, inode
 Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address)
+
+
+def plan_paths(plan: Plan, have: Mapping[str, str], want: Mapping[str, str]) -> None:
+    """Add the writes, moves and deletes that turn files ``have`` into ``want`` (path →
+    address): a wanted file whose bytes sit at a path no longer wanted is moved there."""
+    by_content: dict[str, list[str]] = {}
+    for path, key in have.items():
+        if path not in want:
+            by_content.setdefault(key, []).append(path)
+    for path, key in want.items():
+        if have.get(path) == key:
+            continue
+        spare = by_content.get(key)
+        if spare and path not in have:
+            plan.move[spare.pop()] = (path, key)
+        else:
+            plan.write[path] = key
+    moved = set(plan.move)
+    for p, key in have.items():
+        if p not in want and p not in moved:
+            plan.delete.add(p)
+            plan.gone[p] = key
+
+
+def plan_folder_trees(plan: Plan, git: GitStore, cfg: DatasetConfig, old: str, new: str) -> None:
+    """`plan_dataset` for an image folder going from tree ``old`` to ``new`` under one
+    config, from the shard lines that differ: only the changed rows are decoded, and
+    into paths and addresses, never into records (a 100,000-file checkout plans in
+    a fraction of the time)."""
+    gone, came = changed_rows(git, old, new)
+    plan_paths(plan, folder_paths(cfg, gone), folder_paths(cfg, came))
 
 
 def verify(plan: Plan, store: ContentStore, link: str = "copy") -> dict[str, Stat] | None:
