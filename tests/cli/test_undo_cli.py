@@ -256,3 +256,57 @@ def test_stash_refuses_in_the_middle_of_a_merge(dg: Cli, ws: Path) -> None:
     r = dg("stash", ok=False)
     assert r.exit_code != 0 and "middle of a merge" in r.stderr
     assert state(ws) == before
+
+
+@pytest.fixture
+def merged(dg: Cli, ws: Path) -> dict[str, str]:
+    """main merged with a branch: the branch re-labelled img_001 and added new.png, main
+    re-labelled img_002; HEAD is the merge commit. Returns the labels before either."""
+    before = {"1": where(ws, 1), "2": where(ws, 2)}
+    dg("branch", "feature")
+    dg("switch", "feature")
+    relabel(ws, 1, "9")
+    (ws / "train" / "0" / "new.png").write_bytes(PNGS[5][0])
+    dg("commit", "-a", "-m", "feature: relabel and add")
+    dg("switch", "main")
+    relabel(ws, 2, "8")
+    dg("commit", "-a", "-m", "main: relabel")
+    dg("merge", "feature", "-m", "merge feature")
+    assert where(ws, 1) == "9" and where(ws, 2) == "8"
+    assert len(json.loads(dg("log", "-n", "1", "--json").stdout)[0]["parents"]) == 2
+    assert status(dg) == []
+    return before
+
+
+def test_revert_m_1_undoes_what_a_merge_brought_in(dg: Cli, ws: Path, merged: dict) -> None:
+    merge_id = json.loads(dg("log", "-n", "1", "--json").stdout)[0]["id"]
+    out = dg("revert", "-m", "1", "HEAD").stdout
+    assert 'Revert "merge feature"' in out
+    assert where(ws, 1) == merged["1"] and where(ws, 2) == "8"  # main's own change stays
+    assert not (ws / "train/0/new.png").exists() and status(dg) == []
+    body = dg("log", "-n", "1").stdout
+    assert f"This reverts commit {merge_id}" in body and "reversing" in body
+
+
+def test_revert_m_2_undoes_the_mainline_side(dg: Cli, ws: Path, merged: dict) -> None:
+    dg("revert", "--mainline", "2", "HEAD")
+    assert where(ws, 2) == merged["2"] and where(ws, 1) == "9"
+    assert (ws / "train/0/new.png").exists() and status(dg) == []
+
+
+def test_revert_of_a_merge_without_or_with_a_bad_m_changes_nothing(
+    dg: Cli, ws: Path, merged: dict
+) -> None:
+    before = state(ws)
+    for args, says in (
+        (("revert", "HEAD"), "is a merge but no -m option was given"),
+        (("revert", "-m", "3", "HEAD"), "does not have parent 3"),
+        (("revert", "-m", "1", "HEAD~1"), "is not a merge"),
+        (("revert", "-m", "0", "HEAD"), "does not have parent 0"),
+    ):
+        r = dg(*args, ok=False)
+        assert r.exit_code != 0 and says in r.stderr, (args, r.stderr)
+        assert r.stderr.startswith("error: ") and len(r.stderr.splitlines()) == 2  # + hint
+        assert state(ws) == before
+    r = dg("revert", "-m", "x", "HEAD", ok=False)  # click's own usage error
+    assert r.exit_code == 2 and "'-m' / '--mainline'" in r.stderr and state(ws) == before

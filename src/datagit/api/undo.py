@@ -202,19 +202,19 @@ def reset(repo: Repo, rev: str = "HEAD", *, mode: str = "mixed") -> ResetResult:
 
 
 # -- revert ------------------------------------------------------------------------
-def revert(repo: Repo, rev: str) -> CommitInfo:
+def revert(repo: Repo, rev: str, mainline: int | None = None) -> CommitInfo:
     """A new commit that undoes commit ``rev``'s record changes (an added example goes,
     a removed one comes back, a re-label is re-labelled back), refused when a later
-    commit changed one of those examples again."""
+    commit changed one of those examples again.
+
+    A merge has one change per parent; as in git, ``mainline`` (1-based) names the
+    parent whose side is kept: the merge's changes relative to it are undone.
+    """
     with repo.lock:
         c = repo.commit_info(rev)
         head = repo.head()
         assert head is not None  # commit_info resolved a revision, so there are commits
-        if len(c.parents) > 1:
-            raise InvalidInputError(
-                f"{c.id[:10]} is a merge; datagit does not revert merges",
-                hint="revert the commits it brought in one by one",
-            )
+        base = _mainline_parent(c, mainline)
         if not repo.status().clean:
             raise ConflictError(
                 "revert needs a clean workspace: there are uncommitted changes",
@@ -226,7 +226,7 @@ def revert(repo: Repo, rev: str) -> CommitInfo:
         new_ds = dict(head_ds)
         clashes: list[str] = []
         with repo.git.batch():
-            for name, changes in repo.changes(c.parents[0] if c.parents else None, c.id).items():
+            for name, changes in repo.changes(base, c.id).items():
                 if changes:
                     new_ds[name] = _undo(repo, name, head_ds.get(name), changes, clashes)
             root = manifest.write_root(repo.git, head_cfg, new_ds)
@@ -243,8 +243,34 @@ def revert(repo: Repo, rev: str) -> CommitInfo:
             )
         materialize(repo, root, clean_at=head_tree)
         repo._set_stage(root)
-        message = f'Revert "{c.summary}"\n\nThis reverts commit {c.id}.'
-        return repo.commit(message)
+        message = f'Revert "{c.summary}"\n\nThis reverts commit {c.id}'
+        if len(c.parents) > 1:
+            message += f", reversing\nchanges made to {base}"
+        return repo.commit(message + ".")
+
+
+def _mainline_parent(c: CommitInfo, mainline: int | None) -> str | None:
+    """The parent whose side a revert keeps: the only one, or a merge's ``mainline``."""
+    if len(c.parents) > 1:
+        if mainline is None:
+            raise InvalidInputError(
+                f"commit {c.id[:10]} is a merge but no -m option was given",
+                hint=f"name the parent to keep: `datagit revert -m 1 {c.id[:10]}` keeps "
+                "the branch it was merged into (parents 1 to "
+                f"{len(c.parents)}; see `datagit show {c.id[:10]}`)",
+            )
+        if not 1 <= mainline <= len(c.parents):
+            raise InvalidInputError(
+                f"commit {c.id[:10]} does not have parent {mainline} (it has {len(c.parents)})",
+                hint=f"use -m 1 to -m {len(c.parents)}",
+            )
+        return c.parents[mainline - 1]
+    if mainline is not None:
+        raise InvalidInputError(
+            f"-m {mainline} was given but commit {c.id[:10]} is not a merge",
+            hint=f"revert it without -m: `datagit revert {c.id[:10]}`",
+        )
+    return c.parents[0] if c.parents else None
 
 
 def _undo(
