@@ -111,12 +111,17 @@ def adopt_shared(repo: Repo, name: str, commits: list[str]) -> _shared.SharedRem
 
 
 def set_remote_option(repo: Repo, name: str, key: str, value: OptionValue) -> RemoteConfig:
-    """Set one fsspec storage option of remote ``name`` (replacing its old value)."""
+    """Set one fsspec storage option of remote ``name`` (replacing its old value); a
+    shared remote's ``[remotes.NAME]`` in datagit.toml follows (secrets never do)."""
     cfg = get_remote(repo, name)
     text = option_text(key, value, name)
-    storage_options({**cfg.options, key: text}, name)
+    after = {**cfg.options, key: text}
+    storage_options(after, name)
     with repo.lock:
+        toml = _shared.restate_shared(repo, name, after)  # checked before any write
         repo.git.config_replace(f"remote.{name}.{_OPTION}", _matching(key), f"{key}={text}")
+        if toml is not None:
+            _shared.write_toml(repo, toml)
     return get_remote(repo, name)
 
 
@@ -129,8 +134,12 @@ def unset_remote_option(repo: Repo, name: str, key: str) -> RemoteConfig:
             f"remote {name!r} has no option {key!r}",
             hint=f"its options: {', '.join(sorted(cfg.options)) or '(none)'}",
         )
+    after = {k: v for k, v in cfg.options.items() if k != key and not k.startswith(key + ".")}
     with repo.lock:
+        toml = _shared.restate_shared(repo, name, after)
         repo.git.config_remove(f"remote.{name}.{_OPTION}", _matching(key, nested=True))
+        if toml is not None:
+            _shared.write_toml(repo, toml)
     return get_remote(repo, name)
 
 
@@ -183,14 +192,18 @@ def list_remotes(repo: Repo) -> dict[str, RemoteConfig]:
 
 
 def remove_remote(repo: Repo, name: str) -> None:
-    """Forget a remote and its remote-tracking refs (nothing on the remote is touched)."""
+    """Forget a remote and its remote-tracking refs (nothing on the remote is touched),
+    and its ``[remotes.NAME]`` entry in datagit.toml, if it shared one (commit that)."""
     if repo.git.config_get(f"remote.{name}.url") is None:
         get_remote(repo, name)  # raises the usual "no remote named" error
     with repo.lock:
+        toml = _shared.restate_shared(repo, name, None)
         for key in repo.git.config_items(f"remote.{name}."):
             repo.git.config_delete(key)
         for ref in repo.git.refs(f"refs/remotes/{name}/"):
             repo.git.delete_ref(ref)
+        if toml is not None:
+            _shared.write_toml(repo, toml)
 
 
 def content_remote(repo: Repo, cfg: RemoteConfig) -> ContentRemote:

@@ -65,6 +65,39 @@ def share_remote(
     return SharedRemote(name, url, content, kept), left_out
 
 
+def restate_shared(repo: Repo, name: str, options: Mapping[str, str] | None) -> bytes | None:
+    """datagit.toml with ``[remotes.NAME]`` brought in step with the remote's settings:
+    its options become ``options``' non-secret ones, or (None) the entry goes. None
+    when datagit.toml has no such entry (a remote added with ``--local``, or never
+    shared): nothing to keep in step. Computed, not written: callers check first,
+    then change ``.datagit/config``, then `write_toml`."""
+    path = repo.workdir / "datagit.toml"
+    if not path.exists():
+        return None
+    cfg = Config.load(path)
+    table: Any = cfg.extra.get(SHARED_TABLE)
+    if not isinstance(table, dict) or not isinstance(table.get(name), dict):
+        return None
+    if options is None:
+        del table[name]
+        if not table:
+            del cfg.extra[SHARED_TABLE]
+    else:
+        kept = {k: v for k, v in sorted(options.items()) if not is_secret(k)}
+        entry = table[name]
+        entry.pop("options", None)
+        if kept:
+            entry["options"] = kept
+    return cfg.dumps()
+
+
+def write_toml(repo: Repo, data: bytes) -> None:
+    path = repo.workdir / "datagit.toml"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def shared_entries(cfg_bytes: bytes, where: str) -> dict[str, SharedRemote]:
     """The ``[remotes.*]`` entries of one datagit.toml (malformed ones are named, not skipped)."""
     table: Any = Config.parse(cfg_bytes, where).extra.get(SHARED_TABLE, {})
