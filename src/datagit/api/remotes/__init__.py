@@ -49,8 +49,10 @@ from datagit.api.remotes._shared import (
     SHARED_TABLE,
     SharedRemote,
     find_shared,
+    restate_shared,
     share_remote,
     shared_entries,
+    write_toml,
 )
 from datagit.api.remotes._transfer import (
     FetchResult,
@@ -106,6 +108,7 @@ __all__ = [
     "push_runs",
     "push_tags",
     "remove_remote",
+    "restate_shared",
     "set_remote_option",
     "set_upstream",
     "share_remote",
@@ -114,4 +117,5 @@ __all__ = [
     "storage_options",
     "unset_remote_option",
     "upstream",
+    "write_toml",
 ]
