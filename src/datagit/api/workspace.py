@@ -342,7 +342,7 @@ def materialize(
     )
     if verified is not None:  # our own links and unlinks moved these objects' ctimes
         trust = repo.store.trust
-        trust.raise_bound([*verified, *plan.touched()], trust.ctime_now())
+        trust.raise_bound([*plan.write.values(), *plan.touched()], trust.ctime_now())
         repo.store.trust.save()
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, (tree_now, lines) in patched.items():

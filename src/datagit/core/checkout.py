@@ -147,12 +147,15 @@ def plan_folder_trees(plan: Plan, git: GitStore, cfg: DatasetConfig, old: str, n
     plan_paths(plan, folder_paths(cfg, gone), folder_paths(cfg, came))
 
 
-def verify(plan: Plan, store: ContentStore, link: str = "copy") -> dict[str, Stat] | None:
+def verify(
+    plan: Plan, store: ContentStore, link: str = "copy"
+) -> Mapping[str, tuple[int, ...]] | None:
     """Prove every object the plan writes intact; raises on the first corrupt or missing one.
 
     Copies are read and hashed. Hard links are checked through `loosetrust`: an
     object verified before and whose stat has not moved is not read again; the
-    stats come back (address → stat), since a hard link's stat is its object's.
+    stats come back (address → (size, mtime_ns, inode, …)), since a hard link's
+    stat is its object's.
     """
     keys = sorted(set(plan.write.values()))
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
@@ -170,7 +173,7 @@ def apply(
     *,
     link: str = "copy",
     progress: Progress | None = None,
-    verified: Mapping[str, Stat] | None = None,
+    verified: Mapping[str, tuple[int, ...]] | None = None,
 ) -> None:
     """Carry out ``plan``; each write goes to a temp file renamed into place.
 
@@ -196,7 +199,7 @@ def apply(
         links.hardlink_many(store, [(k, root + p) for p, k in plan.write.items()], report)
         if on_written:
             for path, key in plan.write.items():
-                on_written(path, verified[key], key)
+                on_written(path, verified[key][:3], key)  # type: ignore[arg-type]
     else:
         _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():
