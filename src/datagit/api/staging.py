@@ -86,7 +86,6 @@ def _add(
     targets = _targets(repo, cfg, paths)
     new_ds = {n: t for n, t in stage_ds.items() if n in cfg.datasets or paths is not None}
     changes: dict[str, list[Change]] = {}
-    staging = Reporter(progress, "staging", len(targets), "datasets")
     # Content first, then git objects (packed by the batch), then the STAGE file:
     # both context managers have flushed and fsynced before the stage names them.
     with repo.store.writer() as writer, repo.git.batch():
@@ -98,7 +97,6 @@ def _add(
                 fast = snapshot.stage_fast(repo.git, dcfg, hasher, repo.snapshots, base)
                 if fast is not None:
                     new_ds[name], changes[name] = fast
-                    staging.advance()
                     continue
             if prefixes is None and base is not None and dcfg.layout == "table":
                 found = tablesnap.stage_fast(
@@ -106,13 +104,10 @@ def _add(
                 )
                 if found is not None:
                     new_ds[name], changes[name] = found
-                    staging.advance()
                     continue
             new_ds[name], changes[name] = _stage_full(
-                repo, dcfg, hasher, base, prefixes, report or repo.head() is not None
+                repo, dcfg, hasher, base, prefixes, report or repo.head() is not None, progress
             )
-            staging.advance()
-        staging.finish()
         root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
@@ -158,8 +153,13 @@ def _stage_full(
     base: str | None,
     prefixes: list[str] | None,
     report: bool = True,
+    progress: Progress | None = None,
 ) -> tuple[str, list[Change]]:
-    """Re-read a whole dataset (or the paths under ``prefixes``) and stage it."""
+    """Re-read a whole dataset (or the paths under ``prefixes``) and stage it.
+
+    ``progress`` hears of every file of an image folder (phase ``adding
+    <dataset>``); a table counts as one file.
+    """
     include = _include(prefixes)
     full = cfg.layout == "imagefolder" and include is None
     token = repo.snapshots.token_now() if full else None
@@ -171,14 +171,22 @@ def _stage_full(
         # The new snapshot will vouch for every file, so the stat cache is not
         # written; an older snapshot vouches for the files it saw (see snapshot_rows).
         known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
-        work, stats = read_imagefolder(cfg, hasher, known, record_stats=False)
+        work, stats = read_imagefolder(cfg, hasher, known, False, progress)
     elif cfg.layout == "imagefolder":
         hasher.known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
         listing = list_imagefolder(cfg, repo.workdir)
-        work = [file_record(p, e, hasher) for p, e in listing.items() if include(p)]
+        chosen = [(p, e) for p, e in listing.items() if include(p)]
+        hasher.report = Reporter(progress, f"adding {cfg.name}", len(chosen), "files")
+        work = [file_record(p, e, hasher) for p, e in chosen]
     else:
+        table = Reporter(progress, f"adding {cfg.name}", 1, "files")
         read = tablesnap.read_full(cfg, hasher, repo.snapshots)
         work = read.records
+        table.advance()
+        table.finish()
+    if hasher.report is not None:
+        hasher.report.finish()
+        hasher.report = None
     staged = DatasetTree(repo.git, base).by_id() if base else {}
     for p in prefixes or ():  # like git, a path that names nothing is a typo, not a no-op
         under = _include([p])
