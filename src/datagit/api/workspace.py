@@ -340,7 +340,13 @@ def materialize(
     co.apply(
         plan, repo.workdir, repo.store, on_written, link=link, progress=progress, verified=verified
     )
-    if verified is not None:  # our own links and unlinks moved these objects' ctimes
+    if verified is not None:  # links: stats known, and our own edits moved their ctimes
+        for rel, key in plan.write.items():
+            st = verified[key]
+            if prefixes and rel.startswith(prefixes):
+                written[rel] = (st[0], st[1], st[2])
+            else:
+                repo.statcache.record_stat(rel, (st[0], st[1], st[2]), key)
         trust = repo.store.trust
         trust.raise_bound([*plan.write.values(), *plan.touched()], trust.ctime_now())
         repo.store.trust.save()

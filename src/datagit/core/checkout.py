@@ -119,6 +119,13 @@ Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address
 def plan_paths(plan: Plan, have: Mapping[str, str], want: Mapping[str, str]) -> None:
     """Add the writes, moves and deletes that turn files ``have`` into ``want`` (path →
     address): a wanted file whose bytes sit at a path no longer wanted is moved there."""
+    if not have:  # a first checkout of a dataset: everything is written
+        plan.write.update(want)
+        return
+    if not want:
+        plan.delete.update(have)
+        plan.gone.update(have)
+        return
     by_content: dict[str, list[str]] = {}
     for path, key in have.items():
         if path not in want:
@@ -179,8 +186,8 @@ def apply(
 
     ``link`` is how a written example gets its bytes (see `datagit.storage.links`):
     ``copy``, ``hardlink`` or ``reflink`` of the store's loose file for it.
-    ``verified`` (what `verify` returned for hard links) gives each link's stat,
-    so none is taken again.
+    ``verified`` (what `verify` returned for hard links) holds each link's stat,
+    so none is taken again, and ``on_written`` is not called for those writes.
     """
     check_inside(plan, workdir)
     report = Reporter(progress, "checkout", plan.size, "files")
@@ -196,10 +203,8 @@ def apply(
         report.advance()
     root = str(workdir) + os.sep
     if link == "hardlink" and verified is not None:
+        # on_written is not told of these: their stats are the caller's already (verified)
         links.hardlink_many(store, [(k, root + p) for p, k in plan.write.items()], report)
-        if on_written:
-            for path, key in plan.write.items():
-                on_written(path, verified[key][:3], key)  # type: ignore[arg-type]
     else:
         _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():
@@ -245,8 +250,8 @@ def check_inside(plan: Plan, workdir: Path) -> None:
     """
     real = os.path.realpath(workdir)
     moved_to = [new for new, _ in plan.move.values()]
-    folders = {os.path.dirname(p) for p in [*plan.write, *plan.move, *moved_to, *plan.delete]}
-    folders |= {os.path.dirname(p) for p in plan.tables}
+    folders = {p.rpartition("/")[0] for p in [*plan.write, *plan.move, *moved_to, *plan.delete]}
+    folders |= {p.rpartition("/")[0] for p in plan.tables}
     for folder in sorted(folders):
         target = os.path.realpath(workdir / folder)
         if os.path.commonpath([target, real]) != real or in_metadata(target, real):

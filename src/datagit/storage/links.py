@@ -99,7 +99,7 @@ def hardlink_many(store: ContentStore, items: Sequence[tuple[str, str]], report:
     unusual (a file in the way, another filesystem, too many links) takes `placer`'s
     careful path. A failed helper's half is linked again here (linking is idempotent).
     """
-    for folder in sorted({os.path.dirname(dest) for _, dest in items}):
+    for folder in sorted({dest.rpartition("/")[0] for _, dest in items}):
         os.makedirs(folder, exist_ok=True)
     loose = f"{store.loose}/"
     careful = placer(store, "hardlink", store.root)
