@@ -88,25 +88,57 @@ def compare_trees(git: GitStore, old: str | None, new: str | None) -> list[Chang
 def changed_rows(git: GitStore, old: str | None, new: str | None) -> tuple[list[dict], list[dict]]:
     """(rows only in ``old``, rows only in ``new``) of two dataset trees, as decoded JSON
     objects: `compare_trees` without building records, for callers that want a few
-    fields of every changed row (checkout's plan) and can check them themselves."""
+    fields of every changed row (checkout's plan) and can check them themselves.
+
+    A shard on one side only (a dataset checked out from or to nothing) is taken
+    whole, without splitting it into a set of lines.
+    """
+    old = old if old and DatasetTree(git, old).count else None
+    new = new if new and DatasetTree(git, new).count else None
     shards = changed_shards(git, old, new)
+    pairs: list[tuple[str | None, str | None]]
     if shards is None:  # different fan-outs: every line of both trees
-        a = DatasetTree(git, old).shards().values() if old else ()
-        b = DatasetTree(git, new).shards().values() if new else ()
-        pairs = [(set().union(*map(lambda x: _lines(git, x), a)),
-                  set().union(*map(lambda x: _lines(git, x), b)))]  # fmt: skip
+        a = list(DatasetTree(git, old).shards().values()) if old else []
+        b = list(DatasetTree(git, new).shards().values()) if new else []
+        pairs = [(x, None) for x in a] + [(None, x) for x in b]
     else:
-        pairs = [(_lines(git, s.old), _lines(git, s.new)) for s in shards]
-    gone: list[bytes] = []
-    came: list[bytes] = []
-    for a_lines, b_lines in pairs:
-        gone.extend(a_lines - b_lines)
-        came.extend(b_lines - a_lines)
-    return _rows(gone), _rows(came)
+        pairs = [(s.old, s.new) for s in shards]
+    whole_gone: list[bytes] = []
+    whole_came: list[bytes] = []
+    lines_gone: set[bytes] = set()
+    lines_came: set[bytes] = set()
+    for a_blob, b_blob in pairs:
+        if a_blob is None or b_blob is None:
+            (whole_came if a_blob is None else whole_gone).append(
+                git.read_blob(b_blob or a_blob)  # type: ignore[arg-type]
+            )
+            continue
+        a_lines, b_lines = _lines(git, a_blob), _lines(git, b_blob)
+        lines_gone |= a_lines - b_lines
+        lines_came |= b_lines - a_lines
+    if shards is None and old and new:  # a record may move between shards of the two
+        gone = _split(whole_gone)
+        came = _split(whole_came)
+        gone, came = gone - came, came - gone
+        return _rows([b"\n".join(gone)]), _rows([b"\n".join(came)])
+    return (
+        _rows([*whole_gone, b"\n".join(lines_gone)]),
+        _rows([*whole_came, b"\n".join(lines_came)]),
+    )
 
 
-def _rows(lines: list[bytes]) -> list[dict]:
-    return orjson.loads(b"[" + b",".join(lines) + b"]") if lines else []  # type: ignore[no-any-return]
+def _split(blobs: list[bytes]) -> set[bytes]:
+    out: set[bytes] = set()
+    for blob in blobs:
+        if blob:
+            out.update(blob.rstrip(b"\n").split(b"\n"))
+    return out
+
+
+def _rows(parts: list[bytes]) -> list[dict]:
+    """JSON Lines chunks decoded in one orjson call."""
+    body = b",".join(p.rstrip(b"\n").replace(b"\n", b",") for p in parts if p.strip(b"\n"))
+    return orjson.loads(b"[" + body + b"]") if body else []  # type: ignore[no-any-return]
 
 
 def _lines(git: GitStore, blob: str | None) -> set[bytes]:

@@ -1,0 +1,68 @@
+"""changed_rows and plan_folder_trees agree with compare_trees and plan_dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datagit.core import checkout as co
+from datagit.core.changes import changed_rows, compare_trees
+from datagit.core.config import DatasetConfig
+from datagit.core.manifest import write_dataset
+from datagit.core.records import Record
+from datagit.errors import InvalidInputError
+from datagit.storage.content import address
+from datagit.storage.git import GitStore
+
+CFG = DatasetConfig(name="train", layout="imagefolder", path="train")
+
+
+def _recs(n: int, relabel: int = 0, start: int = 0) -> list[Record]:
+    out = []
+    for i in range(start, n):
+        label = str((i + (1 if i < relabel else 0)) % 10)
+        out.append(Record(f"img_{i:04d}.png", label, address(str(i).encode()), 10))
+    return sorted(out, key=lambda r: r.id)
+
+
+@pytest.fixture
+def git(tmp_path: Path) -> GitStore:
+    return GitStore.init(tmp_path / "g")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ((0, 0, 0), (300, 0, 0)),  # from nothing: fan-outs differ, one side whole
+        ((300, 0, 0), (0, 0, 0)),  # to nothing
+        ((300, 0, 0), (300, 40, 0)),  # 40 re-labels, same fan-out
+        ((300, 0, 0), (5000, 0, 100)),  # fan-outs differ, both sides hold records
+        ((300, 0, 0), (300, 0, 0)),  # the same tree
+    ],
+)
+def test_changed_rows_and_the_plan_agree_with_the_record_path(
+    git: GitStore, a: tuple[int, int, int], b: tuple[int, int, int]
+) -> None:
+    ta = write_dataset(git, _recs(a[0], a[1], a[2]))
+    tb = write_dataset(git, _recs(b[0], b[1], b[2]))
+    gone, came = changed_rows(git, ta, tb)
+    diff = compare_trees(git, ta, tb)
+    assert {r["id"] for r in gone} >= {c.id for c in diff if c.new is None}
+    assert {r["id"] for r in came} >= {c.id for c in diff if c.old is None}
+    fast, slow = co.Plan(), co.Plan()
+    co.plan_folder_trees(fast, git, CFG, ta, tb)
+    before = {c.id: c.old for c in diff if c.old is not None}
+    after = {c.id: c.new for c in diff if c.new is not None}
+    co.plan_dataset(slow, CFG, before, CFG, after, None)
+    assert (fast.write, fast.move, fast.delete) == (slow.write, slow.move, slow.delete)
+
+
+def test_a_crafted_row_is_refused_by_the_fast_plan(git: GitStore) -> None:
+    bad = Record("../../etc/passwd", "0", address(b"x"), 1)
+    tb = write_dataset(git, [bad])
+    with pytest.raises(InvalidInputError, match="etc/passwd"):
+        co.plan_folder_trees(co.Plan(), git, CFG, write_dataset(git, []), tb)
+    hidden = write_dataset(git, [Record("a.png", ".git", address(b"x"), 1)])
+    with pytest.raises(InvalidInputError, match="label"):
+        co.plan_folder_trees(co.Plan(), git, CFG, write_dataset(git, []), hidden)
