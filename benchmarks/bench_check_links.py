@@ -108,12 +108,12 @@ def main() -> None:
         run([*DATAGIT, "gc"], work)
         link_disk = disk_used(work)
         linked = []
-        for _ in range(2):
+        for _ in range(3):  # best of 3: the machine is shared
             run([*DATAGIT, "checkout", "HEAD~1"], work)
             linked.append(run([*DATAGIT, "checkout", "main"], work))
         hard = min(linked)
         cps = []
-        for k in range(2):
+        for k in range(3):
             dest = work.parent / f"{work.name}-cp{k}"
             dest.mkdir()
             t = time.perf_counter()
