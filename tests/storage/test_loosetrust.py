@@ -156,3 +156,26 @@ def test_verify_many_names_a_damaged_object_from_the_parent(linked: Repo) -> Non
     loose.write_bytes(b"not the bytes")
     with pytest.raises(CorruptObjectError, match=keys[0]):
         loosetrust.verify_many(fresh.store, keys)
+
+
+def test_the_forked_halves_link_and_verify_like_one_process(
+    linked: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `parallel_min` items the verification and the links run on both cores."""
+    monkeypatch.setenv("DATAGIT_PARALLEL_MIN", "50")
+    repo = linked
+    workspace.checkout(repo, "main")
+    workspace.checkout(repo, "HEAD~1")  # both halves verify by stat, then link
+    files = _pngs(repo)
+    assert len(files) == 300 and all(p.stat().st_nlink == 2 for p in files)
+    fresh = Repo.open(repo.workdir)
+    assert fresh.status().clean and maintenance.fsck(fresh).ok
+    maintenance.gc(fresh)
+    keys = sorted({r.content for r in fresh.records("train")})
+    loose = Path(fresh.store.loose_name(keys[-1]))  # in the helper's half
+    workspace.checkout(fresh, "main")
+    os.chmod(loose, 0o644)
+    loose.write_bytes(b"not the bytes")
+    with pytest.raises(CorruptObjectError, match=keys[-1]):
+        workspace.checkout(Repo.open(repo.workdir), "HEAD~1")
+    assert _pngs(fresh) == []
