@@ -178,6 +178,10 @@ def _stage_full(
         work = [file_record(p, e, hasher) for p, e in listing.items() if include(p)]
     else:
         read = tablesnap.read_full(cfg, hasher, repo.snapshots)
+        if read.encoded is not None and base is None and include is None and not report:
+            tree = manifest.write_encoded(repo.git, read.encoded.ids, read.encoded.lines)
+            tablesnap.save_read(repo.tables, cfg, read, tree)
+            return tree, []
         work = read.records
     staged = DatasetTree(repo.git, base).by_id() if base else {}
     for p in prefixes or ():  # like git, a path that names nothing is a typo, not a no-op

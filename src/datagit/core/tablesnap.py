@@ -26,7 +26,8 @@ from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.linedelta import LINED, _lined, line_delta
 from datagit.core.manifest import DatasetTree, apply_changes
-from datagit.core.records import Record
+from datagit.core.parquet import EncodedRows
+from datagit.core.records import Record, decode_lines
 from datagit.core.table_style import is_int, typed
 from datagit.core.tables import (
     RowMaker,
@@ -47,12 +48,30 @@ def fingerprint(cfg: DatasetConfig) -> str:
     return orjson.dumps(cfg.to_toml(), option=orjson.OPT_SORT_KEYS).decode()
 
 
-class TableRead(NamedTuple):
-    """A full read of a table: its records, and the snapshot to save once staged."""
+class TableRead:
+    """A full read of a table: its records, and the snapshot to save once staged.
 
-    records: list[Record]
-    state: TableState | None  # tree left empty: the caller knows it once it has written one
-    lines: LineMap | None
+    A bulk-read table (`parquet.encode_rows`) holds its records as manifest lines,
+    written as they are (`manifest.write_encoded`) and decoded only if asked for.
+    """
+
+    def __init__(
+        self,
+        records: list[Record] | None,
+        state: TableState | None,  # tree left empty: the caller knows it once it has written one
+        lines: LineMap | None,
+        encoded: EncodedRows | None = None,
+    ) -> None:
+        self._records = records
+        self.state = state
+        self.lines = lines
+        self.encoded = encoded
+
+    @property
+    def records(self) -> list[Record]:
+        if self._records is None:
+            self._records = decode_lines("\n".join(self.encoded.lines).encode()) if self.encoded else []
+        return self._records
 
 
 def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> TableRead:
@@ -63,6 +82,14 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
     if data is None:
         return TableRead([], None, None)
     st = os.stat(hasher.workdir / cfg.path)
+    if cfg.table_format == "parquet":
+        from datagit.core.parquet import encode_rows
+
+        encoded = encode_rows(cfg, data)
+        if encoded is not None:
+            stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino)}
+            state = TableState("", fingerprint(cfg), started, stats, address(data), token, False)
+            return TableRead(None, state, None, encoded)
     raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
     start = 1 if cfg.table_format == "csv" and raw else 0
     ids = [b""] * (len(raw) - start)  # the id on each line after the header
