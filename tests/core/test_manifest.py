@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -175,3 +176,37 @@ def test_patch_agrees_with_write_across_fanout_changes(
     assert tree.by_id() == expected and tree.count == len(expected)
     assert tree.fanout == choose_fanout(len(expected), DatasetTree(git, base).fanout)
     assert patched == write_dataset(git, expected.values(), base)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=st.sets(st.integers(0, 3000), max_size=300),
+    relabel=st.sets(st.integers(0, 3000), max_size=40),
+    delete=st.sets(st.integers(0, 3000), max_size=40),
+)
+def test_apply_changes_splices_lines_as_a_rewrite_would(
+    git: GitStore, base: set[int], relabel: set[int], delete: set[int]
+) -> None:
+    """Replacing or dropping lines found by their bytes gives the tree a full write gives;
+    an id only a shard's field value names (``"fields":{"id":…}``) is not taken for a line."""
+    start = {
+        str(i): Record(str(i), "cat", "c" * 32, 1, fields={"id": str(i + 1), "n": i}) for i in base
+    }
+    upserts = {str(i): Record(str(i), "dog", "c" * 32, 1) for i in relabel}
+    gone = {str(i) for i in delete} - set(upserts)
+    expected = {**start, **upserts}
+    for d in gone:
+        expected.pop(d, None)
+    base_tree = write_dataset(git, start.values())
+    tree, pairs = manifest.apply_changes(git, base_tree, upserts, gone)
+    assert DatasetTree(git, tree).by_id() == expected
+    assert tree == write_dataset(git, expected.values(), base_tree)
+    assert len(pairs) == len(upserts) + len(gone & set(start))
+
+
+@pytest.mark.parametrize("n", [0, 3, 300, 5000])
+def test_encoded_lines_write_the_tree_records_write(git: GitStore, n: int) -> None:
+    recs = sorted(records(n, "dog"), key=lambda r: r.id)
+    lines = [orjson.dumps(r.to_dict()).decode() for r in recs]
+    tree = manifest.write_encoded(git, [r.id for r in recs], lines)
+    assert tree == write_dataset(git, recs)

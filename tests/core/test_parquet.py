@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import orjson
 import pytest
 
 from datagit import Repo
 from datagit.api import history, workspace
-from datagit.core import parquet
+from datagit.core import manifest, parquet
 from datagit.core.config import DatasetConfig
+from datagit.core.layouts import Hasher
+from datagit.core.records import Record
+from datagit.core.tables import RowMaker
 from datagit.errors import InvalidInputError
 
 pa = pytest.importorskip("pyarrow")
@@ -134,3 +138,100 @@ def test_a_duplicate_id_names_its_row(pq_repo: Repo) -> None:
     (pq_repo.workdir / "digits.parquet").write_bytes(buf.getvalue())
     with pytest.raises(InvalidInputError, match=r"row 3: duplicate id 'a' \(first on row 1\)"):
         pq_repo.add(["digits"])
+
+
+def parquet_bytes(cols: dict, groups: int = 3) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(pa.table(cols), buf, row_group_size=groups)
+    return buf.getvalue()
+
+
+def row_by_row(cfg: DatasetConfig, data: bytes, workdir: Path) -> list[Record]:
+    maker = RowMaker(cfg, Hasher(workdir, None))  # type: ignore[arg-type]
+    return sorted((maker(r, n) for _, n, r in parquet.rows(cfg, data)), key=lambda r: r.id)
+
+
+PLAIN_TABLES = [
+    (
+        {
+            "id": ["b", "a", "c/d", "é", "z"],
+            "label": ["x", "", None, "y", "q"],
+            "ann": ["u", "", None, "v", "w\x7f"],
+            "f": [1.5, float("nan"), None, 1e20, -0.0],
+            "i": [1, None, 3, 2**62, -5],
+            "s": ["a,b", "q/", None, "\u2028", "ü"],
+            "b": [True, False, None, True, False],
+        },
+        "ann",
+    ),
+    (
+        {
+            "id": ["a", "b", "c"],
+            "label": ["x", None, ""],
+            "f32": pa.array([1.1, None, 2.5], pa.float32()),
+            "n": pa.array([None, None, None], pa.null()),
+            "u": pa.array([1, 2, None], pa.uint8()),
+        },
+        "label",
+    ),
+    ({"id": [5, 3, 10, 1, 2], "label": [1, 2, 3, 4, 5]}, None),
+    ({"id": ["a", "b"], "label": [1.5, None], "zz": [1, 2], "aa": ["x", "y"]}, "absent"),
+    ({"id": ["a b", ".x"], "label": [True, False]}, None),
+]
+
+
+@pytest.mark.parametrize(("cols", "annotator"), PLAIN_TABLES)
+def test_bulk_lines_are_the_records_row_by_row_makes(
+    cols: dict, annotator: str | None, tmp_path: Path
+) -> None:
+    data = parquet_bytes(cols)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator=annotator)
+    got = parquet.encode_rows(cfg, data)
+    assert got is not None
+    want = row_by_row(cfg, data, tmp_path)
+    assert got.ids == [r.id for r in want]
+    assert got.lines == [orjson.dumps(r.to_dict()).decode() for r in want]
+
+
+@pytest.mark.parametrize(
+    ("cols", "content"),
+    [
+        ({"id": ["a", "b", "a"], "label": ["x", "y", "z"]}, None),  # duplicate: rows name it
+        ({"id": ["../a", "b"], "label": ["x", "y"]}, None),
+        ({"id": ["a", None], "label": ["x", "y"]}, None),
+        ({"id": ["a", "b"], "label": ['say "hi"', "y"]}, None),  # text JSON must escape
+        ({"id": ["a", "b"], "label": ["x", "y"], "tags": [["p"], ["q"]]}, None),
+        ({"id": ["a", "b"], "label": ["x", "y"], "text": ["t", "u"]}, "text"),
+        ({"id": ["a", "b"], "name": ["x", "y"]}, None),  # no label column
+    ],
+)
+def test_anything_unusual_is_left_to_the_row_by_row_read(cols: dict, content: str | None) -> None:
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", content=content)
+    assert parquet.encode_rows(cfg, parquet_bytes(cols)) is None
+
+
+def test_a_first_commit_in_bulk_writes_the_tree_rows_write(tmp_repo: Repo) -> None:
+    cols, annotator = PLAIN_TABLES[0]
+    data = parquet_bytes(cols)
+    (tmp_repo.workdir / "t.parquet").write_bytes(data)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator=annotator)
+    tmp_repo.add_dataset(cfg)
+    tmp_repo.commit("bulk", all=True)
+    tree = tmp_repo.datasets_at("HEAD")["t"]
+    assert tree == manifest.write_dataset(tmp_repo.git, row_by_row(cfg, data, tmp_repo.workdir))
+    assert tmp_repo.record("t", "é").annotator == "v"  # type: ignore[union-attr]
+    (ds,) = [d for d in tmp_repo.status().datasets if d.name == "t"]
+    assert ds.unstaged == []
+
+
+def test_a_first_commit_with_a_duplicate_id_names_its_row_and_commits_nothing(
+    tmp_repo: Repo,
+) -> None:
+    (tmp_repo.workdir / "t.parquet").write_bytes(
+        parquet_bytes({"id": ["a", "b", "a"], "label": ["x", "y", "z"]})
+    )
+    tmp_repo.add_dataset(DatasetConfig(name="t", layout="table", path="t.parquet"))
+    head = tmp_repo.head()
+    with pytest.raises(InvalidInputError, match=r"t.parquet row 3: duplicate id 'a'"):
+        tmp_repo.commit("dup", all=True)
+    assert tmp_repo.head() == head

@@ -15,6 +15,7 @@ Commit tree::
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -226,7 +227,7 @@ def write_encoded(git: GitStore, ids: list[str], lines: list[str]) -> str:
     cuts = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), len(ids)]
     by_order = np.array(lines, dtype=object)[order].tolist()
     shard_blobs = {}
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         name = format(int(ordered[a]), f"0{fanout}x") if fanout else ""
         shard_blobs[name] = git.write_blob(("\n".join(by_order[a:b]) + "\n").encode())
     return _write_tree_for(git, shard_blobs, fanout, len(ids))
@@ -307,6 +308,7 @@ def apply_changes(
         current = None if spans is not None else _parse_shard(data)
         edits: dict[str, bytes | None] = {}  # id → its new line, None: gone
         for example_id in ids:
+            old: Record | None
             if current is None:
                 start, end = spans[example_id]  # type: ignore[index]
                 old = Record.from_dict(orjson.loads(data[start:end]))
@@ -390,7 +392,9 @@ def _find_lines(data: bytes, ids: list[str]) -> dict[str, tuple[int, int]] | Non
     return spans
 
 
-def _splice(data: bytes, spans: dict[str, tuple[int, int]], edits: dict[str, bytes | None]) -> bytes:
+def _splice(
+    data: bytes, spans: dict[str, tuple[int, int]], edits: dict[str, bytes | None]
+) -> bytes:
     """The shard with the lines of ``edits`` replaced (or dropped), every other byte kept."""
     parts = []
     at = 0

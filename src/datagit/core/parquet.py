@@ -19,7 +19,6 @@ import base64
 import datetime
 import decimal
 from collections.abc import Iterator
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import orjson
@@ -205,10 +204,12 @@ def _encode_group(
             return None
         given = pc.binary_join_element_wise(',"annotator":', a_json, "")
         ann = pc.if_else(pc.fill_null(pc.equal(a, ""), True), "", given)
-    head = pc.binary_join_element_wise('{"id":', id_json, ',"label":', label_json, ',"content":"', "")
+    head = pc.binary_join_element_wise(
+        '{"id":', id_json, ',"label":', label_json, ',"content":"', ""
+    )
     rest = pc.binary_join_element_wise('","size":', size, ann, tail, "")
     # The content address is Python's (xxh3): the line is joined around it as text.
-    return ids, list(map("".join, zip(_pylist(head), content, _pylist(rest))))
+    return ids, list(map("".join, zip(_pylist(head), content, _pylist(rest), strict=True)))
 
 
 def _is_text_type(pa: Any, t: Any) -> bool:

@@ -36,7 +36,6 @@ from datagit.core.tables import (
     table_records,
     table_row,
 )
-from datagit.errors import DatagitError
 from datagit.storage.content import address
 from datagit.storage.git import GitStore
 from datagit.storage.statcache import RACY_NS, Snapshots
@@ -70,7 +69,9 @@ class TableRead:
     @property
     def records(self) -> list[Record]:
         if self._records is None:
-            self._records = decode_lines("\n".join(self.encoded.lines).encode()) if self.encoded else []
+            self._records = (
+                decode_lines("\n".join(self.encoded.lines).encode()) if self.encoded else []
+            )
         return self._records
 
 
