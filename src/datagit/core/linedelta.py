@@ -182,7 +182,7 @@ def _blank(line: bytes, csv_rows: bool) -> bool:
 def _lined(data: bytes) -> bool:
     """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
     ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
-    return data.count(b"\r") == data.count(b"\r\n")
+    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
 def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> dict | None:

@@ -381,7 +381,7 @@ def _find_lines(data: bytes, ids: list[str]) -> dict[str, tuple[int, int]] | Non
     """
     spans: dict[str, tuple[int, int]] = {}
     for example_id in ids:
-        needle = b'{"id":' + orjson.dumps(example_id) + b","
+        needle = b'{"id":' + _json_string(example_id) + b","
         at = data.find(needle)
         while at > 0 and data[at - 1] != 0x0A:  # the same bytes inside a field's value
             at = data.find(needle, at + 1)
@@ -390,6 +390,14 @@ def _find_lines(data: bytes, ids: list[str]) -> dict[str, tuple[int, int]] | Non
         end = data.find(b"\n", at)
         spans[example_id] = (at, len(data) if end < 0 else end)
     return spans
+
+
+def _json_string(text: str) -> bytes:
+    """``text`` as orjson writes a JSON string; quoted directly when nothing needs escaping
+    (one orjson call costs microseconds, and a 1% change of a million rows makes 10,000)."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return b'"' + text.encode() + b'"'
+    return orjson.dumps(text)
 
 
 def _splice(
