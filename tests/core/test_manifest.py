@@ -53,6 +53,9 @@ def test_ids_and_records_round_trip(git: GitStore, labelled: dict[str, object]) 
     for r in recs:
         assert tree.get(r.id) == r
     assert tree.get("\x01not-there") is None
+    half = [r.id for r in recs[::2]]
+    want = {i: tree.get(i) for i in half}
+    assert tree.get_many([*half, "\x01not-there"]) == want  # lines found by their bytes
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])

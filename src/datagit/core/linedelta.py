@@ -152,7 +152,7 @@ def _ids_free(old: LineMap, upserts: dict[str, Record], gone: set[str]) -> bool:
     if not upserts or not len(keys):
         return True
     ids = list(upserts)
-    want = np.fromiter((xxhash.xxh3_64_intdigest(i.encode()) for i in ids), dtype="<u8")
+    want = np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, ids)), dtype="<u8")
     pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
     maybe = np.flatnonzero(keys[pos] == want).tolist()
     return all(ids[j] in gone for j in maybe)
@@ -197,12 +197,15 @@ def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> di
         except orjson.JSONDecodeError:
             return None
         return row if isinstance(row, dict) else None
-    if text.count('"') % 2:
+    if '"' not in text:  # nothing quoted: the csv module would split it at the commas
+        fields = text.removesuffix("\r").split(",")  # (a \r only ends a \r\n line here)
+    elif text.count('"') % 2:
         return None  # a quoted newline starts here: rows no longer match lines
-    try:
-        fields = next(csv.reader([text], strict=True))
-    except (csv.Error, StopIteration):
-        return None
+    else:
+        try:
+            fields = next(csv.reader([text], strict=True))
+        except (csv.Error, StopIteration):
+            return None
     if len(fields) != len(header):
         return None
     return dict(zip(header, fields, strict=True))

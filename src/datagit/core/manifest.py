@@ -131,10 +131,15 @@ class DatasetTree:
         out: dict[str, Record] = {}
         for prefix, group in wanted.items():
             blob = shards.get(prefix)
-            if blob:
-                out.update(
-                    (r.id, r) for r in decode_lines(self.git.read_blob(blob)) if r.id in group
-                )
+            if not blob:
+                continue
+            data = self.git.read_blob(blob)
+            spans = _find_lines(data, list(group))
+            if spans is None:  # an id not there (or not where expected): parse it all
+                out.update((r.id, r) for r in decode_lines(data) if r.id in group)
+                continue
+            for example_id, (start, end) in spans.items():
+                out[example_id] = Record.from_dict(orjson.loads(data[start:end]))
         return out
 
     def _find(self, prefix: str) -> str | None:
@@ -219,7 +224,7 @@ def write_encoded(git: GitStore, ids: list[str], lines: list[str]) -> str:
     if not ids:
         return write_dataset(git, [])
     keys = np.fromiter(
-        (xxhash.xxh3_64_intdigest(i.encode()) for i in ids), dtype=np.uint64, count=len(ids)
+        map(xxhash.xxh3_64_intdigest, map(str.encode, ids)), dtype=np.uint64, count=len(ids)
     )
     prefix = keys >> np.uint64(64 - 4 * fanout) if fanout else np.zeros(len(ids), np.uint64)
     order = np.argsort(prefix, kind="stable")  # stable: id order within each shard

@@ -92,7 +92,9 @@ def encode_line_map(lm: LineMap) -> list[bytes]:
         "ids": len(lm.ids),
         "check": check.hexdigest(),
     }
-    return [LINEMAP_MAGIC, orjson.dumps(head), b"\n", hashes, keys, lm.ids]
+    text = orjson.dumps(head)
+    text += b" " * (-(len(LINEMAP_MAGIC) + len(text) + 1) % 16)  # arrays start aligned
+    return [LINEMAP_MAGIC, text, b"\n", hashes, keys, lm.ids]
 
 
 def decode_line_map(data: bytes) -> LineMap | None:
@@ -117,6 +119,8 @@ def decode_line_map(data: bytes) -> LineMap | None:
         return None
     hashes = np.frombuffer(body, dtype="<u8", count=2 * lines).reshape(-1, 2)
     keys = np.frombuffer(body, dtype="<u8", count=nkeys, offset=16 * lines)
+    if not (hashes.flags.aligned and keys.flags.aligned):  # numpy is slow on unaligned data
+        hashes, keys = hashes.copy(), keys.copy()
     ids = bytes(body[16 * lines + 8 * nkeys :])
     if ids.count(b"\n") != max(lines - 1, 0):
         return None
