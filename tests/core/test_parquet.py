@@ -200,6 +200,7 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
         ({"id": ["../a", "b"], "label": ["x", "y"]}, None),
         ({"id": ["a", None], "label": ["x", "y"]}, None),
         ({"id": ["a", "b"], "label": ['say "hi"', "y"]}, None),  # text JSON must escape
+        ({"id": ["a", "b"], "label": ["x", "y"], "note": ["tab\there", "back\\slash"]}, None),
         ({"id": ["a", "b"], "label": ["x", "y"], "tags": [["p"], ["q"]]}, None),
         ({"id": ["a", "b"], "label": ["x", "y"], "text": ["t", "u"]}, "text"),
         ({"id": ["a", "b"], "name": ["x", "y"]}, None),  # no label column
