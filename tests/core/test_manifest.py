@@ -213,3 +213,7 @@ def test_encoded_lines_write_the_tree_records_write(git: GitStore, n: int) -> No
     lines = [orjson.dumps(r.to_dict()).decode() for r in recs]
     tree = manifest.write_encoded(git, [r.id for r in recs], lines)
     assert tree == write_dataset(git, recs)
+    shuffled = list(range(n))[::-1]  # file order, and the permutation that sorts it
+    ids = [recs[i].id for i in shuffled]
+    lines = [lines[i] for i in shuffled]
+    assert manifest.write_encoded(git, ids, lines, list(range(n))[::-1]) == tree

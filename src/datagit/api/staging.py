@@ -179,7 +179,8 @@ def _stage_full(
     else:
         read = tablesnap.read_full(cfg, hasher, repo.snapshots)
         if read.encoded is not None and base is None and include is None and not report:
-            tree = manifest.write_encoded(repo.git, read.encoded.ids, read.encoded.lines)
+            enc = read.encoded
+            tree = manifest.write_encoded(repo.git, enc.ids, enc.lines, enc.order)
             tablesnap.save_read(repo.tables, cfg, read, tree)
             return tree, []
         work = read.records

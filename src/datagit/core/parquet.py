@@ -101,11 +101,15 @@ def rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, int, dict[str, 
 
 
 class EncodedRows(NamedTuple):
-    """A table's records as manifest lines (`Record.to_dict` through orjson, as text), in id
-    order."""
+    """A table's records as manifest lines (`Record.to_dict` through orjson, as text), in
+    file order, and the permutation that sorts them by id."""
 
     ids: list[str]
     lines: list[str]
+    order: Any  # numpy int64 array: ids[order[0]] is the smallest id
+
+    def sorted_lines(self) -> list[str]:
+        return [self.lines[i] for i in self.order.tolist()]
 
 
 def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
@@ -145,14 +149,12 @@ def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
             return None
         id_chunks.extend(got[0].chunks)
         lines.extend(got[1])
-    if not id_chunks:
-        return EncodedRows([], [])
-    all_ids = pa.concat_arrays(id_chunks)
+    all_ids = pa.concat_arrays(id_chunks) if id_chunks else pa.array([], pa.string())
     order = pa.compute.sort_indices(all_ids)  # UTF-8 bytes order: str order
     ids = all_ids.take(order)
     if len(ids) > 1 and pa.compute.any(pa.compute.equal(ids[1:], ids[:-1])).as_py():
         return None  # a duplicate id: the row-by-row read names both rows
-    return EncodedRows(_pylist(ids), [lines[i] for i in _pylist(order)])
+    return EncodedRows(_pylist(all_ids), lines, order.to_numpy())
 
 
 def _is_text(t: Any, schema: Any, name: str) -> bool:
