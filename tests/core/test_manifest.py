@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -205,15 +204,3 @@ def test_apply_changes_splices_lines_as_a_rewrite_would(
     assert DatasetTree(git, tree).by_id() == expected
     assert tree == write_dataset(git, expected.values(), base_tree)
     assert len(pairs) == len(upserts) + len(gone & set(start))
-
-
-@pytest.mark.parametrize("n", [0, 3, 300, 5000])
-def test_encoded_lines_write_the_tree_records_write(git: GitStore, n: int) -> None:
-    recs = sorted(records(n, "dog"), key=lambda r: r.id)
-    lines = [orjson.dumps(r.to_dict()).decode() for r in recs]
-    tree = manifest.write_encoded(git, [r.id for r in recs], lines)
-    assert tree == write_dataset(git, recs)
-    shuffled = list(range(n))[::-1]  # file order, and the permutation that sorts it
-    ids = [recs[i].id for i in shuffled]
-    lines = [lines[i] for i in shuffled]
-    assert manifest.write_encoded(git, ids, lines, list(range(n))[::-1]) == tree

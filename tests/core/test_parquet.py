@@ -13,9 +13,10 @@ from datagit.api import history, workspace
 from datagit.core import manifest, parquet
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
-from datagit.core.records import Record
+from datagit.core.records import Record, decode_lines, encode_lines
 from datagit.core.tables import RowMaker
 from datagit.errors import InvalidInputError
+from datagit.storage.git import GitStore
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -190,7 +191,10 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
     assert got is not None
     want = row_by_row(cfg, data, tmp_path)
     assert [got.ids[i] for i in got.order] == [r.id for r in want]
-    assert got.sorted_lines() == [orjson.dumps(r.to_dict()).decode() for r in want]
+    (text,) = got.bodies(got.order, [(0, len(want))])
+    assert text == b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in want)
+    assert text == encode_lines(want)
+    assert sorted(decode_lines(got.text()), key=lambda r: r.id) == decode_lines(text)
 
 
 @pytest.mark.parametrize(
@@ -223,6 +227,20 @@ def test_a_first_commit_in_bulk_writes_the_tree_rows_write(tmp_repo: Repo) -> No
     assert tmp_repo.record("t", "é").annotator == "v"  # type: ignore[union-attr]
     (ds,) = [d for d in tmp_repo.status().datasets if d.name == "t"]
     assert ds.unstaged == []
+
+
+@pytest.mark.parametrize("n", [1, 300, 5000])
+def test_bulk_shards_are_the_shards_records_make(n: int, tmp_path: Path) -> None:
+    """Across fan-outs (one shard, 16, 256), in any file order."""
+    ids = [f"r{(i * 7919) % n:05d}" for i in range(n)]
+    data = parquet_bytes({"id": ids, "label": [f"c{i % 3}" for i in range(n)]}, groups=128)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet")
+    got = parquet.encode_rows(cfg, data)
+    assert got is not None
+    git = GitStore.init(tmp_path / "g.git")
+    with git.batch():
+        tree = manifest.write_encoded(git, got)
+    assert tree == manifest.write_dataset(git, row_by_row(cfg, data, tmp_path))
 
 
 def test_a_first_commit_with_a_duplicate_id_names_its_row_and_commits_nothing(

@@ -179,8 +179,7 @@ def _stage_full(
     else:
         read = tablesnap.read_full(cfg, hasher, repo.snapshots)
         if read.encoded is not None and base is None and include is None and not report:
-            enc = read.encoded
-            tree = manifest.write_encoded(repo.git, enc.ids, enc.lines, enc.order)
+            tree = manifest.write_encoded(repo.git, read.encoded)
             tablesnap.save_read(repo.tables, cfg, read, tree)
             return tree, []
         work = read.records

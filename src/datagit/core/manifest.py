@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import xxhash
@@ -216,12 +216,31 @@ def write_dataset(git: GitStore, records: Iterable[Record], base: str | None = N
     return _write_tree_for(git, shard_blobs, fanout, len(recs))
 
 
-def write_encoded(git: GitStore, ids: list[str], lines: list[str], by_id: Any = None) -> str:
-    """`write_dataset` for records already encoded as their shard lines (a bulk-read
-    table), ``by_id`` the permutation that sorts ``ids`` (None: they are sorted): grouped
-    into shards by one vectorised pass and one gather, no `Record` made."""
+class EncodedRecords(Protocol):
+    """Records already encoded as their shard lines (`parquet.EncodedRows`)."""
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids, in the order the lines are held."""
+        ...
+
+    @property
+    def order(self) -> Any:
+        """The permutation that sorts ``ids``."""
+        ...
+
+    def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
+        """The lines at positions ``order`` (each ending in a newline), cut into spans."""
+        ...
+
+
+def write_encoded(git: GitStore, rows: EncodedRecords) -> str:
+    """`write_dataset` for records already encoded as lines (a bulk-read table): grouped
+    into shards by one vectorised pass, the bytes cut out by whoever holds the lines,
+    no `Record` made."""
     import numpy as np
 
+    ids = rows.ids
     fanout = choose_fanout(len(ids))
     if not ids:
         return write_dataset(git, [])
@@ -229,15 +248,16 @@ def write_encoded(git: GitStore, ids: list[str], lines: list[str], by_id: Any = 
         map(xxhash.xxh3_64_intdigest, map(str.encode, ids)), dtype=np.uint64, count=len(ids)
     )
     prefix = keys >> np.uint64(64 - 4 * fanout) if fanout else np.zeros(len(ids), np.uint64)
-    by_id = np.arange(len(ids)) if by_id is None else np.asarray(by_id)
+    by_id = np.asarray(rows.order)
     order = by_id[np.argsort(prefix[by_id], kind="stable")]  # stable: id order in a shard
     ordered = prefix[order]
     cuts = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), len(ids)]
-    by_order = [lines[i] for i in order.tolist()]
-    shard_blobs = {}
-    for a, b in itertools.pairwise(cuts):
-        name = format(int(ordered[a]), f"0{fanout}x") if fanout else ""
-        shard_blobs[name] = git.write_blob(("\n".join(by_order[a:b]) + "\n").encode())
+    spans = list(itertools.pairwise(cuts))
+    names = [format(int(ordered[a]), f"0{fanout}x") if fanout else "" for a, _ in spans]
+    shard_blobs = {
+        name: git.write_blob(body)
+        for name, body in zip(names, rows.bodies(order, spans), strict=True)
+    }
     return _write_tree_for(git, shard_blobs, fanout, len(ids))
 
 

@@ -101,15 +101,40 @@ def rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, int, dict[str, 
 
 
 class EncodedRows(NamedTuple):
-    """A table's records as manifest lines (`Record.to_dict` through orjson, as text), in
-    file order, and the permutation that sorts them by id."""
+    """A table's records as manifest lines (`Record.to_dict` through orjson, each ending in
+    a newline), in file order as one Arrow array, and the permutation sorting them by id.
+
+    It is what `manifest.write_encoded` takes: shards are cut out of the lines taken in
+    shard order by Arrow, so no line becomes a Python object.
+    """
 
     ids: list[str]
-    lines: list[str]
-    order: Any  # numpy int64 array: ids[order[0]] is the smallest id
+    lines: Any  # pyarrow large_string array
+    order: Any  # numpy array: ids[order[0]] is the smallest id
 
-    def sorted_lines(self) -> list[str]:
-        return [self.lines[i] for i in self.order.tolist()]
+    def text(self) -> bytes:
+        """Every line, in file order (to decode the records when they are asked for)."""
+        return _joined(self.lines)
+
+    def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
+        """The lines at positions ``order``, cut into the ``[start, end)`` spans given."""
+        taken = self.lines.take(order)
+        for start, end in spans:
+            yield _joined(taken.slice(start, end - start))
+
+
+def _joined(lines: Any) -> bytes:
+    """The values of a (chunked) large_string array back to back, from its data buffer."""
+    import numpy as np
+
+    out = []
+    for chunk in getattr(lines, "chunks", [lines]):
+        if not len(chunk):
+            continue
+        _, offsets, data = chunk.buffers()
+        offs = np.frombuffer(offsets, dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
+        out.append(memoryview(data)[int(offs[0]) : int(offs[-1])])
+    return b"".join(out)
 
 
 def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
@@ -134,7 +159,7 @@ def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
         return None
     special = {cfg.id, cfg.label, cfg.annotator}
     fields = [c for c in names if c not in special]
-    lines: list[str] = []
+    lines: list[Any] = []
     id_chunks = []
     for g in range(pf.num_row_groups):
         try:
@@ -148,13 +173,14 @@ def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
         if got is None:
             return None
         id_chunks.extend(got[0].chunks)
-        lines.extend(got[1])
+        lines.append(got[1])
     all_ids = pa.concat_arrays(id_chunks) if id_chunks else pa.array([], pa.string())
     order = pa.compute.sort_indices(all_ids)  # UTF-8 bytes order: str order
     ids = all_ids.take(order)
     if len(ids) > 1 and pa.compute.any(pa.compute.equal(ids[1:], ids[:-1])).as_py():
         return None  # a duplicate id: the row-by-row read names both rows
-    return EncodedRows(_pylist(all_ids), lines, order.to_numpy())
+    text = pa.chunked_array(lines, pa.large_string())
+    return EncodedRows(_pylist(all_ids), text, order.to_numpy())
 
 
 def _is_text(t: Any, schema: Any, name: str) -> bool:
@@ -164,7 +190,7 @@ def _is_text(t: Any, schema: Any, name: str) -> bool:
 
 def _encode_group(
     pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]
-) -> tuple[Any, list[str]] | None:
+) -> tuple[Any, Any] | None:
     """One row group's (ids as an Arrow array, manifest lines); None to take the careful path.
 
     The lines are concatenated by Arrow, column by column; Python touches each row only
@@ -190,14 +216,15 @@ def _encode_group(
         return None
     if fields:
         canonical = _object(pa, sorted(fields), cols)  # content: the fields, keys sorted
-        content = list(map(xxh3_128_hexdigest, _pylist(pc.cast(canonical, pa.binary()))))
+        hexes = map(xxh3_128_hexdigest, _pylist(pc.cast(canonical, pa.binary())))
+        content = _fixed_text(pa, "".join(hexes).encode(), 32, n)  # Python's xxh3, in Arrow
         size = pc.cast(pc.binary_length(canonical), pa.string())
-        tail = pc.binary_join_element_wise(',"fields":', _object(pa, fields, cols), "}", "")
+        tail = pc.binary_join_element_wise(',"fields":', _object(pa, fields, cols), "}\n", "")
     else:
         empty = b"{}"
-        content = [address(empty)] * n
+        content = _fixed_text(pa, address(empty).encode() * n, 32, n)
         size = pa.array([str(len(empty))] * n, pa.string())
-        tail = pa.array(["}"] * n, pa.string())
+        tail = pa.array(["}\n"] * n, pa.string())
     ann = pa.array([""] * n, pa.string())
     if cfg.annotator and cfg.annotator in table.column_names:
         a = table.column(cfg.annotator)
@@ -206,12 +233,17 @@ def _encode_group(
             return None
         given = pc.binary_join_element_wise(',"annotator":', a_json, "")
         ann = pc.if_else(pc.fill_null(pc.equal(a, ""), True), "", given)
-    head = pc.binary_join_element_wise(
-        '{"id":', id_json, ',"label":', label_json, ',"content":"', ""
-    )
-    rest = pc.binary_join_element_wise('","size":', size, ann, tail, "")
-    # The content address is Python's (xxh3): the line is joined around it as text.
-    return ids, list(map("".join, zip(_pylist(head), content, _pylist(rest), strict=True)))
+    line = pc.binary_join_element_wise(
+        '{"id":', id_json, ',"label":', label_json, ',"content":"', content, '","size":', size,
+        ann, tail, "",
+    )  # fmt: skip
+    return ids, pc.cast(line, pa.large_string())
+
+
+def _fixed_text(pa: Any, blob: bytes, width: int, n: int) -> Any:
+    """``n`` strings of ``width`` bytes laid end to end in ``blob``, as an Arrow string array."""
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(blob)])
+    return pa.compute.cast(pa.compute.cast(fixed, pa.binary()), pa.string())
 
 
 def _is_text_type(pa: Any, t: Any) -> bool:

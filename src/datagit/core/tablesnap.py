@@ -69,9 +69,7 @@ class TableRead:
     @property
     def records(self) -> list[Record]:
         if self._records is None:
-            self._records = (
-                decode_lines("\n".join(self.encoded.lines).encode()) if self.encoded else []
-            )
+            self._records = decode_lines(self.encoded.text()) if self.encoded else []
         return self._records
 
 
