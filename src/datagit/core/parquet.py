@@ -118,7 +118,7 @@ class EncodedRows(NamedTuple):
 
     def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
         """The lines at positions ``order``, cut into the ``[start, end)`` spans given."""
-        taken = self.lines.take(order)
+        taken = self.lines.combine_chunks().take(order)  # one array: ~10x a chunked take
         for start, end in spans:
             yield _joined(taken.slice(start, end - start))
 
