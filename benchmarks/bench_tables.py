@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import xxhash
@@ -80,6 +81,27 @@ def steps(cmds: list[list[str]], cwd: Path) -> tuple[float, float]:
         dt, mb = measure(c, cwd)
         total, peak = total + dt, max(peak, mb)
     return total, peak
+
+
+REPEATS = 3  # best of: the machine is shared
+
+
+def best_commit(work: Path, edit: Callable[[], object], message: str) -> tuple[float, float]:
+    """Best of `REPEATS` runs of ``commit -a`` after ``edit``, each from the same repository
+    state (its .datagit copied aside first): a commit cannot be repeated in place."""
+    saved = work.parent / (work.name + "-saved.datagit")
+    shutil.copytree(work / ".datagit", saved)
+    try:
+        got = []
+        for k in range(REPEATS):
+            if k:
+                shutil.rmtree(work / ".datagit")
+                shutil.copytree(saved, work / ".datagit")
+            edit()
+            got.append(measure([*DATAGIT, "commit", "-a", "-m", message], work))
+        return min(g[0] for g in got), max(g[1] for g in got)
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)
 
 
 def best(cmds: list[list[str]], cwd: Path, n: int = 3) -> tuple[float, float]:
@@ -277,10 +299,12 @@ def bench_big_table(n: int, rows: list[Row]) -> None:
         import csv
         import io
 
-        t = time.perf_counter()
-        for _ in csv.reader(io.StringIO(data.decode())):
-            pass
-        t_csv = time.perf_counter() - t
+        t_csv = float("inf")
+        for _ in range(REPEATS):
+            t = time.perf_counter()
+            for _ in csv.reader(io.StringIO(data.decode())):
+                pass
+            t_csv = min(t_csv, time.perf_counter() - t)
         rows.append(("read + xxh3 of the table", f"{n:,} rows", f"{t_read:.3f} s", "-"))
         rows.append(("csv.reader over the table", f"{n:,} rows", f"{t_csv:.2f} s", "-"))
         dg = DATAGIT
@@ -318,8 +342,8 @@ def bench_big_table(n: int, rows: list[Row]) -> None:
         )
         for i in range(0, n, 100):
             lines[i + 1] = f"r{i:08d},c{(i + 1) % 10},ann{i % 7}"
-        (work / "rows.csv").write_text("\n".join(lines) + "\n")
-        dt, mb = measure([*dg, "commit", "-a", "-m", "relabel 1%"], work)
+        relabelled = ("\n".join(lines) + "\n").encode()
+        dt, mb = best_commit(work, lambda: (work / "rows.csv").write_bytes(relabelled), "relabel")
         rows.append(
             (
                 "table: commit -a of a 1% relabel",
@@ -504,11 +528,13 @@ def bench_parquet(n: int, rows: list[Row]) -> None:
             }
         )
         pq.write_table(table, work / "rows.parquet", row_group_size=65536)
-        t = time.perf_counter()
-        for g in range(pq.ParquetFile(work / "rows.parquet").num_row_groups):
-            for row in pq.ParquetFile(work / "rows.parquet").read_row_group(g).to_pylist():
-                xxhash.xxh3_128_hexdigest(orjson.dumps(row))
-        t_base = time.perf_counter() - t
+        t_base = float("inf")
+        for _ in range(REPEATS):
+            t = time.perf_counter()
+            for g in range(pq.ParquetFile(work / "rows.parquet").num_row_groups):
+                for row in pq.ParquetFile(work / "rows.parquet").read_row_group(g).to_pylist():
+                    xxhash.xxh3_128_hexdigest(orjson.dumps(row))
+            t_base = min(t_base, time.perf_counter() - t)
         rows.append(("parquet: pyarrow read + hash rows", f"{n:,} rows", f"{t_base:.2f} s", "-"))
         steps(
             [
@@ -530,7 +556,7 @@ def bench_parquet(n: int, rows: list[Row]) -> None:
             ],
             work,
         )
-        dt, mb = measure([*DATAGIT, "commit", "-a", "-m", "rows"], work)
+        dt, mb = best_commit(work, lambda: os.utime(work / "rows.parquet"), "rows")
         rows.append(
             (
                 "parquet: commit -a",

@@ -52,6 +52,9 @@ def test_ids_and_records_round_trip(git: GitStore, labelled: dict[str, object]) 
     for r in recs:
         assert tree.get(r.id) == r
     assert tree.get("\x01not-there") is None
+    half = [r.id for r in recs[::2]]
+    want = {i: tree.get(i) for i in half}
+    assert tree.get_many([*half, "\x01not-there"]) == want  # lines found by their bytes
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -175,3 +178,29 @@ def test_patch_agrees_with_write_across_fanout_changes(
     assert tree.by_id() == expected and tree.count == len(expected)
     assert tree.fanout == choose_fanout(len(expected), DatasetTree(git, base).fanout)
     assert patched == write_dataset(git, expected.values(), base)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=st.sets(st.integers(0, 3000), max_size=300),
+    relabel=st.sets(st.integers(0, 3000), max_size=40),
+    delete=st.sets(st.integers(0, 3000), max_size=40),
+)
+def test_apply_changes_splices_lines_as_a_rewrite_would(
+    git: GitStore, base: set[int], relabel: set[int], delete: set[int]
+) -> None:
+    """Replacing or dropping lines found by their bytes gives the tree a full write gives;
+    an id only a shard's field value names (``"fields":{"id":…}``) is not taken for a line."""
+    start = {
+        str(i): Record(str(i), "cat", "c" * 32, 1, fields={"id": str(i + 1), "n": i}) for i in base
+    }
+    upserts = {str(i): Record(str(i), "dog", "c" * 32, 1) for i in relabel}
+    gone = {str(i) for i in delete} - set(upserts)
+    expected = {**start, **upserts}
+    for d in gone:
+        expected.pop(d, None)
+    base_tree = write_dataset(git, start.values())
+    tree, pairs = manifest.apply_changes(git, base_tree, upserts, gone)
+    assert DatasetTree(git, tree).by_id() == expected
+    assert tree == write_dataset(git, expected.values(), base_tree)
+    assert len(pairs) == len(upserts) + len(gone & set(start))

@@ -5,13 +5,18 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import orjson
 import pytest
 
 from datagit import Repo
 from datagit.api import history, workspace
-from datagit.core import parquet
+from datagit.core import manifest, parquet
 from datagit.core.config import DatasetConfig
+from datagit.core.layouts import Hasher
+from datagit.core.records import Record, decode_lines, encode_lines
+from datagit.core.tables import RowMaker
 from datagit.errors import InvalidInputError
+from datagit.storage.git import GitStore
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -134,3 +139,118 @@ def test_a_duplicate_id_names_its_row(pq_repo: Repo) -> None:
     (pq_repo.workdir / "digits.parquet").write_bytes(buf.getvalue())
     with pytest.raises(InvalidInputError, match=r"row 3: duplicate id 'a' \(first on row 1\)"):
         pq_repo.add(["digits"])
+
+
+def parquet_bytes(cols: dict, groups: int = 3) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(pa.table(cols), buf, row_group_size=groups)
+    return buf.getvalue()
+
+
+def row_by_row(cfg: DatasetConfig, data: bytes, workdir: Path) -> list[Record]:
+    maker = RowMaker(cfg, Hasher(workdir, None))  # type: ignore[arg-type]
+    return sorted((maker(r, n) for _, n, r in parquet.rows(cfg, data)), key=lambda r: r.id)
+
+
+PLAIN_TABLES = [
+    (
+        {
+            "id": ["b", "a", "c/d", "é", "z"],
+            "label": ["x", "", None, "y", "q"],
+            "ann": ["u", "", None, "v", "w\x7f"],
+            "f": [1.5, float("nan"), None, 1e20, -0.0],
+            "i": [1, None, 3, 2**62, -5],
+            "s": ["a,b", "q/", None, "\u2028", "ü"],
+            "b": [True, False, None, True, False],
+        },
+        "ann",
+    ),
+    (
+        {
+            "id": ["a", "b", "c"],
+            "label": ["x", None, ""],
+            "f32": pa.array([1.1, None, 2.5], pa.float32()),
+            "n": pa.array([None, None, None], pa.null()),
+            "u": pa.array([1, 2, None], pa.uint8()),
+        },
+        "label",
+    ),
+    ({"id": [5, 3, 10, 1, 2], "label": [1, 2, 3, 4, 5]}, None),
+    ({"id": ["a", "b"], "label": [1.5, None], "zz": [1, 2], "aa": ["x", "y"]}, "absent"),
+    ({"id": ["a b", ".x"], "label": [True, False]}, None),
+]
+
+
+@pytest.mark.parametrize(("cols", "annotator"), PLAIN_TABLES)
+def test_bulk_lines_are_the_records_row_by_row_makes(
+    cols: dict, annotator: str | None, tmp_path: Path
+) -> None:
+    data = parquet_bytes(cols)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator=annotator)
+    got = parquet.encode_rows(cfg, data)
+    assert got is not None
+    want = row_by_row(cfg, data, tmp_path)
+    assert [got.ids[i] for i in got.order] == [r.id for r in want]
+    (text,) = got.bodies(got.order, [(0, len(want))])
+    assert text == b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in want)
+    assert text == encode_lines(want)
+    assert sorted(decode_lines(got.text()), key=lambda r: r.id) == decode_lines(text)
+
+
+@pytest.mark.parametrize(
+    ("cols", "content"),
+    [
+        ({"id": ["a", "b", "a"], "label": ["x", "y", "z"]}, None),  # duplicate: rows name it
+        ({"id": ["../a", "b"], "label": ["x", "y"]}, None),
+        ({"id": ["a", None], "label": ["x", "y"]}, None),
+        ({"id": ["a", "b"], "label": ['say "hi"', "y"]}, None),  # text JSON must escape
+        ({"id": ["a", "b"], "label": ["x", "y"], "note": ["tab\there", "back\\slash"]}, None),
+        ({"id": ["a", "b"], "label": ["x", "y"], "tags": [["p"], ["q"]]}, None),
+        ({"id": ["a", "b"], "label": ["x", "y"], "text": ["t", "u"]}, "text"),
+        ({"id": ["a", "b"], "name": ["x", "y"]}, None),  # no label column
+    ],
+)
+def test_anything_unusual_is_left_to_the_row_by_row_read(cols: dict, content: str | None) -> None:
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", content=content)
+    assert parquet.encode_rows(cfg, parquet_bytes(cols)) is None
+
+
+def test_a_first_commit_in_bulk_writes_the_tree_rows_write(tmp_repo: Repo) -> None:
+    cols, annotator = PLAIN_TABLES[0]
+    data = parquet_bytes(cols)
+    (tmp_repo.workdir / "t.parquet").write_bytes(data)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator=annotator)
+    tmp_repo.add_dataset(cfg)
+    tmp_repo.commit("bulk", all=True)
+    tree = tmp_repo.datasets_at("HEAD")["t"]
+    assert tree == manifest.write_dataset(tmp_repo.git, row_by_row(cfg, data, tmp_repo.workdir))
+    assert tmp_repo.record("t", "é").annotator == "v"  # type: ignore[union-attr]
+    (ds,) = [d for d in tmp_repo.status().datasets if d.name == "t"]
+    assert ds.unstaged == []
+
+
+@pytest.mark.parametrize("n", [1, 300, 5000])
+def test_bulk_shards_are_the_shards_records_make(n: int, tmp_path: Path) -> None:
+    """Across fan-outs (one shard, 16, 256), in any file order."""
+    ids = [f"r{(i * 7919) % n:05d}" for i in range(n)]
+    data = parquet_bytes({"id": ids, "label": [f"c{i % 3}" for i in range(n)]}, groups=128)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet")
+    got = parquet.encode_rows(cfg, data)
+    assert got is not None
+    git = GitStore.init(tmp_path / "g.git")
+    with git.batch():
+        tree = manifest.write_encoded(git, got)
+    assert tree == manifest.write_dataset(git, row_by_row(cfg, data, tmp_path))
+
+
+def test_a_first_commit_with_a_duplicate_id_names_its_row_and_commits_nothing(
+    tmp_repo: Repo,
+) -> None:
+    (tmp_repo.workdir / "t.parquet").write_bytes(
+        parquet_bytes({"id": ["a", "b", "a"], "label": ["x", "y", "z"]})
+    )
+    tmp_repo.add_dataset(DatasetConfig(name="t", layout="table", path="t.parquet"))
+    head = tmp_repo.head()
+    with pytest.raises(InvalidInputError, match=r"t.parquet row 3: duplicate id 'a'"):
+        tmp_repo.commit("dup", all=True)
+    assert tmp_repo.head() == head

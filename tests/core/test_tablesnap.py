@@ -8,10 +8,12 @@ was the one that answered.
 from __future__ import annotations
 
 import dataclasses
+import marshal
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from datagit import Repo
@@ -20,9 +22,11 @@ from datagit.core import tablesnap
 from datagit.core.changes import compare
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
+from datagit.core.linedelta import line_delta, match_lines
 from datagit.core.manifest import DatasetTree
 from datagit.errors import InvalidInputError
 from datagit.storage.statcache import RACY_NS
+from datagit.storage.tablecache import LineMap, line_digests
 
 PAST = 1_600_000_000 * 10**9  # 2020: far outside any racy window
 
@@ -289,6 +293,104 @@ def test_the_line_map_lives_beside_the_state(table_repo: Repo) -> None:
     state = table_repo.tables.load("labels")
     assert state is not None and state.has_lines
     lines = table_repo.tables.load_lines("labels", state.digest)
-    assert lines is not None and len(lines.lines) == 200
+    assert lines is not None and len(lines.id_list()) == len(lines.hashes) == 201
     assert table_repo.tables.load_lines("labels", "0" * 32) is None  # another file's map
     assert isinstance(Path(table_repo.tables.folder).stat().st_size, int)
+
+
+# -- line deltas: matched by position, then digest; the new map equals a full read's
+def digests(*lines: bytes) -> np.ndarray:
+    return line_digests(list(lines))
+
+
+def test_lines_match_in_place_then_by_digest() -> None:
+    old = digests(b"a", b"b", b"c", b"d")
+    assert match_lines(digests(b"a", b"x", b"c", b"d"), old).tolist() == [0, -1, 2, 3]
+    assert match_lines(digests(b"new", b"a", b"b", b"c", b"d"), old).tolist() == [-1, 0, 1, 2, 3]
+    assert match_lines(digests(b"a", b"c", b"d"), old).tolist() == [0, 2, 3]  # b removed
+    assert match_lines(digests(b"d", b"b", b"c", b"a"), old).tolist() == [3, 1, 2, 0]  # moved
+    assert match_lines(digests(b"a", b"b", b"x", b"c", b"y"), old).tolist() == [0, 1, -1, 2, -1]
+    # A copied line matches its old line once: the copy is parsed (and refused as a duplicate).
+    assert match_lines(digests(b"a", b"b", b"c", b"d", b"a"), old).tolist() == [0, 1, 2, 3, -1]
+    assert match_lines(digests(b"z", b"a", b"a"), old).tolist() == [-1, 0, -1]
+    assert match_lines(digests(), old).tolist() == []
+    assert match_lines(digests(b"a"), digests()).tolist() == [-1]
+
+
+def full_map(repo: Repo) -> LineMap:
+    cfg = repo.config.datasets["labels"]
+    read = tablesnap.read_full(cfg, Hasher(repo.workdir, repo.statcache), repo.snapshots)
+    assert read.lines is not None
+    return read.lines
+
+
+def same_map(a: LineMap, b: LineMap) -> bool:
+    return (
+        a.digest == b.digest
+        and a.header == b.header
+        and a.ids == b.ids
+        and np.array_equal(a.hashes, b.hashes)
+        and np.array_equal(a.keys, b.keys)
+    )
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda data: rows(200, relabel={1, 2, 199}),  # in place: the old ids are kept
+        lambda data: b"id,label,annotator,score\nr9999,cat,ann1,1\n" + data.split(b"\n", 1)[1],
+        lambda data: rows(200, skip={0, 100}) + b"r0300,cat,ann0,5\n",
+        lambda data: data.replace(b"r0010,", b"r0010x,"),  # the same line, another id
+        lambda data: b"\n".join(reversed(data.rstrip(b"\n").split(b"\n")[1:])) + b"\n",
+    ],
+    ids=["relabel", "insert-at-top", "remove-and-append", "rename", "reversed"],
+)
+def test_the_new_map_is_the_one_a_full_read_builds(table_repo: Repo, edit) -> None:  # type: ignore[no-untyped-def]
+    old = table_repo.tables.load_lines("labels", table_repo.tables.load("labels").digest)  # type: ignore[union-attr]
+    assert old is not None
+    data = edit(rows(200))
+    if not data.startswith(b"id,"):
+        data = b"id,label,annotator,score\n" + data
+    write(table_repo, data)
+    cfg = table_repo.config.datasets["labels"]
+    delta = line_delta(cfg, Hasher(table_repo.workdir, table_repo.statcache), old, data)
+    assert delta is not None
+    assert same_map(delta.lines, full_map(table_repo))
+    assert fast(table_repo) == truth(table_repo)
+    table_repo.commit("edit", all=True, allow_empty=True)  # by the delta; then from its map
+    write(table_repo, rows(200, relabel={3}))
+    assert fast(table_repo) == truth(table_repo)
+
+
+def test_a_copied_line_or_a_reused_id_goes_to_the_full_read(table_repo: Repo) -> None:
+    data = rows(200)
+    write(table_repo, data + data.split(b"\n")[5] + b"\n")  # the same bytes twice
+    assert fast(table_repo) is None
+    write(table_repo, data + b"r0004,dog,ann4,99\n")  # an unchanged row's id, other bytes
+    assert fast(table_repo) is None
+    moved = data.replace(b"r0004,", b"r0004b,") + b"r0004,cat,ann9,1\n"  # its old line gone
+    write(table_repo, moved)
+    assert fast(table_repo) == truth(table_repo) == [("r0004", "modified"), ("r0004b", "added")]
+
+
+def test_an_old_or_damaged_line_map_is_rebuilt_by_a_full_read(table_repo: Repo) -> None:
+    folder = table_repo.tables.folder
+    new = folder / "table-labels.linemap"
+    good = new.read_bytes()
+    for damaged in (good[:-7], good[:40] + bytes([good[40] ^ 1]) + good[41:], b""):
+        new.write_bytes(damaged)
+        write(table_repo, rows(200, relabel={8}))
+        assert fast(table_repo) is None  # no usable map: the full read answers
+        assert unstaged(table_repo) == [("r0008", "relabeled")]
+    # Version 1 kept a marshalled dict beside the state; it is never read, and goes.
+    new.unlink()
+    (folder / "table-labels.lines").write_bytes(marshal.dumps(("0" * 32, b"", {})))
+    write(table_repo, rows(200, relabel={9}))
+    table_repo.commit("relabel", all=True)
+    assert not (folder / "table-labels.lines").exists()
+    state = table_repo.tables.load("labels")
+    assert state is not None and state.has_lines
+    lm = table_repo.tables.load_lines("labels", state.digest)
+    assert lm is not None and same_map(lm, full_map(table_repo))
+    write(table_repo, rows(200, relabel={9, 10}))
+    assert fast(table_repo) == [("r0010", "relabeled")] == truth(table_repo)

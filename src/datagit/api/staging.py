@@ -181,6 +181,10 @@ def _stage_full(
     else:
         table = Reporter(progress, f"adding {cfg.name}", 1, "files")
         read = tablesnap.read_full(cfg, hasher, repo.snapshots)
+        if read.encoded is not None and base is None and include is None and not report:
+            tree = manifest.write_encoded(repo.git, read.encoded)
+            tablesnap.save_read(repo.tables, cfg, read, tree)
+            return tree, []
         work = read.records
         table.advance()
         table.finish()

@@ -23,7 +23,8 @@ _SHORT_NAMES = ("datagi~", "git~")  # their 8.3 aliases on Windows filesystems
 # components that are non-empty and start with no dot. Anything else takes the
 # careful path below (which accepts many more names: this is only a shortcut).
 _C = r"A-Za-z0-9_\-+=,@#%&()\[\]{}' !$;^`|"
-_PLAIN = re.compile(rf"[{_C}][{_C}.]*(?:/[{_C}][{_C}.]*)*")
+PLAIN_PATTERN = rf"^[{_C}][{_C}.]*(?:/[{_C}][{_C}.]*)*$"  # also for pyarrow (RE2) in bulk
+_PLAIN = re.compile(PLAIN_PATTERN[1:-1])
 
 
 def is_reserved(component: str) -> bool:

@@ -13,11 +13,9 @@ differ and keeps every other line as the user wrote it.
 from __future__ import annotations
 
 import csv
-import operator
 import os
 import time
 from collections.abc import Sequence
-from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,8 +24,10 @@ import orjson
 from datagit.core.changes import Change, classify, compare_trees
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
+from datagit.core.linedelta import LINED, _lined, line_delta
 from datagit.core.manifest import DatasetTree, apply_changes
-from datagit.core.records import Record
+from datagit.core.parquet import EncodedRows
+from datagit.core.records import Record, decode_lines
 from datagit.core.table_style import is_int, typed
 from datagit.core.tables import (
     RowMaker,
@@ -36,13 +36,10 @@ from datagit.core.tables import (
     table_records,
     table_row,
 )
-from datagit.errors import DatagitError
 from datagit.storage.content import address
 from datagit.storage.git import GitStore
 from datagit.storage.statcache import RACY_NS, Snapshots
-from datagit.storage.tablecache import LineMap, TableCache, TableState, line_hash
-
-LINED = ("csv", "jsonl")  # formats whose rows are lines
+from datagit.storage.tablecache import LineMap, TableCache, TableState, make_line_map
 
 
 def fingerprint(cfg: DatasetConfig) -> str:
@@ -50,12 +47,30 @@ def fingerprint(cfg: DatasetConfig) -> str:
     return orjson.dumps(cfg.to_toml(), option=orjson.OPT_SORT_KEYS).decode()
 
 
-class TableRead(NamedTuple):
-    """A full read of a table: its records, and the snapshot to save once staged."""
+class TableRead:
+    """A full read of a table: its records, and the snapshot to save once staged.
 
-    records: list[Record]
-    state: TableState | None  # tree left empty: the caller knows it once it has written one
-    lines: LineMap | None
+    A bulk-read table (`parquet.encode_rows`) holds its records as manifest lines,
+    written as they are (`manifest.write_encoded`) and decoded only if asked for.
+    """
+
+    def __init__(
+        self,
+        records: list[Record] | None,
+        state: TableState | None,  # tree left empty: the caller knows it once it has written one
+        lines: LineMap | None,
+        encoded: EncodedRows | None = None,
+    ) -> None:
+        self._records = records
+        self.state = state
+        self.lines = lines
+        self.encoded = encoded
+
+    @property
+    def records(self) -> list[Record]:
+        if self._records is None:
+            self._records = decode_lines(self.encoded.text()) if self.encoded else []
+        return self._records
 
 
 def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> TableRead:
@@ -66,20 +81,32 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
     if data is None:
         return TableRead([], None, None)
     st = os.stat(hasher.workdir / cfg.path)
+    if cfg.table_format == "parquet":
+        from datagit.core.parquet import encode_rows
+
+        encoded = encode_rows(cfg, data)
+        if encoded is not None:
+            stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino)}
+            state = TableState("", fingerprint(cfg), started, stats, address(data), token, False)
+            return TableRead(None, state, None, encoded)
     raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
-    lines: dict[bytes, str] = {}
+    start = 1 if cfg.table_format == "csv" and raw else 0
+    ids = [b""] * (len(raw) - start)  # the id on each line after the header
     records = []
+    single = 0
     maker = RowMaker(cfg, hasher)
     for rec, first, last in table_records(cfg, data, hasher, maker):
         records.append(rec)
         if first == last and raw:
-            lines[line_hash(raw[first - 1])] = rec.id
+            ids[first - 1 - start] = rec.id.encode()
+            single += 1
     stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino), **maker.stats}
     digest = address(data)
-    has_lines = bool(raw) and not cfg.file and len(lines) == len(records)
-    header = raw[0] if cfg.table_format == "csv" and raw else b""
+    has_lines = bool(raw) and not cfg.file and single == len(records)
+    header = raw[0] if start else b""
     state = TableState("", fingerprint(cfg), started, stats, digest, token, has_lines)
-    return TableRead(records, state, LineMap(digest, header, lines) if has_lines else None)
+    lines = make_line_map(digest, header, raw[start:], ids) if has_lines else None
+    return TableRead(records, state, lines)
 
 
 def save_read(tables: TableCache, cfg: DatasetConfig, read: TableRead, tree: str) -> None:
@@ -154,99 +181,6 @@ def _monitor_clean(snapshots: Snapshots, state: TableState) -> bool:
         return True
     prefixes = tuple(folders)
     return not any(s.startswith(prefixes) for s in state.stats)
-
-
-class LineDelta(NamedTuple):
-    upserts: dict[str, Record]  # rows on lines the map does not know, by id
-    deletes: list[str]  # ids whose line is gone
-    lines: LineMap  # the map for the new file
-
-
-def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) -> LineDelta | None:
-    """The rows a changed table file changed, parsing only lines the map does not know.
-
-    None whenever the careful full read must decide: a new header, a quoted
-    newline, a malformed or duplicate row (the full read names the line).
-    """
-    if not _lined(data):
-        return None
-    raw = data.split(b"\n")
-    start = 0
-    header: list[str] | None = None
-    if cfg.table_format == "csv":
-        if not raw or raw[0] != old.header:
-            return None
-        header = next(csv.reader([raw[0].decode("utf-8-sig")]))
-        start = 1
-    # Every per-line step over the whole file runs in C (map, count, set, compress):
-    # Python code runs only for the lines the map does not know.
-    body = raw[start:]
-    hashes = list(map(line_hash, body))
-    lines = old.lines
-    ids = list(map(lines.get, hashes))
-    seen = set(ids)
-    seen.discard(None)
-    if len(seen) != len(ids) - ids.count(None):
-        return None  # a row copied: the full read reports the duplicate id
-    maker = RowMaker(cfg, hasher)
-    upserts: dict[str, Record] = {}
-    fresh: list[tuple[bytes, str]] = []
-    for k in compress(range(len(ids)), map(operator.is_, ids, repeat(None))):
-        line = body[k]
-        if _blank(line, header is not None):
-            continue
-        row = _parse_line(cfg, header, line)
-        if row is None:
-            return None
-        try:
-            rec = maker(row, start + k + 1)
-        except DatagitError:
-            return None
-        if rec.id in seen or rec.id in upserts:
-            return None
-        upserts[rec.id] = rec
-        fresh.append((hashes[k], rec.id))
-    deletes = []
-    for h in lines.keys() - set(hashes):  # lines gone: their rows changed or went
-        i = lines.pop(h)
-        if i not in upserts:
-            deletes.append(i)
-    lines.update(fresh)
-    return LineDelta(upserts, deletes, LineMap(address(data), old.header, lines))
-
-
-def _blank(line: bytes, csv_rows: bool) -> bool:
-    """A line the full read skips: empty for the csv module, whitespace for JSON Lines."""
-    return line in (b"", b"\r") if csv_rows else not line.strip()
-
-
-def _lined(data: bytes) -> bool:
-    """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
-    ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
-    return data.count(b"\r") == data.count(b"\r\n")
-
-
-def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> dict | None:
-    """One raw line as a row, or None when it is not a whole well-formed row by itself."""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if header is None:
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return None
-        return row if isinstance(row, dict) else None
-    if text.count('"') % 2:
-        return None  # a quoted newline starts here: rows no longer match lines
-    try:
-        fields = next(csv.reader([text], strict=True))
-    except (csv.Error, StopIteration):
-        return None
-    if len(fields) != len(header):
-        return None
-    return dict(zip(header, fields, strict=True))
 
 
 def status_fast(
@@ -340,20 +274,25 @@ def plan_checkout(
         header = next(csv.reader([lm.header.decode("utf-8-sig")]))
     eol = b"\r" if lm.header.endswith(b"\r") or data.endswith(b"\r\n") else b""
     raw = data.split(b"\n")
+    start = 1 if header is not None else 0
+    ids = lm.id_list()
+    if len(ids) != len(raw) - start:
+        return None
     if raw and raw[-1] == b"":
         raw.pop()
+        ids.pop()
     # JSON Lines rows are written in the style of the row they replace (its key order,
     # numeric ids as numbers), new rows in the style of the file's first row.
     styled = cfg.table_format == "jsonl"
-    changed: dict[str, bytes | Record | None] = {}
+    changed: dict[bytes, bytes | Record | None] = {}  # by the id's bytes, as the map holds it
     for c in compare_trees(git, now_tree, target_tree):
         if c.new is None or styled:
-            changed[c.id] = c.new
+            changed[c.id.encode()] = c.new
             continue
         line = render_line(cfg, header, c.new)
         if line is None:
             return None
-        changed[c.id] = line + eol
+        changed[c.id.encode()] = line + eol
     try:
         first = _jsonl_row(raw[0]) if styled and raw else None
     except ValueError:
@@ -365,31 +304,28 @@ def plan_checkout(
         numeric = like is not None and is_int(like.get(cfg.id))
         return orjson.dumps(typed(table_row(cfg, new), cfg, numeric, like)) + eol
 
-    out: list[bytes] = []
-    lines = lm.lines
-    for line in raw:
-        h = line_hash(line)
-        i = lines.get(h)
-        if i is None or i not in changed:
+    out = raw[:start]
+    out_ids: list[bytes] = []
+    for line, i in zip(raw[start:], ids, strict=True):
+        if not i or i not in changed:
             out.append(line)
+            out_ids.append(i)
             continue
         new = changed.pop(i)
-        del lines[h]
         if new is not None:
             try:
-                rendered = render(new, _jsonl_row(line) if styled else None)
+                out.append(render(new, _jsonl_row(line) if styled else None))
             except ValueError:
                 return None
-            out.append(rendered)
-            lines[line_hash(rendered)] = i
-    for i in sorted(changed):  # examples the file did not have: appended
+            out_ids.append(i)
+    for i in sorted(changed):  # examples the file did not have: appended (bytes sort as str)
         new = changed[i]
         if new is not None:
-            rendered = render(new, first)
-            out.append(rendered)
-            lines[line_hash(rendered)] = i
+            out.append(render(new, first))
+            out_ids.append(i)
     body = b"\n".join(out) + b"\n" if out else b""
-    return body, LineMap(address(body), lm.header, lines)
+    after = body.split(b"\n")[start:]
+    return body, make_line_map(address(body), lm.header, after, [*out_ids, b""][: len(after)])
 
 
 def save_checkout(

@@ -1,24 +1,35 @@
 """Table snapshots: what a table file looked like when it matched a dataset tree.
 
 An image folder's snapshot (statcache.Snapshots) is a stat per file; a table is
-one file, so its snapshot is that file's stat and address, plus a line map: the
-hash of each single-line row's raw bytes → that row's id. The small state is
-read by every `status`; the line map only when the file really changed, so an
-unchanged 1,000,000-row table costs one stat and a few hundred bytes of reading.
+one file, so its snapshot is that file's stat and address, plus a line map: per
+line of the file, in file order, the xxh3-128 of its raw bytes and the id of
+the row on it. The small state is read by every `status`; the line map only
+when the file really changed, so an unchanged 1,000,000-row table costs one
+stat and a few hundred bytes of reading.
+
+The line map is numpy arrays in one flat file (``LINEMAP_MAGIC``), read with one
+`read` and no per-line Python object: a changed million-row table compares its
+new line digests against the old ones position by position (`core/linedelta.py`)
+instead of looking a million keys up in a dict. numpy is imported only then.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import orjson
 import xxhash
 
-# The key of one raw table line in a line map: its xxh3-128 digest. Bytes rather
-# than an int: half the hashing and unmarshalling time for a million lines.
-line_hash = xxhash.xxh3_128_digest
+if TYPE_CHECKING:
+    import numpy as np
+
+# Version 2: numpy arrays. Version 1 (a marshalled dict, ``table-*.lines``) is never
+# read again: a table without a readable map is read whole once, which writes one.
+LINEMAP_MAGIC = b"datagit-linemap 2\n"
 
 
 class TableState(NamedTuple):
@@ -32,9 +43,88 @@ class TableState(NamedTuple):
 
 
 class LineMap(NamedTuple):
+    """Each line after the header (the piece after the last newline included), in order."""
+
     digest: str  # the table file the map describes
     header: bytes  # its first line (CSV), b"" for JSON Lines
-    lines: dict[bytes, str]  # line_hash(raw line) → id, for every record
+    hashes: np.ndarray  # (lines, 2) uint64: xxh3-128 of each raw line
+    ids: bytes  # the id on each line, joined by "\n"; "" for a line without a row
+    keys: np.ndarray  # sorted xxh3-64 of every id: is an id already on some line?
+
+    def id_list(self) -> list[bytes]:
+        return self.ids.split(b"\n")
+
+
+def line_digests(lines: list[bytes]) -> np.ndarray:
+    """The (lines, 2) uint64 xxh3-128 digests of raw lines: one C call per line, no objects kept."""
+    import numpy as np
+
+    joined = b"".join(map(xxhash.xxh3_128_digest, lines))
+    return np.frombuffer(joined, dtype="<u8").reshape(-1, 2)
+
+
+def id_keys(ids: Iterable[bytes]) -> np.ndarray:
+    """Sorted xxh3-64 keys of the non-empty ``ids`` (a collision only costs a full read)."""
+    import numpy as np
+
+    keys = np.fromiter(map(xxhash.xxh3_64_intdigest, filter(None, ids)), dtype="<u8")
+    keys.sort()
+    return keys
+
+
+def make_line_map(digest: str, header: bytes, lines: list[bytes], ids: list[bytes]) -> LineMap:
+    """The map of a file whose lines after the header are ``lines``, holding ``ids``."""
+    return LineMap(digest, header, line_digests(lines), b"\n".join(ids), id_keys(ids))
+
+
+def encode_line_map(lm: LineMap) -> list[bytes]:
+    """The map as the pieces of its file: magic, a JSON head with a checksum, then arrays."""
+    hashes = lm.hashes.astype("<u8", copy=False).tobytes()
+    keys = lm.keys.astype("<u8", copy=False).tobytes()
+    check = xxhash.xxh3_128()
+    for part in (hashes, keys, lm.ids):
+        check.update(part)
+    head = {
+        "digest": lm.digest,
+        "header": lm.header.hex(),
+        "lines": len(lm.hashes),
+        "keys": len(lm.keys),
+        "ids": len(lm.ids),
+        "check": check.hexdigest(),
+    }
+    text = orjson.dumps(head)
+    text += b" " * (-(len(LINEMAP_MAGIC) + len(text) + 1) % 16)  # arrays start aligned
+    return [LINEMAP_MAGIC, text, b"\n", hashes, keys, lm.ids]
+
+
+def decode_line_map(data: bytes) -> LineMap | None:
+    """The map in ``data``; None for an old, truncated or damaged file (it is rebuilt)."""
+    import numpy as np
+
+    if not data.startswith(LINEMAP_MAGIC):
+        return None
+    start = len(LINEMAP_MAGIC)
+    end = data.find(b"\n", start)
+    try:
+        head = orjson.loads(data[start:end])
+        lines, nkeys, nids = int(head["lines"]), int(head["keys"]), int(head["ids"])
+        header = bytes.fromhex(head["header"])
+        digest, want = str(head["digest"]), str(head["check"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    body = memoryview(data)[end + 1 :]
+    if end < 0 or min(lines, nkeys, nids) < 0 or len(body) != 16 * lines + 8 * nkeys + nids:
+        return None
+    if xxhash.xxh3_128_hexdigest(body) != want:
+        return None
+    hashes = np.frombuffer(body, dtype="<u8", count=2 * lines).reshape(-1, 2)
+    keys = np.frombuffer(body, dtype="<u8", count=nkeys, offset=16 * lines)
+    if not (hashes.flags.aligned and keys.flags.aligned):  # numpy is slow on unaligned data
+        hashes, keys = hashes.copy(), keys.copy()
+    ids = bytes(body[16 * lines + 8 * nkeys :])
+    if ids.count(b"\n") != max(lines - 1, 0):
+        return None
+    return LineMap(digest, header, hashes, ids, keys)
 
 
 class TableCache:
@@ -47,7 +137,7 @@ class TableCache:
     def _paths(self, dataset: str) -> tuple[Path, Path]:
         return (
             self.folder / f"table-{dataset}.marshal",
-            self.folder / f"table-{dataset}.lines",
+            self.folder / f"table-{dataset}.linemap",
         )
 
     def load(self, dataset: str) -> TableState | None:
@@ -59,10 +149,11 @@ class TableCache:
     def load_lines(self, dataset: str, digest: str) -> LineMap | None:
         """The line map saved for the file with address ``digest``; None if it is not that one."""
         try:
-            got = LineMap(*marshal.loads(self._paths(dataset)[1].read_bytes()))
-        except (OSError, EOFError, ValueError, TypeError):
+            data = self._paths(dataset)[1].read_bytes()
+        except OSError:
             return None
-        return got if got.digest == digest else None
+        got = decode_line_map(data)
+        return got if got is not None and got.digest == digest else None
 
     def save(self, dataset: str, state: TableState, lines: LineMap | None) -> None:
         """Write the line map first (None: keep the one saved, which names its file's
@@ -72,17 +163,23 @@ class TableCache:
         self.folder.mkdir(exist_ok=True)
         state_path, lines_path = self._paths(dataset)
         if lines is not None:
-            _atomic(lines_path, marshal.dumps(tuple(lines)))
-        _atomic(state_path, marshal.dumps(tuple(state)))
+            _atomic(lines_path, encode_line_map(lines))
+            self._old_lines(dataset).unlink(missing_ok=True)
+        _atomic(state_path, [marshal.dumps(tuple(state))])
 
     def drop(self, dataset: str) -> None:
         if self.readonly:
             return
-        for p in self._paths(dataset):
+        for p in (*self._paths(dataset), self._old_lines(dataset)):
             p.unlink(missing_ok=True)
 
+    def _old_lines(self, dataset: str) -> Path:
+        return self.folder / f"table-{dataset}.lines"  # version 1's map: removed once replaced
 
-def _atomic(path: Path, data: bytes) -> None:
+
+def _atomic(path: Path, parts: list[bytes]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        for part in parts:
+            f.write(part)
     os.replace(tmp, path)

@@ -1,0 +1,57 @@
+"""The line map file: numpy arrays behind a checksummed head; anything else reads as absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from datagit.storage.tablecache import (
+    LINEMAP_MAGIC,
+    TableCache,
+    TableState,
+    decode_line_map,
+    encode_line_map,
+    make_line_map,
+)
+
+
+def sample() -> tuple[TableState, object]:
+    lines = [b"a,x", b"b,y", b"", b"c,z\r", b""]
+    lm = make_line_map("d" * 32, b"id,label", lines, [b"a", b"b", b"", b"c", b""])
+    state = TableState("t" * 40, "{}", 1, {"t.csv": (1, 2, 3)}, "d" * 32, None, True)
+    return state, lm
+
+
+def test_a_line_map_round_trips(tmp_path: Path) -> None:
+    state, lm = sample()
+    cache = TableCache(tmp_path / "cache")
+    cache.save("t", state, lm)  # type: ignore[arg-type]
+    got = cache.load_lines("t", "d" * 32)
+    assert got is not None
+    assert got.ids == b"a\nb\n\nc\n" and got.header == b"id,label"
+    assert np.array_equal(got.hashes, lm.hashes) and got.hashes.shape == (5, 2)  # type: ignore[attr-defined]
+    assert sorted(got.keys.tolist()) == got.keys.tolist() and len(got.keys) == 3
+    assert got.id_list() == [b"a", b"b", b"", b"c", b""]
+    assert cache.load_lines("t", "e" * 32) is None  # a map of another file
+    assert cache.load("t") == state
+
+
+def test_a_truncated_damaged_or_foreign_file_is_no_map() -> None:
+    _, lm = sample()
+    data = b"".join(encode_line_map(lm))  # type: ignore[arg-type]
+    assert decode_line_map(data) is not None
+    assert decode_line_map(data[:-1]) is None
+    assert decode_line_map(data + b"x") is None
+    flipped = bytearray(data)
+    flipped[-3] ^= 0x20
+    assert decode_line_map(bytes(flipped)) is None  # the checksum
+    assert decode_line_map(LINEMAP_MAGIC + b"{not json\n") is None
+    assert decode_line_map(LINEMAP_MAGIC + b'{"lines": -1}\n') is None
+    assert decode_line_map(b"\xfb\x04") is None  # version 1 (marshal)
+
+
+def test_an_empty_table_has_an_empty_map(tmp_path: Path) -> None:
+    lm = make_line_map("d" * 32, b"", [b""], [b""])
+    got = decode_line_map(b"".join(encode_line_map(lm)))
+    assert got is not None and got.id_list() == [b""] and len(got.keys) == 0
