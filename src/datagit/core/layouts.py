@@ -24,6 +24,7 @@ from datagit.errors import InvalidInputError
 from datagit.storage import parallel
 from datagit.storage.content import PackWriter, address, read_file
 from datagit.storage.statcache import StatCache, cached_key
+from datagit.storage.stattable import StatTable
 
 PathFilter = Callable[[str], bool]
 
@@ -314,37 +315,6 @@ def walk_imagefolder(cfg: DatasetConfig, workdir: Path, known: Container[str] = 
     return out
 
 
-def stat_changes(
-    cfg: DatasetConfig, workdir: Path, stats: Mapping[str, tuple[int, int, int]], limit: int
-) -> tuple[dict[str, tuple[int, int, int]], list[str]]:
-    """(path → stat of files new or changed since ``stats``, paths gone).
-
-    An entry whose mtime is at or past ``limit`` is racy and counts as changed.
-    Only differences come back from the stat loop (on both cores), so a
-    no-change scan of 100,000 files builds no per-file objects at all.
-    """
-    files = walk_imagefolder(cfg, workdir, known=stats)
-
-    def run(part: Sequence[Walked], _in_child: bool) -> list[tuple[str, tuple[int, int, int]]]:
-        out = []
-        get = stats.get
-        for path, abspath, _label, _id in part:
-            st = _stat_path(abspath, path)
-            t = (st.st_size, st.st_mtime_ns, st.st_ino)
-            if t[1] >= limit or get(path) != t:
-                out.append((path, t))
-        return out
-
-    found, _ = parallel.split_run(files, run)
-    changed = dict(found)
-    new = sum(1 for p in changed if p not in stats)
-    gone: list[str] = []
-    if len(files) - new != len(stats):
-        present = {f[0] for f in files}
-        gone = [p for p in stats if p not in present]
-    return changed, gone
-
-
 NARROW_MAX_FOLDERS = 32  # more changed folders than this: a full scan is cheaper
 NARROW_MAX_PATHS = 5_000  # …and more paths than this and a quarter of the dataset
 
@@ -352,11 +322,11 @@ NARROW_MAX_PATHS = 5_000  # …and more paths than this and a quarter of the dat
 def narrow_changes(
     cfg: DatasetConfig,
     workdir: Path,
-    stats: Mapping[str, tuple[int, int, int]],
+    stats: StatTable,
     limit: int,
     paths: list[str],
 ) -> tuple[dict[str, tuple[int, int, int]], list[str]] | None:
-    """`stat_changes`, looking only at ``paths`` (a filesystem monitor's answer).
+    """`folderscan.scan_changes`, looking only at ``paths`` (a filesystem monitor's answer).
 
     Every layout rule is checked on what changed: the rest was checked when it
     was scanned. Racy snapshot entries are always looked at. None when the
@@ -401,14 +371,14 @@ def narrow_changes(
         if folders > NARROW_MAX_FOLDERS:
             return None
         inner = path + "/"
-        files.update((p, str(workdir / p)) for p in stats if p.startswith(inner))
+        files.update((p, str(workdir / p)) for p in stats.under(inner))
         if label in label_set and os.path.isdir(abspath):
             rel_dir = rel + "/" if rel else ""
             for _l, _i, p, entry in _walk_folder(
                 cfg, label, abspath, rel_dir, label_set, real_workdir
             ):
                 files[p] = entry.path
-    files.update((p, str(workdir / p)) for p, st in stats.items() if st[1] >= limit)
+    files.update((p, str(workdir / p)) for p, _st in stats.racy(limit))
     changed: dict[str, tuple[int, int, int]] = {}
     for path, abspath in files.items():
         try:
