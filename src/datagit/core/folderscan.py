@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -217,6 +217,7 @@ def _compare(
     changed: dict[str, Stat] = {}
     gone: list[str] = []
     new: list[str] = []
+    decoded: dict[str, dict[str, Stat]] = {}  # folders decoded on the way, for `_check_new`
     reordered = False
     seen = set()
     for path, joined, got in listed:
@@ -231,30 +232,30 @@ def _compare(
         if isinstance(got, bytes):
             packed = packed_from(joined, got)
             now.packed[path] = packed
-            entries = unpack(packed)
+            entries = decoded[path] = unpack(packed)
         else:
             entries = dict(zip(joined.split("\0") if joined else [], got or (), strict=True))
-            now.open[path] = entries
+            now.open[path] = decoded[path] = entries
         before = table.folder(path) or {}
-        differs = False
-        for name, st in entries.items():
-            old_st = before.get(name)
-            if old_st != st or st[1] >= limit:
-                changed[base + name] = st
-                if old_st is None:
-                    new.append(base + name)
-                differs = differs or old_st != st
-        for name in before:
-            if name not in entries:
-                gone.append(base + name)
-                differs = True
-        reordered = reordered or not differs
+        # Set operations on the dicts' views run in C: a folder of 10,000 files with
+        # 100 moved in costs a millisecond, not a Python loop over every entry.
+        moved = entries.items() - before.items()
+        changed.update((base + n, st) for n, st in moved)
+        new += [base + n for n in entries.keys() - before.keys()]
+        lost = before.keys() - entries.keys()
+        gone += [base + n for n in lost]
+        reordered = reordered or not (moved or lost)
+        if now.packed.get(path, _NO_RACE)[2] >= limit:
+            changed.update((base + n, st) for n, st in entries.items() if st[1] >= limit)
     for folder in table.folders():
         if folder not in seen:
             gone += [f"{folder}/{n}" for n in table.folder(folder) or ()]
     if new:
-        _check_new(cfg, workdir, now, new, labels)
+        _check_new(cfg, workdir, now, decoded, new, labels)
     return FolderScan(changed, gone, now, reordered)
+
+
+_NO_RACE: Packed = ("", b"", 1 << 63)  # a folder kept as a dict: look at every entry
 
 
 def packed_from(joined: str, raw: bytes) -> Packed:
@@ -264,11 +265,16 @@ def packed_from(joined: str, raw: bytes) -> Packed:
 
 
 def _check_new(
-    cfg: DatasetConfig, workdir: Path, now: StatTable, new: list[str], labels: list[str]
+    cfg: DatasetConfig,
+    workdir: Path,
+    now: StatTable,
+    decoded: dict[str, dict[str, Stat]],
+    new: list[str],
+    labels: list[str],
 ) -> None:
     """Validate the ids of paths the snapshot did not have, and refuse an id that a
     file in another class folder (or loose in the dataset root) also gives."""
-    names: dict[str, set[str]] = {}
+    names: dict[str, Container[str]] = dict(decoded)
 
     def has(folder: str, name: str) -> bool:
         got = names.get(folder)

@@ -297,30 +297,28 @@ def append_index(idx: Path, entries: list[tuple[str, int, int]]) -> None:
     """
     fd = os.open(idx, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        raw = _read_all(fd)
-        if not raw:
+        # Only the header and the size: the log of a 100,000-file add is 1.6 MB, and
+        # parsing it whole to find the last entry's end cost 80 ms of every commit.
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, len(IDX_MAGIC), 0)
+        v2 = _is_v2(head)
+        if not size:
             data = IDX_MAGIC + encode_entries(entries)
-        elif _is_v2(raw):
-            if not raw.startswith(IDX_MAGIC):
+        elif v2:
+            if head != IDX_MAGIC:
                 os.pwrite(fd, IDX_MAGIC, 0)  # a damaged header byte: put it right
             data = encode_entries(entries)
         else:
             data = b"".join(_ENTRY.pack(bytes.fromhex(k), o, n) for k, o, n in entries)
-        _entries, _bad, whole = parse_index(raw)
-        if whole != len(raw):
+        tail = (size - len(IDX_MAGIC)) % _ENTRY2_SIZE if v2 else size % _ENTRY.size
+        whole = size - tail
+        if whole != size:
             os.ftruncate(fd, whole)
         os.lseek(fd, whole, os.SEEK_SET)
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _log_entries(idx: Path, start: int) -> tuple[list[tuple[bytes, int, int]], int]:
