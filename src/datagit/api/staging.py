@@ -24,7 +24,8 @@ from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.diff import changes_between
-from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder
+from datagit.core.folderread import read_folders
+from datagit.core.layouts import Hasher, file_record, list_imagefolder
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, CorruptObjectError, DatagitError, InvalidInputError
@@ -171,7 +172,7 @@ def _stage_full(
         # The new snapshot will vouch for every file, so the stat cache is not
         # written; an older snapshot vouches for the files it saw (see snapshot_rows).
         known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
-        work, stats = read_imagefolder(cfg, hasher, known, record_stats=False)
+        work, stats = read_folders(cfg, hasher, known, record_stats=False)
     elif cfg.layout == "imagefolder":
         hasher.known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
         listing = list_imagefolder(cfg, repo.workdir)

@@ -35,7 +35,7 @@ from datagit.core.layouts import (
 from datagit.core.records import validate_id
 from datagit.errors import InvalidInputError
 from datagit.storage import parallel
-from datagit.storage.stattable import Packed, Stat, StatTable, pack, unpack
+from datagit.storage.stattable import Packed, Stat, StatTable, packed_from, unpack
 
 # One listed folder: (workspace path, names joined by NUL, packed stats) — both None
 # when they equal the snapshot's — or, for a folder with a stat a uint64 cannot hold,
@@ -60,6 +60,18 @@ class _Job(NamedTuple):
 def scan_changes(cfg: DatasetConfig, workdir: Path, table: StatTable, limit: int) -> FolderScan:
     """What differs between the workspace and ``table``; entries with an mtime at or
     past ``limit`` are racy and count as changed."""
+    listed, labels = list_folders(cfg, workdir, table)
+    return _compare(cfg, workdir, table, listed, limit, labels)
+
+
+def list_folders(
+    cfg: DatasetConfig, workdir: Path, table: StatTable, fork: bool | None = None
+) -> tuple[list[Listed], list[str]]:
+    """Every folder of an image folder, listed, stat'ed and packed (a folder equal to
+    ``table``'s comes back as ``(path, None, None)``), and the class folders.
+
+    ``fork`` (default: when ``table`` is big) splits the listing across two processes.
+    """
     root, labels, real_workdir = _class_folders(cfg, workdir)
     ignored = ignore.load(real_workdir)
     label_set = frozenset(labels)
@@ -81,18 +93,15 @@ def scan_changes(cfg: DatasetConfig, workdir: Path, table: StatTable, limit: int
         return out
 
     jobs, half = _balance(jobs)
-    listed, _ = parallel.split_run(jobs, run, minimum=_minimum(table), at=half)
-    return _compare(cfg, workdir, table, listed, limit, labels)
+    if fork is None:
+        fork = len(table) >= parallel.parallel_min()
+    listed, _ = parallel.split_run(jobs, run, minimum=2 if fork else 1 << 62, at=half)
+    return listed, labels
 
 
 def _count(table: StatTable, folder: str) -> int:
     packed = table.packed.get(folder)
     return len(packed[1]) // 24 if packed is not None else len(table.open.get(folder, ()))
-
-
-def _minimum(table: StatTable) -> int:
-    """Fork a helper only when the snapshot is big enough to pay for it."""
-    return 2 if len(table) >= parallel.parallel_min() else 1 << 62
 
 
 def _balance(jobs: list[_Job]) -> tuple[list[_Job], int]:
@@ -251,20 +260,14 @@ def _compare(
         if folder not in seen:
             gone += [f"{folder}/{n}" for n in table.folder(folder) or ()]
     if new:
-        _check_new(cfg, workdir, now, decoded, new, labels)
+        check_new(cfg, workdir, now, decoded, new, labels)
     return FolderScan(changed, gone, now, reordered)
 
 
 _NO_RACE: Packed = ("", b"", 1 << 63)  # a folder kept as a dict: look at every entry
 
 
-def packed_from(joined: str, raw: bytes) -> Packed:
-    nums: array = array("Q")  # type: ignore[type-arg]
-    nums.frombytes(raw)
-    return pack(joined.split("\0") if joined else [], nums)
-
-
-def _check_new(
+def check_new(
     cfg: DatasetConfig,
     workdir: Path,
     now: StatTable,

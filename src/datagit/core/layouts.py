@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +21,6 @@ from datagit.core import ignore
 from datagit.core.config import DatasetConfig
 from datagit.core.records import Record, validate_id
 from datagit.errors import InvalidInputError
-from datagit.storage import parallel
 from datagit.storage.content import PackWriter, address, read_file
 from datagit.storage.statcache import StatCache, cached_key
 from datagit.storage.stattable import StatTable
@@ -281,38 +280,12 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
     return root, labels, real_workdir
 
 
-Walked = tuple[str, str, str | None, str]  # (workspace path, absolute path, label, id)
-
-
 def split_path(cfg: DatasetConfig, path: str) -> tuple[str | None, str]:
     """(label, id) of an image folder's workspace path: ``train/cat/a/1.png`` →
     ``("cat", "a/1.png")``; ``train/1.png`` (no class folder) → ``(None, "1.png")``."""
     rest = path[len(cfg.path) + 1 :]
     label, sep, example_id = rest.partition("/")
     return (label, example_id) if sep else (None, rest)
-
-
-def walk_imagefolder(cfg: DatasetConfig, workdir: Path, known: Container[str] = ()) -> list[Walked]:
-    """Every file of an image folder, with every layout rule checked, but not stat'ed.
-
-    The stat (and the read) is the per-file cost, so callers split it across
-    both cores (`split_run`); a listing alone costs one ``getdents`` per folder.
-    Ids of paths in ``known`` (a snapshot: one path per id) were validated when
-    first seen and are not again; a duplicate id needs a new path, so only then
-    are ids counted, and the careful listing reports the pair.
-    """
-    root, labels, real_workdir = _class_folders(cfg, workdir)
-    out: list[Walked] = []
-    append = out.append
-    new = 0
-    for label, rel_id, path, entry in _walk(cfg, root, labels, real_workdir):
-        if path not in known:
-            validate_id(rel_id, path)
-            new += 1
-        append((path, entry.path, label, rel_id))
-    if new and len({w[3] for w in out}) != len(out):
-        list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both files
-    return out
 
 
 NARROW_MAX_FOLDERS = 32  # more changed folders than this: a full scan is cheaper
@@ -463,68 +436,6 @@ def in_metadata(real_path: str, real_workdir: str) -> bool:
 def file_record(rel_path: str, entry: FileEntry, hasher: Hasher) -> Record:
     key = hasher.file(rel_path, entry.st, entry.abspath)
     return Record(entry.id, entry.label, key, entry.stat[0])
-
-
-def read_imagefolder(
-    cfg: DatasetConfig,
-    hasher: Hasher,
-    known: Mapping[str, tuple[int, int, int, str, int]] | None = None,
-    record_stats: bool = True,
-) -> tuple[list[Record], dict[str, tuple[int, int, int]]]:
-    """Every record of an image folder, plus each file's stat for a snapshot.
-
-    The whole-folder `add` path: list and check, then stat, read, hash and store
-    what the stat cache does not know, on both cores (`split_run`; the helper
-    writes a pack of its own, adopted once it has reported). A tight loop of
-    stat + read + hash + pack append costs what a plain read + hash loop costs,
-    so what this adds is what `add` must really do (records, the stat cache).
-
-    ``known`` adds stat-cache rows from elsewhere (`snapshot_rows`); with
-    ``record_stats=False`` the stat cache is not written, because the caller
-    keeps the same facts in a snapshot (100,000 sqlite rows cost 0.3 s).
-    """
-    files = walk_imagefolder(cfg, hasher.workdir)
-    writer = hasher.writer
-    rows: Mapping[str, tuple[int, int, int, str, int]] = (
-        {} if hasher.cache.empty() else hasher.cache.rows  # loaded before any fork
-    )
-    if known:
-        rows = {**known, **rows} if rows else known
-    side: list[Path] = []
-
-    def run(part: Sequence[Walked], in_child: bool) -> list[tuple[tuple[int, int, int], str, bool]]:
-        w = writer
-        if in_child and writer is not None:
-            w = PackWriter(writer.store, pack=side[0])
-        out = []
-        for path, abspath, _label, _id in part:
-            st = _stat_path(abspath, path)
-            t = (st.st_size, st.st_mtime_ns, st.st_ino)
-            key = cached_key(rows.get(path), t)
-            if key is not None and (w is None or w.store.has(key)):
-                out.append((t, key, False))
-                continue
-            out.append((t, read_new(path, abspath, t[0], w), True))
-        if w is not None and w is not writer:
-            w.flush()  # complete, fsynced and indexed before the parent adopts it
-        return out
-
-    if writer is not None and len(files) >= parallel.parallel_min():
-        side.append(writer.side_pack())
-    got, helped = parallel.split_run(files, run)
-    if helped and side:
-        writer.adopt(side[0])  # type: ignore[union-attr]
-    record, started = hasher.cache.record_stat, hasher.started
-    records = []
-    stats = {}
-    for (path, _abspath, label, example_id), (t, key, fresh) in zip(files, got, strict=True):
-        if fresh:
-            if record_stats:
-                record(path, t, key, started)
-            hasher.hashed += 1
-        records.append(Record(example_id, label, key, t[0]))
-        stats[path] = t
-    return records, stats
 
 
 def scan_imagefolder(

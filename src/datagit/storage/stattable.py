@@ -31,6 +31,13 @@ def pack(names: list[str], stats: array) -> Packed:  # type: ignore[type-arg]
     return "\0".join(names), stats.tobytes(), top
 
 
+def packed_from(joined: str, raw: bytes) -> Packed:
+    """A folder from its NUL-joined names and its stats as bytes (a listing's result)."""
+    nums: array = array("Q")  # type: ignore[type-arg]
+    nums.frombytes(raw)
+    return joined, raw, max(nums[1::3]) if nums else _EMPTY[2]
+
+
 def pack_dict(entries: Mapping[str, Stat]) -> Packed | None:
     """A folder from ``name → stat``; None if a number does not fit a uint64 (a
     negative mtime): such a folder is kept as a dict."""
