@@ -112,6 +112,7 @@ def _add(
             new_ds[name], changes[name] = _stage_full(
                 repo, dcfg, hasher, base, prefixes, report or repo.head() is not None
             )
+            repo.git.flush_batch(FLUSH_BYTES)  # a big dataset's shards: on disk, not held
             staging.advance()
         staging.finish()
         root = manifest.write_root(repo.git, cfg_bytes, new_ds)
@@ -139,6 +140,7 @@ def _add(
     return dict(sorted(changes.items()))
 
 
+FLUSH_BYTES = 4 << 20  # a dataset staged in full wrote this much: pack it before the next
 SKIP = "skip"  # in a carried patch: the change is too large to be worth a patch
 
 
