@@ -140,3 +140,13 @@ def test_the_forked_helper_finds_the_same(ws: Path, monkeypatch: pytest.MonkeyPa
     helped = scan_changes(IMAGES, ws, StatTable.decode(table.encode()), NEVER)  # type: ignore[arg-type]
     assert helped.changed == alone.changed and helped.gone == alone.gone
     assert dict(helped.now) == dict(alone.now)
+
+
+def test_a_file_dated_before_1970_keeps_its_folder_unpacked(ws: Path) -> None:
+    os.utime(ws / "train/cat/1.png", ns=(-(10**9), -(10**9)))
+    table = snapshot_of(ws)
+    assert "train/cat" in table.open and table["train/cat/1.png"][1] == -(10**9)
+    again = scan_changes(IMAGES, ws, table, NEVER)
+    assert again.changed == {} and again.gone == [] and not again.reordered
+    (ws / "train/cat/2.png").write_bytes(b"changed")
+    assert list(scan_changes(IMAGES, ws, table, NEVER).changed) == ["train/cat/2.png"]

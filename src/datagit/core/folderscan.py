@@ -253,7 +253,8 @@ def _compare(
         new += [base + n for n in entries.keys() - before.keys()]
         lost = before.keys() - entries.keys()
         gone += [base + n for n in lost]
-        reordered = reordered or not (moved or lost)
+        if not (moved or lost):  # the same entries: listed in another order?
+            reordered = reordered or isinstance(got, bytes) or list(entries) != list(before)
         if now.packed.get(path, _NO_RACE)[2] >= limit:
             changed.update((base + n, st) for n, st in entries.items() if st[1] >= limit)
     for folder in table.folders():
