@@ -419,16 +419,21 @@ def private_mb(pid):
     return got / 1024
 repo = Repo.open(".")
 view = repo.dataset("train")
-from datagit.harness.data import ContentReader
+from datagit.core.recordarray import RecordArray
+from datagit.harness.data import ContentReader, freeze_inherited
 from pathlib import Path
 reader = ContentReader(Path(".datagit/content"), None)
-records = list(view.records)
-read = sys.argv[2] == "read"
+mode = sys.argv[2]
+# "objects": a plain list of Record objects, as the harness held them before; otherwise
+# what StoreDataset holds now (a RecordArray, workers freezing what they inherit).
+records = list(view.records) if mode == "objects" else RecordArray(view.records)
+read = mode == "read"
 class Bytes:
     def __len__(self): return len(records)
     def __getitem__(self, i):
         return len(reader(records[i])) if read else len(records[i].content)
-loader = DataLoader(Bytes(), batch_size=512, num_workers=2, shuffle=True)
+init = None if mode == "objects" else freeze_inherited
+loader = DataLoader(Bytes(), batch_size=512, num_workers=2, shuffle=True, worker_init_fn=init)
 it = iter(loader)
 for _ in range(int(sys.argv[1])):
     next(it)
@@ -484,6 +489,7 @@ def bench_examples(n: int, rows: list[Row]) -> None:
         # The same loader touching only the records (no reads) is the baseline: what a
         # forked worker copies of the parent's record list is not the store's doing.
         for mode, note in (
+            ("objects", "a list of Record objects (as before)"),
             ("records", "records only (baseline)"),
             ("read", "reading every example's bytes"),
         ):

@@ -65,7 +65,7 @@ def narrowed(repo: Repo) -> list[tuple[str, str]]:
         raise AssertionError("the monitor's answer should have narrowed this scan")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(snapshot, "stat_changes", no_full_scan)
+        mp.setattr(snapshot, "scan_changes", no_full_scan)
         return changes(Repo.open(repo.workdir))
 
 

@@ -10,19 +10,19 @@ import pytest
 from testkit import digits_pngs, write_tree
 
 from datagit.core.config import DatasetConfig
+from datagit.core.folderread import read_folders
+from datagit.core.folderscan import scan_changes
 from datagit.core.layouts import (
     Hasher,
     list_imagefolder,
-    read_imagefolder,
     render_table,
     scan,
-    stat_changes,
-    walk_imagefolder,
     workspace_missing,
 )
 from datagit.errors import InvalidInputError
 from datagit.storage.content import ContentStore, address
 from datagit.storage.statcache import StatCache
+from datagit.storage.stattable import StatTable
 
 IMAGES = DatasetConfig("train", "imagefolder", "train")
 
@@ -78,8 +78,7 @@ def test_a_file_outside_class_folders_is_an_unlabelled_example(ws: Path) -> None
     write_tree(ws, {"train/loose.png": b"1", "train/cat/a.png": b"a"})
     recs = {r.id: r for r in scan(IMAGES, hasher(ws))}
     assert recs["loose.png"].label is None and recs["a.png"].label == "cat"
-    assert {w[2] for w in walk_imagefolder(IMAGES, ws)} == {None, "cat"}
-    records, stats = read_imagefolder(IMAGES, hasher(ws))
+    records, stats = read_folders(IMAGES, hasher(ws))
     assert sorted((r.id, r.label) for r in records) == [("a.png", "cat"), ("loose.png", None)]
     assert set(stats) == {"train/loose.png", "train/cat/a.png"}
 
@@ -90,16 +89,19 @@ def test_a_missing_image_folder_is_an_empty_dataset(ws: Path) -> None:
     assert workspace_missing(IMAGES, ws)
     assert scan(IMAGES, hasher(ws)) == []
     assert list_imagefolder(IMAGES, ws) == {}
-    assert walk_imagefolder(IMAGES, ws) == []
-    assert stat_changes(IMAGES, ws, {}, limit=0) == ({}, [])
-    assert read_imagefolder(IMAGES, hasher(ws)) == ([], {})
+    assert scan_changes(IMAGES, ws, StatTable(), limit=0)[:2] == ({}, [])
+    records, table = read_folders(IMAGES, hasher(ws))
+    assert records == [] and dict(table) == {}
     (ws / "train").mkdir()
     assert not workspace_missing(IMAGES, ws) and scan(IMAGES, hasher(ws)) == []
 
 
 def test_an_image_folder_path_that_is_a_file_is_refused(ws: Path) -> None:
     (ws / "train").write_bytes(b"not a folder")
-    for listing in (lambda: scan(IMAGES, hasher(ws)), lambda: stat_changes(IMAGES, ws, {}, 0)):
+    for listing in (
+        lambda: scan(IMAGES, hasher(ws)),
+        lambda: scan_changes(IMAGES, ws, StatTable(), 0),
+    ):
         with pytest.raises(InvalidInputError, match="dataset train: train is not a folder"):
             listing()
 

@@ -11,6 +11,8 @@ from torch.utils.data import DataLoader
 from datagit import Repo
 from datagit.api import harness
 from datagit.core.config import DatasetConfig
+from datagit.core.recordarray import RecordArray
+from datagit.harness.data import freeze_inherited
 from datagit.harness.train import Hooks, Step
 
 
@@ -24,10 +26,13 @@ def test_to_torch_reads_the_store_with_workers(tmp_path: Path) -> None:
     # the workspace is not read: the bytes come from the content store
     for p in (repo.workdir / "train").rglob("*.png"):
         p.unlink()
-    loader = DataLoader(ds, batch_size=64, num_workers=2)
+    loader = DataLoader(ds, batch_size=64, num_workers=2, worker_init_fn=freeze_inherited)
     xs, ys = zip(*loader, strict=True)
     assert torch.cat(xs).shape == (240, 3, 8, 8)
     assert torch.cat(ys).tolist() == ds.targets
+    # records packed in one block the workers share, decoded one at a time
+    assert isinstance(ds.records, RecordArray) and list(ds.records) == view.records
+    assert ds.ids == [r.id for r in view.records]
 
 
 def test_to_torch_with_a_transform_and_the_iterable_variant(tmp_path: Path) -> None:

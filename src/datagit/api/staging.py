@@ -24,7 +24,8 @@ from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.diff import changes_between
-from datagit.core.layouts import Hasher, file_record, list_imagefolder, read_imagefolder
+from datagit.core.folderread import read_folders
+from datagit.core.layouts import Hasher, file_record, list_imagefolder
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, CorruptObjectError, DatagitError, InvalidInputError
@@ -108,6 +109,7 @@ def _add(
             new_ds[name], changes[name] = _stage_full(
                 repo, dcfg, hasher, base, prefixes, report or repo.head() is not None, progress
             )
+            repo.git.flush_batch(FLUSH_BYTES)  # a big dataset's shards: on disk, not held
         root = manifest.write_root(repo.git, cfg_bytes, new_ds)
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
@@ -133,6 +135,7 @@ def _add(
     return dict(sorted(changes.items()))
 
 
+FLUSH_BYTES = 4 << 20  # a dataset staged in full wrote this much: pack it before the next
 SKIP = "skip"  # in a carried patch: the change is too large to be worth a patch
 
 
@@ -171,7 +174,7 @@ def _stage_full(
         # The new snapshot will vouch for every file, so the stat cache is not
         # written; an older snapshot vouches for the files it saw (see snapshot_rows).
         known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
-        work, stats = read_imagefolder(cfg, hasher, known, False, progress)
+        work, stats = read_folders(cfg, hasher, known, record_stats=False, progress=progress)
     elif cfg.layout == "imagefolder":
         hasher.known = snapshot.snapshot_rows(repo.git, cfg, repo.snapshots)
         listing = list_imagefolder(cfg, repo.workdir)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:  # imported when a workspace has rules: 30 ms off every command otherwise
+    import pathspec
 
 NAME = ".datagitignore"
 
@@ -63,6 +65,8 @@ def load(workdir: str | os.PathLike[str]) -> Ignore | None:
         lines = f.read().splitlines()
     found = None
     if any(line.strip() and not line.lstrip().startswith("#") for line in lines):
+        import pathspec
+
         spec = pathspec.GitIgnoreSpec.from_lines(lines)
         found = Ignore(spec, _joined(spec))
     _cache[path] = (key, found)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,10 +21,10 @@ from datagit.core import ignore
 from datagit.core.config import DatasetConfig
 from datagit.core.records import Record, validate_id
 from datagit.errors import InvalidInputError
-from datagit.progress import Progress, Reporter
-from datagit.storage import parallel
+from datagit.progress import Reporter
 from datagit.storage.content import PackWriter, address, read_file
 from datagit.storage.statcache import StatCache, cached_key
+from datagit.storage.stattable import StatTable
 
 PathFilter = Callable[[str], bool]
 
@@ -284,69 +284,12 @@ def _class_folders(cfg: DatasetConfig, workdir: Path) -> tuple[Path, list[str], 
     return root, labels, real_workdir
 
 
-Walked = tuple[str, str, str | None, str]  # (workspace path, absolute path, label, id)
-
-
 def split_path(cfg: DatasetConfig, path: str) -> tuple[str | None, str]:
     """(label, id) of an image folder's workspace path: ``train/cat/a/1.png`` →
     ``("cat", "a/1.png")``; ``train/1.png`` (no class folder) → ``(None, "1.png")``."""
     rest = path[len(cfg.path) + 1 :]
     label, sep, example_id = rest.partition("/")
     return (label, example_id) if sep else (None, rest)
-
-
-def walk_imagefolder(cfg: DatasetConfig, workdir: Path, known: Container[str] = ()) -> list[Walked]:
-    """Every file of an image folder, with every layout rule checked, but not stat'ed.
-
-    The stat (and the read) is the per-file cost, so callers split it across
-    both cores (`split_run`); a listing alone costs one ``getdents`` per folder.
-    Ids of paths in ``known`` (a snapshot: one path per id) were validated when
-    first seen and are not again; a duplicate id needs a new path, so only then
-    are ids counted, and the careful listing reports the pair.
-    """
-    root, labels, real_workdir = _class_folders(cfg, workdir)
-    out: list[Walked] = []
-    append = out.append
-    new = 0
-    for label, rel_id, path, entry in _walk(cfg, root, labels, real_workdir):
-        if path not in known:
-            validate_id(rel_id, path)
-            new += 1
-        append((path, entry.path, label, rel_id))
-    if new and len({w[3] for w in out}) != len(out):
-        list_imagefolder(cfg, workdir)  # raises the duplicate-id error naming both files
-    return out
-
-
-def stat_changes(
-    cfg: DatasetConfig, workdir: Path, stats: Mapping[str, tuple[int, int, int]], limit: int
-) -> tuple[dict[str, tuple[int, int, int]], list[str]]:
-    """(path → stat of files new or changed since ``stats``, paths gone).
-
-    An entry whose mtime is at or past ``limit`` is racy and counts as changed.
-    Only differences come back from the stat loop (on both cores), so a
-    no-change scan of 100,000 files builds no per-file objects at all.
-    """
-    files = walk_imagefolder(cfg, workdir, known=stats)
-
-    def run(part: Sequence[Walked], _in_child: bool) -> list[tuple[str, tuple[int, int, int]]]:
-        out = []
-        get = stats.get
-        for path, abspath, _label, _id in part:
-            st = _stat_path(abspath, path)
-            t = (st.st_size, st.st_mtime_ns, st.st_ino)
-            if t[1] >= limit or get(path) != t:
-                out.append((path, t))
-        return out
-
-    found, _ = parallel.split_run(files, run)
-    changed = dict(found)
-    new = sum(1 for p in changed if p not in stats)
-    gone: list[str] = []
-    if len(files) - new != len(stats):
-        present = {f[0] for f in files}
-        gone = [p for p in stats if p not in present]
-    return changed, gone
 
 
 NARROW_MAX_FOLDERS = 32  # more changed folders than this: a full scan is cheaper
@@ -356,11 +299,11 @@ NARROW_MAX_PATHS = 5_000  # …and more paths than this and a quarter of the dat
 def narrow_changes(
     cfg: DatasetConfig,
     workdir: Path,
-    stats: Mapping[str, tuple[int, int, int]],
+    stats: StatTable,
     limit: int,
     paths: list[str],
 ) -> tuple[dict[str, tuple[int, int, int]], list[str]] | None:
-    """`stat_changes`, looking only at ``paths`` (a filesystem monitor's answer).
+    """`folderscan.scan_changes`, looking only at ``paths`` (a filesystem monitor's answer).
 
     Every layout rule is checked on what changed: the rest was checked when it
     was scanned. Racy snapshot entries are always looked at. None when the
@@ -405,14 +348,14 @@ def narrow_changes(
         if folders > NARROW_MAX_FOLDERS:
             return None
         inner = path + "/"
-        files.update((p, str(workdir / p)) for p in stats if p.startswith(inner))
+        files.update((p, str(workdir / p)) for p in stats.under(inner))
         if label in label_set and os.path.isdir(abspath):
             rel_dir = rel + "/" if rel else ""
             for _l, _i, p, entry in _walk_folder(
                 cfg, label, abspath, rel_dir, label_set, real_workdir
             ):
                 files[p] = entry.path
-    files.update((p, str(workdir / p)) for p, st in stats.items() if st[1] >= limit)
+    files.update((p, str(workdir / p)) for p, _st in stats.racy(limit))
     changed: dict[str, tuple[int, int, int]] = {}
     for path, abspath in files.items():
         try:
@@ -497,77 +440,6 @@ def in_metadata(real_path: str, real_workdir: str) -> bool:
 def file_record(rel_path: str, entry: FileEntry, hasher: Hasher) -> Record:
     key = hasher.file(rel_path, entry.st, entry.abspath)
     return Record(entry.id, entry.label, key, entry.stat[0])
-
-
-def read_imagefolder(
-    cfg: DatasetConfig,
-    hasher: Hasher,
-    known: Mapping[str, tuple[int, int, int, str, int]] | None = None,
-    record_stats: bool = True,
-    progress: Progress | None = None,
-) -> tuple[list[Record], dict[str, tuple[int, int, int]]]:
-    """Every record of an image folder, plus each file's stat for a snapshot.
-
-    The whole-folder `add` path: list and check, then stat, read, hash and store
-    what the stat cache does not know, on both cores (`split_run`; the helper
-    writes a pack of its own, adopted once it has reported). A tight loop of
-    stat + read + hash + pack append costs what a plain read + hash loop costs,
-    so what this adds is what `add` must really do (records, the stat cache).
-    ``progress`` hears of every file, as phase ``adding <dataset>`` (the helper's
-    half is counted when it reports back).
-
-    ``known`` adds stat-cache rows from elsewhere (`snapshot_rows`); with
-    ``record_stats=False`` the stat cache is not written, because the caller
-    keeps the same facts in a snapshot (100,000 sqlite rows cost 0.3 s).
-    """
-    files = walk_imagefolder(cfg, hasher.workdir)
-    report = Reporter(progress, f"adding {cfg.name}", len(files), "files")
-    writer = hasher.writer
-    rows: Mapping[str, tuple[int, int, int, str, int]] = (
-        {} if hasher.cache.empty() else hasher.cache.rows  # loaded before any fork
-    )
-    if known:
-        rows = {**known, **rows} if rows else known
-    side: list[Path] = []
-
-    def run(part: Sequence[Walked], in_child: bool) -> list[tuple[tuple[int, int, int], str, bool]]:
-        w = writer
-        if in_child and writer is not None:
-            w = PackWriter(writer.store, pack=side[0])
-        out = []
-        advance = report.advance if not in_child else None
-        for path, abspath, _label, _id in part:
-            if advance is not None:
-                advance()
-            st = _stat_path(abspath, path)
-            t = (st.st_size, st.st_mtime_ns, st.st_ino)
-            key = cached_key(rows.get(path), t)
-            if key is not None and (w is None or w.store.has(key)):
-                out.append((t, key, False))
-                continue
-            out.append((t, read_new(path, abspath, t[0], w), True))
-        if w is not None and w is not writer:
-            w.flush()  # complete, fsynced and indexed before the parent adopts it
-        return out
-
-    if writer is not None and len(files) >= parallel.parallel_min():
-        side.append(writer.side_pack())
-    got, helped = parallel.split_run(files, run)
-    if helped and side:
-        writer.adopt(side[0])  # type: ignore[union-attr]
-    report.advance(max(0, len(files) - report.done))  # the helper's half
-    report.finish()
-    record, started = hasher.cache.record_stat, hasher.started
-    records = []
-    stats = {}
-    for (path, _abspath, label, example_id), (t, key, fresh) in zip(files, got, strict=True):
-        if fresh:
-            if record_stats:
-                record(path, t, key, started)
-            hasher.hashed += 1
-        records.append(Record(example_id, label, key, t[0]))
-        stats[path] = t
-    return records, stats
 
 
 def scan_imagefolder(

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
 from datagit.core.config import DatasetConfig
+from datagit.core.folderscan import scan_changes
 from datagit.core.layouts import (
     FileEntry,
     Hasher,
@@ -23,13 +24,13 @@ from datagit.core.layouts import (
     list_imagefolder,
     narrow_changes,
     split_path,
-    stat_changes,
 )
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import SAME_CONTENT, Record
 from datagit.errors import DatagitError
 from datagit.storage.git import GitStore
 from datagit.storage.statcache import RACY_NS, Snapshots, StatCache
+from datagit.storage.stattable import StatTable
 
 
 def _id_of(cfg: DatasetConfig, path: str) -> str:
@@ -55,10 +56,14 @@ def listing_delta(
     if answer is not None and answer.paths is not None:
         narrowed = narrow_changes(cfg, hasher.workdir, stats, settled, answer.paths)
     rescanned = narrowed is None and answer is not None
+    reordered = False
     if narrowed is None:
-        narrowed = stat_changes(cfg, hasher.workdir, stats, limit=settled)
         snapshots.full_scanned += len(stats)
-    changed, gone = narrowed
+        scanned = scan_changes(cfg, hasher.workdir, stats, settled)
+        changed, gone, now, reordered = scanned
+    else:
+        changed, gone = narrowed
+        now = stats  # the snapshot's own table, brought up to date below
     # A file moved to another class folder keeps size, mtime and inode: if it was
     # last written before the snapshot, its bytes are the ones the old record names,
     # so a re-label reads and hashes nothing.
@@ -73,21 +78,23 @@ def listing_delta(
         rec = file_record(path, entry_for(cfg, hasher.workdir, path), hasher)
         upserts[rec.id] = rec
     deletes = [i for i in (_id_of(cfg, p) for p in gone) if i not in upserts]
-    now = stats  # the snapshot's own dict, brought up to date: nothing else holds it
-    for p in gone:
-        del now[p]
-    now.update(changed)
+    if narrowed is not None:
+        for p in gone:
+            del now[p]
+        now.update(changed)
     token_now = answer.token if answer else None
-    return Delta(now, upserts, deletes, started, token_now, rescanned)
+    return Delta(now, upserts, deletes, started, token_now, rescanned or reordered)
 
 
 class Delta(NamedTuple):
-    stats: dict[str, tuple[int, int, int]]  # path → stat now
+    stats: StatTable  # path → stat now
     upserts: dict[str, Record]  # new or changed records by id
     deletes: list[str]  # ids gone
     started: int  # when the scan started (the new snapshot's time)
     token: str | None  # the monitor's token from before the scan
-    rescanned: bool  # a monitor runs but could not narrow this scan: worth a new token
+    # A monitor runs but could not narrow this scan (worth a new token), or folders
+    # listed in a new order: worth saving even when nothing changed.
+    rescanned: bool
 
 
 def stage_fast(

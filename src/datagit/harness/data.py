@@ -7,6 +7,7 @@ its own read handle on the store. Every read is verified against its address.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
+from datagit.core.recordarray import RecordArray
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.harness.metrics import UNLABELLED
@@ -129,6 +131,14 @@ class RowToTensor:
         return (x - torch.tensor(self.mean)) / torch.tensor(self.std)
 
 
+def freeze_inherited(_worker: int = 0) -> None:
+    """A DataLoader worker's first act: move everything it inherited from the parent
+    into the collector's permanent generation (O(1)). A full collection in the worker
+    would otherwise write to the header of every object the parent holds (a view's
+    million records) and copy every page of the parent's heap."""
+    gc.freeze()
+
+
 class StoreDataset(Dataset):
     """A map-style dataset over one dataset at one revision, in id order.
 
@@ -150,8 +160,12 @@ class StoreDataset(Dataset):
         return_index: bool = False,
     ) -> None:
         self.name = name
-        self.records = list(records)
-        self.ids = [r.id for r in self.records]
+        # Packed, not a list of objects: forked DataLoader workers share its pages
+        # (see core/recordarray.py); ids are plain strings, which workers never touch.
+        self.records: Sequence[Record] = (
+            records if isinstance(records, RecordArray) else RecordArray(records)
+        )
+        self.ids = [r.id for r in records]
         self.reader = reader
         self.decoder = decoder
         self.transform = transform
@@ -349,7 +363,13 @@ def column_stats(ds: StoreDataset) -> tuple[tuple[float, ...], tuple[float, ...]
 
 def stack(ds: StoreDataset, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode every example once into an input tensor and a target tensor."""
-    loader = DataLoader(ds, batch_size=256, shuffle=False, num_workers=num_workers)
+    loader = DataLoader(
+        ds,
+        batch_size=256,
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=freeze_inherited,
+    )
     xs, ys = [], []
     for batch in loader:
         xs.append(batch[0])

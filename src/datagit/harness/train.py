@@ -27,7 +27,14 @@ from torch.utils.data import DataLoader
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.harness import metrics as metrics_mod
 from datagit.harness.config import AUTO, HarnessConfig, load_entry_point
-from datagit.harness.data import RowToTensor, StoreDataset, column_stats, stack, to_torch
+from datagit.harness.data import (
+    RowToTensor,
+    StoreDataset,
+    column_stats,
+    freeze_inherited,
+    stack,
+    to_torch,
+)
 from datagit.harness.models import build_model, optimizer, schedule
 from datagit.progress import Event, Progress
 
@@ -315,7 +322,10 @@ def _batches(
             yield idx, tensors[0][idx], tensors[1][idx]
         return
     loader = DataLoader(
-        data, batch_sampler=[c.tolist() for c in chunks], num_workers=cfg.num_workers
+        data,
+        batch_sampler=[c.tolist() for c in chunks],
+        num_workers=cfg.num_workers,
+        worker_init_fn=freeze_inherited,
     )
     for x, y, idx in _named(loader, data):
         yield idx, x, y
@@ -350,7 +360,9 @@ def predict(
     """Class probabilities and per-example loss (NaN for unseen labels), in id order."""
     model.eval()
     probs, losses = [], []
-    loader = DataLoader(data, batch_size=256, shuffle=False, num_workers=workers)
+    loader = DataLoader(
+        data, batch_size=256, shuffle=False, num_workers=workers, worker_init_fn=freeze_inherited
+    )
     with torch.no_grad():
         for x, y, _ in _named(loader, data):
             logits = model(x.to(device)).float().cpu()

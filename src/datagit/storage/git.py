@@ -135,6 +135,13 @@ class GitStore:
                 self._flush_batch()
                 self._batch = None
 
+    def flush_batch(self, min_bytes: int = 0) -> None:
+        """Write what the open batch holds as a pack now, if it holds ``min_bytes`` or
+        more, and go on batching: one dataset's shards need not stay in memory while
+        the next is read."""
+        if self._batch is not None and self._batch_bytes >= min_bytes:
+            self._flush_batch()
+
     def _flush_batch(self) -> None:
         pending = self._batch
         if not pending:

@@ -52,16 +52,18 @@ def split_run(
     items: Sequence[T],
     run: Callable[[Sequence[T], bool], list[Any]],
     minimum: int | None = None,
+    at: int | None = None,
 ) -> tuple[list[Any], bool]:
     """``run(items, in_child)`` over two halves; returns (results in order, helped).
 
     ``helped`` is True when the child's results were used, so a caller whose child
     wrote files of its own (a side pack) knows to adopt them. ``run``'s results
-    must be marshal-able (str, int, bytes, tuples and lists of them).
+    must be marshal-able (str, int, bytes, tuples and lists of them). ``at`` splits
+    elsewhere than in the middle (items of unequal cost, ordered by the caller).
     """
     if len(items) < (parallel_min() if minimum is None else minimum) or not can_fork():
         return run(items, False), False
-    half = len(items) // 2
+    half = len(items) // 2 if at is None else at
     mine, theirs = items[:half], items[half:]
     r, w = os.pipe()
     parent = os.getpid()

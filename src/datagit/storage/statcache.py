@@ -11,11 +11,14 @@ import marshal
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import xxhash
+
+from datagit.storage import stattable
+from datagit.storage.stattable import StatTable
 
 if TYPE_CHECKING:
     from datagit.storage import fsmonitor
@@ -189,30 +192,45 @@ def cached_key(
     return row[3]
 
 
-_SNAP_MAGIC = b"DGSNAP2\n"  # then xxh3-64 of the marshalled body, then the body
+_SNAP_MAGIC = b"DGSNAP3\n"  # then xxh3-64 of the marshalled body, then the body
+_OLD_MAGIC = b"DGSNAP2\n"  # the same, with the stats as one path → stat dict
 
 
-def _well_formed(snap: Snapshot, deep: bool) -> bool:
-    """Whether a loaded snapshot has the shape the code relies on (``deep``: every entry)."""
-    if not (
-        isinstance(snap.tree, str)
-        and isinstance(snap.taken, int)
-        and isinstance(snap.stats, dict)
-        and (snap.token is None or isinstance(snap.token, str))
-    ):
-        return False
-    if not deep:
-        return True
+def _well_formed(tree: object, taken: object, stats: object, token: object) -> bool:
+    """Whether a loaded snapshot's header has the shape the code relies on."""
+    return (
+        isinstance(tree, str)
+        and isinstance(taken, int)
+        and isinstance(stats, dict)
+        and (token is None or isinstance(token, str))
+    )
+
+
+def _stat_dict(entries: dict[object, object]) -> bool:
+    """Whether ``entries`` is ``str → (int, int, int)`` throughout (a snapshot written
+    before snapshots carried a checksum is checked entry by entry)."""
     return all(
         isinstance(k, str) and type(v) is tuple and len(v) == 3 and all(type(x) is int for x in v)
-        for k, v in snap.stats.items()
+        for k, v in entries.items()
     )
+
+
+def _table(folders: dict[object, object]) -> StatTable | None:
+    """A v3 body's folders as a `StatTable`; None if any folder is malformed."""
+    for folder, got in folders.items():
+        if not isinstance(folder, str):
+            return None
+        if isinstance(got, dict) and not _stat_dict(got):
+            return None
+        if not isinstance(got, dict) and not stattable.well_formed(got):
+            return None
+    return StatTable.decode(folders)  # type: ignore[arg-type]
 
 
 class Snapshot(NamedTuple):
     tree: str  # the dataset tree the workspace matched
     taken: int  # when (ns): entries written within RACY_NS of it are not trusted
-    stats: dict[str, tuple[int, int, int]]  # workspace path → (size, mtime_ns, inode)
+    stats: StatTable  # workspace path → (size, mtime_ns, inode), packed per folder
     token: str | None  # the filesystem monitor's token from just before the scan
 
 
@@ -246,14 +264,16 @@ class Snapshots:
     def load(self, dataset: str) -> Snapshot | None:
         """The dataset's snapshot, or None: a damaged one is discarded (the next scan
         rebuilds it), never trusted. Snapshots carry a checksum; older ones without
-        it are checked entry by entry."""
+        it are checked entry by entry, and older formats are read as they were."""
         try:
             raw = self._path(dataset).read_bytes()
         except OSError:
             return None
-        checked = raw.startswith(_SNAP_MAGIC)
+        checked = raw.startswith((_SNAP_MAGIC, _OLD_MAGIC))
+        packed = raw.startswith(_SNAP_MAGIC)
         if checked:
-            digest, body = raw[len(_SNAP_MAGIC) : len(_SNAP_MAGIC) + 8], raw[len(_SNAP_MAGIC) + 8 :]
+            start = len(_SNAP_MAGIC) + 8
+            digest, body = raw[len(_SNAP_MAGIC) : start], raw[start:]
             if xxhash.xxh3_64_digest(body) != digest:
                 return self._discard(dataset)
             raw = body
@@ -261,8 +281,13 @@ class Snapshots:
             tree, taken, stats, *token = marshal.loads(raw)
         except (EOFError, ValueError, TypeError):
             return self._discard(dataset)
-        snap = Snapshot(tree, taken, stats, token[0] if token else None)  # older: no token
-        return snap if _well_formed(snap, deep=not checked) else self._discard(dataset)
+        tok = token[0] if token else None  # the oldest snapshots had no token
+        if not _well_formed(tree, taken, stats, tok) or (not checked and not _stat_dict(stats)):
+            return self._discard(dataset)
+        table = _table(stats) if packed else StatTable.from_items(stats.items())
+        if table is None:
+            return self._discard(dataset)
+        return Snapshot(tree, taken, table, tok)
 
     def _discard(self, dataset: str) -> Snapshot | None:
         if not self.readonly:
@@ -283,7 +308,7 @@ class Snapshots:
         dataset: str,
         tree: str,
         taken_ns: int,
-        stats: dict[str, tuple[int, int, int]],
+        stats: Mapping[str, tuple[int, int, int]],
         token: str | None = None,
     ) -> None:
         if self.readonly:
@@ -291,7 +316,9 @@ class Snapshots:
         self.folder.mkdir(exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".tmp")
-        body = marshal.dumps((tree, taken_ns, stats, token))
+        if not isinstance(stats, StatTable):
+            stats = StatTable.from_items(stats.items())
+        body = marshal.dumps((tree, taken_ns, stats.encode(), token))
         tmp.write_bytes(_SNAP_MAGIC + xxhash.xxh3_64_digest(body) + body)
         os.replace(tmp, path)
 
