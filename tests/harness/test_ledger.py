@@ -74,7 +74,7 @@ def test_harness_ledger_is_complete(tmp_path: Path, extra: str, dtype: str, boun
 
 
 def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...], conv: bool,
-          close_every: int = 1, skip: bool = False) -> Ledger:  # fmt: skip
+          close_every: int = 1, skip: bool = False, **ledger_args: object) -> Ledger:  # fmt: skip
     """A hand-written loop (Nesterov, dampening, Conv2d, uneven epochs: what the harness
     config cannot ask for) driving the ledger through the same hook calls as `fit`."""
     torch.manual_seed(0)
@@ -90,8 +90,9 @@ def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...
         model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
     y = torch.randint(0, 4, (n,))
     opt = make_opt(model.parameters())
-    ledger = Ledger(layers, "float64")
+    ledger = Ledger(layers, "float64", **ledger_args)  # type: ignore[arg-type]
     ledger.on_train_start(model, opt)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 7, 0.5)  # maps that change along the run
     gen = torch.Generator().manual_seed(1)
     step = 0
     for epoch in range(5):
@@ -107,6 +108,7 @@ def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...
             ledger.before_step(info)
             opt.step()
             ledger.after_step(info)
+            sched.step()
             step += 1
         if (epoch + 1) % close_every == 0:
             ledger.on_epoch_end(epoch, 0.0)
@@ -139,6 +141,66 @@ def test_every_rule_adds_up(
     total = contrib.sum(0) + ledger.init_share + ledger.rounding
     assert float((total - delta).abs().max() / delta.abs().max()) <= 1e-12
     assert float(ledger.rounding.abs().max() / delta.abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1),
+    ],
+    ids=["nesterov", "dampening", "plain"],
+)
+@pytest.mark.parametrize("budget", [None, 3000], ids=["fold-at-end", "fold-mid-training"])
+def test_factored_path_matches_per_step_accounts(
+    make_opt: Callable[..., torch.optim.Optimizer], budget: int | None
+) -> None:
+    """SGD on Linear layers keeps gradient factors and folds them later; each example's
+    account is the one the per-step path brings forward, to float64 rounding, whether the
+    store folds once at the end or many times mid-training (a small budget)."""
+    layers = ("0.weight", "output")
+    fast = _loop(make_opt, layers, False, 1, True, factor_budget=budget)
+    slow = _loop(make_opt, layers, False, 1, True, factored=False)
+    assert fast.store is not None and slow.store is None
+    assert fast.store.folds == 1 if budget is None else fast.store.folds > 3
+    ids_f, c_f = fast.contributions()
+    ids_s, c_s = slow.contributions()
+    assert ids_f == ids_s
+    assert float((c_f - c_s).abs().max() / c_s.abs().max()) <= 1e-12
+    delta = fast._theta() - fast.theta0
+    total = c_f.sum(0) + fast.init_share + fast.rounding
+    assert float((total - delta).abs().max() / delta.abs().max()) <= 1e-12
+    if budget is None:  # store and final shares within 2·N·|R|·8 bytes
+        assert fast.memory_bytes() <= 2 * c_f.numel() * 8
+
+
+def test_factored_path_sums_positions_of_a_sequence() -> None:
+    """A Linear applied to [B, n, in] has per-example gradient Σ_n δ_n ⊗ a_n, not one
+    outer product: the store keeps n rows per example and the fold sums them."""
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, 6)
+    y = torch.randint(0, 4, (40,))
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
+    accounts = []
+    for factored in (True, False):
+        torch.manual_seed(1)
+        for p in model.parameters():
+            nn.init.normal_(p, std=0.3)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        ledger = Ledger(("0",), factored=factored)
+        ledger.on_train_start(model, opt)
+        for step, idx in enumerate(torch.arange(40).split(8) * 2):
+            opt.zero_grad()
+            losses = F.cross_entropy(model(x[idx]).mean(1), y[idx], reduction="none")
+            losses.mean().backward()
+            info = Step(0, step, step, [f"e{i}" for i in idx.tolist()], idx, x[idx], y[idx],
+                        losses, 0.0, 0.0, model, opt)  # fmt: skip
+            opt.step()
+            ledger.after_step(info)
+        ledger.on_train_end(model)
+        accounts.append(ledger.contributions()[1])
+    assert float((accounts[0] - accounts[1]).abs().max() / accounts[1].abs().max()) <= 1e-12
 
 
 def test_refuses_what_it_cannot_decompose() -> None:

@@ -47,7 +47,7 @@ def ledger_hook(
         return None
     from datagit.harness.ledger import Ledger
 
-    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples)
+    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples, epochs=cfg.epochs)
 
 
 def train_size(repo: Repo, rev: str, cfg: HarnessConfig) -> int:

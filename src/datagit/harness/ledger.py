@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from datagit.errors import DatagitError
+from datagit.harness.ledger_factors import FactorStore, LedgerError, factor_layers
 from datagit.harness.train import Hooks, Step
 
 LEDGER_VERSION = 1
@@ -44,10 +44,6 @@ OUTPUT = "output"  # alias of the last Linear/Conv2d layer: ``output.weight``, `
 ARTIFACT_PREFIX = "ledger-"
 _CHUNK = 4096  # examples brought forward at once when flushing
 _NEVER = -(2**40)  # segment of an account never touched (it is zero: nothing to bring forward)
-
-
-class LedgerError(DatagitError):
-    """The ledger cannot account for this model, parameter or optimiser."""
 
 
 def artifact_key(layers: Sequence[str], dtype: str) -> str:
@@ -235,9 +231,17 @@ class Ledger(Hooks):
         dtype: str = "float64",
         config_digest: str = "",
         capacity: int = 0,
+        factored: bool = True,
+        factor_budget: int | None = None,
+        epochs: int = 0,
     ) -> None:
         """``capacity``: the number of training examples when known, so the accounts are
-        allocated once rather than grown (which copies them) during the first epoch."""
+        allocated once rather than grown (which copies them) during the first epoch.
+        ``factored``: SGD on Linear layers keeps gradient factors and folds them later
+        (`ledger_factors`); False forces the per-step account path (kept for Adam and
+        Conv2d, and to check one against the other). ``factor_budget``: the most bytes
+        the factor store holds before it folds mid-training (see `FactorStore`);
+        ``epochs``: how many epochs training will run, when known."""
         if dtype not in DTYPES:
             raise LedgerError(f"ledger dtype {dtype!r} is not supported", hint="float64 or float32")
         self.layers = tuple(layers)
@@ -249,6 +253,11 @@ class Ledger(Hooks):
         self.seconds = 0.0
         self.steps = 0
         self.capacity = capacity
+        self.factored = factored
+        self.factor_budget = factor_budget
+        self.epochs = epochs
+        self.store: FactorStore | None = None
+        self.shares: torch.Tensor | None = None
 
     # -- setup ------------------------------------------------------------------
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -268,6 +277,12 @@ class Ledger(Hooks):
         size = sum(self.sizes)
         device, dt = self.params[0].device, self.dtype
         self.device = device
+        layers = factor_layers(modules, self.names, self.sizes)
+        self.store = None
+        if self.factored and self.rule.kind == "sgd" and layers:
+            rows, budget = self.capacity * self.epochs, self.factor_budget
+            self.store = FactorStore(layers, size, dt, device, self.capacity, budget, rows)
+        self.shares = None
         self.theta0 = self._theta()
         self.init_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.state = torch.zeros(0, 2, size, dtype=dt, device=device)  # per example
@@ -291,12 +306,13 @@ class Ledger(Hooks):
         return torch.cat([p.detach().reshape(-1).to(self.dtype) for p in self.params])
 
     def _grow(self, n: int) -> None:
-        have = self.state.shape[0]
+        have = len(self.ids)
         if n <= have or n == 0:
             return
         pad = max(n, 2 * have, 64) - have
-        z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
-        self.state = torch.cat([self.state, z])
+        if self.store is None:  # the factored path keeps no per-example state while training
+            z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
+            self.state = torch.cat([self.state, z])
         self.seg = torch.cat([self.seg, torch.full((pad,), _NEVER, dtype=torch.long)])
         self.pos = torch.cat([self.pos, torch.zeros(pad, dtype=torch.long)])
         self.ids += [None] * pad
@@ -304,6 +320,23 @@ class Ledger(Hooks):
     # -- one step -----------------------------------------------------------------
     def after_step(self, step: Step) -> None:
         t0 = time.perf_counter()
+        m, v = self._map()
+        idx = step.indices.cpu()
+        self._grow(int(idx.max()) + 1)
+        for j, i in zip(idx.tolist(), step.ids, strict=True):
+            self.ids[j] = i
+        if self.store is not None:
+            hs = self.store.record(idx, self.captures, m, v)
+        else:
+            hs = self._step_accounts(idx, m, v)
+        self._step_eager(m, v, hs)
+        self.steps += 1
+        self.seconds += time.perf_counter() - t0
+
+    def _step_accounts(self, idx: torch.Tensor, m: Map, v: tuple[Any, Any]) -> torch.Tensor:
+        """The per-step account path: bring the batch's accounts forward and add their
+        gradients; returns the batch's summed gradient."""
+        v0, v1 = v
         h = torch.cat(
             [
                 self.captures[n.rsplit(".", 1)[0]].per_example(n.rsplit(".", 1)[1], self.dtype)
@@ -313,11 +346,6 @@ class Ledger(Hooks):
         )
         for cap in self.captures.values():
             cap.inputs = cap.grad_out = None
-        m, (v0, v1) = self._map()
-        idx = step.indices.cpu()
-        self._grow(int(idx.max()) + 1)
-        for j, i in zip(idx.tolist(), step.ids, strict=True):
-            self.ids[j] = i
         dev_idx = idx.to(self.device)
         st = self.state.index_select(0, dev_idx)
         if self.rule.kind == "sgd":
@@ -332,12 +360,16 @@ class Ledger(Hooks):
         self.pos[idx] = len(self.cur)
         self.cur.append(m)
         self.prefix = _mul(m, self.prefix)
+        return h.sum(0)
+
+    def _step_eager(self, m: Map, v: tuple[Any, Any], hs: torch.Tensor) -> None:
+        """The eager accounts: initial weights, rounding, and the total (which is θ)."""
+        v0, v1 = v
         acc = (
             torch.matmul(self._matrix(m), self.acc)
             if self.rule.kind == "sgd"
             else _apply(m, self.acc)
         )
-        hs = h.sum(0)
         acc[2, 0] += v0 * hs
         acc[2, 1] += v1 * hs
         # What torch actually did, less what the accounts say it did, is float rounding.
@@ -345,8 +377,6 @@ class Ledger(Hooks):
         acc[1, 0] += theta - acc[2, 0]
         acc[2, 0] = theta
         self.acc = acc
-        self.steps += 1
-        self.seconds += time.perf_counter() - t0
 
     def _map(self) -> tuple[Map, tuple[Any, Any]]:
         """This step's map M_t and injection v_t for the ledger's rule."""
@@ -448,7 +478,8 @@ class Ledger(Hooks):
 
     # -- segments -----------------------------------------------------------------
     def on_epoch_end(self, epoch: int, mean_loss: float) -> None:
-        self._close()
+        if self.store is None:
+            self._close()
 
     def _close(self) -> None:
         """End a segment: its suffix products, and examples it never saw brought past it."""
@@ -481,6 +512,13 @@ class Ledger(Hooks):
             self.state[dev] = _apply(maps(self.pos[part]), self.state[dev])
 
     def on_train_end(self, model: nn.Module) -> None:
+        t0 = time.perf_counter()
+        if self.store is not None:
+            for cap in self.captures.values():
+                cap.handle.remove()
+            self.shares = self.store.fold(final=True)
+            self.seconds += time.perf_counter() - t0
+            return
         self._close()
         t0 = time.perf_counter()
         last = (self.seg == self.k - 1).nonzero().flatten()
@@ -496,7 +534,8 @@ class Ledger(Hooks):
     def contributions(self) -> tuple[list[str], torch.Tensor]:
         """(ids, [examples, |R|] accounts) of every example seen, in dataset order."""
         seen = [j for j, i in enumerate(self.ids) if i is not None]
-        return [self.ids[j] for j in seen], self.state[seen, 0]  # type: ignore[misc]
+        shares = self.state[:, 0] if self.shares is None else self.shares
+        return [self.ids[j] for j in seen], shares[seen]  # type: ignore[misc]
 
     @property
     def init_share(self) -> torch.Tensor:
@@ -507,7 +546,11 @@ class Ledger(Hooks):
         return self.acc[1, 0]
 
     def memory_bytes(self) -> int:
-        """Bytes of the per-example accounts (share and momentum): 2·N·|R|·itemsize."""
+        """Bytes of the per-example buffers: the accounts (share and momentum,
+        2·N·|R|·itemsize) on the per-step path; the peak of factor store plus accounts on
+        the factored path."""
+        if self.store is not None:
+            return self.store.peak
         n = sum(1 for i in self.ids if i is not None)
         return 2 * n * self.state.shape[2] * self.state.element_size()
 
