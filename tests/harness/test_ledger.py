@@ -232,3 +232,62 @@ def test_ledger_json_names_its_settings(tmp_path: Path) -> None:
     assert meta["config"] == run.meta["key"]["config"] and meta["steps"] == 3
     info = attribution.ledger_info(run, hook.key)
     assert info is not None and info["params"] == ["3.weight"] and info["size"] == 160
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["nesterov = true\nweight_decay = 0.01", "dampening = 0.3\nweight_decay = 0.01"],
+    ids=["nesterov", "dampening"],
+)
+def test_harness_config_reaches_nesterov_and_dampening(tmp_path: Path, extra: str) -> None:
+    """`[harness] nesterov` and `dampening` reach torch's SGD and the ledger's rule, and
+    the accounts still add up end to end."""
+    repo = make_repo(tmp_path, MLP.replace("epochs = 3", "epochs = 2\n" + extra), n=120)
+    cfg = harness.load_config(repo)
+    plain = harness.load_config(repo, nesterov=False, dampening=0.0)
+    assert cfg.digest != plain.digest  # set away from its default, the key is hashed
+    hook = attribution.ledger_hook(cfg, ())
+    assert hook is not None
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    folder = run.artifact(hook.key)
+    assert folder is not None
+    data = LedgerData(folder)
+    rule = data.meta["rule"]
+    assert rule["nesterov"] == ("nesterov" in extra)
+    assert rule["dampening"] == (0.3 if "dampening" in extra else 0.0)
+    assert completeness(data)[0] <= 1e-12
+
+
+def test_new_momentum_keys_keep_old_run_keys() -> None:
+    """Configs that do not set nesterov or dampening keep the digest they had before those
+    keys existed, so their cached runs stay valid."""
+    from datagit.harness.config import HarnessConfig
+
+    cfg = HarnessConfig()
+    d = {k: v for k, v in cfg.to_dict().items()
+         if k not in {"num_workers", "preload", "eval_rev", "seed", "ledger", "ledger_dtype",
+                      "nesterov", "dampening"}}  # fmt: skip
+    d["harness_version"] = 1
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+    import hashlib
+
+    assert cfg.digest == hashlib.sha256(blob).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('optimizer = "adam"\nnesterov = true', "apply to optimizer"),
+        ("dampening = 1.5", r"dampening = 1\.5 must be in \[0, 1\)"),
+        ("nesterov = true\ndampening = 0.2", "needs momentum > 0 and dampening = 0"),
+        ("nesterov = true\nmomentum = 0.0", "needs momentum > 0"),
+        ('nesterov = "yes"', "nesterov = 'yes' has the wrong type"),
+    ],
+)
+def test_bad_momentum_keys_are_one_line_errors(tmp_path: Path, extra: str, message: str) -> None:
+    from datagit.errors import DatagitError
+
+    repo = make_repo(tmp_path, MLP + extra + "\n", n=40)
+    with pytest.raises(DatagitError, match=message) as err:
+        harness.load_config(repo)
+    assert "\n" not in str(err.value) and "datagit.toml" in str(err.value)
