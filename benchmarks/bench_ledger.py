@@ -263,36 +263,66 @@ def _by_loss(repo: Repo, cfg: object, label: str) -> list[str]:
 
 def bench_lds(root: Path) -> None:
     subsets = 20 if QUICK else 50
-    print(f"counterfactual quality: LDS on digits softmax regression ({subsets} half subsets)")
+    print(f"counterfactual quality: LDS on digits ({subsets} half subsets)")
     repo, _ = build(root / "lds")
     cfg = harness.load_config(repo, model="logreg", lr=0.1)
-    hook = attribution.ledger_hook(cfg, ())
+    (cf, proj), path = lds(repo, cfg, (), subsets, ["exact", "projected"], with_path=True)
+    row("LDS softmax regression, exact-Hessian", f"{cf:.3f}", f"path {path:.3f}", "≥ 0.75")
+    row("  the same, projected (TRAK-style)", f"{proj:.3f}", f"exact {cf:.3f}", "")
+    mlp = harness.load_config(repo, epochs=10)
+    (hid,), _ = lds(repo, mlp, ("1",), subsets, ["projected"])
+    (out,), _ = lds(repo, mlp, (), subsets, ["exact"])
+    row("LDS MLP hidden layer 1, projected k=2048", f"{hid:.3f}", f"output {out:.3f}", "report")
+    repo.close()
+
+
+def lds(
+    repo: Repo, cfg: object, layers: tuple[str, ...], subsets: int, kinds: list[str],
+    with_path: bool = False,
+) -> tuple[list[float], float]:  # fmt: skip
+    """LDS of each estimator in ``kinds`` (exact | projected) for a ledger of ``layers``,
+    and of the path ledger's first-order prediction when ``with_path``."""
+    from datagit.harness.trak import DIM, projected_gradients, projection
+
+    hook = attribution.ledger_hook(cfg, layers)  # type: ignore[arg-type]
     assert hook is not None
-    run = harness.train(repo, config=cfg, hooks=[hook])
-    _, data = attribution.ledger_run(repo, run_id=run.id)
+    run = harness.train(repo, config=cfg, hooks=[hook])  # type: ignore[arg-type]
+    want = f"{layers[0]}.weight" if layers else "output.weight"
+    _, data = attribution.ledger_run(repo, run_id=run.id, want=want)
     probe = attribution._probe(repo, run, data, run.weights())
     rng = np.random.default_rng(0)
     evals = sorted(rng.choice(len(probe.eval_ids), 50, replace=False).tolist())
     fgrad = margin_gradients(probe, evals)  # [50, |R|]
-    g, h = probe.output_curvature()
-    n = g.shape[0]
-    damping = cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING
-    h += damping * torch.eye(h.shape[0], dtype=h.dtype)
-    tau_cf = (-(g @ torch.linalg.solve(h, fgrad.T)) / n).numpy()  # [N, 50]
-    path = np.asarray(data.contrib, dtype=np.float64) @ fgrad.numpy().T  # first order, path
-    order = [probe.train_ids.index(i) for i in data.ids]
-    tau_path = path[np.argsort(order)]
+    damping = cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING  # type: ignore[attr-defined]
+    taus = []
+    for kind in kinds:
+        if kind == "exact":
+            g, h = probe.output_curvature()
+            h += damping * torch.eye(h.shape[0], dtype=h.dtype)
+            taus.append((-(g @ torch.linalg.solve(h, fgrad.T)) / g.shape[0]).numpy())
+        else:
+            proj = projection(fgrad.shape[1], DIM, 0) if fgrad.shape[1] > DIM else None
+            phi = projected_gradients(probe, proj)
+            pf = fgrad if proj is None else fgrad @ proj
+            f = phi.T @ phi / phi.shape[0] + damping * torch.eye(phi.shape[1], dtype=phi.dtype)
+            taus.append((-(phi @ torch.linalg.solve(f, pf.T)) / phi.shape[0]).numpy())
+    if with_path:
+        path = np.asarray(data.contrib, dtype=np.float64) @ fgrad.numpy().T
+        order = [probe.train_ids.index(i) for i in data.ids]
+        taus.append(path[np.argsort(order)])
     view = repo.dataset("train")
     ids = probe.train_ids
-    actual, pred_cf, pred_path = [], [], []
+    actual: list[list[float]] = []
+    preds: list[list[np.ndarray]] = [[] for _ in taus]
     for s in range(subsets):
         keep = set(rng.choice(len(ids), len(ids) // 2, replace=False).tolist())
         chosen = {ids[k] for k in keep}
         sub = harness.train(
-            repo, config=cfg, train_view=view.subset(lambda r, chosen=chosen: r.id in chosen)
+            repo,
+            config=cfg,
+            train_view=view.subset(lambda r, chosen=chosen: r.id in chosen),  # type: ignore[arg-type]
         )
-        probs = sub.probs()
-        outs = sub.outputs()
+        probs, outs = sub.probs(), sub.outputs()
         labels = [str(c) for c in sub.classes]
         m = []
         for e in evals:
@@ -302,14 +332,16 @@ def bench_lds(root: Path) -> None:
         actual.append(m)
         mask = np.zeros(len(ids), dtype=bool)
         mask[list(keep)] = True
-        pred_cf.append(tau_cf[mask].sum(0))
-        pred_path.append(tau_path[mask].sum(0))
+        for pred, tau in zip(preds, taus, strict=True):
+            pred.append(tau[mask].sum(0))
         print(f"    subset {s + 1}/{subsets}", end="\r", flush=True)
-    a, pc, pp = np.array(actual), np.array(pred_cf), np.array(pred_path)
-    lds_cf = np.nanmean([spearmanr(pc[:, j], a[:, j])[0] for j in range(len(evals))])
-    lds_path = np.nanmean([spearmanr(pp[:, j], a[:, j])[0] for j in range(len(evals))])
-    row("LDS, exact-Hessian counterfactual", f"{lds_cf:.3f}", f"path {lds_path:.3f}", "≥ 0.75")
-    repo.close()
+    a = np.array(actual)
+    scores = []
+    for pred in preds:
+        pa = np.array(pred)
+        rho = [spearmanr(pa[:, j], a[:, j])[0] for j in range(len(evals))]
+        scores.append(float(np.nanmean(rho)))
+    return (scores[:-1], scores[-1]) if with_path else (scores, float("nan"))
 
 
 def margin_gradients(probe: object, evals: list[int]) -> torch.Tensor:

@@ -219,6 +219,7 @@ class RegionBlame:
     examples: int
     rows: list[RegionRow] = field(default_factory=list)
     eval_examples: list[str] = field(default_factory=list)
+    estimator: str = ""  # counterfactual: exact-hessian | projected-fisher (k=…) | empirical-fisher
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``blame --region --json`` (and of the viewer's region blame)."""
@@ -241,10 +242,13 @@ def blame_region(
     eval_examples: Sequence[str] | None = None,
     regressed: str | None = None,
     counterfactual: bool = False,
+    projection_dim: int = 2048,
     progress: Callable[[Any], None] | None = None,
 ) -> RegionBlame:
     """Rank training examples (or their commits, authors, annotators, labels) by what
-    their ledger accounts did to ``region`` (or to the output row of class ``cls``)."""
+    their ledger accounts did to ``region`` (or to the output row of class ``cls``).
+    ``counterfactual``: influence estimates instead, exact for the output layer and
+    projected to ``projection_dim`` dimensions for other layers."""
     import numpy as np
 
     from datagit.harness.region import Region, project
@@ -281,19 +285,25 @@ def blame_region(
         wanted = _regressed(repo, regressed.split("..")[0], run, config_file)
     elif eval_examples:
         wanted = list(eval_examples)
-    method = "path"
+    method, estimator = "path", ""
     init: float | None
     rounding: float | None
     if counterfactual:
         if wanted:
             raise InvalidInputError("--counterfactual ranks by the region, not by eval examples")
+        if projection_dim < 1:
+            raise InvalidInputError(
+                f"--projection-dim {projection_dim} must be at least 1", hint="e.g. 2048"
+            )
         u = np.zeros(len(data.theta_final))
         if dnorm == 0.0:
             raise InvalidInputError(f"region {name} did not move during training")
         u[idx] = delta / dnorm
         cfg = run_config(run)
         p = _probe(repo, run, data, run.weights())
-        est = p.influence(u, cfg.weight_decay + COUNTERFACTUAL_DAMPING)
+        est, estimator = p.counterfactual(
+            u, cfg.weight_decay + COUNTERFACTUAL_DAMPING, projection_dim
+        )
         order = [p.train_ids.index(i) for i in data.ids] if p.train_ids != data.ids else None
         scores = est if order is None else est[order]
         norms = np.abs(scores)
@@ -324,6 +334,7 @@ def blame_region(
         examples=len(data.ids),
         rows=rows[:top] if top > 0 else rows,
         eval_examples=wanted,
+        estimator=estimator,
     )
 
 
