@@ -220,7 +220,7 @@ def bench_overhead_synthetic() -> None:
         _, contrib = h.contributions()
         bound = 2 * contrib.shape[0] * contrib.shape[1] * 8
         folds = h.store.folds if h.store is not None else 0
-        row(f"ledger bytes / 2·N·|R|·8 (N={contrib.shape[0]}, {epochs} ep, {folds} folds)",
+        row(f"peak bytes / 2·N·|R|·8, N={contrib.shape[0]}, {epochs} ep, {folds} fold",
             f"{h.memory_bytes() / bound:.2f}", f"{bound / 2**20:.1f} MiB", "≤ 1")  # fmt: skip
 
 
