@@ -32,13 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from datagit.errors import DatagitError
+from datagit.harness.ledger_layers import LedgerError
 
 Map = tuple[float, float, float, float]
-
-
-class LedgerError(DatagitError):
-    """The ledger cannot account for this model, parameter or optimiser."""
 
 
 _FOLD_BYTES = 64 * 2**20  # temporaries of one fold chunk
