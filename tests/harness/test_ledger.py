@@ -148,9 +148,10 @@ def test_every_rule_adds_up(
     [
         lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
         lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
         lambda p: torch.optim.SGD(p, lr=0.1),
     ],
-    ids=["nesterov", "dampening", "plain"],
+    ids=["nesterov", "dampening", "momentum", "plain"],
 )
 @pytest.mark.parametrize("budget", [None, 3000], ids=["fold-at-end", "fold-mid-training"])
 def test_factored_path_matches_per_step_accounts(

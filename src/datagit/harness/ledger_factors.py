@@ -222,9 +222,12 @@ class FactorStore:
             step = max(1, _FOLD_BYTES // (self.size * self.state.element_size()))
             for lo in range(0, n, step):
                 x, y = self.state[lo : lo + step, 0], self.state[lo : lo + step, 1]
-                keep = x.clone()
+                keep = x.clone() if c2 and not final else None  # c2 = 0 without weight decay
                 x.mul_(c0).add_(y, alpha=c1)
-                y.mul_(c3).add_(keep, alpha=c2)
+                if not final:  # the momentum is not needed after the last fold
+                    y.mul_(c3)
+                    if keep is not None:
+                        y.add_(keep, alpha=c2)
         self.peak = max(self.peak, self.used_bytes())
         out = self.state[:, :1] if final else self.state
         if self.rows:
