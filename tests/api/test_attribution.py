@@ -130,11 +130,27 @@ def test_credit_value_sums_to_the_improvement(story: tuple[Repo, list[str], str]
     v = attribution.credit_value(repo)
     assert v.eval_loss_final < v.eval_loss_init
     for table in (v.authors, v.annotators):
-        total = sum(r["value"] for r in table) + v.init + v.rounding + v.residual
-        assert total == pytest.approx(v.improvement, rel=1e-9)
+        total = sum(r["value"] for r in table) + v.init + v.rounding + v.unrecorded
+        assert total + v.residual == pytest.approx(v.improvement, rel=1e-9)
+    # integrated along the line θ_init → θ_final, what is left is quadrature error
+    assert abs(v.residual) < 1e-2 * abs(v.improvement) and v.unrecorded != 0.0
     names = {r["name"]: r for r in v.authors}
     assert set(names) == {"Ada", "Bob", "Carol"} and names["Bob"]["labels_set"] == 6
     assert names["Ada"]["value"] > 0 and json.dumps(v.to_dict())
+
+
+def test_credit_value_with_every_layer_recorded(
+    story: tuple[Repo, list[str], str], tmp_path: Path
+) -> None:
+    """With every layer in the ledger nothing is left unrecorded, and the values, init and
+    rounding add up to the improvement up to the quadrature error."""
+    repo, _, _ = story
+    config = tmp_path / "all.toml"
+    config.write_text(MLP + 'ledger = ["1", "3"]\n')
+    v = attribution.credit_value(repo, config_file=config)
+    assert v.params == ["1.weight", "1.bias", "3.weight", "3.bias"] and v.unrecorded == 0.0
+    total = sum(r["value"] for r in v.authors) + v.init + v.rounding
+    assert abs(v.improvement - total) < 1e-2 * abs(v.improvement)
 
 
 def test_bad_inputs_are_one_line_errors(story: tuple[Repo, list[str], str]) -> None:

@@ -74,7 +74,9 @@ def test_credit_value(dg: Cli) -> None:
     assert out.startswith("eval loss ") and "residual" in out and "Authors:" in out
     data = json.loads(dg("credit", "--value", "--json").output)
     total = sum(r["value"] for r in data["authors"]) + data["init"] + data["rounding"]
+    total += data["unrecorded"]
     assert total + data["residual"] == pytest.approx(data["improvement"])
+    assert "layers not recorded" in out
 
 
 @pytest.mark.parametrize(

@@ -440,6 +440,9 @@ def _provenance(repo: Repo, run: Run) -> dict[str, dict[str, Any]]:
 
 
 # -- credit --value -----------------------------------------------------------------
+VALUE_POINTS = 16  # quadrature points along θ_init → θ_final
+
+
 @dataclass
 class ValueCredit:
     """Each contributor's first-order share of the eval loss improvement, and the rest."""
@@ -455,7 +458,11 @@ class ValueCredit:
     residual: float
     authors: list[dict[str, Any]]
     annotators: list[dict[str, Any]]
-    method: str = "trapezoid: −⟨c_i, ½(∇L(θ_init) + ∇L(θ_final))⟩ on the ledger's parameters"
+    unrecorded: float = 0.0  # −⟨Δθ, ḡ⟩ over the parameters the ledger does not record
+    method: str = (
+        "integrated gradients: −⟨c_i, ḡ⟩, ḡ the eval-loss gradient averaged along the straight "
+        f"line θ_init → θ_final ({VALUE_POINTS}-point Gauss-Legendre)"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``credit --value --json`` (and of the viewer's value column)."""
@@ -471,20 +478,23 @@ def credit_value(
 ) -> ValueCredit:
     """Split L_eval(θ_init) − L_eval(θ_final) among the contributors of the training data.
 
-    Example i's value is −⟨c_i, ḡ⟩ with ḡ the mean of the eval-loss gradients
-    at the start and the end of training (the trapezoid rule along the
-    region's path); values sum per author and annotator exactly, and
-    ``residual`` is what first order on the ledger's parameters leaves out
-    (curvature, and every layer the ledger does not record).
+    Example i's value is −⟨c_i, ḡ⟩ with ḡ the eval-loss gradient averaged along the
+    straight line from θ_init to θ_final (integrated gradients in weight space). Since
+    L(θ_final) − L(θ_init) = −⟨Δθ, ḡ⟩ exactly and Δθ on the recorded parameters is
+    init + Σ c_i + rounding, the values, the init and rounding shares, and
+    ``unrecorded`` (the same product over the parameters the ledger does not record)
+    sum to the improvement; ``residual`` is the quadrature error (and any buffer, such
+    as batch-norm statistics, that the gradient does not see).
     """
     import numpy as np
 
     run, data = ledger_run(repo, rev, config_file=config_file, progress=progress)
-    p = _probe(repo, run, data, data.init_state())
-    g0, l0, _ = p.loss_gradient()
-    p.load(run.weights())
-    g1, l1, _ = p.loss_gradient()
-    g = (g0 + g1) / 2
+    start, end = data.init_state(), run.weights()
+    p = _probe(repo, run, data, start)
+    _, l0, _ = p.loss_gradient()
+    p.load(end)
+    _, l1, _ = p.loss_gradient()
+    g, rest = p.line_gradient(start, end, VALUE_POINTS)
     values = -np.asarray(data.contrib, dtype=np.float64) @ g
     init, rounding = float(-data.init_share @ g), float(-data.rounding @ g)
     improvement = l0 - l1
@@ -520,9 +530,10 @@ def credit_value(
         improvement=improvement,
         init=init,
         rounding=rounding,
-        residual=improvement - float(values.sum()) - init - rounding,
+        residual=improvement - float(values.sum()) - init - rounding + rest,
         authors=tables["authors"],
         annotators=tables["annotators"],
+        unrecorded=-rest,
     )
     _keep(repo, repo.resolve(rev), answer)
     return answer

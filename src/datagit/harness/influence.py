@@ -82,6 +82,36 @@ class Probe:
         loss.backward()
         return self._region_grad().numpy(), float(loss.detach()), int(keep.sum())
 
+    def line_gradient(
+        self, start: dict[str, Any], end: dict[str, Any], points: int
+    ) -> tuple[np.ndarray, float]:
+        """The eval-loss gradient on the region averaged along the straight line from
+        ``start`` to ``end`` (``points``-point Gauss-Legendre), and ⟨Δθ, ḡ⟩ over the
+        parameters outside the region. By the fundamental theorem of calculus
+        L(end) − L(start) = ⟨Δθ, ḡ⟩ over all parameters, up to the quadrature error."""
+        nodes, weights = np.polynomial.legendre.leggauss(points)
+        params = dict(self.model.named_parameters())
+        rest_names = [n for n in params if n not in self.names]
+        gbar: np.ndarray | None = None
+        rest = 0.0
+        for x, w in zip((nodes + 1) / 2, weights / 2, strict=True):
+            self.load(
+                {
+                    k: start[k] + float(x) * (v - start[k]) if v.is_floating_point() else v
+                    for k, v in end.items()
+                }
+            )
+            g = self.loss_gradient()[0]
+            gbar = w * g if gbar is None else gbar + w * g
+            for n in rest_names:
+                grad = params[n].grad
+                if grad is not None:
+                    step = (end[n] - start[n]).double()
+                    rest += float(w) * float((grad.double() * step).sum())
+        self.load(end)
+        assert gbar is not None
+        return gbar, rest
+
     def output_only(self) -> bool:
         """Whether the ledger's parameters are the output Linear layer's (exact Hessian)."""
         layer = dict(self.model.named_modules())[self.output]
