@@ -222,7 +222,8 @@ def bench_overhead_synthetic() -> None:
         "≤ 2×")  # fmt: skip
     row(f"  the same, {4 * steps * 256 // n} epochs (folds mid-training)",
         f"{small / plain_long:.2f}×", f"{plain_long * 1e3:.2f} ms", "≤ 2×")  # fmt: skip
-    big, _, hook = synthetic(4 * n, 4 * steps, True)
+    bigs = [synthetic(4 * n, 4 * steps, True) for _ in range(2)]
+    big, hook = min(b[0] for b in bigs), bigs[0][2]
     row(f"ledger step at N={4 * n} / at N={n}", f"{big / small:.2f}×", f"{small * 1e3:.2f} ms",
         "≈ 1 (flat)")  # fmt: skip
     for h, epochs in ((hook, steps * 256 // n), (long_hook, 4 * steps * 256 // n)):
