@@ -130,11 +130,28 @@ def test_credit_value_sums_to_the_improvement(story: tuple[Repo, list[str], str]
     v = attribution.credit_value(repo)
     assert v.eval_loss_final < v.eval_loss_init
     for table in (v.authors, v.annotators):
-        total = sum(r["value"] for r in table) + v.init + v.rounding + v.residual
-        assert total == pytest.approx(v.improvement, rel=1e-9)
+        total = sum(r["value"] for r in table) + v.init + v.rounding + v.unrecorded
+        assert total + v.residual == pytest.approx(v.improvement, rel=1e-9)
+    # integrated along the line θ_init → θ_final, what is left is quadrature error
+    assert abs(v.residual) < 1e-2 * abs(v.improvement) and v.unrecorded != 0.0
     names = {r["name"]: r for r in v.authors}
     assert set(names) == {"Ada", "Bob", "Carol"} and names["Bob"]["labels_set"] == 6
     assert names["Ada"]["value"] > 0 and json.dumps(v.to_dict())
+
+
+def test_credit_value_with_every_layer_recorded(
+    story: tuple[Repo, list[str], str], tmp_path: Path
+) -> None:
+    """With every layer in the ledger nothing is left unrecorded, and the values, init and
+    rounding add up to the improvement up to the quadrature error."""
+    repo, _, _ = story
+    config = tmp_path / "all.toml"
+    # another seed: its own run, so the other tests' runs keep the ledgers they expect
+    config.write_text(MLP + 'ledger = ["1", "3"]\nseed = 1\n')
+    v = attribution.credit_value(repo, config_file=config)
+    assert v.params == ["1.weight", "1.bias", "3.weight", "3.bias"] and v.unrecorded == 0.0
+    total = sum(r["value"] for r in v.authors) + v.init + v.rounding
+    assert abs(v.improvement - total) < 1e-2 * abs(v.improvement)
 
 
 def test_bad_inputs_are_one_line_errors(story: tuple[Repo, list[str], str]) -> None:
@@ -170,5 +187,57 @@ def test_bad_inputs_are_one_line_errors(story: tuple[Repo, list[str], str]) -> N
     hook = attribution.ledger_hook(first, ("1.weight",))
     assert hook is not None
     harness.train(repo, config=first, hooks=[hook])
-    with pytest.raises(InvalidInputError, match="output Linear layer only"):
-        attribution.blame_region(repo, "1.weight[0]", run_id=run.id, counterfactual=True)
+    with pytest.raises(InvalidInputError, match="--projection-dim 0 must be at least 1") as err:
+        attribution.blame_region(
+            repo, "1.weight[0]", run_id=run.id, counterfactual=True, projection_dim=0
+        )
+    assert "\n" not in err.value.message
+    with pytest.raises(InvalidInputError, match="ranks by the region, not by eval"):
+        attribution.blame_region(
+            repo, "1.weight", run_id=run.id, counterfactual=True, eval_examples=["x.png"]
+        )
+
+
+def test_counterfactual_on_a_hidden_layer_projects_gradients(
+    story: tuple[Repo, list[str], str],
+) -> None:
+    """A hidden layer's Hessian is not formed: per-example gradients (torch.func) are
+    projected to k dimensions and the projected empirical Fisher is solved. Without a
+    projection (k ≥ |R|) the gradients are the autograd ones; with one, the ranking
+    stays close to the unprojected answer."""
+    import torch
+    import torch.nn.functional as F
+    from scipy.stats import spearmanr
+
+    from datagit.harness.trak import projected_gradients
+
+    repo, _, _ = story
+    cfg = harness.load_config(repo)
+    hook = attribution.ledger_hook(cfg, ("1",))
+    assert hook is not None
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    full = attribution.blame_region(
+        repo, "1.weight", run_id=run.id, counterfactual=True, top=0, projection_dim=4096
+    )
+    assert full.method == "counterfactual" and full.estimator == "empirical-fisher"
+    assert full.size == 16 * 64 and len(full.rows) == full.examples
+    assert full.total == pytest.approx(sum(r.score for r in full.rows))
+    small = attribution.blame_region(
+        repo, "1.weight", run_id=run.id, counterfactual=True, top=0, projection_dim=512
+    )
+    assert small.estimator == "projected-fisher (k=512)"
+    a = {r.key: r.score for r in full.rows}
+    b = {r.key: r.score for r in small.rows}
+    keys = sorted(a)
+    rho = spearmanr([a[k] for k in keys], [b[k] for k in keys])[0]
+    assert rho > 0.8
+    # the per-example gradients are autograd's
+    _, data = attribution.ledger_run(repo, run_id=run.id, want="1.weight")
+    probe = attribution._probe(repo, run, data, run.weights())
+    phi = projected_gradients(probe, None)
+    params = dict(probe.model.named_parameters())
+    for k in (0, 7):
+        probe.model.zero_grad()
+        F.cross_entropy(probe.model(probe.train_x[k : k + 1]), probe.train_y[k : k + 1]).backward()
+        want = torch.cat([params[n].grad.reshape(-1) for n in probe.names]).double()  # type: ignore[union-attr]
+        assert torch.allclose(phi[k], want, atol=1e-6)

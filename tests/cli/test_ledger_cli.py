@@ -61,12 +61,22 @@ def test_blame_region_text_and_json(dg: Cli) -> None:
     assert dg("blame", "--class", "8", "--run", run[:8], "--top", "1").exit_code == 0
 
 
+def test_counterfactual_on_a_hidden_layer(dg: Cli) -> None:
+    dg("train", "--ledger", "1")
+    out = dg("blame", "--region", "1.weight[0:4]", "--counterfactual", "--top", "2",
+             "--projection-dim", "64").output.splitlines()  # fmt: skip
+    assert out[0].startswith("1.weight[0:4]  (256 weights") and "projected-fisher (k=64)" in out[0]
+    assert len(out) == 3 + 2
+
+
 def test_credit_value(dg: Cli) -> None:
     out = dg("credit", "--value").output
     assert out.startswith("eval loss ") and "residual" in out and "Authors:" in out
     data = json.loads(dg("credit", "--value", "--json").output)
     total = sum(r["value"] for r in data["authors"]) + data["init"] + data["rounding"]
+    total += data["unrecorded"]
     assert total + data["residual"] == pytest.approx(data["improvement"])
+    assert "layers not recorded" in out
 
 
 @pytest.mark.parametrize(
@@ -78,6 +88,10 @@ def test_credit_value(dg: Cli) -> None:
         (("blame",), "blame needs DATASET/ID, DATASET, --region or --class"),
         (("train", "--ledger", "nope"), "ledger layer 'nope' names no parameter"),
         (("blame", "--class", "8", "--run", "ffff"), "no run with id 'ffff'"),
+        (
+            ("blame", "--class", "8", "--counterfactual", "--projection-dim", "0"),
+            "--projection-dim 0 must be at least 1",
+        ),
     ],
 )
 def test_bad_input(dg: Cli, args: tuple[str, ...], match: str) -> None:

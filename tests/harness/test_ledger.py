@@ -74,7 +74,7 @@ def test_harness_ledger_is_complete(tmp_path: Path, extra: str, dtype: str, boun
 
 
 def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...], conv: bool,
-          close_every: int = 1, skip: bool = False) -> Ledger:  # fmt: skip
+          close_every: int = 1, skip: bool = False, **ledger_args: object) -> Ledger:  # fmt: skip
     """A hand-written loop (Nesterov, dampening, Conv2d, uneven epochs: what the harness
     config cannot ask for) driving the ledger through the same hook calls as `fit`."""
     torch.manual_seed(0)
@@ -90,8 +90,9 @@ def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...
         model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
     y = torch.randint(0, 4, (n,))
     opt = make_opt(model.parameters())
-    ledger = Ledger(layers, "float64")
+    ledger = Ledger(layers, "float64", **ledger_args)  # type: ignore[arg-type]
     ledger.on_train_start(model, opt)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 7, 0.5)  # maps that change along the run
     gen = torch.Generator().manual_seed(1)
     step = 0
     for epoch in range(5):
@@ -107,6 +108,7 @@ def _loop(make_opt: Callable[..., torch.optim.Optimizer], layers: tuple[str, ...
             ledger.before_step(info)
             opt.step()
             ledger.after_step(info)
+            sched.step()
             step += 1
         if (epoch + 1) % close_every == 0:
             ledger.on_epoch_end(epoch, 0.0)
@@ -141,6 +143,67 @@ def test_every_rule_adds_up(
     assert float(ledger.rounding.abs().max() / delta.abs().max()) < 1e-4
 
 
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.1),
+    ],
+    ids=["nesterov", "dampening", "momentum", "plain"],
+)
+@pytest.mark.parametrize("budget", [None, 3000], ids=["fold-at-end", "fold-mid-training"])
+def test_factored_path_matches_per_step_accounts(
+    make_opt: Callable[..., torch.optim.Optimizer], budget: int | None
+) -> None:
+    """SGD on Linear layers keeps gradient factors and folds them later; each example's
+    account is the one the per-step path brings forward, to float64 rounding, whether the
+    store folds once at the end or many times mid-training (a small budget)."""
+    layers = ("0.weight", "output")
+    fast = _loop(make_opt, layers, False, 1, True, factor_budget=budget)
+    slow = _loop(make_opt, layers, False, 1, True, factored=False)
+    assert fast.store is not None and slow.store is None
+    assert fast.store.folds == 1 if budget is None else fast.store.folds > 3
+    ids_f, c_f = fast.contributions()
+    ids_s, c_s = slow.contributions()
+    assert ids_f == ids_s
+    assert float((c_f - c_s).abs().max() / c_s.abs().max()) <= 1e-12
+    delta = fast._theta() - fast.theta0
+    total = c_f.sum(0) + fast.init_share + fast.rounding
+    assert float((total - delta).abs().max() / delta.abs().max()) <= 1e-12
+    if budget is None:  # store and final shares within 2·N·|R|·8 bytes
+        assert fast.memory_bytes() <= 2 * c_f.numel() * 8
+
+
+def test_factored_path_sums_positions_of_a_sequence() -> None:
+    """A Linear applied to [B, n, in] has per-example gradient Σ_n δ_n ⊗ a_n, not one
+    outer product: the store keeps n rows per example and the fold sums them."""
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, 6)
+    y = torch.randint(0, 4, (40,))
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
+    accounts = []
+    for factored in (True, False):
+        torch.manual_seed(1)
+        for p in model.parameters():
+            nn.init.normal_(p, std=0.3)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        ledger = Ledger(("0",), factored=factored)
+        ledger.on_train_start(model, opt)
+        for step, idx in enumerate(torch.arange(40).split(8) * 2):
+            opt.zero_grad()
+            losses = F.cross_entropy(model(x[idx]).mean(1), y[idx], reduction="none")
+            losses.mean().backward()
+            info = Step(0, step, step, [f"e{i}" for i in idx.tolist()], idx, x[idx], y[idx],
+                        losses, 0.0, 0.0, model, opt)  # fmt: skip
+            opt.step()
+            ledger.after_step(info)
+        ledger.on_train_end(model)
+        accounts.append(ledger.contributions()[1])
+    assert float((accounts[0] - accounts[1]).abs().max() / accounts[1].abs().max()) <= 1e-12
+
+
 def test_refuses_what_it_cannot_decompose() -> None:
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
     with pytest.raises(LedgerError, match="cannot decompose optimiser RMSprop"):
@@ -170,3 +233,62 @@ def test_ledger_json_names_its_settings(tmp_path: Path) -> None:
     assert meta["config"] == run.meta["key"]["config"] and meta["steps"] == 3
     info = attribution.ledger_info(run, hook.key)
     assert info is not None and info["params"] == ["3.weight"] and info["size"] == 160
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["nesterov = true\nweight_decay = 0.01", "dampening = 0.3\nweight_decay = 0.01"],
+    ids=["nesterov", "dampening"],
+)
+def test_harness_config_reaches_nesterov_and_dampening(tmp_path: Path, extra: str) -> None:
+    """`[harness] nesterov` and `dampening` reach torch's SGD and the ledger's rule, and
+    the accounts still add up end to end."""
+    repo = make_repo(tmp_path, MLP.replace("epochs = 3", "epochs = 2\n" + extra), n=120)
+    cfg = harness.load_config(repo)
+    plain = harness.load_config(repo, nesterov=False, dampening=0.0)
+    assert cfg.digest != plain.digest  # set away from its default, the key is hashed
+    hook = attribution.ledger_hook(cfg, ())
+    assert hook is not None
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    folder = run.artifact(hook.key)
+    assert folder is not None
+    data = LedgerData(folder)
+    rule = data.meta["rule"]
+    assert rule["nesterov"] == ("nesterov" in extra)
+    assert rule["dampening"] == (0.3 if "dampening" in extra else 0.0)
+    assert completeness(data)[0] <= 1e-12
+
+
+def test_new_momentum_keys_keep_old_run_keys() -> None:
+    """Configs that do not set nesterov or dampening keep the digest they had before those
+    keys existed, so their cached runs stay valid."""
+    from datagit.harness.config import HarnessConfig
+
+    cfg = HarnessConfig()
+    d = {k: v for k, v in cfg.to_dict().items()
+         if k not in {"num_workers", "preload", "eval_rev", "seed", "ledger", "ledger_dtype",
+                      "nesterov", "dampening"}}  # fmt: skip
+    d["harness_version"] = 1
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+    import hashlib
+
+    assert cfg.digest == hashlib.sha256(blob).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('optimizer = "adam"\nnesterov = true', "apply to optimizer"),
+        ("dampening = 1.5", r"dampening = 1\.5 must be in \[0, 1\)"),
+        ("nesterov = true\ndampening = 0.2", "needs momentum > 0 and dampening = 0"),
+        ("nesterov = true\nmomentum = 0.0", "needs momentum > 0"),
+        ('nesterov = "yes"', "nesterov = 'yes' has the wrong type"),
+    ],
+)
+def test_bad_momentum_keys_are_one_line_errors(tmp_path: Path, extra: str, message: str) -> None:
+    from datagit.errors import DatagitError
+
+    repo = make_repo(tmp_path, MLP + extra + "\n", n=40)
+    with pytest.raises(DatagitError, match=message) as err:
+        harness.load_config(repo)
+    assert "\n" not in str(err.value) and "datagit.toml" in str(err.value)

@@ -47,7 +47,7 @@ def ledger_hook(
         return None
     from datagit.harness.ledger import Ledger
 
-    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples)
+    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples, epochs=cfg.epochs)
 
 
 def train_size(repo: Repo, rev: str, cfg: HarnessConfig) -> int:
@@ -219,6 +219,7 @@ class RegionBlame:
     examples: int
     rows: list[RegionRow] = field(default_factory=list)
     eval_examples: list[str] = field(default_factory=list)
+    estimator: str = ""  # counterfactual: exact-hessian | projected-fisher (k=…) | empirical-fisher
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``blame --region --json`` (and of the viewer's region blame)."""
@@ -241,10 +242,13 @@ def blame_region(
     eval_examples: Sequence[str] | None = None,
     regressed: str | None = None,
     counterfactual: bool = False,
+    projection_dim: int = 2048,
     progress: Callable[[Any], None] | None = None,
 ) -> RegionBlame:
     """Rank training examples (or their commits, authors, annotators, labels) by what
-    their ledger accounts did to ``region`` (or to the output row of class ``cls``)."""
+    their ledger accounts did to ``region`` (or to the output row of class ``cls``).
+    ``counterfactual``: influence estimates instead, exact for the output layer and
+    projected to ``projection_dim`` dimensions for other layers."""
     import numpy as np
 
     from datagit.harness.region import Region, project
@@ -281,19 +285,25 @@ def blame_region(
         wanted = _regressed(repo, regressed.split("..")[0], run, config_file)
     elif eval_examples:
         wanted = list(eval_examples)
-    method = "path"
+    method, estimator = "path", ""
     init: float | None
     rounding: float | None
     if counterfactual:
         if wanted:
             raise InvalidInputError("--counterfactual ranks by the region, not by eval examples")
+        if projection_dim < 1:
+            raise InvalidInputError(
+                f"--projection-dim {projection_dim} must be at least 1", hint="e.g. 2048"
+            )
         u = np.zeros(len(data.theta_final))
         if dnorm == 0.0:
             raise InvalidInputError(f"region {name} did not move during training")
         u[idx] = delta / dnorm
         cfg = run_config(run)
         p = _probe(repo, run, data, run.weights())
-        est = p.influence(u, cfg.weight_decay + COUNTERFACTUAL_DAMPING)
+        est, estimator = p.counterfactual(
+            u, cfg.weight_decay + COUNTERFACTUAL_DAMPING, projection_dim
+        )
         order = [p.train_ids.index(i) for i in data.ids] if p.train_ids != data.ids else None
         scores = est if order is None else est[order]
         norms = np.abs(scores)
@@ -324,6 +334,7 @@ def blame_region(
         examples=len(data.ids),
         rows=rows[:top] if top > 0 else rows,
         eval_examples=wanted,
+        estimator=estimator,
     )
 
 
@@ -429,6 +440,9 @@ def _provenance(repo: Repo, run: Run) -> dict[str, dict[str, Any]]:
 
 
 # -- credit --value -----------------------------------------------------------------
+VALUE_POINTS = 16  # quadrature points along θ_init → θ_final
+
+
 @dataclass
 class ValueCredit:
     """Each contributor's first-order share of the eval loss improvement, and the rest."""
@@ -444,7 +458,11 @@ class ValueCredit:
     residual: float
     authors: list[dict[str, Any]]
     annotators: list[dict[str, Any]]
-    method: str = "trapezoid: −⟨c_i, ½(∇L(θ_init) + ∇L(θ_final))⟩ on the ledger's parameters"
+    unrecorded: float = 0.0  # −⟨Δθ, ḡ⟩ over the parameters the ledger does not record
+    method: str = (
+        "integrated gradients: −⟨c_i, ḡ⟩, ḡ the eval-loss gradient averaged along the straight "
+        f"line θ_init → θ_final ({VALUE_POINTS}-point Gauss-Legendre)"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``credit --value --json`` (and of the viewer's value column)."""
@@ -460,20 +478,23 @@ def credit_value(
 ) -> ValueCredit:
     """Split L_eval(θ_init) − L_eval(θ_final) among the contributors of the training data.
 
-    Example i's value is −⟨c_i, ḡ⟩ with ḡ the mean of the eval-loss gradients
-    at the start and the end of training (the trapezoid rule along the
-    region's path); values sum per author and annotator exactly, and
-    ``residual`` is what first order on the ledger's parameters leaves out
-    (curvature, and every layer the ledger does not record).
+    Example i's value is −⟨c_i, ḡ⟩ with ḡ the eval-loss gradient averaged along the
+    straight line from θ_init to θ_final (integrated gradients in weight space). Since
+    L(θ_final) − L(θ_init) = −⟨Δθ, ḡ⟩ exactly and Δθ on the recorded parameters is
+    init + Σ c_i + rounding, the values, the init and rounding shares, and
+    ``unrecorded`` (the same product over the parameters the ledger does not record)
+    sum to the improvement; ``residual`` is the quadrature error (and any buffer, such
+    as batch-norm statistics, that the gradient does not see).
     """
     import numpy as np
 
     run, data = ledger_run(repo, rev, config_file=config_file, progress=progress)
-    p = _probe(repo, run, data, data.init_state())
-    g0, l0, _ = p.loss_gradient()
-    p.load(run.weights())
-    g1, l1, _ = p.loss_gradient()
-    g = (g0 + g1) / 2
+    start, end = data.init_state(), run.weights()
+    p = _probe(repo, run, data, start)
+    _, l0, _ = p.loss_gradient()
+    p.load(end)
+    _, l1, _ = p.loss_gradient()
+    g, rest = p.line_gradient(start, end, VALUE_POINTS)
     values = -np.asarray(data.contrib, dtype=np.float64) @ g
     init, rounding = float(-data.init_share @ g), float(-data.rounding @ g)
     improvement = l0 - l1
@@ -509,9 +530,10 @@ def credit_value(
         improvement=improvement,
         init=init,
         rounding=rounding,
-        residual=improvement - float(values.sum()) - init - rounding,
+        residual=improvement - float(values.sum()) - init - rounding + rest,
         authors=tables["authors"],
         annotators=tables["annotators"],
+        unrecorded=-rest,
     )
     _keep(repo, repo.resolve(rev), answer)
     return answer

@@ -30,6 +30,10 @@ from datagit.errors import InvalidInputError
     "--regressed", default=None, metavar="A..B", help="Eval examples right at A, wrong at B."
 )
 @click.option("--counterfactual", is_flag=True, help="Curvature-corrected influence estimate.")
+@click.option(
+    "--projection-dim", type=int, default=2048, show_default=True, metavar="K",
+    help="--counterfactual on a hidden layer: gradients projected to K dimensions.",
+)  # fmt: skip
 @click.option("--config", "config_file", default=None, metavar="FILE", help="[harness] from FILE.")
 @click.pass_context
 def blame(
@@ -97,6 +101,7 @@ def _region(repo: Repo, rev: str, as_json: bool, **o: Any) -> None:
         repo, o["region"], rev=rev, run_id=o["run_id"], config_file=o["config_file"],
         cls=o["cls"], by=o["by"], top=o["top"], negative=o["negative"], eval_examples=ids,
         regressed=o["regressed"], counterfactual=o["counterfactual"],
+        projection_dim=o["projection_dim"],
     )  # fmt: skip
     if as_json:
         echo_json(answer.to_dict())
@@ -104,7 +109,8 @@ def _region(repo: Repo, rev: str, as_json: bool, **o: Any) -> None:
     unit = {"path": "projection on Δθ", "loss": "Δ loss (1st order)"}.get(answer.method, "estimate")
     click.echo(
         f"{answer.region}  ({answer.size} weights, run {answer.run}, "
-        f"{answer.examples} examples, {answer.method})"
+        f"{answer.examples} examples, {answer.method}"
+        + (f", {answer.estimator})" if answer.estimator else ")")
     )
     parts = f"total {answer.total:.6g}  ‖Δθ_R‖ {answer.delta_norm:.6g}"
     if answer.init is not None:

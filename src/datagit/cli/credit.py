@@ -112,7 +112,7 @@ def _value(answer: attribution.ValueCredit, as_json: bool) -> None:
             )
     click.echo(
         f"init weights {answer.init:.4f}  rounding {answer.rounding:.2g}  "
-        f"residual {answer.residual:.4f} (layers the ledger does not record, curvature)"
+        f"layers not recorded {answer.unrecorded:.4f}  residual {answer.residual:.2g} (quadrature)"
     )
 
 

@@ -37,6 +37,9 @@ _NOT_HASHED = {"num_workers", "preload", "eval_rev", "seed"}  # seed: its own ke
 # The ledger watches training without changing it: its settings key an artifact, not the run.
 _NOT_HASHED |= {"ledger", "ledger_dtype"}
 LEDGER_DTYPES = ("float64", "float32")
+# Keys added after runs were cached: hashed only when set away from their default, so the
+# run keys of configs that do not use them stay what they were.
+_HASHED_IF_SET = {"nesterov": False, "dampening": 0.0}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class HarnessConfig:
     optimizer: str = "sgd"
     lr: float = 0.05
     momentum: float = 0.9
+    nesterov: bool = False  # sgd only
+    dampening: float = 0.0  # sgd only
     weight_decay: float = 0.0
     schedule: str = "constant"
     step_size: int = 10  # epochs between decays (schedule = "step")
@@ -81,6 +86,9 @@ class HarnessConfig:
     def digest(self) -> str:
         """A hash of every field that can change the weights or the metrics."""
         d = {k: v for k, v in asdict(self).items() if k not in _NOT_HASHED}
+        for key, default in _HASHED_IF_SET.items():
+            if d[key] == default:
+                del d[key]
         d["harness_version"] = HARNESS_VERSION
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -200,6 +208,7 @@ def _check(cfg: HarnessConfig, where: str) -> None:
             raise InvalidInputError(f"{where}: {key} must be at least 1")
     if cfg.lr <= 0:
         raise InvalidInputError(f"{where}: lr must be positive")
+    _check_momentum(cfg, where)
     if cfg.ledger is not None and not all(isinstance(x, str) and x for x in cfg.ledger):
         raise InvalidInputError(
             f"{where}: ledger = {list(cfg.ledger)!r} must list parameter or layer names",
@@ -207,6 +216,24 @@ def _check(cfg: HarnessConfig, where: str) -> None:
         )
     if any(h < 1 for h in (*cfg.hidden, *cfg.channels)):
         raise InvalidInputError(f"{where}: hidden and channels widths must be at least 1")
+
+
+def _check_momentum(cfg: HarnessConfig, where: str) -> None:
+    """SGD's momentum options, refused in one line before torch would refuse them mid-run."""
+    if (cfg.nesterov or cfg.dampening) and cfg.optimizer != "sgd":
+        raise InvalidInputError(
+            f'{where}: nesterov and dampening apply to optimizer = "sgd", not {cfg.optimizer!r}',
+            hint='remove them or set optimizer = "sgd"',
+        )
+    if not 0.0 <= cfg.dampening < 1.0:
+        raise InvalidInputError(
+            f"{where}: dampening = {cfg.dampening} must be in [0, 1)", hint="e.g. dampening = 0.1"
+        )
+    if cfg.nesterov and (cfg.momentum <= 0 or cfg.dampening):
+        raise InvalidInputError(
+            f"{where}: nesterov = true needs momentum > 0 and dampening = 0",
+            hint="e.g. momentum = 0.9 and no dampening",
+        )
 
 
 # -- entry points -------------------------------------------------------------

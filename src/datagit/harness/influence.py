@@ -6,13 +6,12 @@ training took". Two further questions need the model itself:
 - which way a set of eval examples' loss pulls the region (`Probe.loss_gradient`),
   to rank training examples by the first-order loss change their accounts
   caused (regressions, ``credit --value``);
-- what would change without an example (`Probe.influence`): an influence
-  function with the exact Hessian of the output layer, whose Hessian for
-  softmax cross-entropy is Σ_i (diag p_i − p_i p_iᵀ) ⊗ ã_i ã_iᵀ (ã_i: the
-  layer's input with a 1 for the bias). It is small enough to form and solve
-  exactly for the output layer of the built-in models; the libraries that
-  approximate it (K-FAC/EK-FAC in kronfluence, TRAK) answer a larger problem
-  than this one and would add a dependency for no gain here.
+- what would change without an example (`Probe.counterfactual`): for the output
+  layer an influence function with its exact Hessian, which for softmax
+  cross-entropy is Σ_i (diag p_i − p_i p_iᵀ) ⊗ ã_i ã_iᵀ (ã_i: the layer's input
+  with a 1 for the bias), small enough to form and solve exactly for the
+  built-in models; for any other recorded layer, TRAK-style random projections
+  of per-example gradients (`datagit.harness.trak`).
 """
 
 from __future__ import annotations
@@ -83,6 +82,55 @@ class Probe:
         loss.backward()
         return self._region_grad().numpy(), float(loss.detach()), int(keep.sum())
 
+    def line_gradient(
+        self, start: dict[str, Any], end: dict[str, Any], points: int
+    ) -> tuple[np.ndarray, float]:
+        """The eval-loss gradient on the region averaged along the straight line from
+        ``start`` to ``end`` (``points``-point Gauss-Legendre), and ⟨Δθ, ḡ⟩ over the
+        parameters outside the region. By the fundamental theorem of calculus
+        L(end) − L(start) = ⟨Δθ, ḡ⟩ over all parameters, up to the quadrature error."""
+        nodes, weights = np.polynomial.legendre.leggauss(points)
+        params = dict(self.model.named_parameters())
+        rest_names = [n for n in params if n not in self.names]
+        gbar: np.ndarray | None = None
+        rest = 0.0
+        for x, w in zip((nodes + 1) / 2, weights / 2, strict=True):
+            self.load(
+                {
+                    k: start[k] + float(x) * (v - start[k]) if v.is_floating_point() else v
+                    for k, v in end.items()
+                }
+            )
+            g = self.loss_gradient()[0]
+            gbar = w * g if gbar is None else gbar + w * g
+            for n in rest_names:
+                grad = params[n].grad
+                if grad is not None:
+                    step = (end[n] - start[n]).double()
+                    rest += float(w) * float((grad.double() * step).sum())
+        self.load(end)
+        assert gbar is not None
+        return gbar, rest
+
+    def output_only(self) -> bool:
+        """Whether the ledger's parameters are the output Linear layer's (exact Hessian)."""
+        layer = dict(self.model.named_modules())[self.output]
+        allowed = {f"{self.output}.weight", f"{self.output}.bias"}
+        return isinstance(layer, nn.Linear) and set(self.names) <= allowed
+
+    def counterfactual(
+        self, direction: np.ndarray, damping: float, dim: int
+    ) -> tuple[np.ndarray, str]:
+        """Per-example influence along ``direction`` and the estimator used: the exact
+        Hessian for the output layer, a ``dim``-dimensional projection otherwise."""
+        if self.output_only():
+            return self.influence(direction, damping), "exact-hessian"
+        from datagit.harness.trak import projected_influence
+
+        size = len(direction)
+        kind = f"projected-fisher (k={dim})" if size > dim else "empirical-fisher"
+        return projected_influence(self, direction, damping, dim), kind
+
     def influence(self, direction: np.ndarray, damping: float) -> np.ndarray:
         """Per training example: the estimated change along ``direction`` (a vector on the
         ledger's parameters) that including it causes, −⟨H⁻¹ g_i, direction⟩ / N."""
@@ -94,12 +142,10 @@ class Probe:
 
     def output_curvature(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-example gradients [N, |R|] and the mean Hessian of the output layer's loss."""
-        modules = dict(self.model.named_modules())
-        layer = modules[self.output]
-        allowed = {f"{self.output}.weight", f"{self.output}.bias"}
-        if not isinstance(layer, nn.Linear) or not set(self.names) <= allowed:
+        layer = dict(self.model.named_modules())[self.output]
+        if not self.output_only():
             raise InvalidInputError(
-                f"--counterfactual needs a ledger of the output Linear layer only "
+                f"the exact Hessian is for a ledger of the output Linear layer only "
                 f"({self.output}), not {', '.join(self.names)}",
                 hint="record one with `datagit train --ledger` (no layer: the output layer)",
             )

@@ -14,8 +14,11 @@ weights and ``b`` of the momentum) plus the example's gradient::
 so the accounts of the examples, of the initial weights and of float rounding
 add up to the weights at every step: ``θ_T − θ_0 = init + Σ_i c_i + rounding``.
 
-Accounts are lazy: an example's account is brought forward only when it is in
-a batch, by the product of the maps since it was last touched. Products are
+SGD on Linear layers takes the factored path (`ledger_factors`): a step only
+stores the gradient factors, folded into accounts at the end of training.
+Otherwise (Adam's per-element maps, Conv2d kernels) accounts are lazy: an
+example's account is brought forward only when it is in a batch, by the
+product of the maps since it was last touched. Products are
 never inverted (that would amplify rounding by μ^-t): a segment (an epoch)
 keeps its running prefix product and, once closed, its suffix products, and
 since every example is seen once per epoch its last touch is in the current
@@ -28,162 +31,33 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from datagit.errors import DatagitError
+from datagit.harness.ledger_factors import FactorStore, factor_layers
+from datagit.harness.ledger_layers import (
+    LedgerError,
+    _Capture,
+    output_layer,
+    resolve_layers,
+    rule_of,
+)
 from datagit.harness.train import Hooks, Step
 
 LEDGER_VERSION = 1
 DTYPES = ("float64", "float32")
-OUTPUT = "output"  # alias of the last Linear/Conv2d layer: ``output.weight``, ``output.bias``
 ARTIFACT_PREFIX = "ledger-"
 _CHUNK = 4096  # examples brought forward at once when flushing
 _NEVER = -(2**40)  # segment of an account never touched (it is zero: nothing to bring forward)
-
-
-class LedgerError(DatagitError):
-    """The ledger cannot account for this model, parameter or optimiser."""
 
 
 def artifact_key(layers: Sequence[str], dtype: str) -> str:
     """``ledger-<digest>`` of what the ledger records; the run key names everything else."""
     blob = json.dumps({"layers": sorted(layers), "dtype": dtype, "v": LEDGER_VERSION})
     return ARTIFACT_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def output_layer(model: nn.Module) -> str:
-    """The name of the last Linear or Conv2d module: the layer that makes the logits."""
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear | nn.Conv2d):
-            last = name
-    if last is None:
-        raise LedgerError("the model has no Linear or Conv2d layer for the ledger to record")
-    return last
-
-
-def resolve_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
-    """Parameter names for ``layers`` (none: the output layer's weight and bias).
-
-    A layer may be a module name (all its parameters), a parameter name, or
-    the ``output`` alias for either.
-    """
-    out_name = output_layer(model)
-    modules = dict(model.named_modules())
-    params = dict(model.named_parameters())
-    wanted = list(layers) or [OUTPUT]
-    names: list[str] = []
-    for layer in wanted:
-        real = out_name + layer[len(OUTPUT) :] if layer.split(".")[0] == OUTPUT else layer
-        if real in params:
-            found = [real]
-        elif real in modules and real != "":
-            found = [f"{real}.{p}" for p, _ in modules[real].named_parameters(recurse=False)]
-        else:
-            found = []
-        if not found:
-            raise LedgerError(
-                f"ledger layer {layer!r} names no parameter of the model",
-                hint=f"parameters: {', '.join(params)} (or `output` for the last layer)",
-            )
-        names += [n for n in found if n not in names]
-    for name in names:
-        module = modules[name.rsplit(".", 1)[0]] if "." in name else model
-        if not isinstance(module, nn.Linear | nn.Conv2d) or (
-            isinstance(module, nn.Conv2d) and module.groups != 1
-        ):
-            raise LedgerError(
-                f"ledger parameter {name!r} belongs to {type(module).__name__}, which the "
-                "ledger cannot split per example",
-                hint="record Linear or Conv2d (groups = 1) layers",
-            )
-    return names
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The optimiser's update rule as the ledger applies it."""
-
-    kind: str  # sgd | adam | adamw
-    momentum: float = 0.0
-    dampening: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def rule_of(opt: torch.optim.Optimizer, params: Sequence[nn.Parameter]) -> Rule:
-    """The decomposable rule of ``opt`` for ``params``; anything else is refused by name."""
-    kind = type(opt).__name__
-    groups = [g for g in opt.param_groups if any(p is q for p in params for q in g["params"])]
-    if len(groups) != 1:
-        raise LedgerError("the ledger's parameters must share one optimiser parameter group")
-    g = groups[0]
-    refuse = []
-    if g.get("maximize"):
-        refuse.append("maximize")
-    if g.get("amsgrad"):
-        refuse.append("amsgrad")
-    if kind not in ("SGD", "Adam", "AdamW") or refuse:
-        what = f"{kind} with {', '.join(refuse)}" if refuse else kind
-        raise LedgerError(
-            f"the ledger cannot decompose optimiser {what}",
-            hint="use [harness] optimizer = sgd, adam or adamw (without amsgrad/maximize)",
-        )
-    if kind == "SGD":
-        return Rule("sgd", g["momentum"], g["dampening"], g["nesterov"], g["weight_decay"])
-    b1, b2 = g["betas"]
-    return Rule(kind.lower(), 0.0, 0.0, False, g["weight_decay"], (b1, b2), g["eps"])
-
-
-class _Capture:
-    """Inputs and output gradients of one layer for the current batch."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-        self.inputs: torch.Tensor | None = None
-        self.grad_out: torch.Tensor | None = None
-        self.handle = module.register_forward_hook(self._forward)
-
-    def _forward(self, module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
-        if not (torch.is_grad_enabled() and module.training and out.requires_grad):
-            return
-        self.inputs = args[0].detach()
-        out.register_hook(self._backward)
-
-    def _backward(self, grad: torch.Tensor) -> None:
-        self.grad_out = grad.detach()
-
-    def per_example(self, param: str, dtype: torch.dtype) -> torch.Tensor:
-        """[B, numel] gradients of ``param`` ("weight" or "bias") for each example."""
-        if self.inputs is None or self.grad_out is None:
-            raise LedgerError("the ledger saw no forward/backward pass through a recorded layer")
-        a, g = self.inputs.to(dtype), self.grad_out.to(dtype)
-        m = self.module
-        if isinstance(m, nn.Conv2d):
-            g = g.flatten(2)  # [B, O, L]
-            if param == "bias":
-                return g.sum(2)
-            if isinstance(m.padding, str):
-                raise LedgerError(f"the ledger cannot split Conv2d(padding={m.padding!r})")
-            cols = nn.functional.unfold(
-                a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride
-            )
-            return torch.einsum("bol,bkl->bok", g, cols).flatten(1)
-        if param == "bias":
-            return g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
-        a = a.reshape(a.shape[0], -1, a.shape[-1])
-        g = g.reshape(g.shape[0], -1, g.shape[-1])
-        return torch.einsum("bno,bni->boi", g, a).flatten(1)
 
 
 # A step's map is four per-element coefficients (m00, m01, m10, m11): Python floats
@@ -235,9 +109,17 @@ class Ledger(Hooks):
         dtype: str = "float64",
         config_digest: str = "",
         capacity: int = 0,
+        factored: bool = True,
+        factor_budget: int | None = None,
+        epochs: int = 0,
     ) -> None:
         """``capacity``: the number of training examples when known, so the accounts are
-        allocated once rather than grown (which copies them) during the first epoch."""
+        allocated once rather than grown (which copies them) during the first epoch.
+        ``factored``: SGD on Linear layers keeps gradient factors and folds them later
+        (`ledger_factors`); False forces the per-step account path (kept for Adam and
+        Conv2d, and to check one against the other). ``factor_budget``: the most bytes
+        the factor store holds before it folds mid-training (see `FactorStore`);
+        ``epochs``: how many epochs training will run, when known."""
         if dtype not in DTYPES:
             raise LedgerError(f"ledger dtype {dtype!r} is not supported", hint="float64 or float32")
         self.layers = tuple(layers)
@@ -249,6 +131,11 @@ class Ledger(Hooks):
         self.seconds = 0.0
         self.steps = 0
         self.capacity = capacity
+        self.factored = factored
+        self.factor_budget = factor_budget
+        self.epochs = epochs
+        self.store: FactorStore | None = None
+        self.shares: torch.Tensor | None = None
 
     # -- setup ------------------------------------------------------------------
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -268,6 +155,12 @@ class Ledger(Hooks):
         size = sum(self.sizes)
         device, dt = self.params[0].device, self.dtype
         self.device = device
+        layers = factor_layers(modules, self.names, self.sizes)
+        self.store = None
+        if self.factored and self.rule.kind == "sgd" and layers:
+            rows, budget = self.capacity * self.epochs, self.factor_budget
+            self.store = FactorStore(layers, size, dt, device, self.capacity, budget, rows)
+        self.shares = None
         self.theta0 = self._theta()
         self.init_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.state = torch.zeros(0, 2, size, dtype=dt, device=device)  # per example
@@ -291,12 +184,13 @@ class Ledger(Hooks):
         return torch.cat([p.detach().reshape(-1).to(self.dtype) for p in self.params])
 
     def _grow(self, n: int) -> None:
-        have = self.state.shape[0]
+        have = len(self.ids)
         if n <= have or n == 0:
             return
         pad = max(n, 2 * have, 64) - have
-        z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
-        self.state = torch.cat([self.state, z])
+        if self.store is None:  # the factored path keeps no per-example state while training
+            z = torch.zeros(pad, *self.state.shape[1:], dtype=self.dtype, device=self.device)
+            self.state = torch.cat([self.state, z])
         self.seg = torch.cat([self.seg, torch.full((pad,), _NEVER, dtype=torch.long)])
         self.pos = torch.cat([self.pos, torch.zeros(pad, dtype=torch.long)])
         self.ids += [None] * pad
@@ -304,6 +198,23 @@ class Ledger(Hooks):
     # -- one step -----------------------------------------------------------------
     def after_step(self, step: Step) -> None:
         t0 = time.perf_counter()
+        m, v = self._map()
+        idx = step.indices.cpu()
+        self._grow(int(idx.max()) + 1)
+        for j, i in zip(idx.tolist(), step.ids, strict=True):
+            self.ids[j] = i
+        if self.store is not None:
+            hs = self.store.record(idx, self.captures, m, v)
+        else:
+            hs = self._step_accounts(idx, m, v)
+        self._step_eager(m, v, hs)
+        self.steps += 1
+        self.seconds += time.perf_counter() - t0
+
+    def _step_accounts(self, idx: torch.Tensor, m: Map, v: tuple[Any, Any]) -> torch.Tensor:
+        """The per-step account path: bring the batch's accounts forward and add their
+        gradients; returns the batch's summed gradient."""
+        v0, v1 = v
         h = torch.cat(
             [
                 self.captures[n.rsplit(".", 1)[0]].per_example(n.rsplit(".", 1)[1], self.dtype)
@@ -313,11 +224,6 @@ class Ledger(Hooks):
         )
         for cap in self.captures.values():
             cap.inputs = cap.grad_out = None
-        m, (v0, v1) = self._map()
-        idx = step.indices.cpu()
-        self._grow(int(idx.max()) + 1)
-        for j, i in zip(idx.tolist(), step.ids, strict=True):
-            self.ids[j] = i
         dev_idx = idx.to(self.device)
         st = self.state.index_select(0, dev_idx)
         if self.rule.kind == "sgd":
@@ -332,12 +238,16 @@ class Ledger(Hooks):
         self.pos[idx] = len(self.cur)
         self.cur.append(m)
         self.prefix = _mul(m, self.prefix)
+        return h.sum(0)
+
+    def _step_eager(self, m: Map, v: tuple[Any, Any], hs: torch.Tensor) -> None:
+        """The eager accounts: initial weights, rounding, and the total (which is θ)."""
+        v0, v1 = v
         acc = (
             torch.matmul(self._matrix(m), self.acc)
             if self.rule.kind == "sgd"
             else _apply(m, self.acc)
         )
-        hs = h.sum(0)
         acc[2, 0] += v0 * hs
         acc[2, 1] += v1 * hs
         # What torch actually did, less what the accounts say it did, is float rounding.
@@ -345,8 +255,6 @@ class Ledger(Hooks):
         acc[1, 0] += theta - acc[2, 0]
         acc[2, 0] = theta
         self.acc = acc
-        self.steps += 1
-        self.seconds += time.perf_counter() - t0
 
     def _map(self) -> tuple[Map, tuple[Any, Any]]:
         """This step's map M_t and injection v_t for the ledger's rule."""
@@ -448,7 +356,8 @@ class Ledger(Hooks):
 
     # -- segments -----------------------------------------------------------------
     def on_epoch_end(self, epoch: int, mean_loss: float) -> None:
-        self._close()
+        if self.store is None:
+            self._close()
 
     def _close(self) -> None:
         """End a segment: its suffix products, and examples it never saw brought past it."""
@@ -481,6 +390,13 @@ class Ledger(Hooks):
             self.state[dev] = _apply(maps(self.pos[part]), self.state[dev])
 
     def on_train_end(self, model: nn.Module) -> None:
+        t0 = time.perf_counter()
+        if self.store is not None:
+            for cap in self.captures.values():
+                cap.handle.remove()
+            self.shares = self.store.fold(final=True)
+            self.seconds += time.perf_counter() - t0
+            return
         self._close()
         t0 = time.perf_counter()
         last = (self.seg == self.k - 1).nonzero().flatten()
@@ -496,7 +412,8 @@ class Ledger(Hooks):
     def contributions(self) -> tuple[list[str], torch.Tensor]:
         """(ids, [examples, |R|] accounts) of every example seen, in dataset order."""
         seen = [j for j, i in enumerate(self.ids) if i is not None]
-        return [self.ids[j] for j in seen], self.state[seen, 0]  # type: ignore[misc]
+        shares = self.state[:, 0] if self.shares is None else self.shares
+        return [self.ids[j] for j in seen], shares[seen]  # type: ignore[misc]
 
     @property
     def init_share(self) -> torch.Tensor:
@@ -507,7 +424,11 @@ class Ledger(Hooks):
         return self.acc[1, 0]
 
     def memory_bytes(self) -> int:
-        """Bytes of the per-example accounts (share and momentum): 2·N·|R|·itemsize."""
+        """Bytes of the per-example buffers: the accounts (share and momentum,
+        2·N·|R|·itemsize) on the per-step path; the peak of factor store plus accounts on
+        the factored path."""
+        if self.store is not None:
+            return self.store.peak
         n = sum(1 for i in self.ids if i is not None)
         return 2 * n * self.state.shape[2] * self.state.element_size()
 
