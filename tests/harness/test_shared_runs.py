@@ -93,3 +93,36 @@ def test_a_run_whose_run_json_is_not_an_object_is_refused(tmp_path: Path) -> Non
     with pytest.raises(RemoteError, match=rf"run {run_id} .*: its run.json is not a JSON object"):
         remotes.fetch(other)
     assert harness.runs(other) == [] and other.git.refs("refs/remotes/") == {}
+
+
+def test_a_partial_clone_fetches_the_one_run_its_eval_needs(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "ada")
+    url = _bare(tmp_path / "origin.git")
+    remotes.add_remote(repo, "origin", url)
+    run = harness.train(repo)
+    other = harness.train(repo, seed=run.meta["config"]["seed"] + 1)  # a run bob never asks for
+    remotes.push(repo)
+
+    bob = remotes.clone(url, tmp_path / "bob", no_content=True)
+    assert harness.runs(bob) == []  # history only: no weights or outputs came with it
+    assert remotes.fetch(bob).runs == 0
+    again = harness.evaluate(bob)
+    assert again.cached and again.id == run.id
+    assert again.weights_path.read_bytes() == run.weights_path.read_bytes()
+    assert [r.id for r in harness.runs(bob)] == [run.id]  # that run, not the other
+    assert other.id != run.id
+
+
+def test_a_partial_clone_trains_when_its_promisor_is_gone(tmp_path: Path) -> None:
+    import shutil
+
+    repo = make_repo(tmp_path / "ada")
+    url = _bare(tmp_path / "origin.git")
+    remotes.add_remote(repo, "origin", url)
+    run = harness.train(repo)
+    remotes.push(repo)
+    bob = remotes.clone(url, tmp_path / "bob", no_content=True)
+    bob.store.prefetch(remotes.needed_content(bob, [bob.head() or ""]))  # every byte it trains on
+    shutil.rmtree(remotes.get_remote(repo, "origin").content or "")
+    again = harness.evaluate(bob)  # offline: trains as it would without a remote
+    assert not again.cached and again.id == run.id

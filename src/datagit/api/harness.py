@@ -178,6 +178,11 @@ def train(
     runs = store(repo)
     keyed = [(h, h.artifact) for h in hooks if h.artifact]
     hit = None if no_cache else runs.get(p.key.id)
+    if hit is None and not no_cache:
+        from datagit.api.remotes import run_on_demand
+
+        if run_on_demand(repo, p.key.id):  # a partial clone's run, fetched by id
+            hit = runs.get(p.key.id)
     if (
         hit is not None
         and len(keyed) == len(hooks)

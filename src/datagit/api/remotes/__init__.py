@@ -67,6 +67,7 @@ from datagit.api.remotes._transfer import (
     needed_content,
     push,
     push_tags,
+    run_on_demand,
 )
 
 __all__ = [
@@ -109,6 +110,7 @@ __all__ = [
     "push_tags",
     "remove_remote",
     "restate_shared",
+    "run_on_demand",
     "set_remote_option",
     "set_upstream",
     "share_remote",

@@ -65,29 +65,46 @@ def fetch_runs(repo: Repo, content: ContentRemote, progress: Progress | None = N
     todo = sorted(i for i in content.run_ids() if runs.get(i) is None)
     report = Reporter(progress, "download runs", len(todo), "runs")
     for run_id in todo:
-        files = _index(content, run_id)
-        blobs = dict(content.download(sorted(set(files.values()))))  # verified by address
-        try:
-            meta = orjson.loads(blobs[files[run_cache.RUN_FILE]])
-        except orjson.JSONDecodeError:
-            meta = None
-        if not isinstance(meta, dict):
-            raise RemoteError(
-                f"run {run_id} on {content.url}: its run.json is not a JSON object",
-                hint=f"delete runs/{run_id}.json on the remote and push the run again",
-            )
-
-        def write(folder: Path, files: dict[str, str] = files, blobs: dict = blobs) -> None:
-            for name, key in files.items():
-                if name != run_cache.RUN_FILE:
-                    (folder / name).write_bytes(blobs[key])
-
-        saved = runs.save(run_id, {k: v for k, v in meta.items() if k != "id"}, write)
-        if "created" in meta:  # keep the producer's time, not the moment it arrived
-            (saved.path / run_cache.RUN_FILE).write_bytes(blobs[files[run_cache.RUN_FILE]])
+        _fetch_one(runs, content, run_id)
         report.advance()
     report.finish()
     return len(todo)
+
+
+def fetch_run(repo: Repo, content: ContentRemote, run_id: str) -> bool:
+    """Copy one run from the remote if it has it; False when it does not.
+
+    A partial clone (`clone --no-content`) fetches no runs with the history, since
+    weights and per-example outputs are bytes like any other; `eval` asks for the
+    one run it needs, by id, when its own cache misses.
+    """
+    if not RUN_ID.fullmatch(run_id) or run_id not in content.run_ids():
+        return False
+    _fetch_one(_store(repo), content, run_id)
+    return True
+
+
+def _fetch_one(runs: RunStore, content: ContentRemote, run_id: str) -> None:
+    files = _index(content, run_id)
+    blobs = dict(content.download(sorted(set(files.values()))))  # verified by address
+    try:
+        meta = orjson.loads(blobs[files[run_cache.RUN_FILE]])
+    except orjson.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise RemoteError(
+            f"run {run_id} on {content.url}: its run.json is not a JSON object",
+            hint=f"delete runs/{run_id}.json on the remote and push the run again",
+        )
+
+    def write(folder: Path) -> None:
+        for name, key in files.items():
+            if name != run_cache.RUN_FILE:
+                (folder / name).write_bytes(blobs[key])
+
+    saved = runs.save(run_id, {k: v for k, v in meta.items() if k != "id"}, write)
+    if "created" in meta:  # keep the producer's time, not the moment it arrived
+        (saved.path / run_cache.RUN_FILE).write_bytes(blobs[files[run_cache.RUN_FILE]])
 
 
 def _index(content: ContentRemote, run_id: str) -> dict[str, str]:

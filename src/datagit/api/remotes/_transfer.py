@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from datagit.api.remotes._runs import fetch_runs, push_runs
+from datagit.api.remotes._runs import fetch_run, fetch_runs, push_runs
 from datagit.api.remotes._settings import (
     RemoteConfig,
     adopt_shared,
@@ -273,7 +273,7 @@ def fetch(
             if need:
                 content = content or content_remote(repo, cfg)
                 result.downloaded = download(repo, content, need, progress)
-        if cfg.content:
+        if cfg.content and not is_partial(repo):  # a partial clone asks for runs by id
             content = content or content_remote(repo, cfg)
             result.runs = fetch_runs(repo, content, progress)
         with repo.lock:
@@ -361,6 +361,20 @@ def check_remote(repo: Repo, remote: str = "origin", *, verify: bool = True) -> 
 
 
 # -- partial clones: content on demand ---------------------------------------------------------
+def run_on_demand(repo: Repo, run_id: str) -> bool:
+    """A partial clone's cache miss: fetch run ``run_id`` from the promisor if it has it.
+
+    False when this is not a partial clone, the promisor has no such run, or it
+    cannot be reached (the caller then trains, as it would offline).
+    """
+    if not is_partial(repo) or getattr(repo, "readonly", False):
+        return False
+    try:
+        return fetch_run(repo, content_remote(repo, get_remote(repo, promisor(repo))), run_id)
+    except RemoteError:
+        return False
+
+
 def fetch_on_demand(repo: Repo) -> None:
     """Let the content store of a partial clone fetch what a read misses from its promisor."""
     remote: list[ContentRemote] = []
