@@ -18,7 +18,6 @@ torch is imported only when a run has to be trained or its weights loaded.
 
 from __future__ import annotations
 
-import importlib.metadata
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -141,6 +140,10 @@ def _tree(repo: Repo, name: str, commit: str, rev: str, role: str) -> str:
 
 
 def _torch_version() -> str:
+    # Imported here: importlib.metadata costs ~40 ms at start-up, and every verb that
+    # reaches this module (blame of an example among them) would pay it unused.
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:

@@ -13,9 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from datagit.api import staging
 from datagit.api.repo import STAGED, WORKSPACE
-from datagit.api.workspace import begin, materialize
 from datagit.core import blame as blame_core
 from datagit.core import credit as credit_core
 from datagit.core import diff as diff_core
@@ -211,6 +209,11 @@ def merge(
     commit is made at once; otherwise the merge is left in progress for
     `resolve`, ``merge --ours/--theirs`` or ``merge --abort``.
     """
+    # Staging and the workspace writer are imported where a merge needs them, so the
+    # read verbs that come here (blame, log, diff) do not load the write path.
+    from datagit.api import staging
+    from datagit.api.workspace import begin, materialize
+
     with repo.lock:
         if staging.read_merge_state(repo):
             raise ConflictError(
@@ -285,6 +288,8 @@ def _choose(repo: Repo, tree: str, conflicts: list[Conflict], side: str) -> str:
 
 def merge_state(repo: Repo) -> tuple[dict, list[Conflict]]:
     """The merge in progress and its unresolved conflicts (raises when none)."""
+    from datagit.api import staging
+
     state = staging.read_merge_state(repo)
     if not state:
         raise DatagitError("no merge in progress", hint="start one with `datagit merge BRANCH`")
@@ -293,6 +298,9 @@ def merge_state(repo: Repo) -> tuple[dict, list[Conflict]]:
 
 def merge_abort(repo: Repo) -> str:
     """Put HEAD's tree back in the workspace and the stage; forget the merge."""
+    from datagit.api import staging
+    from datagit.api.workspace import materialize
+
     with repo.lock:
         state, _ = merge_state(repo)
         head = repo.head()
@@ -316,6 +324,9 @@ def resolve(
     The value comes from ``side`` (ours/theirs), an explicit ``label``, or, with
     neither, the workspace as the user edited it.
     """
+    from datagit.api import staging
+    from datagit.api.workspace import materialize
+
     with repo.lock:
         state, conflicts = merge_state(repo)
         chosen = conflicts if spec is None else [c for c in conflicts if c.key == spec]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from datagit.core import manifest, patch, snapshot, tablesnap
+from datagit.core import manifest, patch
 from datagit.core.changes import Change, compare, compare_trees
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
@@ -285,6 +285,8 @@ class Repo:
     def scan(self, dataset: str, include: Callable[[str], bool] | None = None) -> list[Record]:
         """The dataset as the workspace holds it now (hashing only what the stat cache misses)."""
         cfg = self.dataset_config(dataset)
+        from datagit.core import snapshot  # lazily: reads (cat, ls, blame) never need it
+
         hasher = Hasher(self.workdir, self.statcache)
         if cfg.layout == "imagefolder":
             hasher.known = snapshot.snapshot_rows(self.git, cfg, self.snapshots)
@@ -433,6 +435,8 @@ class Repo:
     def _unstaged(self, name: str, work_cfg: Config, staged_tree: str | None) -> list[Change]:
         cfg = work_cfg.datasets.get(name)
         if cfg is not None and cfg.layout == "imagefolder" and staged_tree is not None:
+            from datagit.core import snapshot  # lazily, as in scan
+
             hasher = Hasher(self.workdir, self.statcache)
             fast = snapshot.status_fast(self.git, cfg, hasher, self.snapshots, staged_tree)
             self._save_statcache()
@@ -447,6 +451,8 @@ class Repo:
     def _unstaged_table(self, cfg: DatasetConfig, staged_tree: str | None) -> list[Change]:
         """A table's unstaged changes: by its snapshot when it has one, else read whole
         (and a table found equal to the stage gets a snapshot, so the next look is a stat)."""
+        from datagit.core import tablesnap  # lazily, as in scan
+
         hasher = Hasher(self.workdir, self.statcache)
         if staged_tree is not None:
             found = tablesnap.status_fast(

@@ -1,0 +1,96 @@
+"""The read verbs (`cat`, `ls DATASET/ID`, `blame DATASET/ID`) load only the read path.
+
+On a million-example repository these answer in a few milliseconds of work; what a
+user waits for is the interpreter importing modules. So the write path — the folder
+scanner, the snapshots, staging and the workspace writer — and importlib.metadata
+(~40 ms on its own) must not be imported by them. Each verb runs in a fresh
+interpreter, as a user runs it, and reports what it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datagit import Repo
+
+WRITE_PATH = (
+    "datagit.core.snapshot",
+    "datagit.core.tablesnap",
+    "datagit.core.folderscan",
+    "datagit.api.staging",
+    "datagit.api.workspace",
+    "datagit.core.checkout",
+    "importlib.metadata",
+)
+
+# Runs `datagit ARGS...` in this interpreter (its output on stdout, as a user sees it),
+# then writes its exit code and which write-path modules it loaded as JSON on stderr.
+_RUN = """
+import json, runpy, sys
+names = json.loads(sys.argv[1])
+sys.argv = ["datagit", *sys.argv[2:]]
+code = 0
+try:
+    runpy.run_module("datagit", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code or 0
+sys.stdout.flush()
+loaded = [n for n in names if n in sys.modules]
+sys.stderr.write(json.dumps({"code": code, "loaded": loaded}) + "\\n")
+"""
+
+
+def _run(cwd: Path, *args: str) -> tuple[bytes, dict]:
+    """(stdout, {"code", "loaded"}) of one verb in a fresh interpreter."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN, json.dumps(WRITE_PATH), *args],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+    )
+    return proc.stdout, dict(json.loads(proc.stderr.decode().strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def relabelled(digits_repo: Repo) -> tuple[Repo, str]:
+    """Digits committed, then one example moved to another class in a second commit."""
+    digits_repo.commit("digits", all=True)
+    moved = sorted((digits_repo.workdir / "train" / "3").iterdir())[0]
+    shutil.move(moved, digits_repo.workdir / "train" / "8" / moved.name)
+    digits_repo.commit("relabel", all=True)
+    return digits_repo, moved.name
+
+
+@pytest.mark.parametrize("verb", ["cat", "ls", "blame"])
+def test_read_verbs_do_not_load_the_write_path(relabelled: tuple[Repo, str], verb: str) -> None:
+    repo, name = relabelled
+    args = {
+        "cat": ["cat", f"HEAD:train/{name}"],
+        "ls": ["ls", "HEAD", f"train/{name}"],
+        "blame": ["blame", f"train/{name}"],
+    }[verb]
+    out, got = _run(repo.workdir, *args)
+    assert got["code"] == 0, got
+    assert got["loaded"] == [], f"`datagit {' '.join(args)}` imported {got['loaded']}"
+    if verb == "cat":  # the committed bytes, read without the write path
+        assert out == (repo.workdir / "train" / "8" / name).read_bytes()
+    elif verb == "ls":
+        assert name.encode() in out
+    else:  # both commits, the newest (the move from class 3 to 8) first
+        assert out.count(b"\n") == 2 and "relabeled 3 → 8".encode() in out.splitlines()[0]
+
+
+def test_status_still_loads_what_it_needs(relabelled: tuple[Repo, str]) -> None:
+    """The write path is imported where it is used: status after an edit still sees it."""
+    repo, name = relabelled
+    (repo.workdir / "train" / "8" / name).write_bytes(b"not a png any more")
+    out, got = _run(repo.workdir, "status", "--json")
+    assert got["code"] == 0, got
+    assert "datagit.core.snapshot" in got["loaded"]
+    assert name.encode() in out
