@@ -136,7 +136,7 @@ class DatagitGroup(click.Group):
         Rows come out as click's own would: the first sentence of each docstring,
         shortened to fit the terminal. A verb missing from `SUMMARIES` is imported.
         """
-        names = sorted(set(VERBS) | set(dict.keys(self.commands)))
+        names = sorted(VERBS)
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []
         for name in names:
