@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import textwrap
 
 import click
 
@@ -147,6 +146,8 @@ class DatagitGroup(click.Group):
                     continue
                 text = command.get_short_help_str(limit)
             elif len(text) > limit:
+                import textwrap
+
                 text = textwrap.shorten(text, limit, placeholder="...", break_on_hyphens=False)
             rows.append((name, text))
         with formatter.section("Commands"):

@@ -12,7 +12,6 @@ every error surfaces from the parent with the file it concerns named.
 
 from __future__ import annotations
 
-import ctypes
 import marshal
 import os
 import signal
@@ -38,6 +37,8 @@ def die_with_parent(parent: int) -> None:
     ``PR_SET_PDEATHSIG``): a killed `add` must not leave a helper writing a pack and
     holding the inherited write lock after it."""
     if sys.platform.startswith("linux"):
+        import ctypes  # here: only forked helpers need it, and it costs every command
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the request took effect
