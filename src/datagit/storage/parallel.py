@@ -37,7 +37,7 @@ def die_with_parent(parent: int) -> None:
     ``PR_SET_PDEATHSIG``): a killed `add` must not leave a helper writing a pack and
     holding the inherited write lock after it."""
     if sys.platform.startswith("linux"):
-        import ctypes  # here: only forked helpers need it, and it costs every command
+        import ctypes  # here, not at the top: only forked helpers use it
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -66,6 +66,8 @@ def split_run(
         return run(items, False), False
     half = len(items) // 2 if at is None else at
     mine, theirs = items[:half], items[half:]
+    import ctypes  # noqa: F401 - loaded once here, not by every helper (see die_with_parent)
+
     r, w = os.pipe()
     parent = os.getpid()
     pid = os.fork()
