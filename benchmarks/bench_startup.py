@@ -24,6 +24,7 @@ from pathlib import Path
 
 DATAGIT = [sys.executable, "-m", "datagit"]
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com"}
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # compiling every module on every run is not start-up
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \| \s*(\S+)")
 COMMANDS = [
     ["--help"],
