@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from datagit.cli._summaries import SUMMARIES
 from datagit.errors import DatagitError
 
 VERBS = {
@@ -127,6 +128,30 @@ class DatagitGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         return None  # not reached: ctx.exit raises
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Lists the verbs from `SUMMARIES`: `--help` then imports no verb module.
+
+        Rows come out as click's own would: the first sentence of each docstring,
+        shortened to fit the terminal. A verb missing from `SUMMARIES` is imported.
+        """
+        names = sorted(VERBS)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            text = SUMMARIES.get(name)
+            if text is None:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                text = command.get_short_help_str(limit)
+            elif len(text) > limit:
+                import textwrap
+
+                text = textwrap.shorten(text, limit, placeholder="...", break_on_hyphens=False)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=DatagitGroup, context_settings={"help_option_names": ["-h", "--help"]})

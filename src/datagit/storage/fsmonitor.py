@@ -28,11 +28,9 @@ where no watch sees it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
-import secrets
 import select
 import socket
 import struct
@@ -221,6 +219,9 @@ class Watcher:
     """inotify watches on every non-hidden folder of a workspace, and what changed when."""
 
     def __init__(self, workdir: Path, dotdir: Path) -> None:
+        import ctypes  # here, not at the top: only the daemon needs it, not every status
+        import secrets
+
         self.workdir = str(workdir)
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -250,6 +251,12 @@ class Watcher:
             self.dirs[wd] = rel
         return int(wd)
 
+    @staticmethod
+    def _errno() -> int:
+        import ctypes
+
+        return ctypes.get_errno()
+
     def _watch_tree(self, rel: str) -> None:
         """Watch ``rel`` and every folder under it; note the links found on the way."""
         stack = [rel]
@@ -257,7 +264,7 @@ class Watcher:
             folder = stack.pop()
             abspath = os.path.join(self.workdir, folder) if folder else self.workdir
             if self._add(abspath, folder) < 0:
-                if ctypes.get_errno() == errno.ENOSPC:
+                if self._errno() == errno.ENOSPC:
                     self.blind = True  # out of watches: a folder goes unseen from now on
                 continue
             try:
@@ -337,7 +344,7 @@ class Watcher:
 
     def sync(self) -> bool:
         """Wait until every event queued before now has been read (cookie file)."""
-        name = f"cookie-{os.getpid()}-{self.seq}-{secrets.token_hex(4)}"
+        name = f"cookie-{os.getpid()}-{self.seq}-{os.urandom(4).hex()}"
         path = self.cookie_dir / name
         path.write_bytes(b"")
         deadline = time.monotonic() + COOKIE_WAIT_S

@@ -12,7 +12,6 @@ every error surfaces from the parent with the file it concerns named.
 
 from __future__ import annotations
 
-import ctypes
 import marshal
 import os
 import signal
@@ -38,6 +37,8 @@ def die_with_parent(parent: int) -> None:
     ``PR_SET_PDEATHSIG``): a killed `add` must not leave a helper writing a pack and
     holding the inherited write lock after it."""
     if sys.platform.startswith("linux"):
+        import ctypes  # here, not at the top: only forked helpers use it
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the request took effect
@@ -65,6 +66,8 @@ def split_run(
         return run(items, False), False
     half = len(items) // 2 if at is None else at
     mine, theirs = items[:half], items[half:]
+    import ctypes  # noqa: F401 - loaded once here, not by every helper (see die_with_parent)
+
     r, w = os.pipe()
     parent = os.getpid()
     pid = os.fork()
