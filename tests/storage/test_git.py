@@ -270,3 +270,25 @@ def test_a_truncated_loose_commit_does_not_hang_a_reader(tmp_path: Path) -> None
     assert out[0].startswith("CorruptObjectError") and ids[0] in out[0] and "truncated" in out[0]
     assert out[1].startswith("CorruptObjectError") and ids[0] in out[1]
     assert out[2].startswith("problems") and ids[0] in out[2]
+
+
+def test_a_packed_object_whose_content_is_not_its_id_is_refused(git: GitStore) -> None:
+    # A well-formed pack entry (valid zlib, right size) holding other bytes: only the
+    # SHA-1 check that libgit2 makes on every packed read can tell, and it must.
+    from datagit.storage.gitpack import write_pack
+
+    wanted = hash_blob(b"the real bytes")
+    write_pack(git.path / "objects" / "pack", {wanted: ("blob", b"forged bytes!!")})
+    with pytest.raises(CorruptObjectError, match=wanted):
+        GitStore.open(git.path).read_blob(wanted)
+
+
+def test_objects_packed_after_opening_are_read_and_loose_ones_still_are(git: GitStore) -> None:
+    from datagit.storage.gitpack import write_pack
+
+    loose = git.write_blob(b"written loose")
+    packed = hash_blob(b"packed later")
+    assert not git.has(packed)
+    write_pack(git.path / "objects" / "pack", {packed: ("blob", b"packed later")})
+    assert git.read_blob(packed) == b"packed later"
+    assert git.read_blob(loose) == b"written loose"
