@@ -292,3 +292,22 @@ def test_objects_packed_after_opening_are_read_and_loose_ones_still_are(git: Git
     write_pack(git.path / "objects" / "pack", {packed: ("blob", b"packed later")})
     assert git.read_blob(packed) == b"packed later"
     assert git.read_blob(loose) == b"written loose"
+
+
+def test_a_large_pack_compressed_on_threads_reads_back_and_verifies_with_git(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    from datagit.storage.gitpack import PARALLEL_BYTES, write_pack
+
+    rng = random.Random(3)
+    blobs = [rng.randbytes(rng.randint(1, 64 << 10)) for _ in range(2 * PARALLEL_BYTES // 32768)]
+    git = GitStore.init(tmp_path / "g.git")
+    pack = write_pack(git.path / "objects" / "pack", {hash_blob(b): ("blob", b) for b in blobs})
+    subprocess.run(
+        ["git", "--git-dir", str(git.path), "verify-pack", str(pack.with_suffix(".idx"))],
+        check=True,
+    )
+    fresh = GitStore.open(git.path)
+    assert all(fresh.read_blob(hash_blob(b)) == b for b in blobs)

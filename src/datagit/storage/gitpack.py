@@ -14,10 +14,9 @@ import hashlib
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-from datagit.storage import parallel
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 
@@ -65,29 +64,43 @@ def _header(type_code: int, size: int) -> bytes:
     return bytes(out)
 
 
-PARALLEL_BYTES = 4 << 20  # compress on both cores past this much (a 1% re-label: ~10 MB)
+PARALLEL_BYTES = 4 << 20  # compress on several threads past this much (a 1% re-label: ~10 MB)
+CHUNK_BYTES = 1 << 20  # one thread's task: big enough that the pool's overhead is noise
 
 
 def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]]) -> Path:
     """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path.
 
     Compression is most of the cost (hash sharding makes a 1% change rewrite most
-    shards), so a large batch is compressed on both cores (`split_run`).
+    shards), so a large batch is compressed on threads, ~1 MB per task, while this
+    thread checksums and writes the entries already done: zlib, crc32 and SHA-1
+    release the GIL on big buffers. Threads rather than a forked helper: a fork of
+    a process holding a million rows copies its page tables, and the helper's half
+    came back through a pipe and `marshal`.
     """
     items = list(objects.items())
-    if sum(len(data) for _, (_, data) in items) < PARALLEL_BYTES:
+    threads = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
+    if threads < 2 or sum(len(data) for _, (_, data) in items) < PARALLEL_BYTES:
         return write_pack_stream(pack_dir, len(items), ((o, k, d) for o, (k, d) in items))
+    chunks: list[list[tuple[str, tuple[str, bytes]]]] = [[]]
+    size = 0
+    for item in items:
+        if size >= CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item[1][1])
 
-    def squeeze(part: Sequence[tuple[str, tuple[str, bytes]]], _child: bool) -> list[bytes]:
+    def squeeze(part: list[tuple[str, tuple[str, bytes]]]) -> list[bytes]:
         return [_entry(kind, data) for _, (kind, data) in part]
 
-    packed, _ = parallel.split_run(items, squeeze, minimum=2)
-    return write_pack_stream(
-        pack_dir,
-        len(items),
-        ((o, k, d) for (o, (k, _)), d in zip(items, packed, strict=True)),
-        packed=True,
-    )
+    def entries() -> Iterator[tuple[str, str, bytes]]:
+        with ThreadPoolExecutor(threads) as pool:
+            for part, packed in zip(chunks, pool.map(squeeze, chunks), strict=True):
+                for (oid, (kind, _)), entry in zip(part, packed, strict=True):
+                    yield oid, kind, entry
+
+    return write_pack_stream(pack_dir, len(items), entries(), packed=True)
 
 
 def _entry(kind: str, data: bytes) -> bytes:
