@@ -311,3 +311,21 @@ def test_a_large_pack_compressed_on_threads_reads_back_and_verifies_with_git(
     )
     fresh = GitStore.open(git.path)
     assert all(fresh.read_blob(hash_blob(b)) == b for b in blobs)
+
+
+@pytest.mark.parametrize("count", [4, 40])  # loose (a small batch) and packed
+def test_a_batch_compressed_while_staged_lands_whole(tmp_path: Path, count: int) -> None:
+    import random
+
+    rng = random.Random(count)
+    blobs = [rng.randbytes(300_000) for _ in range(count)]  # past a compression task's size
+    git = GitStore.init(tmp_path / "g.git")
+    with git.batch():
+        oids = [git.write_blob(b) for b in blobs]
+        oids.append(git.write_blob(blobs[0]))  # staged twice: written once
+    packs = list((git.path / "objects" / "pack").glob("*.idx"))
+    assert len(packs) == (count >= 16)
+    for idx in packs:
+        subprocess.run(["git", "--git-dir", str(git.path), "verify-pack", str(idx)], check=True)
+    fresh = GitStore.open(git.path)
+    assert [fresh.read_blob(o) for o in oids] == [*blobs, blobs[0]]

@@ -15,7 +15,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
@@ -64,11 +64,69 @@ def _header(type_code: int, size: int) -> bytes:
     return bytes(out)
 
 
-PARALLEL_BYTES = 4 << 20  # compress on several threads past this much (a 1% re-label: ~10 MB)
+PARALLEL_BYTES = 4 << 20  # compress on threads past this much (a 1% re-label: ~10 MB)
 CHUNK_BYTES = 1 << 20  # one thread's task: big enough that the pool's overhead is noise
 
 
-def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]]) -> Path:
+def _threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return min(cores, 4)
+
+
+class Squeezer:
+    """Compresses objects into pack entries on threads while they are still being staged.
+
+    A batch of shards is built by this thread and compressed as ~1 MB tasks on
+    others as it grows, so by the time the batch is written most of its entries
+    are done: building and compressing overlap instead of running one after the
+    other. zlib releases the GIL while it works. ``entries`` hands back what was
+    added, in order, and starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._done: list[tuple[list[tuple[str, str]], Future[list[bytes]]]] = []
+        self._chunk: list[tuple[str, str, bytes]] = []
+        self._size = 0
+
+    def add(self, oid: str, kind: str, data: bytes) -> None:
+        self._chunk.append((oid, kind, data))
+        self._size += len(data)
+        if self._size >= CHUNK_BYTES:
+            self._submit()
+
+    def _submit(self) -> None:
+        chunk, self._chunk, self._size = self._chunk, [], 0
+        if not chunk:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_threads(), thread_name_prefix="datagit-pack")
+        work = self._pool.submit(_squeeze, chunk)
+        self._done.append(([(oid, kind) for oid, kind, _ in chunk], work))
+
+    def entries(self) -> Iterator[tuple[str, str, bytes]]:
+        """(oid, kind, pack entry) of everything added since the last call, in order."""
+        self._submit()
+        done, self._done = self._done, []
+        for part, work in done:
+            for (oid, kind), entry in zip(part, work.result(), strict=True):
+                yield oid, kind, entry
+
+    def close(self) -> None:
+        """Drop what was not written and stop the threads."""
+        self._done, self._chunk, self._size = [], [], 0
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _squeeze(part: list[tuple[str, str, bytes]]) -> list[bytes]:
+    return [_entry(kind, data) for _, kind, data in part]
+
+
+def write_pack(
+    pack_dir: Path, objects: dict[str, tuple[str, bytes]], squeezer: Squeezer | None = None
+) -> Path:
     """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path.
 
     Compression is most of the cost (hash sharding makes a 1% change rewrite most
@@ -76,31 +134,21 @@ def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]]) -> Path:
     thread checksums and writes the entries already done: zlib, crc32 and SHA-1
     release the GIL on big buffers. Threads rather than a forked helper: a fork of
     a process holding a million rows copies its page tables, and the helper's half
-    came back through a pipe and `marshal`.
+    came back through a pipe and `marshal`. A ``squeezer`` that was given exactly
+    ``objects``, in order, as they were staged has most of them compressed already.
     """
+    if squeezer is not None:
+        return write_pack_stream(pack_dir, len(objects), squeezer.entries(), packed=True)
     items = list(objects.items())
-    threads = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
-    if threads < 2 or sum(len(data) for _, (_, data) in items) < PARALLEL_BYTES:
+    if _threads() < 2 or sum(len(data) for _, (_, data) in items) < PARALLEL_BYTES:
         return write_pack_stream(pack_dir, len(items), ((o, k, d) for o, (k, d) in items))
-    chunks: list[list[tuple[str, tuple[str, bytes]]]] = [[]]
-    size = 0
-    for item in items:
-        if size >= CHUNK_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
-        size += len(item[1][1])
-
-    def squeeze(part: list[tuple[str, tuple[str, bytes]]]) -> list[bytes]:
-        return [_entry(kind, data) for _, (kind, data) in part]
-
-    def entries() -> Iterator[tuple[str, str, bytes]]:
-        with ThreadPoolExecutor(threads) as pool:
-            for part, packed in zip(chunks, pool.map(squeeze, chunks), strict=True):
-                for (oid, (kind, _)), entry in zip(part, packed, strict=True):
-                    yield oid, kind, entry
-
-    return write_pack_stream(pack_dir, len(items), entries(), packed=True)
+    own = Squeezer()
+    try:
+        for oid, (kind, data) in items:
+            own.add(oid, kind, data)
+        return write_pack_stream(pack_dir, len(items), own.entries(), packed=True)
+    finally:
+        own.close()
 
 
 def _entry(kind: str, data: bytes) -> bytes:
