@@ -178,6 +178,11 @@ PLAIN_TABLES = [
     ({"id": [5, 3, 10, 1, 2], "label": [1, 2, 3, 4, 5]}, None),
     ({"id": ["a", "b"], "label": [1.5, None], "zz": [1, 2], "aa": ["x", "y"]}, "absent"),
     ({"id": ["a b", ".x"], "label": [True, False]}, None),
+    # every row has an annotator and a label: no per-row choice; fields not in key order
+    (
+        {"id": ["b", "a"], "label": ["x", "y"], "who": ["p", "q"], "z": [0.5, 2.0], "c": [1, 2]},
+        "who",
+    ),
 ]
 
 

@@ -270,3 +270,62 @@ def test_a_truncated_loose_commit_does_not_hang_a_reader(tmp_path: Path) -> None
     assert out[0].startswith("CorruptObjectError") and ids[0] in out[0] and "truncated" in out[0]
     assert out[1].startswith("CorruptObjectError") and ids[0] in out[1]
     assert out[2].startswith("problems") and ids[0] in out[2]
+
+
+def test_a_packed_object_whose_content_is_not_its_id_is_refused(git: GitStore) -> None:
+    # A well-formed pack entry (valid zlib, right size) holding other bytes: only the
+    # SHA-1 check that libgit2 makes on every packed read can tell, and it must.
+    from datagit.storage.gitpack import write_pack
+
+    wanted = hash_blob(b"the real bytes")
+    write_pack(git.path / "objects" / "pack", {wanted: ("blob", b"forged bytes!!")})
+    with pytest.raises(CorruptObjectError, match=wanted):
+        GitStore.open(git.path).read_blob(wanted)
+
+
+def test_objects_packed_after_opening_are_read_and_loose_ones_still_are(git: GitStore) -> None:
+    from datagit.storage.gitpack import write_pack
+
+    loose = git.write_blob(b"written loose")
+    packed = hash_blob(b"packed later")
+    assert not git.has(packed)
+    write_pack(git.path / "objects" / "pack", {packed: ("blob", b"packed later")})
+    assert git.read_blob(packed) == b"packed later"
+    assert git.read_blob(loose) == b"written loose"
+
+
+def test_a_large_pack_compressed_on_threads_reads_back_and_verifies_with_git(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    from datagit.storage.gitpack import PARALLEL_BYTES, write_pack
+
+    rng = random.Random(3)
+    blobs = [rng.randbytes(rng.randint(1, 64 << 10)) for _ in range(2 * PARALLEL_BYTES // 32768)]
+    git = GitStore.init(tmp_path / "g.git")
+    pack = write_pack(git.path / "objects" / "pack", {hash_blob(b): ("blob", b) for b in blobs})
+    subprocess.run(
+        ["git", "--git-dir", str(git.path), "verify-pack", str(pack.with_suffix(".idx"))],
+        check=True,
+    )
+    fresh = GitStore.open(git.path)
+    assert all(fresh.read_blob(hash_blob(b)) == b for b in blobs)
+
+
+@pytest.mark.parametrize("count", [4, 40])  # loose (a small batch) and packed
+def test_a_batch_compressed_while_staged_lands_whole(tmp_path: Path, count: int) -> None:
+    import random
+
+    rng = random.Random(count)
+    blobs = [rng.randbytes(300_000) for _ in range(count)]  # past a compression task's size
+    git = GitStore.init(tmp_path / "g.git")
+    with git.batch():
+        oids = [git.write_blob(b) for b in blobs]
+        oids.append(git.write_blob(blobs[0]))  # staged twice: written once
+    packs = list((git.path / "objects" / "pack").glob("*.idx"))
+    assert len(packs) == (count >= 16)
+    for idx in packs:
+        subprocess.run(["git", "--git-dir", str(git.path), "verify-pack", str(idx)], check=True)
+    fresh = GitStore.open(git.path)
+    assert [fresh.read_blob(o) for o in oids] == [*blobs, blobs[0]]

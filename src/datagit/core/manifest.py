@@ -431,19 +431,23 @@ def _json_string(text: str) -> bytes:
 def _splice(
     data: bytes, spans: dict[str, tuple[int, int]], edits: dict[str, bytes | None]
 ) -> bytes:
-    """The shard with the lines of ``edits`` replaced (or dropped), every other byte kept."""
-    parts = []
+    """The shard with the lines of ``edits`` replaced (or dropped), every other byte kept.
+
+    The kept runs are memoryview slices: each byte is copied once, by the join (a
+    1% re-label of a million rows splices ~100 MB of shards)."""
+    parts: list[bytes | memoryview] = []
+    view = memoryview(data)
     at = 0
     for example_id in sorted(edits, key=lambda i: spans[i][0]):
         start, end = spans[example_id]
-        parts.append(data[at:start])
+        parts.append(view[at:start])
         line = edits[example_id]
         if line is None:
             end += 1  # with its newline
         else:
             parts.append(line)
         at = end
-    parts.append(data[at:])
+    parts.append(view[at:])
     return b"".join(parts)
 
 

@@ -209,41 +209,54 @@ def _encode_group(
     label_json = _json(pa, label)
     if label_json is None or id_json is None:
         return None
-    if _is_text_type(pa, label.type):
+    if _is_text_type(pa, label.type) and _any_empty(pc, label):
         label_json = pc.if_else(pc.fill_null(pc.equal(label, ""), False), "null", label_json)
     cols = {c: _json(pa, table.column(c)) for c in fields}
     if any(v is None for v in cols.values()):
         return None
+    # One join builds every line: each pre-joined piece (a fields object, an annotator
+    # pair) was another pass copying ~100 bytes a row.
     if fields:
         canonical = _object(pa, sorted(fields), cols)  # content: the fields, keys sorted
         hexes = map(xxh3_128_hexdigest, _pylist(pc.cast(canonical, pa.binary())))
         content = _fixed_text(pa, "".join(hexes).encode(), 32, n)  # Python's xxh3, in Arrow
         size = pc.cast(pc.binary_length(canonical), pa.string())
-        tail = pc.binary_join_element_wise(',"fields":', _object(pa, fields, cols), "}\n", "")
     else:
         empty = b"{}"
         content = _fixed_text(pa, address(empty).encode() * n, 32, n)
-        size = pa.array([str(len(empty))] * n, pa.string())
-        tail = pa.array(["}\n"] * n, pa.string())
-    ann = pa.array([""] * n, pa.string())
+        size = _fixed_text(pa, str(len(empty)).encode() * n, len(str(len(empty))), n)
+    parts: list[Any] = ['{"id":', id_json, ',"label":', label_json, ',"content":"', content]
+    parts += ['","size":', size]
     if cfg.annotator and cfg.annotator in table.column_names:
         a = table.column(cfg.annotator)
         a_json = _json(pa, a)
         if a_json is None:
             return None
-        given = pc.binary_join_element_wise(',"annotator":', a_json, "")
-        ann = pc.if_else(pc.fill_null(pc.equal(a, ""), True), "", given)
-    line = pc.binary_join_element_wise(
-        '{"id":', id_json, ',"label":', label_json, ',"content":"', content, '","size":', size,
-        ann, tail, "",
-    )  # fmt: skip
+        if a.null_count or _any_empty(pc, a):  # some rows have none: chosen row by row
+            given = pc.binary_join_element_wise(',"annotator":', a_json, "")
+            parts.append(pc.if_else(pc.fill_null(pc.equal(a, ""), True), "", given))
+        else:
+            parts += [',"annotator":', a_json]
+    for k, name in enumerate(fields):  # the fields object, in file order
+        parts += [(',"fields":{' if k == 0 else ",") + orjson.dumps(name).decode() + ":"]
+        parts.append(cols[name])
+    parts.append("}}\n" if fields else "}\n")
+    line = pc.binary_join_element_wise(*parts, "")
     return ids, pc.cast(line, pa.large_string())
+
+
+def _any_empty(pc: Any, column: Any) -> bool:
+    """Whether any value of a text column is the empty string (which a record stores as
+    null, so those rows need a per-row choice)."""
+    return bool(pc.any(pc.equal(column, "")).as_py())
 
 
 def _fixed_text(pa: Any, blob: bytes, width: int, n: int) -> Any:
     """``n`` strings of ``width`` bytes laid end to end in ``blob``, as an Arrow string array."""
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(blob)])
-    return pa.compute.cast(pa.compute.cast(fixed, pa.binary()), pa.string())
+    import numpy as np
+
+    offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)  # no casts: one array
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(blob))
 
 
 def _is_text_type(pa: Any, t: Any) -> bool:

@@ -26,7 +26,7 @@ from datagit.errors import (
     RevisionNotFoundError,
 )
 from datagit.storage.gitobjects import CORRUPT_HINT, GitCheck, VerifiedObjects
-from datagit.storage.gitpack import object_id, parse_tree, tree_bytes, write_pack
+from datagit.storage.gitpack import Squeezer, object_id, parse_tree, tree_bytes, write_pack
 
 BLOB = "blob"
 TREE = "tree"
@@ -99,6 +99,7 @@ class GitStore:
         self._batch: dict[str, tuple[str, bytes]] | None = None
         self._batch_depth = 0
         self._batch_bytes = 0
+        self._squeezer: Squeezer | None = None  # compresses a batch's objects as they come
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -126,14 +127,20 @@ class GitStore:
         if self._batch is None:
             self._batch = {}
             self._batch_bytes = 0
+            self._squeezer = Squeezer()
         self._batch_depth += 1
         try:
             yield
         finally:
             self._batch_depth -= 1
             if self._batch_depth == 0:
-                self._flush_batch()
-                self._batch = None
+                try:
+                    self._flush_batch()
+                finally:
+                    self._batch = None
+                    if self._squeezer is not None:
+                        self._squeezer.close()
+                    self._squeezer = None
 
     def flush_batch(self, min_bytes: int = 0) -> None:
         """Write what the open batch holds as a pack now, if it holds ``min_bytes`` or
@@ -147,10 +154,12 @@ class GitStore:
         if not pending:
             return
         if len(pending) < SMALL_BATCH:
+            if self._squeezer is not None:
+                self._squeezer.close()  # loose objects are compressed by libgit2
             for kind, data in pending.values():
                 self._repo.odb.write(ObjectType.BLOB if kind == BLOB else ObjectType.TREE, data)
         else:
-            write_pack(self.path / "objects" / "pack", pending)
+            write_pack(self.path / "objects" / "pack", pending, self._squeezer)
         self._batch = {}
         self._batch_bytes = 0
 
@@ -160,6 +169,8 @@ class GitStore:
         if oid not in self._batch and oid not in self._repo:
             self._batch[oid] = (kind, data)
             self._batch_bytes += len(data)
+            if self._squeezer is not None:
+                self._squeezer.add(oid, kind, data)
             if self._batch_bytes > BATCH_LIMIT:
                 self._flush_batch()
         return oid

@@ -14,10 +14,9 @@ import hashlib
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-
-from datagit.storage import parallel
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 
@@ -65,29 +64,91 @@ def _header(type_code: int, size: int) -> bytes:
     return bytes(out)
 
 
-PARALLEL_BYTES = 4 << 20  # compress on both cores past this much (a 1% re-label: ~10 MB)
+PARALLEL_BYTES = 4 << 20  # compress on threads past this much (a 1% re-label: ~10 MB)
+CHUNK_BYTES = 1 << 20  # one thread's task: big enough that the pool's overhead is noise
 
 
-def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]]) -> Path:
+def _threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return min(cores, 4)
+
+
+class Squeezer:
+    """Compresses objects into pack entries on threads while they are still being staged.
+
+    A batch of shards is built by this thread and compressed as ~1 MB tasks on
+    others as it grows, so by the time the batch is written most of its entries
+    are done: building and compressing overlap instead of running one after the
+    other. zlib releases the GIL while it works. ``entries`` hands back what was
+    added, in order, and starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._done: list[tuple[list[tuple[str, str]], Future[list[bytes]]]] = []
+        self._chunk: list[tuple[str, str, bytes]] = []
+        self._size = 0
+
+    def add(self, oid: str, kind: str, data: bytes) -> None:
+        self._chunk.append((oid, kind, data))
+        self._size += len(data)
+        if self._size >= CHUNK_BYTES:
+            self._submit()
+
+    def _submit(self) -> None:
+        chunk, self._chunk, self._size = self._chunk, [], 0
+        if not chunk:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_threads(), thread_name_prefix="datagit-pack")
+        work = self._pool.submit(_squeeze, chunk)
+        self._done.append(([(oid, kind) for oid, kind, _ in chunk], work))
+
+    def entries(self) -> Iterator[tuple[str, str, bytes]]:
+        """(oid, kind, pack entry) of everything added since the last call, in order."""
+        self._submit()
+        done, self._done = self._done, []
+        for part, work in done:
+            for (oid, kind), entry in zip(part, work.result(), strict=True):
+                yield oid, kind, entry
+
+    def close(self) -> None:
+        """Drop what was not written and stop the threads."""
+        self._done, self._chunk, self._size = [], [], 0
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _squeeze(part: list[tuple[str, str, bytes]]) -> list[bytes]:
+    return [_entry(kind, data) for _, kind, data in part]
+
+
+def write_pack(
+    pack_dir: Path, objects: dict[str, tuple[str, bytes]], squeezer: Squeezer | None = None
+) -> Path:
     """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path.
 
     Compression is most of the cost (hash sharding makes a 1% change rewrite most
-    shards), so a large batch is compressed on both cores (`split_run`).
+    shards), so a large batch is compressed on threads, ~1 MB per task, while this
+    thread checksums and writes the entries already done: zlib, crc32 and SHA-1
+    release the GIL on big buffers. Threads rather than a forked helper: a fork of
+    a process holding a million rows copies its page tables, and the helper's half
+    came back through a pipe and `marshal`. A ``squeezer`` that was given exactly
+    ``objects``, in order, as they were staged has most of them compressed already.
     """
+    if squeezer is not None:
+        return write_pack_stream(pack_dir, len(objects), squeezer.entries(), packed=True)
     items = list(objects.items())
-    if sum(len(data) for _, (_, data) in items) < PARALLEL_BYTES:
+    if _threads() < 2 or sum(len(data) for _, (_, data) in items) < PARALLEL_BYTES:
         return write_pack_stream(pack_dir, len(items), ((o, k, d) for o, (k, d) in items))
-
-    def squeeze(part: Sequence[tuple[str, tuple[str, bytes]]], _child: bool) -> list[bytes]:
-        return [_entry(kind, data) for _, (kind, data) in part]
-
-    packed, _ = parallel.split_run(items, squeeze, minimum=2)
-    return write_pack_stream(
-        pack_dir,
-        len(items),
-        ((o, k, d) for (o, (k, _)), d in zip(items, packed, strict=True)),
-        packed=True,
-    )
+    own = Squeezer()
+    try:
+        for oid, (kind, data) in items:
+            own.add(oid, kind, data)
+        return write_pack_stream(pack_dir, len(items), own.entries(), packed=True)
+    finally:
+        own.close()
 
 
 def _entry(kind: str, data: bytes) -> bytes:
