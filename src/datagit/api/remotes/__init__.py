@@ -28,7 +28,7 @@ from datagit.api.remotes._options import (
     split_option,
     storage_options,
 )
-from datagit.api.remotes._runs import fetch_runs, push_runs
+from datagit.api.remotes._runs import fetch_run, fetch_runs, push_runs
 from datagit.api.remotes._settings import (
     DEFAULT_CONTENT_DIR,
     RemoteConfig,
@@ -93,6 +93,7 @@ __all__ = [
     "fetch",
     "fetch_content",
     "fetch_on_demand",
+    "fetch_run",
     "fetch_runs",
     "find_shared",
     "get_remote",
