@@ -166,7 +166,9 @@ def synthetic(
     y = torch.randint(0, 10, (n,))
     model = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    hook = Ledger((), dtype, capacity=n, epochs=-(-steps * 256 // n)) if ledger else None
+    epochs = -(-steps * 256 // n)
+    plan = (lambda: [0.01] * steps) if epochs * (-(-n // 256)) == steps else None
+    hook = Ledger((), dtype, capacity=n, epochs=epochs, plan=plan) if ledger else None
     hooks = [hook] if hook else []
     for h in hooks:
         h.on_train_start(model, opt)

@@ -176,6 +176,81 @@ def test_factored_path_matches_per_step_accounts(
         assert fast.memory_bytes() <= 2 * c_f.numel() * 8
 
 
+def _loop_lrs(skip: bool = True) -> list[float]:
+    """The learning rate of every step of `_loop` (StepLR(7, 0.5) from 0.1): its plan."""
+    steps = sum(-(-(96 // 2 + 9 * e if skip else 96) // 16) for e in range(5))
+    return [0.1 * 0.5 ** (t // 7) for t in range(steps)]
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+    ],
+    ids=["nesterov", "dampening"],
+)
+def test_planned_folds_go_straight_to_final_shares(
+    make_opt: Callable[..., torch.optim.Optimizer],
+) -> None:
+    """With the learning rate of every step known (the plan), a full store folds into the
+    final shares mid-training: no (share, momentum) accounts, the same accounts as the
+    per-step path, and the memory bound holds however many times it folds."""
+    layers = ("0.weight", "output")
+    planned = _loop(make_opt, layers, False, 1, True, plan=_loop_lrs, factor_budget=3000)
+    slow = _loop(make_opt, layers, False, 1, True, factored=False)
+    store = planned.store
+    assert store is not None and store.plan is not None and store.folds > 3
+    assert store.state is not None and store.state.shape[1] == 1  # shares only
+    _, c_p = planned.contributions()
+    _, c_s = slow.contributions()
+    assert float((c_p - c_s).abs().max() / c_s.abs().max()) <= 1e-12
+    assert planned.memory_bytes() <= 2 * c_p.numel() * 8
+
+
+def test_a_plan_training_departs_from_is_refused_or_dropped() -> None:
+    """A plan is only trusted while training follows it: departing before the first fold
+    drops it (the accounts stay exact), departing after it is a one-line LedgerError, and
+    so is stopping before the plan's last step."""
+    sgd = lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)  # noqa: E731
+    layers = ("output",)
+    early = _loop(
+        sgd, layers, False, 1, True, plan=lambda: [0.2, *_loop_lrs()[1:]], factor_budget=3000
+    )
+    assert early.store is not None and early.store.plan is None and early.store.folds > 3
+    _, c_e = early.contributions()
+    _, c_s = _loop(sgd, layers, False, 1, True, factored=False).contributions()
+    assert float((c_e - c_s).abs().max() / c_s.abs().max()) <= 1e-12
+    late = _loop_lrs()
+    late[-3] = 0.3
+    with pytest.raises(LedgerError, match="departed from the ledger's plan at step 20") as err:
+        _loop(sgd, layers, False, 1, True, plan=lambda: late, factor_budget=3000)
+    assert "\n" not in str(err.value)
+    with pytest.raises(
+        LedgerError, match="training stopped after 23 steps; the ledger's plan had 24"
+    ):
+        _loop(sgd, layers, False, 1, True, plan=lambda: [*_loop_lrs(), 0.0125], factor_budget=3000)
+
+
+def test_long_harness_run_stays_within_its_memory_bound(tmp_path: Path) -> None:
+    """A harness run longer than one factor store folds with its schedule's plan: the
+    peak of store, shares and fold temporaries stays within 2·N·|R|·8 bytes, and the
+    accounts still add up."""
+    toml = MLP.replace("epochs = 3", 'epochs = 24\nschedule = "cosine"\nweight_decay = 0.01')
+    repo = make_repo(tmp_path, toml, n=120)
+    cfg = harness.load_config(repo)
+    hook = attribution.ledger_hook(cfg, (), attribution.train_size(repo, "HEAD", cfg))
+    assert hook is not None
+    run = harness.train(repo, config=cfg, hooks=[hook])
+    assert hook.store is not None and hook.store.plan is not None and hook.store.folds > 1
+    folder = run.artifact(hook.key)
+    assert folder is not None
+    data = LedgerData(folder)
+    assert completeness(data)[0] <= 1e-12
+    n, size = data.contrib.shape
+    assert data.meta["memory_bytes"] <= 2 * n * size * 8
+
+
 def test_factored_path_sums_positions_of_a_sequence() -> None:
     """A Linear applied to [B, n, in] has per-example gradient Σ_n δ_n ⊗ a_n, not one
     outer product: the store keeps n rows per example and the fold sums them."""

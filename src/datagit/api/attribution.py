@@ -41,13 +41,18 @@ def ledger_hook(
     cfg: HarnessConfig, layers: Sequence[str] | None = None, examples: int = 0
 ) -> Ledger | None:
     """The ledger hook for ``layers`` (given, else ``[harness] ledger``; None: no ledger);
-    ``examples``, when known, sizes its accounts once."""
+    ``examples``, when known, sizes its accounts once and gives it the run's plan (the
+    learning rate of every step), so a long run stays within its memory bound."""
     chosen = tuple(layers) if layers is not None else cfg.ledger
     if chosen is None:
         return None
     from datagit.harness.ledger import Ledger
+    from datagit.harness.ledger_layers import planned_lrs
 
-    return Ledger(chosen, cfg.ledger_dtype, cfg.digest, capacity=examples, epochs=cfg.epochs)
+    plan = (lambda: planned_lrs(cfg, examples)) if examples else None
+    return Ledger(
+        chosen, cfg.ledger_dtype, cfg.digest, capacity=examples, epochs=cfg.epochs, plan=plan
+    )
 
 
 def train_size(repo: Repo, rev: str, cfg: HarnessConfig) -> int:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from datagit.harness.ledger_layers import (
     output_layer,
     resolve_layers,
     rule_of,
+    sgd_map,
 )
 from datagit.harness.train import Hooks, Step
 
@@ -112,6 +113,7 @@ class Ledger(Hooks):
         factored: bool = True,
         factor_budget: int | None = None,
         epochs: int = 0,
+        plan: Callable[[], Sequence[float]] | None = None,
     ) -> None:
         """``capacity``: the number of training examples when known, so the accounts are
         allocated once rather than grown (which copies them) during the first epoch.
@@ -119,7 +121,10 @@ class Ledger(Hooks):
         (`ledger_factors`); False forces the per-step account path (kept for Adam and
         Conv2d, and to check one against the other). ``factor_budget``: the most bytes
         the factor store holds before it folds mid-training (see `FactorStore`);
-        ``epochs``: how many epochs training will run, when known."""
+        ``epochs``: how many epochs training will run, when known. ``plan``: the learning
+        rate of every step, when known in advance (`planned_lrs` for a harness run): a run
+        too long for one factor store then folds into final shares mid-training and stays
+        within 2·N·|R|·8 bytes (see `FactorStore`); it is checked step by step."""
         if dtype not in DTYPES:
             raise LedgerError(f"ledger dtype {dtype!r} is not supported", hint="float64 or float32")
         self.layers = tuple(layers)
@@ -134,6 +139,7 @@ class Ledger(Hooks):
         self.factored = factored
         self.factor_budget = factor_budget
         self.epochs = epochs
+        self.plan = plan
         self.store: FactorStore | None = None
         self.shares: torch.Tensor | None = None
 
@@ -159,7 +165,13 @@ class Ledger(Hooks):
         self.store = None
         if self.factored and self.rule.kind == "sgd" and layers:
             rows, budget = self.capacity * self.epochs, self.factor_budget
-            self.store = FactorStore(layers, size, dt, device, self.capacity, budget, rows)
+            plan, rule = self.plan, self.rule
+            planned = (
+                None
+                if plan is None
+                else lambda: [sgd_map(rule, lr, t) for t, lr in enumerate(plan())]
+            )
+            self.store = FactorStore(layers, size, dt, device, self.capacity, budget, rows, planned)
         self.shares = None
         self.theta0 = self._theta()
         self.init_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -264,16 +276,10 @@ class Ledger(Hooks):
         )
         lr, wd = float(group["lr"]), r.weight_decay
         if r.kind == "sgd":
-            mu = r.momentum
-            k = 1.0 if self.steps == 0 or mu == 0 else 1.0 - r.dampening
+            k = 1.0 if self.steps == 0 or r.momentum == 0 else 1.0 - r.dampening
             if self._sgd_cache is not None and self._sgd_cache[0] == (lr, k):
                 return self._sgd_cache[1], self._sgd_cache[2]
-            if r.nesterov:
-                a = 1 + mu * k
-                m: Map = (1 - lr * wd * a, -lr * mu * mu, k * wd, mu)
-                v = (-lr * a, k)
-            else:
-                m, v = (1 - lr * k * wd, -lr * mu, k * wd, mu), (-lr * k, k)
+            m, v = sgd_map(r, lr, self.steps)
             self._sgd_cache = ((lr, k), m, v)
             return m, v
         b1, b2 = r.betas
@@ -356,6 +362,8 @@ class Ledger(Hooks):
 
     # -- segments -----------------------------------------------------------------
     def on_epoch_end(self, epoch: int, mean_loss: float) -> None:
+        if self.store is not None and epoch == 0:  # the plan's length is checked with it
+            self.store.epoch_steps, self.store.epochs = self.steps, self.epochs
         if self.store is None:
             self._close()
 

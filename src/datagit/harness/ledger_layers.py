@@ -147,3 +147,41 @@ class _Capture:
         a = a.reshape(a.shape[0], -1, a.shape[-1])
         g = g.reshape(g.shape[0], -1, g.shape[-1])
         return torch.einsum("bno,bni->boi", g, a).flatten(1)
+
+
+SgdMap = tuple[tuple[float, float, float, float], tuple[float, float]]
+
+
+def sgd_map(rule: Rule, lr: float, step: int) -> SgdMap:
+    """SGD's step map M_t (on an account's share and momentum, the same for every weight)
+    and injection v_t, for learning rate ``lr`` at global step ``step`` (the first step
+    takes no dampening)."""
+    mu, wd = rule.momentum, rule.weight_decay
+    k = 1.0 if step == 0 or mu == 0 else 1.0 - rule.dampening
+    if rule.nesterov:
+        a = 1 + mu * k
+        return (1 - lr * wd * a, -lr * mu * mu, k * wd, mu), (-lr * a, k)
+    return (1 - lr * k * wd, -lr * mu, k * wd, mu), (-lr * k, k)
+
+
+def planned_lrs(cfg: Any, examples: int) -> list[float]:
+    """The learning rate of every step of a harness run on ``examples`` examples, by
+    stepping the harness's own schedule on a throwaway parameter: what `fit` will use,
+    float for float. The factor store folds with it (see `ledger_factors`) and checks
+    each step against it."""
+    import math
+    import warnings
+
+    from datagit.harness.models import optimizer, schedule
+
+    per_epoch = math.ceil(examples / cfg.batch_size)
+    p = nn.Parameter(torch.zeros(1))
+    opt = optimizer(cfg, [p])
+    sched = schedule(cfg, opt, per_epoch)
+    lrs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping a schedule without optimiser steps
+        for _ in range(cfg.epochs * per_epoch):
+            lrs.append(float(opt.param_groups[0]["lr"]))
+            sched.step()
+    return lrs
