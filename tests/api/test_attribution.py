@@ -125,6 +125,70 @@ def test_counterfactual_uses_the_exact_output_hessian(story: tuple[Repo, list[st
     assert cf.total == pytest.approx(sum(r.score for r in cf.rows))
 
 
+def test_counterfactual_of_eval_loss_and_its_ensemble(
+    story: tuple[Repo, list[str], str],
+) -> None:
+    """With eval examples the estimate is, per training example, the change of their loss
+    through the region that including it causes, −⟨H⁻¹g_i, ∇L_E⟩/N; --ensemble K is the
+    mean of that over the runs with seeds s … s+K−1, matched by example id."""
+    repo, _, _ = story
+    run, data = attribution.ledger_run(repo)
+    evals = [o["id"] for o in run.outputs()][:4]
+    one = attribution.blame_region(repo, cls="8", counterfactual=True, eval_examples=evals, top=0)
+    assert one.method == "counterfactual" and one.estimator == "exact-hessian"
+    assert one.seeds == [0] and one.eval_examples == evals
+    probe = attribution._probe(repo, run, data, run.weights())
+    idx = data.class_indices(8)
+    u = np.zeros(len(data.theta_final))
+    u[idx] = probe.loss_gradient(evals)[0][idx]
+    cfg = attribution.run_config(run)
+    want = probe.influence(u, cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING)
+    got = {r.key: r.score for r in one.rows}
+    for k, i in enumerate(probe.train_ids):
+        assert got[i] == pytest.approx(want[k], rel=1e-9, abs=1e-15)
+    pair = attribution.blame_region(
+        repo, cls="8", counterfactual=True, eval_examples=evals, top=0, ensemble=2
+    )
+    assert pair.seeds == [0, 1] and pair.estimator == "exact-hessian, mean of 2 seeds"
+    second, _ = attribution.ledger_run(repo, seed=1)
+    other = attribution.blame_region(
+        repo, cls="8", counterfactual=True, eval_examples=evals, top=0, run_id=second.id
+    )
+    theirs = {r.key: r.score for r in other.rows}
+    assert theirs != got  # another seed, another model
+    for r in pair.rows:
+        assert r.score == pytest.approx((got[r.key] + theirs[r.key]) / 2, rel=1e-9, abs=1e-15)
+
+
+def test_ensembles_that_are_not_defined_are_refused(story: tuple[Repo, list[str], str]) -> None:
+    """An ensemble needs a question every seed's run shares: the eval examples' loss, through
+    a whole parameter or output rows; and runs it can train, so not --run. Refused in one
+    line, before anything is trained."""
+    repo, _, _ = story
+    run, _ = attribution.ledger_run(repo)
+    evals = [o["id"] for o in run.outputs()][:2]
+    runs = repo.workdir / ".datagit" / "runs"
+    before = sorted(p.name for p in runs.iterdir())
+    cases = {
+        "--ensemble 0 must be at least 1": dict(cls="8", counterfactual=True, ensemble=0),
+        "averages --counterfactual estimates": dict(cls="8", ensemble=2),
+        "a weight region has no counterpart across seeds": dict(
+            cls="8", counterfactual=True, ensemble=2
+        ),
+        "cannot start from --run": dict(
+            cls="8", counterfactual=True, ensemble=2, eval_examples=evals, run_id=run.id
+        ),
+        r"output.weight\[8, 0:4\] picks hidden units": dict(
+            region="output.weight[8, 0:4]", counterfactual=True, ensemble=2, eval_examples=evals
+        ),
+    }
+    for message, kwargs in cases.items():
+        with pytest.raises(InvalidInputError, match=message) as err:
+            attribution.blame_region(repo, **kwargs)  # type: ignore[arg-type]
+        assert "\n" not in err.value.message
+    assert sorted(p.name for p in runs.iterdir()) == before
+
+
 def test_credit_value_sums_to_the_improvement(story: tuple[Repo, list[str], str]) -> None:
     repo, _, _ = story
     v = attribution.credit_value(repo)
@@ -192,7 +256,7 @@ def test_bad_inputs_are_one_line_errors(story: tuple[Repo, list[str], str]) -> N
             repo, "1.weight[0]", run_id=run.id, counterfactual=True, projection_dim=0
         )
     assert "\n" not in err.value.message
-    with pytest.raises(InvalidInputError, match="ranks by the region, not by eval"):
+    with pytest.raises(InvalidInputError, match=r"'x\.png' is not in the eval dataset"):
         attribution.blame_region(
             repo, "1.weight", run_id=run.id, counterfactual=True, eval_examples=["x.png"]
         )

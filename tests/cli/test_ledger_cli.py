@@ -69,6 +69,19 @@ def test_counterfactual_on_a_hidden_layer(dg: Cli) -> None:
     assert len(out) == 3 + 2
 
 
+def test_counterfactual_ensemble_of_eval_loss(dg: Cli) -> None:
+    """--ensemble K averages the eval-loss estimate over runs with K seeds (each a cached
+    harness run); the answer names its seeds."""
+    wrong = sorted(p.name for p in (dg.cwd / "eval").rglob("*.png"))[:3]
+    args = ("--class", "8", "--counterfactual", "--eval-examples", ",".join(wrong))
+    data = json.loads(dg("blame", *args, "--ensemble", "2", "--json", "--top", "0").output)
+    assert data["method"] == "counterfactual" and data["eval_examples"] == wrong
+    assert data["seeds"] == [0, 1] and data["estimator"] == "exact-hessian, mean of 2 seeds"
+    assert data["total"] == pytest.approx(sum(r["score"] for r in data["rows"]))
+    head = dg("blame", *args, "--ensemble", "2", "--top", "1").output.splitlines()[0]
+    assert head.endswith("counterfactual, exact-hessian, mean of 2 seeds)")
+
+
 def test_credit_value(dg: Cli) -> None:
     out = dg("credit", "--value").output
     assert out.startswith("eval loss ") and "residual" in out and "Authors:" in out
@@ -92,6 +105,11 @@ def test_credit_value(dg: Cli) -> None:
             ("blame", "--class", "8", "--counterfactual", "--projection-dim", "0"),
             "--projection-dim 0 must be at least 1",
         ),
+        (
+            ("blame", "--class", "8", "--counterfactual", "--ensemble", "3"),
+            "a weight region has no counterpart across seeds",
+        ),
+        (("blame", "--class", "8", "--ensemble", "0"), "--ensemble 0 must be at least 1"),
     ],
 )
 def test_bad_input(dg: Cli, args: tuple[str, ...], match: str) -> None:

@@ -72,10 +72,11 @@ def ledger_run(
     layers: Sequence[str] | None = None,
     want: str | None = None,
     progress: Callable[[Any], None] | None = None,
+    seed: int | None = None,
 ) -> tuple[Run, LedgerData]:
     """A run with a ledger: run ``run_id`` as it is, or the run of ``rev`` (trained with a
-    ledger when the cache lacks one). ``want`` picks, among several ledgers, one that
-    records that parameter."""
+    ledger when the cache lacks one; ``seed`` overrides the config's). ``want`` picks,
+    among several ledgers, one that records that parameter."""
     from datagit.harness.region import LedgerData
 
     if run_id is not None:
@@ -91,7 +92,8 @@ def ledger_run(
         datas = [LedgerData(run.path / "artifacts" / k) for k in keys]
         data = _pick(datas, want)
     else:
-        cfg = harness.load_config(repo, config_file)
+        over: dict[str, Any] = {} if seed is None else {"seed": seed}
+        cfg = harness.load_config(repo, config_file, **over)
         found = _cached(repo, rev, cfg, want) if layers is None else None
         if found is not None:
             run, data = found
@@ -225,6 +227,7 @@ class RegionBlame:
     rows: list[RegionRow] = field(default_factory=list)
     eval_examples: list[str] = field(default_factory=list)
     estimator: str = ""  # counterfactual: exact-hessian | projected-fisher (k=…) | empirical-fisher
+    seeds: list[int] = field(default_factory=list)  # counterfactual: the runs' seeds
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``blame --region --json`` (and of the viewer's region blame)."""
@@ -249,11 +252,14 @@ def blame_region(
     counterfactual: bool = False,
     projection_dim: int = 2048,
     progress: Callable[[Any], None] | None = None,
+    ensemble: int = 1,
 ) -> RegionBlame:
     """Rank training examples (or their commits, authors, annotators, labels) by what
     their ledger accounts did to ``region`` (or to the output row of class ``cls``).
-    ``counterfactual``: influence estimates instead, exact for the output layer and
-    projected to ``projection_dim`` dimensions for other layers."""
+    ``counterfactual``: influence estimates instead (along the region's change, or of the
+    eval examples' loss), exact for the output layer and projected to ``projection_dim``
+    dimensions for other layers; ``ensemble``: of eval examples' loss, averaged over that
+    many seeds (`datagit.api.counterfactual`)."""
     import numpy as np
 
     from datagit.harness.region import Region, project
@@ -271,6 +277,10 @@ def blame_region(
             raise InvalidInputError(f"--regressed {regressed!r} is not A..B")
         rev = b
     parsed = Region.parse(region) if region is not None else None
+    if ensemble != 1:  # before any training
+        from datagit.api.counterfactual import check_ensemble
+
+        check_ensemble(ensemble, counterfactual, bool(regressed or eval_examples), run_id)
     run, data = ledger_run(
         repo,
         rev,
@@ -291,26 +301,20 @@ def blame_region(
     elif eval_examples:
         wanted = list(eval_examples)
     method, estimator = "path", ""
+    seeds: list[int] = []
     init: float | None
     rounding: float | None
     if counterfactual:
-        if wanted:
-            raise InvalidInputError("--counterfactual ranks by the region, not by eval examples")
-        if projection_dim < 1:
-            raise InvalidInputError(
-                f"--projection-dim {projection_dim} must be at least 1", hint="e.g. 2048"
-            )
-        u = np.zeros(len(data.theta_final))
-        if dnorm == 0.0:
+        from datagit.api import counterfactual as cf
+
+        cf.check_region(ensemble, parsed, data, name)
+        if not wanted and dnorm == 0.0:
             raise InvalidInputError(f"region {name} did not move during training")
-        u[idx] = delta / dnorm
-        cfg = run_config(run)
-        p = _probe(repo, run, data, run.weights())
-        est, estimator = p.counterfactual(
-            u, cfg.weight_decay + COUNTERFACTUAL_DAMPING, projection_dim
-        )
-        order = [p.train_ids.index(i) for i in data.ids] if p.train_ids != data.ids else None
-        scores = est if order is None else est[order]
+        scores, estimator, seeds = cf.estimates(
+            repo, run, data, idx, None if wanted else delta / dnorm, wanted, rev=rev,
+            config_file=config_file, projection_dim=projection_dim, ensemble=ensemble,
+            want=parsed.param if parsed else "output.weight",
+        )  # fmt: skip
         norms = np.abs(scores)
         method, total, init, rounding = "counterfactual", float(scores.sum()), None, None
     else:
@@ -340,6 +344,7 @@ def blame_region(
         rows=rows[:top] if top > 0 else rows,
         eval_examples=wanted,
         estimator=estimator,
+        seeds=seeds,
     )
 
 

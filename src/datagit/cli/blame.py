@@ -34,6 +34,10 @@ from datagit.errors import InvalidInputError
     "--projection-dim", type=int, default=2048, show_default=True, metavar="K",
     help="--counterfactual on a hidden layer: gradients projected to K dimensions.",
 )  # fmt: skip
+@click.option(
+    "--ensemble", type=int, default=1, show_default=True, metavar="K",
+    help="--counterfactual of eval examples' loss: mean over runs with K seeds.",
+)  # fmt: skip
 @click.option("--config", "config_file", default=None, metavar="FILE", help="[harness] from FILE.")
 @click.pass_context
 def blame(
@@ -55,6 +59,7 @@ def blame(
       datagit blame --class 8 --top 30
       datagit blame --region 'output.weight[3, :]' --by author
       datagit blame --class 8 --regressed v1..v2 --by commit
+      datagit blame --class 8 --regressed v1..v2 --counterfactual --ensemble 5
     """
     repo = open_repo(ctx)
     if region["region"] is not None or region["cls"] is not None:
@@ -101,7 +106,7 @@ def _region(repo: Repo, rev: str, as_json: bool, **o: Any) -> None:
         repo, o["region"], rev=rev, run_id=o["run_id"], config_file=o["config_file"],
         cls=o["cls"], by=o["by"], top=o["top"], negative=o["negative"], eval_examples=ids,
         regressed=o["regressed"], counterfactual=o["counterfactual"],
-        projection_dim=o["projection_dim"],
+        projection_dim=o["projection_dim"], ensemble=o["ensemble"],
     )  # fmt: skip
     if as_json:
         echo_json(answer.to_dict())
