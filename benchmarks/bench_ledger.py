@@ -303,8 +303,11 @@ def bench_lds(root: Path) -> None:
     row("LDS softmax regression, exact-Hessian", f"{cf:.3f}", f"path {path:.3f}", "≥ 0.75")
     row("  the same, projected (TRAK-style)", f"{proj:.3f}", f"exact {cf:.3f}", "report")
     mlp = harness.load_config(repo, epochs=10)
-    hid, out = lds(repo, mlp, [("projected", ("1",)), ("exact", ())], subsets)
+    kinds = [("projected", ("1",)), ("exact", ()), ("projected x3", ("1",)), ("exact x3", ())]
+    hid, out, hid3, out3 = lds(repo, mlp, kinds, subsets)
     row("LDS MLP 64-128-10, hidden layer, projected", f"{hid:.3f}", f"output {out:.3f}", "report")
+    row("  the same, mean of 3 seeds (--ensemble 3)", f"{hid3:.3f}", f"1 seed {hid:.3f}", "report")
+    row("LDS MLP 64-128-10, output layer, 3 seeds", f"{out3:.3f}", f"1 seed {out:.3f}", "report")
     repo.close()
 
 
@@ -312,36 +315,32 @@ def lds(
     repo: Repo, cfg: object, kinds: list[tuple[str, tuple[str, ...]]], subsets: int
 ) -> list[float]:
     """LDS of each (estimator, ledger layers) in ``kinds``: exact (output-layer Hessian),
-    projected (TRAK-style, k = trak.DIM) or path (the ledger's first-order prediction)."""
-    from datagit.harness.trak import DIM, projected_gradients, projection
+    projected (TRAK-style, k = trak.DIM), path (the ledger's first-order prediction), or
+    ``<exact|projected> xK``: that estimate averaged over runs with seeds 0 … K−1 (the
+    ensemble `blame --counterfactual --ensemble K` takes)."""
+    import dataclasses
 
-    hooks = {layers: attribution.ledger_hook(cfg, layers) for _, layers in kinds}  # type: ignore[arg-type]
-    run = harness.train(repo, config=cfg, hooks=list(hooks.values()))  # type: ignore[arg-type]
     rng = np.random.default_rng(0)
     damping = cfg.weight_decay + attribution.COUNTERFACTUAL_DAMPING  # type: ignore[attr-defined]
-    taus, evals = [], None
+    taus: list[np.ndarray] = []
+    evals: list[int] | None = None
+    train_ids: list[str] = []
     for kind, layers in kinds:
-        want = f"{layers[0]}.weight" if layers else "output.weight"
-        _, data = attribution.ledger_run(repo, run_id=run.id, want=want)
-        probe = attribution._probe(repo, run, data, run.weights())
-        if evals is None:
-            evals = sorted(rng.choice(len(probe.eval_ids), 50, replace=False).tolist())
-            train_ids = probe.train_ids
-        fgrad = margin_gradients(probe, evals)  # [50, |R|]
-        if kind == "exact":
-            g, h = probe.output_curvature()
-            h += damping * torch.eye(h.shape[0], dtype=h.dtype)
-            taus.append((-(g @ torch.linalg.solve(h, fgrad.T)) / g.shape[0]).numpy())
-        elif kind == "projected":
-            proj = projection(fgrad.shape[1], DIM, 0) if fgrad.shape[1] > DIM else None
-            phi = projected_gradients(probe, proj)
-            pf = fgrad if proj is None else fgrad @ proj
-            f = phi.T @ phi / phi.shape[0] + damping * torch.eye(phi.shape[1], dtype=phi.dtype)
-            taus.append((-(phi @ torch.linalg.solve(f, pf.T)) / phi.shape[0]).numpy())
-        else:
-            path = np.asarray(data.contrib, dtype=np.float64) @ fgrad.numpy().T
-            order = [probe.train_ids.index(i) for i in data.ids]
-            taus.append(path[np.argsort(order)])
+        name, _, times = kind.partition(" x")
+        members = []
+        for seed in range(int(times or 1)):
+            scfg = dataclasses.replace(cfg, seed=seed)  # type: ignore[type-var]
+            hook = attribution.ledger_hook(scfg, layers)  # type: ignore[arg-type]
+            run = harness.train(repo, config=scfg, hooks=[hook])  # type: ignore[arg-type, list-item]
+            want = f"{layers[0]}.weight" if layers else "output.weight"
+            _, data = attribution.ledger_run(repo, run_id=run.id, want=want)
+            probe = attribution._probe(repo, run, data, run.weights())
+            if evals is None:
+                evals = sorted(rng.choice(len(probe.eval_ids), 50, replace=False).tolist())
+                train_ids = probe.train_ids
+            assert probe.train_ids == train_ids
+            members.append(_tau(name, probe, data, evals, damping))
+        taus.append(np.mean(members, axis=0))
     assert evals is not None
     view = repo.dataset("train")
     actual: list[list[float]] = []
@@ -374,6 +373,26 @@ def lds(
         rho = [spearmanr(pa[:, j], a[:, j])[0] for j in range(len(evals))]
         scores.append(float(np.nanmean(rho)))
     return scores
+
+
+def _tau(name: str, probe: Any, data: LedgerData, evals: list[int], damping: float) -> np.ndarray:
+    """[N, 50] predicted change of each eval margin from including each training example."""
+    from datagit.harness.trak import DIM, projected_gradients, projection
+
+    fgrad = margin_gradients(probe, evals)  # [50, |R|]
+    if name == "exact":
+        g, h = probe.output_curvature()
+        h += damping * torch.eye(h.shape[0], dtype=h.dtype)
+        return (-(g @ torch.linalg.solve(h, fgrad.T)) / g.shape[0]).numpy()
+    if name == "projected":
+        proj = projection(fgrad.shape[1], DIM, 0) if fgrad.shape[1] > DIM else None
+        phi = projected_gradients(probe, proj)
+        pf = fgrad if proj is None else fgrad @ proj
+        f = phi.T @ phi / phi.shape[0] + damping * torch.eye(phi.shape[1], dtype=phi.dtype)
+        return (-(phi @ torch.linalg.solve(f, pf.T)) / phi.shape[0]).numpy()
+    path = np.asarray(data.contrib, dtype=np.float64) @ fgrad.numpy().T
+    order = [probe.train_ids.index(i) for i in data.ids]
+    return path[np.argsort(order)]  # type: ignore[no-any-return]
 
 
 def margin_gradients(probe: object, evals: list[int]) -> torch.Tensor:
