@@ -433,8 +433,8 @@ class Ledger(Hooks):
 
     def memory_bytes(self) -> int:
         """Bytes of the per-example buffers: the accounts (share and momentum,
-        2·N·|R|·itemsize) on the per-step path; the peak of factor store plus accounts on
-        the factored path."""
+        2·N·|R|·itemsize) on the per-step path; on the factored path the peak of factor
+        store, accounts and the fold's temporaries together."""
         if self.store is not None:
             return self.store.peak
         n = sum(1 for i in self.ids if i is not None)
