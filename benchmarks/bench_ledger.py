@@ -71,7 +71,7 @@ rows: list[tuple[str, str, str, str]] = []
 
 def row(name: str, measured: str, baseline: str, target: str) -> None:
     rows.append((name, measured, baseline, target))
-    print(f"  {name:<44} {measured:>14} {baseline:>14}  {target}", flush=True)
+    print(f"  {name:<54} {measured:>14} {baseline:>14}  {target}", flush=True)
 
 
 def sig(name: str) -> Signature:
@@ -430,9 +430,9 @@ def main() -> None:
                 fn()
         repo.close()
     print()
-    print(f"  {'row':<44} {'measured':>14} {'baseline':>14}  target")
+    print(f"  {'row':<54} {'measured':>14} {'baseline':>14}  target")
     for r in rows:
-        print(f"  {r[0]:<44} {r[1]:>14} {r[2]:>14}  {r[3]}")
+        print(f"  {r[0]:<54} {r[1]:>14} {r[2]:>14}  {r[3]}")
 
 
 if __name__ == "__main__":

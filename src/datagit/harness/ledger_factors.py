@@ -29,7 +29,7 @@ for float32). When it fills before the end of training it is folded and emptied:
 * without one (a hand-written loop), the future maps are unknown, so a fold keeps
   (share, momentum) accounts, 2·N·|R|·itemsize, brought forward by each later fold;
   from then on the store is kept to an eighth of 2·N·|R|·8, so a long float64 run
-  holds up to 1.125× that.
+  holds about 1.16× that (1.155 measured, temporaries included).
 """
 
 from __future__ import annotations
