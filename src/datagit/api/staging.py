@@ -22,7 +22,6 @@ import orjson
 
 from datagit.core import manifest, patch, snapshot, tablesnap
 from datagit.core.changes import Change, compare, compare_trees
-from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.diff import changes_between
 from datagit.core.folderread import read_folders
@@ -227,6 +226,8 @@ def _stage_full(
         hasher.report.finish()
         hasher.report = None
     staged = DatasetTree(repo.git, base).by_id() if base else {}
+    if prefixes is not None:
+        from datagit.core.checkout import target_path  # a path add only: not `commit -a`
     for p in prefixes or ():  # like git, a path that names nothing is a typo, not a no-op
         under = _include([p])
         if not any(under(x) for x in listing or ()) and not any(
