@@ -91,6 +91,8 @@ class Repo:
         self.lock = WriteLock(
             self.dotdir / "lock", on_acquire=self.git.clear_stale_locks, readonly=readonly
         )
+        # The last commit this object made and its patches' pairs (see `commit`).
+        self._committed: tuple[CommitInfo, dict[str, patch.Pairs | str]] | None = None
         if readonly:  # a reader (the web viewer, executors): no monitor, no fetching
             return
         if self.git.config_get("datagit.fsmonitor") == "true":
@@ -377,9 +379,10 @@ class Repo:
 
         with self.lock:
             self.recover()
+            staged = None
             if all:
-                staging.add(self, None, report=False, progress=progress)
-            return staging.commit(
+                staged = staging.add_staged(self, None, report=False, progress=progress)[1]
+            info, pairs = staging.commit_staged(
                 self,
                 message,
                 annotator=annotator,
@@ -387,7 +390,12 @@ class Repo:
                 allow_empty=allow_empty,
                 parents=parents,
                 added_all=all,
+                staged=staged,
             )
+            # Its patches, as written: `changes` of this commit against its first parent
+            # (the summary `commit` prints) then reads nothing back.
+            self._committed = (info, pairs) if pairs is not None and info.parents else None
+            return info
 
     def recover(self) -> bool:
         """Finish a checkout that was killed half-way (its journal says where it was
@@ -504,9 +512,13 @@ class Repo:
         old_id = self.resolve(old_rev) if old_rev and old_rev not in pseudo else None
         new_id = self.resolve(new_rev) if new_rev not in pseudo else None
         out = {}
+        known = self._committed
+        mine = known[1] if known and (old_id, new_id) == (known[0].parents[0], known[0].id) else {}
         for n in sorted(set(a) | set(b)):
             found = None
-            if old_id and new_id and a.get(n) != b.get(n):
+            if isinstance(mine.get(n), dict):
+                found = patch.to_changes(mine[n])  # type: ignore[arg-type]
+            elif old_id and new_id and a.get(n) != b.get(n):
                 found = patch.changes_between_commits(self.git, old_id, new_id, n)
             out[n] = found if found is not None else compare_trees(self.git, a.get(n), b.get(n))
         return out

@@ -14,6 +14,7 @@ import gc
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,6 @@ import orjson
 
 from datagit.core import manifest, patch, snapshot, tablesnap
 from datagit.core.changes import Change, compare, compare_trees
-from datagit.core.checkout import target_path
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.diff import changes_between
 from datagit.core.folderread import read_folders
@@ -57,6 +57,22 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class Staged:
+    """What an `add` just wrote, held in memory: the stage's commit tree and its
+    record changes against commit ``base``, as written to the stage's patch blobs.
+
+    `commit -a` stages and then commits in one process; handing this through
+    spares it reading back (and decoding, and re-encoding) the patches it has
+    just written — a tenth of a 1% re-label commit of a million rows.
+    """
+
+    tree: str
+    base: str
+    pairs: dict[str, patch.Pairs | str]  # dataset → id → (old, new), or SKIP
+    blobs: dict[str, str]  # dataset → the patch blob holding ``pairs[dataset]``, or SKIP
+
+
 def add(
     repo: Repo,
     paths: list[str] | None,
@@ -69,6 +85,18 @@ def add(
     ``report=False`` (``commit -a``) may skip building the change list of a
     dataset staged for the first time: 100,000 "added" entries nobody reads.
     """
+    return add_staged(repo, paths, progress=progress, report=report)[0]
+
+
+def add_staged(
+    repo: Repo,
+    paths: list[str] | None,
+    *,
+    progress: Progress | None = None,
+    report: bool = True,
+) -> tuple[dict[str, list[Change]], Staged | None]:
+    """`add`, also returning what it staged (None when the stage carries no patches:
+    nothing is committed yet) for a `commit` in the same process."""
     with bulk():
         return _add(repo, paths, progress=progress, report=report)
 
@@ -79,7 +107,7 @@ def _add(
     *,
     progress: Progress | None,
     report: bool,
-) -> dict[str, list[Change]]:
+) -> tuple[dict[str, list[Change]], Staged | None]:
     cfg_bytes = (repo.workdir / "datagit.toml").read_bytes()
     cfg = Config.parse(cfg_bytes)
     stage = repo.stage_tree()
@@ -116,8 +144,10 @@ def _add(
         changes[name] = compare_trees(repo.git, stage_ds[name], None)
     # Keep the stage's change against HEAD up to date, so commit writes it as is.
     # A root commit gets no patch, and a bulk change is only marked, never held.
-    carried = _carried(repo) if repo.head() else None
-    if carried is None:
+    head = repo.head()
+    carried = _carried(repo) if head else None
+    staged = None
+    if carried is None or head is None:
         repo._set_stage(root)
     else:
         for name, ch in changes.items():
@@ -126,13 +156,14 @@ def _add(
             composed = patch.compose(carried.get(name, {}), patch.from_changes(ch))  # type: ignore[arg-type]
             size = DatasetTree(repo.git, new_ds[name]).count if name in new_ds else 0
             carried[name] = composed if patch.worth_storing(composed, size) else SKIP
+        kept = {n: p for n, p in carried.items() if p}
         blobs = {
             n: p if p is SKIP else repo.git.write_blob(patch.encode(p))  # type: ignore[arg-type]
-            for n, p in carried.items()
-            if p
+            for n, p in kept.items()
         }
-        repo._set_stage(root, base=repo.head(), patches=blobs)
-    return dict(sorted(changes.items()))
+        repo._set_stage(root, base=head, patches=blobs)
+        staged = Staged(root, head, kept, blobs)
+    return dict(sorted(changes.items())), staged
 
 
 FLUSH_BYTES = 4 << 20  # a dataset staged in full wrote this much: pack it before the next
@@ -195,6 +226,8 @@ def _stage_full(
         hasher.report.finish()
         hasher.report = None
     staged = DatasetTree(repo.git, base).by_id() if base else {}
+    if prefixes is not None:
+        from datagit.core.checkout import target_path  # a path add only: not `commit -a`
     for p in prefixes or ():  # like git, a path that names nothing is a typo, not a no-op
         under = _include([p])
         if not any(under(x) for x in listing or ()) and not any(
@@ -283,6 +316,35 @@ def commit(
 ) -> CommitInfo:
     """Commit the stage; ``added_all`` says the caller just staged everything (`-a`),
     which changes what an empty commit's hint can suggest."""
+    return commit_staged(
+        repo,
+        message,
+        annotator=annotator,
+        author=author,
+        allow_empty=allow_empty,
+        parents=parents,
+        added_all=added_all,
+    )[0]
+
+
+def commit_staged(
+    repo: Repo,
+    message: str,
+    *,
+    annotator: str | None = None,
+    author: Signature | None = None,
+    allow_empty: bool = False,
+    parents: list[str] | None = None,
+    added_all: bool = False,
+    staged: Staged | None = None,
+) -> tuple[CommitInfo, dict[str, patch.Pairs | str] | None]:
+    """`commit`, also returning the commit's changes against its first parent as its
+    patches store them (dataset → pairs, or SKIP), None when it stores none (a root
+    commit, or a first parent other than HEAD).
+
+    ``staged`` is what an `add` in this process returned (`commit -a`): its patches
+    are taken from memory rather than read back, when the stage still holds it.
+    """
     if not message.strip():
         raise InvalidInputError("empty commit message", hint='pass one with -m "what changed"')
     head = repo.head()
@@ -308,10 +370,13 @@ def commit(
             parents.append(merge["theirs"])
     # A patch is the change against the first parent; a root commit gets none.
     first_is_head = bool(parents) and parents[0] == head
+    if staged is not None and (staged.tree, staged.base) != (stage, head):
+        staged = None  # not what the stage holds now: read it back
     with repo.git.batch():
-        pairs = _commit_pairs(repo, head_ds, stage_ds) if first_is_head else {}
+        pairs = _commit_pairs(repo, head_ds, stage_ds, staged) if first_is_head else {}
+        stamped = set()
         if annotator:
-            _stamp_annotator(repo, head_ds, stage_ds, pairs, annotator)
+            stamped = _stamp_annotator(repo, head_ds, stage_ds, pairs, annotator)
         unchanged = head_tree is not None and (cfg_bytes, stage_ds) == (head_cfg, head_ds)
         if unchanged and not allow_empty and not merge:
             raise DatagitError(
@@ -322,7 +387,9 @@ def commit(
                 if added_all
                 else "stage changes with `datagit add`, or use `commit -a`",
             )
-        patches = _patch_blobs(repo, stage_ds, pairs) if first_is_head else None
+        written = {} if staged is None else staged.blobs
+        kept = {n: b for n, b in written.items() if n not in stamped}
+        patches = _patch_blobs(repo, stage_ds, pairs, kept) if first_is_head else None
         stage = manifest.write_root(repo.git, cfg_bytes, stage_ds, patches)
     text = message.rstrip() + "\n"
     if annotator:
@@ -338,7 +405,7 @@ def commit(
     repo._set_stage(None)
     clear_merge_state(repo)
     gitgc.roll_up(repo.git)  # past 50 packs, merge the small ones (as git's auto gc)
-    return repo.git.commit(oid)
+    return repo.git.commit(oid), pairs if first_is_head else None
 
 
 def _refuse_leaks(repo: Repo, cfg_bytes: bytes, stage_ds: dict[str, str]) -> None:
@@ -360,9 +427,12 @@ def _refuse_leaks(repo: Repo, cfg_bytes: bytes, stage_ds: dict[str, str]) -> Non
 
 
 def _commit_pairs(
-    repo: Repo, head_ds: dict[str, str], stage_ds: dict[str, str]
+    repo: Repo, head_ds: dict[str, str], stage_ds: dict[str, str], staged: Staged | None
 ) -> dict[str, patch.Pairs | str]:
-    """The stage's record changes against HEAD (or SKIP): carried from `add`, or diffed now."""
+    """The stage's record changes against HEAD (or SKIP): handed over or carried
+    from `add`, or diffed now."""
+    if staged is not None:
+        return dict(staged.pairs)
     carried = _carried(repo)
     if carried is not None:
         return {n: p for n, p in carried.items() if p}
@@ -381,12 +451,14 @@ def _stamp_annotator(
     stage_ds: dict[str, str],
     pairs: dict[str, patch.Pairs | str],
     annotator: str,
-) -> None:
-    """Credit ``annotator`` with every label this commit sets that has no annotator yet.
+) -> set[str]:
+    """Credit ``annotator`` with every label this commit sets that has no annotator yet;
+    returns the datasets whose records (and so whose patches) it changed.
 
     Uses the carried patch where there is one (updating it in place), and diffs
     the dataset otherwise (a root commit, a bulk change marked SKIP).
     """
+    stamped = set()
     for name in sorted(stage_ds):
         if head_ds.get(name) == stage_ds[name]:
             continue
@@ -415,17 +487,29 @@ def _stamp_annotator(
             # one an unchanged label has: its snapshot holds for the stamped tree too.
             tablesnap.follow_stamp(repo.tables, name, before, stage_ds[name])
             changed.update((i, (changed[i][0], r)) for i, r in upserts.items())
+            stamped.add(name)
+    return stamped
 
 
 def _patch_blobs(
-    repo: Repo, stage_ds: dict[str, str], pairs: dict[str, patch.Pairs | str]
+    repo: Repo,
+    stage_ds: dict[str, str],
+    pairs: dict[str, patch.Pairs | str],
+    written: dict[str, str],
 ) -> dict[str, str]:
-    """``changes/`` entries: a patch per changed dataset, or a skip marker for bulk changes."""
+    """``changes/`` entries: a patch per changed dataset, or a skip marker for bulk changes.
+
+    ``written``: dataset → a blob `add` already wrote for exactly these pairs (its
+    encoding is canonical, so the same pairs make the same blob): used as it is.
+    """
     out = {}
     for name, changed in pairs.items():
         size = DatasetTree(repo.git, stage_ds[name]).count if name in stage_ds else 0
         if changed is not SKIP and patch.worth_storing(changed, size):  # type: ignore[arg-type]
-            out[f"{name}.jsonl"] = repo.git.write_blob(patch.encode(changed))  # type: ignore[arg-type]
+            blob = written.get(name)
+            if blob is None or blob == SKIP:
+                blob = repo.git.write_blob(patch.encode(changed))  # type: ignore[arg-type]
+            out[f"{name}.jsonl"] = blob
         else:
             out[f"{name}.skip"] = repo.git.write_blob(b"")
     return out

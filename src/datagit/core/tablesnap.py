@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -26,7 +26,6 @@ from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.linedelta import LINED, _lined, line_delta
 from datagit.core.manifest import DatasetTree, apply_changes
-from datagit.core.parquet import EncodedRows
 from datagit.core.records import Record, decode_lines
 from datagit.core.table_style import is_int, typed
 from datagit.core.tables import (
@@ -40,6 +39,9 @@ from datagit.storage.content import address
 from datagit.storage.git import GitStore
 from datagit.storage.statcache import RACY_NS, Snapshots
 from datagit.storage.tablecache import LineMap, TableCache, TableState, make_line_map
+
+if TYPE_CHECKING:  # the Parquet reader (and `decimal`) loads only for a Parquet table
+    from datagit.core.parquet import EncodedRows
 
 
 def fingerprint(cfg: DatasetConfig) -> str:
