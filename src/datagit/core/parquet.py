@@ -19,10 +19,10 @@ import base64
 import datetime
 import decimal
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-from xxhash import xxh3_128_hexdigest
+from xxhash import xxh3_64_intdigest, xxh3_128_hexdigest
 
 from datagit.core.config import DatasetConfig
 from datagit.core.paths import PLAIN_PATTERN, path_problem
@@ -100,48 +100,101 @@ def rows(cfg: DatasetConfig, data: bytes) -> Iterator[tuple[int, int, dict[str, 
             yield n, n, row if plain else {k: _plain(v) for k, v in row.items()}
 
 
-class EncodedRows(NamedTuple):
-    """A table's records as manifest lines (`Record.to_dict` through orjson, each ending in
-    a newline), in file order as one Arrow array, and the permutation sorting them by id.
+SLICE_ROWS = 1 << 16  # lines are made this many rows at a time: ~8 MB, reused, not ~130 MB
 
-    It is what `manifest.write_encoded` takes: shards are cut out of the lines taken in
-    shard order by Arrow, so no line becomes a Python object.
+
+class EncodedRows:
+    """A table read in bulk and checked: its records' manifest lines (`Record.to_dict`
+    through orjson, each ending in a newline) are made on demand, a slice at a time.
+
+    It is what `manifest.write_encoded` takes. The table's own columns (~45 bytes a row
+    here) are taken into shard order, and the lines (~130) are built from them slice
+    by slice, so each shard's bytes are cut straight out of a slice's buffer: the lines
+    never exist whole, nor twice. Every byte of fresh memory costs a page fault, and
+    at a million rows the faults of three whole copies were ~1 s of system time.
     """
 
-    ids: list[str]
-    lines: Any  # pyarrow large_string array
-    order: Any  # numpy array: ids[order[0]] is the smallest id
+    def __init__(self, cfg: DatasetConfig, table: Any, ids: Any, order: Any) -> None:
+        self._cfg = cfg
+        self._table = table  # every row group's columns, combined into one chunk each
+        self._ids = ids  # the id column as text (Arrow), in file order
+        self.order = order  # numpy int64: the row holding the smallest id first
+        special = {cfg.id, cfg.label, cfg.annotator}
+        self._fields = [c for c in table.schema.names if c not in special]
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids, in file order (Python strings: for whoever asks, not the bulk path)."""
+        return list(self._ids.to_pylist())
+
+    def keys(self) -> Any:
+        """Each id's shard key (xxh3-64 of its UTF-8 bytes, as `manifest.shard_key`), in
+        file order, as a numpy uint64 array."""
+        import numpy as np
+
+        raw = _pyarrow().compute.cast(self._ids, _pyarrow().binary()).to_pylist()
+        return np.fromiter(map(xxh3_64_intdigest, raw), dtype=np.uint64, count=len(raw))
+
+    def _lines(self, rows: Any) -> Any:
+        """The lines of the rows at positions ``rows`` (numpy), as one Arrow string array."""
+        pa = _pyarrow()
+        at = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+        return _encode(pa, self._cfg, self._table.take(at), self._fields)
 
     def text(self) -> bytes:
         """Every line, in file order (to decode the records when they are asked for)."""
-        return _joined(self.lines)
+        import numpy as np
+
+        n = self._table.num_rows
+        return b"".join(
+            _joined(self._lines(np.arange(a, min(a + SLICE_ROWS, n), dtype=np.int64)))
+            for a in range(0, n, SLICE_ROWS)
+        )
 
     def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
-        """The lines at positions ``order``, cut into the ``[start, end)`` spans given."""
-        taken = self.lines.combine_chunks().take(order)  # one array: ~10x a chunked take
-        for start, end in spans:
-            yield _joined(taken.slice(start, end - start))
+        """The lines at positions ``order``, cut into the ``[start, end)`` spans given (which
+        follow each other from 0), a slice of whole spans at a time."""
+        import numpy as np
+
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        k = 0
+        while k < len(spans):
+            first = spans[k][0]
+            j = k
+            while j + 1 < len(spans) and spans[j + 1][1] - first <= SLICE_ROWS:
+                j += 1
+            end = spans[j][1]
+            lines = self._lines(order[first:end])
+            _, offsets, data = lines.buffers()
+            offs = np.frombuffer(offsets, dtype=np.int32)[lines.offset :]
+            view = memoryview(data)
+            for a, b in spans[k : j + 1]:
+                yield bytes(view[int(offs[a - first]) : int(offs[b - first])])
+            k = j + 1
 
 
 def _joined(lines: Any) -> bytes:
-    """The values of a (chunked) large_string array back to back, from its data buffer."""
+    """The values of a string array back to back, from its data buffer."""
     import numpy as np
 
-    out = []
-    for chunk in getattr(lines, "chunks", [lines]):
-        if not len(chunk):
-            continue
-        _, offsets, data = chunk.buffers()
-        offs = np.frombuffer(offsets, dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
-        out.append(memoryview(data)[int(offs[0]) : int(offs[-1])])
-    return b"".join(out)
+    if not len(lines):
+        return b""
+    _, offsets, data = lines.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return bytes(memoryview(data)[int(offs[0]) : int(offs[-1])])
+
+
+_UNREADABLE = "rewrite the file; a truncated copy loses its last row groups"
 
 
 def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
-    """Every row's manifest line, built column by column; None when the row-by-row path
-    must decide (a content or file column, a nested or typed value, an id outside the
-    plain shape, a duplicate id, a missing id or label column)."""
+    """The table read in bulk, every row checked; None when the row-by-row path must
+    decide (a content or file column, a nested or typed value, text JSON must escape,
+    an id outside the plain shape, a duplicate id, a missing id or label column)."""
+    import numpy as np
+
     pa = _pyarrow()
+    pc = pa.compute
     pf = _open(cfg, data)
     schema = pf.schema_arrow
     names = list(schema.names)
@@ -157,30 +210,49 @@ def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
         or (cfg.annotator and cfg.annotator in names and not _is_text(t, schema, cfg.annotator))
     ):
         return None
-    special = {cfg.id, cfg.label, cfg.annotator}
-    fields = [c for c in names if c not in special]
-    lines: list[Any] = []
-    id_chunks = []
+    groups = []
     for g in range(pf.num_row_groups):
         try:
-            table = pf.read_row_group(g)
+            groups.append(pf.read_row_group(g))
         except (pa.ArrowException, OSError) as exc:
             raise InvalidInputError(
-                f"{cfg.path} row group {g}: unreadable ({exc})",
-                hint="rewrite the file; a truncated copy loses its last row groups",
+                f"{cfg.path} row group {g}: unreadable ({exc})", hint=_UNREADABLE
             ) from None
-        got = _encode_group(pa, cfg, table, fields)
-        if got is None:
-            return None
-        id_chunks.extend(got[0].chunks)
-        lines.append(got[1])
-    all_ids = pa.concat_arrays(id_chunks) if id_chunks else pa.array([], pa.string())
-    order = pa.compute.sort_indices(all_ids)  # UTF-8 bytes order: str order
-    ids = all_ids.take(order)
-    if len(ids) > 1 and pa.compute.any(pa.compute.equal(ids[1:], ids[:-1])).as_py():
+    whole = pa.concat_tables(groups) if groups else schema.empty_table()
+    arrays = [_one_chunk(pa, c) for c in whole.columns]
+    if any(_is_text_type(pa, a.type) and _needs_escape(a) for a in arrays):
+        return None  # text JSON must escape: the row-by-row path writes it
+    if sum(a.nbytes for a in arrays) > _MAX_BYTES:
+        return None  # past 32-bit offsets: the row-by-row path has no such limit
+    # Text as 32-bit-offset strings: one type for every join (a large_string mixed in
+    # would make the lines large_string too).
+    arrays = [pc.cast(a, pa.string()) if _is_text_type(pa, a.type) else a for a in arrays]
+    table = pa.RecordBatch.from_arrays(arrays, names=names)
+    ids = pc.cast(table.column(cfg.id), pa.string())
+    if ids.null_count:
+        return None
+    odd = ids.filter(pc.invert(pc.match_substring_regex(ids, PLAIN_PATTERN))).to_pylist()
+    if any(path_problem(i) for i in odd):  # ids outside the plain shape: checked one by one
+        return None
+    order = pc.sort_indices(ids)  # UTF-8 bytes order: str order
+    ranked = ids.take(order)
+    if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
         return None  # a duplicate id: the row-by-row read names both rows
-    text = pa.chunked_array(lines, pa.large_string())
-    return EncodedRows(_pylist(all_ids), text, order.to_numpy())
+    at = np.frombuffer(order.buffers()[1], dtype=np.int64)[order.offset : order.offset + len(order)]
+    return EncodedRows(cfg, table, ids, at)
+
+
+_MAX_BYTES = 1 << 30  # a table's columns past this take the row-by-row path
+
+
+def _one_chunk(pa: Any, column: Any) -> Any:
+    """A column as one Arrow array (the row groups' chunks concatenated: a take from a
+    chunked column is ~25x slower)."""
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    if column.num_chunks:
+        return pa.concat_arrays(column.chunks)
+    return pa.nulls(0, column.type)
 
 
 def _is_text(t: Any, schema: Any, name: str) -> bool:
@@ -188,10 +260,26 @@ def _is_text(t: Any, schema: Any, name: str) -> bool:
     return bool(t.is_string(f.type) or t.is_large_string(f.type))
 
 
-def _encode_group(
-    pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]
-) -> tuple[Any, Any] | None:
-    """One row group's (ids as an Arrow array, manifest lines); None to take the careful path.
+_LITERALS: dict[str, Any] = {}
+
+
+def _lit(s: str) -> Any:
+    """``s`` as an Arrow string scalar, made from its bytes: converting a Python value
+    makes pyarrow import pandas (~0.25 s) to check whether it is one of pandas' types."""
+    got = _LITERALS.get(s)
+    if got is None:
+        import numpy as np
+
+        pa = _pyarrow()
+        raw = s.encode()
+        offsets = np.array([0, len(raw)], dtype=np.int32)
+        got = pa.StringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(raw))[0]
+        _LITERALS[s] = got
+    return got
+
+
+def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
+    """The lines of ``table``'s rows (checked by `encode_rows`), as one string array.
 
     The lines are concatenated by Arrow, column by column; Python touches each row only
     to hash its fields (the record's content address).
@@ -199,26 +287,19 @@ def _encode_group(
     pc = pa.compute
     n = table.num_rows
     ids = pc.cast(table.column(cfg.id), pa.string())
-    if ids.null_count:
-        return None
-    odd = ids.filter(pc.invert(pc.match_substring_regex(ids, PLAIN_PATTERN))).to_pylist()
-    if any(path_problem(i) for i in odd):  # ids outside the plain shape: checked one by one
-        return None
     id_json = _json(pa, ids)
     label = table.column(cfg.label)
     label_json = _json(pa, label)
-    if label_json is None or id_json is None:
-        return None
     if _is_text_type(pa, label.type) and _any_empty(pc, label):
-        label_json = pc.if_else(pc.fill_null(pc.equal(label, ""), False), "null", label_json)
+        empty = pc.equal(pc.fill_null(label, _lit("-")), _lit(""))  # a null is not empty
+        label_json = pc.if_else(empty, _lit("null"), label_json)
     cols = {c: _json(pa, table.column(c)) for c in fields}
-    if any(v is None for v in cols.values()):
-        return None
     # One join builds every line: each pre-joined piece (a fields object, an annotator
     # pair) was another pass copying ~100 bytes a row.
     if fields:
         canonical = _object(pa, sorted(fields), cols)  # content: the fields, keys sorted
-        hexes = map(xxh3_128_hexdigest, _pylist(pc.cast(canonical, pa.binary())))
+        raw = pc.cast(canonical, pa.binary()).to_pylist()
+        hexes = map(xxh3_128_hexdigest, raw)
         content = _fixed_text(pa, "".join(hexes).encode(), 32, n)  # Python's xxh3, in Arrow
         size = pc.cast(pc.binary_length(canonical), pa.string())
     else:
@@ -227,28 +308,28 @@ def _encode_group(
         size = _fixed_text(pa, str(len(empty)).encode() * n, len(str(len(empty))), n)
     parts: list[Any] = ['{"id":', id_json, ',"label":', label_json, ',"content":"', content]
     parts += ['","size":', size]
-    if cfg.annotator and cfg.annotator in table.column_names:
+    if cfg.annotator and cfg.annotator in table.schema.names:
         a = table.column(cfg.annotator)
         a_json = _json(pa, a)
-        if a_json is None:
-            return None
         if a.null_count or _any_empty(pc, a):  # some rows have none: chosen row by row
-            given = pc.binary_join_element_wise(',"annotator":', a_json, "")
-            parts.append(pc.if_else(pc.fill_null(pc.equal(a, ""), True), "", given))
+            given = pc.binary_join_element_wise(_lit(',"annotator":'), a_json, _lit(""))
+            none = pc.equal(pc.fill_null(a, _lit("")), _lit(""))  # null or empty: no annotator
+            parts.append(pc.if_else(none, _lit(""), given))
         else:
             parts += [',"annotator":', a_json]
     for k, name in enumerate(fields):  # the fields object, in file order
         parts += [(',"fields":{' if k == 0 else ",") + orjson.dumps(name).decode() + ":"]
         parts.append(cols[name])
     parts.append("}}\n" if fields else "}\n")
-    line = pc.binary_join_element_wise(*parts, "")
-    return ids, pc.cast(line, pa.large_string())
+    return pc.binary_join_element_wise(
+        *(_lit(p) if isinstance(p, str) else p for p in parts), _lit("")
+    )
 
 
 def _any_empty(pc: Any, column: Any) -> bool:
     """Whether any value of a text column is the empty string (which a record stores as
     null, so those rows need a per-row choice)."""
-    return bool(pc.any(pc.equal(column, "")).as_py())
+    return bool(pc.any(pc.equal(column, _lit(""))).as_py())
 
 
 def _fixed_text(pa: Any, blob: bytes, width: int, n: int) -> Any:
@@ -277,43 +358,57 @@ def _needs_escape(column: Any) -> bool:
 
 
 def _json(pa: Any, column: Any) -> Any:
-    """A plain column as the text orjson writes for each value (an Arrow string array);
-    None for text that needs escaping (the row-by-row path writes it)."""
+    """A plain column (text checked by `_needs_escape`) as the text orjson writes for
+    each value, as an Arrow string array."""
+    import numpy as np
+
     pc = pa.compute
     t = pa.types
-    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    n = len(column)
     if _is_text_type(pa, column.type):
-        if _needs_escape(column):
-            return None
-        quoted = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
-        return pc.fill_null(quoted, "null")
+        quoted = pc.binary_join_element_wise(
+            _lit('"'), pc.cast(column, pa.string()), _lit('"'), _lit("")
+        )
+        return pc.fill_null(quoted, _lit("null"))
     if t.is_null(column.type):
-        return pa.array(["null"] * len(column), pa.string())
+        return _fixed_text(pa, b"null" * n, 4, n)
     if t.is_boolean(column.type):
-        return pc.fill_null(pc.if_else(column, "true", "false"), "null")
+        return pc.fill_null(pc.if_else(column, _lit("true"), _lit("false")), _lit("null"))
     if t.is_integer(column.type):
-        return pc.fill_null(pc.cast(column, pa.string()), "null")
-    # Floats: orjson's own shortest form (a missing value and NaN both write null).
-    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
-    return pa.array(text.split(b",") if len(values) else [], pa.string())
+        return pc.fill_null(pc.cast(column, pa.string()), _lit("null"))
+    # Floats: orjson's own shortest form (a missing value and NaN both write null), cut
+    # at its commas into an Arrow array by numpy: no Python object per value.
+    values = pc.cast(column, pa.float64())
+    if values.null_count:
+        values = pc.fill_null(values, _nan(pa))
+    floats = np.frombuffer(values.buffers()[1], dtype=np.float64)[values.offset : values.offset + n]
+    text = orjson.dumps(floats, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+    if not n:
+        return _fixed_text(pa, b"", 0, 0)
+    raw = np.frombuffer(text, dtype=np.uint8)
+    comma = raw == 0x2C
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:n] = np.flatnonzero(comma) + 1 - np.arange(1, n, dtype=np.int64)
+    offsets[n] = len(raw) - (n - 1)
+    body = raw[~comma].tobytes()
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(body))
 
 
-def _pylist(column: Any) -> list[Any]:
-    """A column's values as Python objects through numpy (one C loop); pyarrow's own
-    (one object per value) only when there are nulls."""
-    if column.null_count:
-        return list(column.to_pylist())
-    return list(column.to_numpy(zero_copy_only=False).tolist())
+def _nan(pa: Any) -> Any:
+    """NaN as an Arrow scalar, made from its bytes (see `_lit`)."""
+    import numpy as np
+
+    return pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(np.array([np.nan]))])[0]
 
 
 def _object(pa: Any, names: list[str], cols: dict[str, Any]) -> Any:
     """Per row, the JSON object of ``names`` (in that order) from their encoded values."""
     parts: list[Any] = []
     for k, name in enumerate(names):
-        parts.append(("{" if k == 0 else ",") + orjson.dumps(name).decode() + ":")
+        parts.append(_lit(("{" if k == 0 else ",") + orjson.dumps(name).decode() + ":"))
         parts.append(cols[name])
-    return pa.compute.binary_join_element_wise(*parts, "}", "")
+    return pa.compute.binary_join_element_wise(*parts, _lit("}"), _lit(""))
 
 
 def _plain(value: Any) -> Any:
