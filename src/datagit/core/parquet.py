@@ -18,7 +18,11 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
+import os
+import re
+import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -32,7 +36,16 @@ from datagit.storage.content import address
 _PLAIN = (str, int, float, bool, type(None))
 
 
+# Arrow's allocator (mimalloc) hands freed pages back to the kernel 10 ms after they
+# fall idle, so each slice of lines re-faulted (and the kernel re-zeroed) the pages the
+# last one freed: ~0.3 s of system time for a million rows. Read when pyarrow loads; a
+# value the user set wins.
+_MIMALLOC_ENV = ("MIMALLOC_PURGE_DELAY", "1000")
+
+
 def _pyarrow() -> Any:
+    if "pyarrow" not in sys.modules:
+        os.environ.setdefault(*_MIMALLOC_ENV)
     try:
         import pyarrow
         import pyarrow.compute
@@ -121,6 +134,9 @@ class EncodedRows:
         self.order = order  # numpy int64: the row holding the smallest id first
         special = {cfg.id, cfg.label, cfg.annotator}
         self._fields = [c for c in table.schema.names if c not in special]
+        # A slice's lines stay well inside 32-bit offsets whatever the rows hold.
+        per_row = 200 + table.nbytes // max(table.num_rows, 1)
+        self._slice_rows = max(1, min(SLICE_ROWS, (256 << 20) // per_row))
 
     @property
     def ids(self) -> list[str]:
@@ -146,31 +162,51 @@ class EncodedRows:
         import numpy as np
 
         n = self._table.num_rows
+        step = self._slice_rows
         return b"".join(
-            _joined(self._lines(np.arange(a, min(a + SLICE_ROWS, n), dtype=np.int64)))
-            for a in range(0, n, SLICE_ROWS)
+            _joined(self._lines(np.arange(a, min(a + step, n), dtype=np.int64)))
+            for a in range(0, n, step)
         )
 
     def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
         """The lines at positions ``order``, cut into the ``[start, end)`` spans given (which
-        follow each other from 0), a slice of whole spans at a time."""
+        follow each other from 0), a slice of whole spans at a time.
+
+        The next slice's lines are made on a thread while the caller hashes and stores
+        this one's shards: Arrow's joins and hashlib's SHA-1 release the GIL.
+        """
         import numpy as np
 
         order = np.ascontiguousarray(order, dtype=np.int64)
-        k = 0
-        while k < len(spans):
-            first = spans[k][0]
-            j = k
-            while j + 1 < len(spans) and spans[j + 1][1] - first <= SLICE_ROWS:
-                j += 1
-            end = spans[j][1]
-            lines = self._lines(order[first:end])
-            _, offsets, data = lines.buffers()
-            offs = np.frombuffer(offsets, dtype=np.int32)[lines.offset :]
-            view = memoryview(data)
-            for a, b in spans[k : j + 1]:
-                yield bytes(view[int(offs[a - first]) : int(offs[b - first])])
-            k = j + 1
+        cuts = _slices(spans, self._slice_rows)
+        with ThreadPoolExecutor(1, thread_name_prefix="datagit-lines") as pool:
+            ahead = [
+                pool.submit(self._lines, order[spans[k][0] : spans[j - 1][1]]) for k, j in cuts[:1]
+            ]
+            for n, (k, j) in enumerate(cuts):
+                lines = ahead.pop().result()
+                if n + 1 < len(cuts):
+                    k2, j2 = cuts[n + 1]
+                    ahead.append(pool.submit(self._lines, order[spans[k2][0] : spans[j2 - 1][1]]))
+                first = spans[k][0]
+                _, offsets, data = lines.buffers()
+                offs = np.frombuffer(offsets, dtype=np.int32)[lines.offset :]
+                view = memoryview(data)
+                for a, b in spans[k:j]:
+                    yield bytes(view[int(offs[a - first]) : int(offs[b - first])])
+
+
+def _slices(spans: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
+    """``spans`` grouped into runs ``spans[k:j]`` of at most ``rows`` rows (or one span)."""
+    out = []
+    k = 0
+    while k < len(spans):
+        j = k + 1
+        while j < len(spans) and spans[j][1] - spans[k][0] <= rows:
+            j += 1
+        out.append((k, j))
+        k = j
+    return out
 
 
 def _joined(lines: Any) -> bytes:
@@ -344,17 +380,16 @@ def _is_text_type(pa: Any, t: Any) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+_ESCAPED = re.compile(rb'[\x00-\x1f"\\]')  # what orjson escapes in a string
+
+
 def _needs_escape(column: Any) -> bool:
     """Whether any text in ``column`` holds what JSON escapes (``"``, ``\\``, a control
-    character; orjson escapes nothing else), checked over its bytes in one numpy pass.
-    Bytes a sliced column does not use may be checked too: that only costs the slow path."""
-    import numpy as np
-
+    character; orjson escapes nothing else), checked over its bytes in one scan (numpy's
+    comparisons made three temporary arrays as large as the text). Bytes a sliced column
+    does not use may be checked too: that only costs the slow path."""
     data = column.buffers()[2]
-    if data is None:
-        return False
-    raw = np.frombuffer(data, dtype=np.uint8)
-    return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
+    return data is not None and _ESCAPED.search(memoryview(data)) is not None
 
 
 def _json(pa: Any, column: Any) -> Any:
