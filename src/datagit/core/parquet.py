@@ -317,21 +317,19 @@ def _lit(s: str) -> Any:
 def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
     """The lines of ``table``'s rows (checked by `encode_rows`), as one string array.
 
-    The lines are concatenated by Arrow, column by column; Python touches each row only
-    to hash its fields (the record's content address).
+    Each line is one Arrow join of its pieces, column by column; Python touches each
+    row only to hash its fields (the record's content address).
     """
     pc = pa.compute
     n = table.num_rows
-    ids = pc.cast(table.column(cfg.id), pa.string())
-    id_json = _json(pa, ids)
+    id_json = _pieces(pa, pc.cast(table.column(cfg.id), pa.string()))
     label = table.column(cfg.label)
-    label_json = _json(pa, label)
     if _is_text_type(pa, label.type) and _any_empty(pc, label):
         empty = pc.equal(pc.fill_null(label, _lit("-")), _lit(""))  # a null is not empty
-        label_json = pc.if_else(empty, _lit("null"), label_json)
-    cols = {c: _json(pa, table.column(c)) for c in fields}
-    # One join builds every line: each pre-joined piece (a fields object, an annotator
-    # pair) was another pass copying ~100 bytes a row.
+        label_json = [pc.if_else(empty, _lit("null"), _json(pa, label))]
+    else:
+        label_json = _pieces(pa, label)
+    cols = {c: _pieces(pa, table.column(c)) for c in fields}
     if fields:
         canonical = _object(pa, sorted(fields), cols)  # content: the fields, keys sorted
         raw = pc.cast(canonical, pa.binary()).to_pylist()
@@ -342,24 +340,42 @@ def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
         empty = b"{}"
         content = _fixed_text(pa, address(empty).encode() * n, 32, n)
         size = _fixed_text(pa, str(len(empty)).encode() * n, len(str(len(empty))), n)
-    parts: list[Any] = ['{"id":', id_json, ',"label":', label_json, ',"content":"', content]
+    parts: list[Any] = ['{"id":', *id_json, ',"label":', *label_json, ',"content":"', content]
     parts += ['","size":', size]
     if cfg.annotator and cfg.annotator in table.schema.names:
         a = table.column(cfg.annotator)
-        a_json = _json(pa, a)
         if a.null_count or _any_empty(pc, a):  # some rows have none: chosen row by row
-            given = pc.binary_join_element_wise(_lit(',"annotator":'), a_json, _lit(""))
+            given = _join(pa, [',"annotator":', _json(pa, a)])
             none = pc.equal(pc.fill_null(a, _lit("")), _lit(""))  # null or empty: no annotator
             parts.append(pc.if_else(none, _lit(""), given))
         else:
-            parts += [',"annotator":', a_json]
+            parts += [',"annotator":', *_pieces(pa, a)]
     for k, name in enumerate(fields):  # the fields object, in file order
         parts += [(',"fields":{' if k == 0 else ",") + orjson.dumps(name).decode() + ":"]
-        parts.append(cols[name])
+        parts += cols[name]
     parts.append("}}\n" if fields else "}\n")
-    return pc.binary_join_element_wise(
-        *(_lit(p) if isinstance(p, str) else p for p in parts), _lit("")
-    )
+    return _join(pa, parts)
+
+
+def _pieces(pa: Any, column: Any) -> list[Any]:
+    """A column's JSON values as pieces of a join: text with no null as its quotes (which
+    join the literals beside them) around the column, so no quoted copy is made."""
+    if _is_text_type(pa, column.type) and not column.null_count:
+        return ['"', pa.compute.cast(column, pa.string()), '"']
+    return [_json(pa, column)]
+
+
+def _join(pa: Any, parts: list[Any]) -> Any:
+    """Per row, ``parts`` (text, and Arrow arrays of as many rows) back to back: adjacent
+    text merged, then one Arrow join."""
+    merged: list[Any] = []
+    for p in parts:
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    args = [_lit(p) if isinstance(p, str) else p for p in merged]
+    return pa.compute.binary_join_element_wise(*args, _lit(""))
 
 
 def _any_empty(pc: Any, column: Any) -> bool:
@@ -437,13 +453,13 @@ def _nan(pa: Any) -> Any:
     return pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(np.array([np.nan]))])[0]
 
 
-def _object(pa: Any, names: list[str], cols: dict[str, Any]) -> Any:
-    """Per row, the JSON object of ``names`` (in that order) from their encoded values."""
+def _object(pa: Any, names: list[str], cols: dict[str, list[Any]]) -> Any:
+    """Per row, the JSON object of ``names`` (in that order) from their `_pieces`."""
     parts: list[Any] = []
     for k, name in enumerate(names):
-        parts.append(_lit(("{" if k == 0 else ",") + orjson.dumps(name).decode() + ":"))
-        parts.append(cols[name])
-    return pa.compute.binary_join_element_wise(*parts, _lit("}"), _lit(""))
+        parts.append(("{" if k == 0 else ",") + orjson.dumps(name).decode() + ":")
+        parts += cols[name]
+    return _join(pa, [*parts, "}"])
 
 
 def _plain(value: Any) -> Any:
