@@ -22,7 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -127,7 +127,9 @@ class EncodedRows:
     at a million rows the faults of three whole copies were ~1 s of system time.
     """
 
-    def __init__(self, cfg: DatasetConfig, table: Any, ids: Any, order: Any) -> None:
+    def __init__(
+        self, cfg: DatasetConfig, table: Any, ids: Any, order: Any, slice_rows: int = SLICE_ROWS
+    ) -> None:
         self._cfg = cfg
         self._table = table  # every row group's columns, combined into one chunk each
         self._ids = ids  # the id column as text (Arrow), in file order
@@ -136,7 +138,7 @@ class EncodedRows:
         self._fields = [c for c in table.schema.names if c not in special]
         # A slice's lines stay well inside 32-bit offsets whatever the rows hold.
         per_row = 200 + table.nbytes // max(table.num_rows, 1)
-        self._slice_rows = max(1, min(SLICE_ROWS, (256 << 20) // per_row))
+        self._slice_rows = max(1, min(slice_rows, (256 << 20) // per_row))
 
     @property
     def ids(self) -> list[str]:
@@ -180,14 +182,15 @@ class EncodedRows:
         order = np.ascontiguousarray(order, dtype=np.int64)
         cuts = _slices(spans, self._slice_rows)
         with ThreadPoolExecutor(1, thread_name_prefix="datagit-lines") as pool:
-            ahead = [
-                pool.submit(self._lines, order[spans[k][0] : spans[j - 1][1]]) for k, j in cuts[:1]
-            ]
+
+            def make(cut: tuple[int, int]) -> Future[Any]:
+                return pool.submit(self._lines, order[spans[cut[0]][0] : spans[cut[1] - 1][1]])
+
+            ahead = make(cuts[0]) if cuts else None
             for n, (k, j) in enumerate(cuts):
-                lines = ahead.pop().result()
-                if n + 1 < len(cuts):
-                    k2, j2 = cuts[n + 1]
-                    ahead.append(pool.submit(self._lines, order[spans[k2][0] : spans[j2 - 1][1]]))
+                assert ahead is not None
+                lines = ahead.result()
+                ahead = make(cuts[n + 1]) if n + 1 < len(cuts) else None
                 first = spans[k][0]
                 _, offsets, data = lines.buffers()
                 offs = np.frombuffer(offsets, dtype=np.int32)[lines.offset :]
@@ -223,10 +226,13 @@ def _joined(lines: Any) -> bytes:
 _UNREADABLE = "rewrite the file; a truncated copy loses its last row groups"
 
 
-def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
+def encode_rows(
+    cfg: DatasetConfig, data: bytes, slice_rows: int = SLICE_ROWS
+) -> EncodedRows | None:
     """The table read in bulk, every row checked; None when the row-by-row path must
     decide (a content or file column, a nested or typed value, text JSON must escape,
-    an id outside the plain shape, a duplicate id, a missing id or label column)."""
+    an id outside the plain shape, a duplicate id, a missing id or label column).
+    Its lines will be made at most ``slice_rows`` rows at a time."""
     import numpy as np
 
     pa = _pyarrow()
@@ -275,7 +281,7 @@ def encode_rows(cfg: DatasetConfig, data: bytes) -> EncodedRows | None:
     if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
         return None  # a duplicate id: the row-by-row read names both rows
     at = np.frombuffer(order.buffers()[1], dtype=np.int64)[order.offset : order.offset + len(order)]
-    return EncodedRows(cfg, table, ids, at)
+    return EncodedRows(cfg, table, ids, at, slice_rows)
 
 
 _MAX_BYTES = 1 << 30  # a table's columns past this take the row-by-row path
