@@ -218,7 +218,7 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
     want = row_by_row(cfg, data, tmp_path)
     assert [got.ids[i] for i in got.order] == [r.id for r in want]
     assert got.keys().tolist() == [int(manifest.shard_key(i), 16) for i in got.ids]
-    (text,) = got.bodies(got.order, [(0, len(want))])
+    text = b"".join(got.bodies(got.order, [(0, len(want))]))
     assert text == b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in want)
     assert text == encode_lines(want)
     assert sorted(decode_lines(got.text()), key=lambda r: r.id) == decode_lines(text)

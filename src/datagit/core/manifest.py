@@ -228,7 +228,7 @@ class EncodedRecords(Protocol):
         """The permutation that sorts the ids (numpy)."""
         ...
 
-    def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
+    def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes | memoryview]:
         """The lines at positions ``order`` (each ending in a newline), cut into spans."""
         ...
 

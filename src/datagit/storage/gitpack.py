@@ -23,10 +23,12 @@ try:  # ISA-L (the optional ``fast`` extra): ~6x zlib's speed at level 1, and sm
 except ImportError:  # pragma: no cover - exercised where isal is not installed
     from zlib import compress as _deflate
 
+Data = bytes | memoryview  # an object's body: a memoryview is a slice of a bigger buffer
+
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 
 
-def object_id(kind: str, data: bytes) -> str:
+def object_id(kind: str, data: Data) -> str:
     """The git object id (SHA-1) of ``data`` as an object of ``kind``."""
     h = hashlib.sha1(f"{kind} {len(data)}\0".encode())
     h.update(data)
@@ -91,10 +93,10 @@ class Squeezer:
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._done: list[tuple[list[tuple[str, str]], Future[list[bytes]]]] = []
-        self._chunk: list[tuple[str, str, bytes]] = []
+        self._chunk: list[tuple[str, str, Data]] = []
         self._size = 0
 
-    def add(self, oid: str, kind: str, data: bytes) -> None:
+    def add(self, oid: str, kind: str, data: Data) -> None:
         self._chunk.append((oid, kind, data))
         self._size += len(data)
         if self._size >= CHUNK_BYTES:
@@ -125,12 +127,12 @@ class Squeezer:
             self._pool = None
 
 
-def _squeeze(part: list[tuple[str, str, bytes]]) -> list[bytes]:
+def _squeeze(part: list[tuple[str, str, Data]]) -> list[bytes]:
     return [_entry(kind, data) for _, kind, data in part]
 
 
 def write_pack(
-    pack_dir: Path, objects: dict[str, tuple[str, bytes]], squeezer: Squeezer | None = None
+    pack_dir: Path, objects: dict[str, tuple[str, Data]], squeezer: Squeezer | None = None
 ) -> Path:
     """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path.
 
@@ -156,7 +158,7 @@ def write_pack(
         own.close()
 
 
-def _entry(kind: str, data: bytes) -> bytes:
+def _entry(kind: str, data: Data) -> bytes:
     """One pack entry: the object's header, then its body deflated at level 1.
 
     Any zlib stream is a valid entry, so the deflater is whichever is fastest: shard
@@ -167,7 +169,7 @@ def _entry(kind: str, data: bytes) -> bytes:
 
 
 def write_pack_stream(
-    pack_dir: Path, count: int, objects: Iterable[tuple[str, str, bytes]], packed: bool = False
+    pack_dir: Path, count: int, objects: Iterable[tuple[str, str, Data]], packed: bool = False
 ) -> Path:
     """Write ``count`` (oid, kind, data) objects as a pack + index, reading them as it goes.
 
