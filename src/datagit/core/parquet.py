@@ -128,12 +128,19 @@ class EncodedRows:
     """
 
     def __init__(
-        self, cfg: DatasetConfig, table: Any, ids: Any, order: Any, slice_rows: int = SLICE_ROWS
+        self,
+        cfg: DatasetConfig,
+        table: Any,
+        ids: Any,
+        order: Any,
+        slice_rows: int = SLICE_ROWS,
+        keys: Any = None,
     ) -> None:
         self._cfg = cfg
         self._table = table  # every row group's columns, combined into one chunk each
         self._ids = ids  # the id column as text (Arrow), in file order
         self.order = order  # numpy int64: the row holding the smallest id first
+        self._keys: Any = keys
         special = {cfg.id, cfg.label, cfg.annotator}
         self._fields = [c for c in table.schema.names if c not in special]
         # A slice's lines stay well inside 32-bit offsets whatever the rows hold.
@@ -148,10 +155,9 @@ class EncodedRows:
     def keys(self) -> Any:
         """Each id's shard key (xxh3-64 of its UTF-8 bytes, as `manifest.shard_key`), in
         file order, as a numpy uint64 array."""
-        import numpy as np
-
-        raw = _pyarrow().compute.cast(self._ids, _pyarrow().binary()).to_pylist()
-        return np.fromiter(map(xxh3_64_intdigest, raw), dtype=np.uint64, count=len(raw))
+        if self._keys is None:
+            self._keys = _keys(self._ids)
+        return self._keys
 
     def _lines(self, rows: Any) -> Any:
         """The lines of the rows at positions ``rows`` (numpy), as one Arrow string array."""
@@ -198,6 +204,14 @@ class EncodedRows:
                 view = memoryview(data)
                 for a, b in spans[k:j]:
                     yield view[int(offs[a - first]) : int(offs[b - first])]  # not copied
+
+
+def _keys(ids: Any) -> Any:
+    """`EncodedRows.keys` of an Arrow text column."""
+    import numpy as np
+
+    raw = _pyarrow().compute.cast(ids, _pyarrow().binary()).to_pylist()
+    return np.fromiter(map(xxh3_64_intdigest, raw), dtype=np.uint64, count=len(raw))
 
 
 def _slices(spans: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
@@ -274,15 +288,19 @@ def encode_rows(
     ids = pc.cast(table.column(cfg.id), pa.string())
     if ids.null_count:
         return None
-    odd = ids.filter(pc.invert(pc.match_substring_regex(ids, PLAIN_PATTERN))).to_pylist()
-    if any(path_problem(i) for i in odd):  # ids outside the plain shape: checked one by one
-        return None
-    order = pc.sort_indices(ids)  # UTF-8 bytes order: str order
-    ranked = ids.take(order)
-    if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
-        return None  # a duplicate id: the row-by-row read names both rows
-    at = np.frombuffer(order.buffers()[1], dtype=np.int64)[order.offset : order.offset + len(order)]
-    return EncodedRows(cfg, table, ids, at, slice_rows)
+    # The shard keys are hashed in Python (holding the GIL) while Arrow checks and sorts
+    # the ids (releasing it): ~0.1 s at a million rows that would otherwise wait.
+    with ThreadPoolExecutor(1, thread_name_prefix="datagit-keys") as pool:
+        keys = pool.submit(_keys, ids)
+        odd = ids.filter(pc.invert(pc.match_substring_regex(ids, PLAIN_PATTERN))).to_pylist()
+        if any(path_problem(i) for i in odd):  # ids outside the plain shape: one by one
+            return None
+        order = pc.sort_indices(ids)  # UTF-8 bytes order: str order
+        ranked = ids.take(order)
+        if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
+            return None  # a duplicate id: the row-by-row read names both rows
+        at = np.frombuffer(order.buffers()[1], dtype=np.int64)[order.offset :][: len(order)]
+        return EncodedRows(cfg, table, ids, at, slice_rows, keys.result())
 
 
 _MAX_BYTES = 1 << 30  # a table's columns past this take the row-by-row path
