@@ -10,7 +10,7 @@ import pytest
 
 from datagit import Repo
 from datagit.api import history, workspace
-from datagit.core import manifest, parquet
+from datagit.core import manifest, parquet, parquetlines
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.records import Record, decode_lines, encode_lines
@@ -213,7 +213,7 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
 ) -> None:
     data = parquet_bytes(cols)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator=annotator)
-    got = parquet.encode_rows(cfg, data)
+    got = parquetlines.encode_rows(cfg, data)
     assert got is not None
     want = row_by_row(cfg, data, tmp_path)
     assert [got.ids[i] for i in got.order] == [r.id for r in want]
@@ -239,7 +239,7 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
 )
 def test_anything_unusual_is_left_to_the_row_by_row_read(cols: dict, content: str | None) -> None:
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet", content=content)
-    assert parquet.encode_rows(cfg, parquet_bytes(cols)) is None
+    assert parquetlines.encode_rows(cfg, parquet_bytes(cols)) is None
 
 
 def test_a_first_commit_in_bulk_writes_the_tree_rows_write(tmp_repo: Repo) -> None:
@@ -262,7 +262,7 @@ def test_bulk_shards_are_the_shards_records_make(n: int, tmp_path: Path) -> None
     ids = [f"r{(i * 7919) % n:05d}" for i in range(n)]
     data = parquet_bytes({"id": ids, "label": [f"c{i % 3}" for i in range(n)]}, groups=128)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet")
-    got = parquet.encode_rows(cfg, data)
+    got = parquetlines.encode_rows(cfg, data)
     assert got is not None
     git = GitStore.init(tmp_path / "g.git")
     with git.batch():
@@ -298,7 +298,7 @@ def test_lines_made_slice_by_slice_are_the_shards_records_make(
     }
     data = parquet_bytes(cols, groups=64)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator="who")
-    got = parquet.encode_rows(cfg, data, slice_rows=slice_rows)
+    got = parquetlines.encode_rows(cfg, data, slice_rows=slice_rows)
     assert got is not None
     want = row_by_row(cfg, data, tmp_path)
     git = GitStore.init(tmp_path / "g.git")
@@ -314,7 +314,9 @@ def test_a_parquet_table_commits_the_tree_its_json_lines_twin_commits(tmp_repo: 
     rows = pq.read_table(io.BytesIO(data)).to_pylist()
     (tmp_repo.workdir / "digits.parquet").write_bytes(data)
     (tmp_repo.workdir / "digits.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    assert parquet.encode_rows(DatasetConfig(name="p", layout="table", path="digits.parquet"), data)
+    assert parquetlines.encode_rows(
+        DatasetConfig(name="p", layout="table", path="digits.parquet"), data
+    )
     for name, path in [("pq", "digits.parquet"), ("jl", "digits.jsonl")]:
         tmp_repo.add_dataset(DatasetConfig(name=name, layout="table", path=path, annotator="rater"))
     tmp_repo.commit("twins", all=True)
@@ -333,11 +335,11 @@ def test_a_bulk_read_imports_no_pandas(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from datagit.core import manifest, parquet\n"
+        "from datagit.core import manifest, parquetlines\n"
         "from datagit.core.config import DatasetConfig\n"
         "from datagit.storage.git import GitStore\n"
         "cfg = DatasetConfig(name='t', layout='table', path='t.parquet', annotator='rater')\n"
-        "got = parquet.encode_rows(cfg, Path('t.parquet').read_bytes())\n"
+        "got = parquetlines.encode_rows(cfg, Path('t.parquet').read_bytes())\n"
         "git = GitStore.init(Path('g.git'))\n"
         "with git.batch():\n"
         "    manifest.write_encoded(git, got)\n"

@@ -217,7 +217,7 @@ def write_dataset(git: GitStore, records: Iterable[Record], base: str | None = N
 
 
 class EncodedRecords(Protocol):
-    """Records already encoded as their shard lines (`parquet.EncodedRows`)."""
+    """Records already encoded as their shard lines (`parquetlines.EncodedRows`)."""
 
     def keys(self) -> Any:
         """Each id's `shard_key` as an integer (numpy uint64), in the order rows are held."""

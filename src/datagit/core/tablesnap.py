@@ -26,7 +26,7 @@ from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.linedelta import LINED, _lined, line_delta
 from datagit.core.manifest import DatasetTree, apply_changes
-from datagit.core.parquet import EncodedRows
+from datagit.core.parquetlines import EncodedRows
 from datagit.core.records import Record, decode_lines
 from datagit.core.table_style import is_int, typed
 from datagit.core.tables import (
@@ -50,7 +50,7 @@ def fingerprint(cfg: DatasetConfig) -> str:
 class TableRead:
     """A full read of a table: its records, and the snapshot to save once staged.
 
-    A bulk-read table (`parquet.encode_rows`) holds its records as manifest lines,
+    A bulk-read table (`parquetlines.encode_rows`) holds its records as manifest lines,
     written as they are (`manifest.write_encoded`) and decoded only if asked for.
     """
 
@@ -82,7 +82,7 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
         return TableRead([], None, None)
     st = os.stat(hasher.workdir / cfg.path)
     if cfg.table_format == "parquet":
-        from datagit.core.parquet import encode_rows
+        from datagit.core.parquetlines import encode_rows
 
         encoded = encode_rows(cfg, data)
         if encoded is not None:
