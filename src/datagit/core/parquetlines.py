@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
-from xxhash import xxh3_64_intdigest, xxh3_128_hexdigest
+from xxhash import xxh3_128_hexdigest
 
 from datagit.core.config import DatasetConfig
 from datagit.core.parquet import _is_plain, _open, _pyarrow
@@ -119,11 +119,10 @@ class EncodedRows:
 
 
 def _keys(ids: Any) -> Any:
-    """`EncodedRows.keys` of an Arrow text column."""
-    import numpy as np
+    """`EncodedRows.keys` of an Arrow text column (null-free)."""
+    from datagit.core.xxh3vec import xxh3_64
 
-    raw = _pyarrow().compute.cast(ids, _pyarrow().binary()).to_pylist()
-    return np.fromiter(map(xxh3_64_intdigest, raw), dtype=np.uint64, count=len(raw))
+    return xxh3_64(ids)
 
 
 def _slices(spans: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
