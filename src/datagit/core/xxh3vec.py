@@ -4,7 +4,7 @@ A million-row table's shards are chosen by the xxh3-64 of every id. One `xxhash`
 call per id needs a Python bytes object per id: ~0.15 s and ~50 MB of fresh memory
 at a million rows. XXH3's short-input paths (4 to 128 bytes) are a few 64-bit
 multiplies and xors of 8-byte words read at fixed offsets from each end, so they
-vectorise: each path runs over the rows of its length range at once, 16K rows at a
+vectorise: each path runs over the rows of its length range at once, 8K rows at a
 time so every temporary stays in the cache (a fresh 8 MB array costs more in page
 faults than the arithmetic on it). Other lengths are hashed one by one by `xxhash`,
 and tests compare every length 0–300 against it. (The 128-bit content hash of each
@@ -190,7 +190,7 @@ def _groups(lengths: Any) -> list[tuple[str, Any]]:
     return out
 
 
-BLOCK = 1 << 14  # rows hashed at once: each temporary (~30 a row) stays in the cache
+BLOCK = 1 << 13  # rows at once: 64 KB temporaries, cached and under malloc's mmap threshold
 
 
 def xxh3_64(array: Any) -> Any:
