@@ -349,3 +349,17 @@ def test_a_bulk_read_imports_no_pandas(tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_damaged_row_group_is_named_and_the_first_commit_writes_nothing(
+    tmp_repo: Repo,
+) -> None:
+    """The footer reads, a row group's pages do not: the bulk read names the group."""
+    data = bytearray(parquet_bytes({"id": [f"r{i}" for i in range(900)], "label": ["x"] * 900}))
+    data[40:200] = b"\xff" * 160  # inside the first row group's pages
+    (tmp_repo.workdir / "t.parquet").write_bytes(bytes(data))
+    tmp_repo.add_dataset(DatasetConfig(name="t", layout="table", path="t.parquet"))
+    head, stage = tmp_repo.head(), tmp_repo.stage_tree()
+    with pytest.raises(InvalidInputError, match=r"t.parquet row group 0: unreadable"):
+        tmp_repo.commit("damaged", all=True)
+    assert (tmp_repo.head(), tmp_repo.stage_tree()) == (head, stage)

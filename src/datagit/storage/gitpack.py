@@ -13,15 +13,16 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 try:  # ISA-L (the optional ``fast`` extra): ~6x zlib's speed at level 1, and smaller output
     from isal.isal_zlib import compress as _deflate
+    from isal.isal_zlib import crc32 as _crc32
 except ImportError:  # pragma: no cover - exercised where isal is not installed
     from zlib import compress as _deflate
+    from zlib import crc32 as _crc32
 
 Data = bytes | memoryview  # an object's body: a memoryview is a slice of a bigger buffer
 
@@ -193,7 +194,7 @@ def write_pack_stream(
             for oid, kind, data in objects:
                 entry = data if packed else _entry(kind, data)
                 offsets[oid] = pos
-                crcs[oid] = zlib.crc32(entry)
+                crcs[oid] = _crc32(entry)
                 f.write(entry)
                 body.update(entry)
                 pos += len(entry)
