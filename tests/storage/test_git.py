@@ -368,3 +368,36 @@ def test_packs_are_deflated_by_isal_when_the_fast_extra_is_installed() -> None:
     from datagit.storage import gitpack
 
     assert gitpack._deflate is isal_zlib.compress
+
+
+def test_a_batch_writes_no_object_the_repository_already_has(tmp_path: Path) -> None:
+    """Packed by an earlier batch, packed earlier in this one (past a flush), or loose:
+    staged again, none is written again (the check reads the packs' indexes, not
+    libgit2's rescanning lookup)."""
+    from datagit.storage.gitpack import index_ids
+
+    git = GitStore.init(tmp_path / "g.git")
+    pack_dir = git.path / "objects" / "pack"
+    first = [f"first {i}\n".encode() * 50 for i in range(20)]
+    loose = b"loose\n"
+    with git.batch():
+        for b in first:
+            git.write_blob(b)
+    with git.batch():
+        git.write_blob(loose)  # a batch of one: written loose
+    assert (git.path / "objects" / hash_blob(loose)[:2] / hash_blob(loose)[2:]).exists()
+    before = set(pack_dir.glob("*.idx"))
+    second = [f"second {i}\n".encode() * 50 for i in range(20)]
+    with git.batch():
+        for b in first[:10]:
+            git.write_blob(b)
+        for b in second:
+            git.write_blob(b)
+        git.flush_batch()
+        for b in [*second, *first, loose]:
+            git.write_blob(b)
+        third = [git.write_blob(f"third {i}\n".encode() * 50) for i in range(20)]
+    new = sorted(set(pack_dir.glob("*.idx")) - before)
+    written = [i.hex() for idx in new for i in index_ids(idx)]
+    assert sorted(written) == sorted([hash_blob(b) for b in second] + third)
+    subprocess.run(["git", "--git-dir", str(git.path), "fsck", "--full"], check=True)

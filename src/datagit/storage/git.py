@@ -107,6 +107,7 @@ class GitStore:
         self._batch_depth = 0
         self._batch_bytes = 0
         self._squeezer: Squeezer | None = None  # compresses a batch's objects as they come
+        self._batch_packs: pygit2.OdbBackendPack | None = None  # `_stored`'s view of the packs
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -135,6 +136,7 @@ class GitStore:
             self._batch = {}
             self._batch_bytes = 0
             self._squeezer = Squeezer()
+            self._batch_packs = None  # the packs as they are now: made on first use
         self._batch_depth += 1
         try:
             yield
@@ -168,13 +170,15 @@ class GitStore:
                 self._repo.odb.write(kind_code, bytes(data))
         else:
             write_pack(self.path / "objects" / "pack", pending, self._squeezer)
+            if self._batch_packs is not None:
+                self._batch_packs.refresh()  # the pack just written
         self._batch = {}
         self._batch_bytes = 0
 
     def _stage_object(self, kind: str, data: Data) -> str:
         oid = object_id(kind, data)
         assert self._batch is not None
-        if oid not in self._batch and oid not in self._repo:
+        if oid not in self._batch and not self._stored(oid):
             self._batch[oid] = (kind, data)
             self._batch_bytes += len(data)
             if self._squeezer is not None:
@@ -182,6 +186,22 @@ class GitStore:
             if self._batch_bytes > BATCH_LIMIT:
                 self._flush_batch()
         return oid
+
+    def _stored(self, oid: str) -> bool:
+        """Whether ``oid`` is already in the repository (a batch's existence check).
+
+        libgit2's own check (``oid in repo``) rescans the pack folder on every miss
+        (opendir, getdents: ~45 µs), 0.1–0.2 s for the 4,097 new shards of a
+        million-row table. A pack backend made once per batch (refreshed after each
+        pack the batch writes) answers from the indexes it has, and one stat finds a
+        loose object. Only the command holding the write lock adds or removes packs.
+        """
+        if self._batch_packs is None:
+            self._batch_packs = pygit2.OdbBackendPack(str(self.path / "objects"))
+        if self._batch_packs.exists(oid):
+            return True
+        loose = os.path.join(self.path, "objects", oid[:2], oid[2:])
+        return os.path.exists(loose) or oid == EMPTY_TREE
 
     def write_blob(self, data: Data) -> str:
         """Store ``data``; a memoryview (a slice of a bigger buffer: bulk table shards) is
