@@ -197,10 +197,10 @@ class GitStore:
         loose object. Only the command holding the write lock adds or removes packs.
         """
         if self._batch_packs is None:
-            self._batch_packs = pygit2.OdbBackendPack(str(self.path / "objects"))
+            self._batch_packs = pygit2.OdbBackendPack(str(self._objects))
         if self._batch_packs.exists(oid):
             return True
-        loose = os.path.join(self.path, "objects", oid[:2], oid[2:])
+        loose = os.path.join(self._objects, oid[:2], oid[2:])
         return os.path.exists(loose) or oid == EMPTY_TREE
 
     def write_blob(self, data: Data) -> str:
