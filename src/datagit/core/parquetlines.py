@@ -5,8 +5,9 @@ record's line is built column by column by Arrow — text between its quotes,
 numbers as orjson writes them, one join per slice of rows — byte for byte the
 line `Record.to_dict` through orjson gives (so diff, blame and the harness see
 what a CSV or JSON Lines table of the same records gives). Python touches a row
-only to hash its fields (the record's content address) and its id (the shard).
-Anything unusual returns None, and `parquet.rows` with `RowMaker` take over.
+only to hash its fields (the record's content address); the ids' shard keys are
+hashed in numpy (`xxh3vec`). Anything unusual returns None, and `parquet.rows`
+with `RowMaker` take over.
 """
 
 from __future__ import annotations
