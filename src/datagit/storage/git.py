@@ -107,7 +107,6 @@ class GitStore:
         self._batch_depth = 0
         self._batch_bytes = 0
         self._squeezer: Squeezer | None = None  # compresses a batch's objects as they come
-        self._batch_packs: pygit2.OdbBackendPack | None = None  # `_stored`'s view of the packs
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -136,7 +135,6 @@ class GitStore:
             self._batch = {}
             self._batch_bytes = 0
             self._squeezer = Squeezer()
-            self._batch_packs = None  # the packs as they are now: made on first use
         self._batch_depth += 1
         try:
             yield
@@ -170,8 +168,7 @@ class GitStore:
                 self._repo.odb.write(kind_code, bytes(data))
         else:
             write_pack(self.path / "objects" / "pack", pending, self._squeezer)
-            if self._batch_packs is not None:
-                self._batch_packs.refresh()  # the pack just written
+            self._verified.packs_written()
         self._batch = {}
         self._batch_bytes = 0
 
@@ -192,13 +189,11 @@ class GitStore:
 
         libgit2's own check (``oid in repo``) rescans the pack folder on every miss
         (opendir, getdents: ~45 µs), 0.1–0.2 s for the 4,097 new shards of a
-        million-row table. A pack backend made once per batch (refreshed after each
-        pack the batch writes) answers from the indexes it has, and one stat finds a
-        loose object. Only the command holding the write lock adds or removes packs.
+        million-row table. The pack backend answers from the indexes it has seen (told
+        of each pack a batch writes; only the command holding the write lock adds
+        packs), and one stat finds a loose object.
         """
-        if self._batch_packs is None:
-            self._batch_packs = pygit2.OdbBackendPack(str(self._objects))
-        if self._batch_packs.exists(oid):
+        if self._verified.packed(oid):
             return True
         loose = os.path.join(self._objects, oid[:2], oid[2:])
         return os.path.exists(loose) or oid == EMPTY_TREE
