@@ -401,3 +401,25 @@ def test_a_batch_writes_no_object_the_repository_already_has(tmp_path: Path) -> 
     written = [i.hex() for idx in new for i in index_ids(idx)]
     assert sorted(written) == sorted([hash_blob(b) for b in second] + third)
     subprocess.run(["git", "--git-dir", str(git.path), "fsck", "--full"], check=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+def test_batches_over_many_repositories_leave_no_descriptor_open(tmp_path: Path) -> None:
+    """The batch's existence check reads the packs through the store's own backend: one
+    of its own per batch kept a descriptor per pack open for the life of the process."""
+    import gc
+
+    def open_fds() -> int:
+        return len(list(Path("/proc/self/fd").iterdir()))
+
+    blobs = [f"row {i}\n".encode() * 40 for i in range(20)]
+    before = open_fds()
+    for n in range(12):
+        git = GitStore.init(tmp_path / f"g{n}.git")
+        for _ in range(2):  # the second batch finds every object packed by the first
+            with git.batch():
+                for b in blobs:
+                    git.write_blob(b)
+        del git
+        gc.collect()
+    assert open_fds() - before < 4
