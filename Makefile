@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev,torch,s3,ui,engine,parquet,ray]"
+	$(PY) -m pip install -q -e ".[dev,torch,s3,ui,engine,parquet,ray,fast]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -10,7 +10,7 @@ import pytest
 
 from datagit import Repo
 from datagit.api import history, workspace
-from datagit.core import manifest, parquet
+from datagit.core import manifest, parquet, parquetlines
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.records import Record, decode_lines, encode_lines
@@ -178,6 +178,27 @@ PLAIN_TABLES = [
     ({"id": [5, 3, 10, 1, 2], "label": [1, 2, 3, 4, 5]}, None),
     ({"id": ["a", "b"], "label": [1.5, None], "zz": [1, 2], "aa": ["x", "y"]}, "absent"),
     ({"id": ["a b", ".x"], "label": [True, False]}, None),
+    # floats at orjson's edges (no value is ever a Python object on the bulk path)
+    (
+        {
+            "id": [f"f{i}" for i in range(10)],
+            "label": ["a", "b"] * 5,
+            "v": [
+                float("inf"),
+                float("-inf"),
+                1e-7,
+                5e-324,
+                1.7976931348623157e308,
+                0.1,
+                None,
+                float("nan"),
+                100.0,
+                1e16,
+            ],
+            "w": pa.array([0.25, None, 3.5, -1.0, 7.0, 0.1, 2.0, 1e-3, 9.5, 8.0], pa.float32()),
+        },
+        None,
+    ),
     # every row has an annotator and a label: no per-row choice; fields not in key order
     (
         {"id": ["b", "a"], "label": ["x", "y"], "who": ["p", "q"], "z": [0.5, 2.0], "c": [1, 2]},
@@ -192,11 +213,12 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
 ) -> None:
     data = parquet_bytes(cols)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator=annotator)
-    got = parquet.encode_rows(cfg, data)
+    got = parquetlines.encode_rows(cfg, data)
     assert got is not None
     want = row_by_row(cfg, data, tmp_path)
     assert [got.ids[i] for i in got.order] == [r.id for r in want]
-    (text,) = got.bodies(got.order, [(0, len(want))])
+    assert got.keys().tolist() == [int(manifest.shard_key(i), 16) for i in got.ids]
+    text = b"".join(got.bodies(got.order, [(0, len(want))]))
     assert text == b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in want)
     assert text == encode_lines(want)
     assert sorted(decode_lines(got.text()), key=lambda r: r.id) == decode_lines(text)
@@ -217,7 +239,7 @@ def test_bulk_lines_are_the_records_row_by_row_makes(
 )
 def test_anything_unusual_is_left_to_the_row_by_row_read(cols: dict, content: str | None) -> None:
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet", content=content)
-    assert parquet.encode_rows(cfg, parquet_bytes(cols)) is None
+    assert parquetlines.encode_rows(cfg, parquet_bytes(cols)) is None
 
 
 def test_a_first_commit_in_bulk_writes_the_tree_rows_write(tmp_repo: Repo) -> None:
@@ -240,7 +262,7 @@ def test_bulk_shards_are_the_shards_records_make(n: int, tmp_path: Path) -> None
     ids = [f"r{(i * 7919) % n:05d}" for i in range(n)]
     data = parquet_bytes({"id": ids, "label": [f"c{i % 3}" for i in range(n)]}, groups=128)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet")
-    got = parquet.encode_rows(cfg, data)
+    got = parquetlines.encode_rows(cfg, data)
     assert got is not None
     git = GitStore.init(tmp_path / "g.git")
     with git.batch():
@@ -259,3 +281,85 @@ def test_a_first_commit_with_a_duplicate_id_names_its_row_and_commits_nothing(
     with pytest.raises(InvalidInputError, match=r"t.parquet row 3: duplicate id 'a'"):
         tmp_repo.commit("dup", all=True)
     assert tmp_repo.head() == head
+
+
+@pytest.mark.parametrize("slice_rows", [1, 7, 1000])
+def test_lines_made_slice_by_slice_are_the_shards_records_make(
+    slice_rows: int, tmp_path: Path
+) -> None:
+    """Slices of one row (each shard larger than a slice), of a few shards, of all."""
+    n = 700
+    cols = {
+        "id": [f"r{(i * 7919) % n:05d}" for i in range(n)],
+        "label": [f"c{i % 3}" for i in range(n)],
+        "who": [f"a{i % 5}" for i in range(n)],
+        "x": [i * 0.5 for i in range(n)],
+        "y": [i % 97 for i in range(n)],
+    }
+    data = parquet_bytes(cols, groups=64)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator="who")
+    got = parquetlines.encode_rows(cfg, data, slice_rows=slice_rows)
+    assert got is not None
+    want = row_by_row(cfg, data, tmp_path)
+    git = GitStore.init(tmp_path / "g.git")
+    with git.batch():
+        assert manifest.write_encoded(git, got) == manifest.write_dataset(git, want)
+    assert sorted(decode_lines(got.text()), key=lambda r: r.id) == want
+
+
+def test_a_parquet_table_commits_the_tree_its_json_lines_twin_commits(tmp_repo: Repo) -> None:
+    """The same rows as Parquet (bulk lines) and as JSON Lines (the row-by-row read every
+    text table takes): the same records, byte for byte, so the same dataset tree."""
+    data = digits_table()
+    rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    (tmp_repo.workdir / "digits.parquet").write_bytes(data)
+    (tmp_repo.workdir / "digits.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    assert parquetlines.encode_rows(
+        DatasetConfig(name="p", layout="table", path="digits.parquet"), data
+    )
+    for name, path in [("pq", "digits.parquet"), ("jl", "digits.jsonl")]:
+        tmp_repo.add_dataset(DatasetConfig(name=name, layout="table", path=path, annotator="rater"))
+    tmp_repo.commit("twins", all=True)
+    trees = tmp_repo.datasets_at("HEAD")
+    assert trees["pq"] == trees["jl"]
+    assert tmp_repo.record("pq", "d0007") == tmp_repo.record("jl", "d0007")
+
+
+def test_a_bulk_read_imports_no_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (~0.25 s) on any Python value it converts; the bulk path
+    makes every Arrow value from buffers instead."""
+    import subprocess
+    import sys
+
+    (tmp_path / "t.parquet").write_bytes(digits_table())
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from datagit.core import manifest, parquetlines\n"
+        "from datagit.core.config import DatasetConfig\n"
+        "from datagit.storage.git import GitStore\n"
+        "cfg = DatasetConfig(name='t', layout='table', path='t.parquet', annotator='rater')\n"
+        "got = parquetlines.encode_rows(cfg, Path('t.parquet').read_bytes())\n"
+        "git = GitStore.init(Path('g.git'))\n"
+        "with git.batch():\n"
+        "    manifest.write_encoded(git, got)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_a_damaged_row_group_is_named_and_the_first_commit_writes_nothing(
+    tmp_repo: Repo,
+) -> None:
+    """The footer reads, a row group's pages do not: the bulk read names the group."""
+    data = bytearray(parquet_bytes({"id": [f"r{i}" for i in range(900)], "label": ["x"] * 900}))
+    data[40:200] = b"\xff" * 160  # inside the first row group's pages
+    (tmp_repo.workdir / "t.parquet").write_bytes(bytes(data))
+    tmp_repo.add_dataset(DatasetConfig(name="t", layout="table", path="t.parquet"))
+    head, stage = tmp_repo.head(), tmp_repo.stage_tree()
+    with pytest.raises(InvalidInputError, match=r"t.parquet row group 0: unreadable"):
+        tmp_repo.commit("damaged", all=True)
+    assert (tmp_repo.head(), tmp_repo.stage_tree()) == (head, stage)

@@ -217,19 +217,18 @@ def write_dataset(git: GitStore, records: Iterable[Record], base: str | None = N
 
 
 class EncodedRecords(Protocol):
-    """Records already encoded as their shard lines (`parquet.EncodedRows`)."""
+    """Records already encoded as their shard lines (`parquetlines.EncodedRows`)."""
 
-    @property
-    def ids(self) -> list[str]:
-        """The ids, in the order the lines are held."""
+    def keys(self) -> Any:
+        """Each id's `shard_key` as an integer (numpy uint64), in the order rows are held."""
         ...
 
     @property
     def order(self) -> Any:
-        """The permutation that sorts ``ids``."""
+        """The permutation that sorts the ids (numpy)."""
         ...
 
-    def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes]:
+    def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[bytes | memoryview]:
         """The lines at positions ``order`` (each ending in a newline), cut into spans."""
         ...
 
@@ -240,25 +239,25 @@ def write_encoded(git: GitStore, rows: EncodedRecords) -> str:
     no `Record` made."""
     import numpy as np
 
-    ids = rows.ids
-    fanout = choose_fanout(len(ids))
-    if not ids:
+    keys = rows.keys()
+    count = len(keys)
+    fanout = choose_fanout(count)
+    if not count:
         return write_dataset(git, [])
-    keys = np.fromiter(
-        map(xxhash.xxh3_64_intdigest, map(str.encode, ids)), dtype=np.uint64, count=len(ids)
-    )
-    prefix = keys >> np.uint64(64 - 4 * fanout) if fanout else np.zeros(len(ids), np.uint64)
+    prefix = keys >> np.uint64(64 - 4 * fanout) if fanout else np.zeros(count, np.uint64)
     by_id = np.asarray(rows.order)
-    order = by_id[np.argsort(prefix[by_id], kind="stable")]  # stable: id order in a shard
+    # Stable, to keep id order within a shard; as 16-bit keys numpy sorts by radix, O(n).
+    ranks = prefix[by_id].astype(np.uint16) if fanout <= 4 else prefix[by_id]
+    order = by_id[np.argsort(ranks, kind="stable")]
     ordered = prefix[order]
-    cuts = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), len(ids)]
+    cuts = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), count]
     spans = list(itertools.pairwise(cuts))
     names = [format(int(ordered[a]), f"0{fanout}x") if fanout else "" for a, _ in spans]
     shard_blobs = {
         name: git.write_blob(body)
         for name, body in zip(names, rows.bodies(order, spans), strict=True)
     }
-    return _write_tree_for(git, shard_blobs, fanout, len(ids))
+    return _write_tree_for(git, shard_blobs, fanout, count)
 
 
 def patch_dataset(

@@ -41,7 +41,7 @@ from datagit.storage.statcache import RACY_NS, Snapshots
 from datagit.storage.tablecache import LineMap, TableCache, TableState, make_line_map
 
 if TYPE_CHECKING:  # the Parquet reader (and `decimal`) loads only for a Parquet table
-    from datagit.core.parquet import EncodedRows
+    from datagit.core.parquetlines import EncodedRows
 
 
 def fingerprint(cfg: DatasetConfig) -> str:
@@ -52,7 +52,7 @@ def fingerprint(cfg: DatasetConfig) -> str:
 class TableRead:
     """A full read of a table: its records, and the snapshot to save once staged.
 
-    A bulk-read table (`parquet.encode_rows`) holds its records as manifest lines,
+    A bulk-read table (`parquetlines.encode_rows`) holds its records as manifest lines,
     written as they are (`manifest.write_encoded`) and decoded only if asked for.
     """
 
@@ -84,7 +84,7 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
         return TableRead([], None, None)
     st = os.stat(hasher.workdir / cfg.path)
     if cfg.table_format == "parquet":
-        from datagit.core.parquet import encode_rows
+        from datagit.core.parquetlines import encode_rows
 
         encoded = encode_rows(cfg, data)
         if encoded is not None:

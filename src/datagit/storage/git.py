@@ -26,7 +26,14 @@ from datagit.errors import (
     RevisionNotFoundError,
 )
 from datagit.storage.gitobjects import CORRUPT_HINT, GitCheck, VerifiedObjects
-from datagit.storage.gitpack import Squeezer, object_id, parse_tree, tree_bytes, write_pack
+from datagit.storage.gitpack import (
+    Data,
+    Squeezer,
+    object_id,
+    parse_tree,
+    tree_bytes,
+    write_pack,
+)
 
 BLOB = "blob"
 TREE = "tree"
@@ -96,7 +103,7 @@ class GitStore:
         self.path = Path(repo.path)
         self._objects = self.path / "objects"
         self._verified = VerifiedObjects(repo, self.path)
-        self._batch: dict[str, tuple[str, bytes]] | None = None
+        self._batch: dict[str, tuple[str, Data]] | None = None
         self._batch_depth = 0
         self._batch_bytes = 0
         self._squeezer: Squeezer | None = None  # compresses a batch's objects as they come
@@ -157,16 +164,18 @@ class GitStore:
             if self._squeezer is not None:
                 self._squeezer.close()  # loose objects are compressed by libgit2
             for kind, data in pending.values():
-                self._repo.odb.write(ObjectType.BLOB if kind == BLOB else ObjectType.TREE, data)
+                kind_code = ObjectType.BLOB if kind == BLOB else ObjectType.TREE
+                self._repo.odb.write(kind_code, bytes(data))
         else:
             write_pack(self.path / "objects" / "pack", pending, self._squeezer)
+            self._verified.packs_written()
         self._batch = {}
         self._batch_bytes = 0
 
-    def _stage_object(self, kind: str, data: bytes) -> str:
+    def _stage_object(self, kind: str, data: Data) -> str:
         oid = object_id(kind, data)
         assert self._batch is not None
-        if oid not in self._batch and oid not in self._repo:
+        if oid not in self._batch and not self._stored(oid):
             self._batch[oid] = (kind, data)
             self._batch_bytes += len(data)
             if self._squeezer is not None:
@@ -175,14 +184,30 @@ class GitStore:
                 self._flush_batch()
         return oid
 
-    def write_blob(self, data: bytes) -> str:
+    def _stored(self, oid: str) -> bool:
+        """Whether ``oid`` is already in the repository (a batch's existence check).
+
+        libgit2's own check (``oid in repo``) rescans the pack folder on every miss
+        (opendir, getdents: ~45 µs), 0.1–0.2 s for the 4,097 new shards of a
+        million-row table. The pack backend answers from the indexes it has seen (told
+        of each pack a batch writes; only the command holding the write lock adds
+        packs), and one stat finds a loose object.
+        """
+        if self._verified.packed(oid):
+            return True
+        loose = os.path.join(self._objects, oid[:2], oid[2:])
+        return os.path.exists(loose) or oid == EMPTY_TREE
+
+    def write_blob(self, data: Data) -> str:
+        """Store ``data``; a memoryview (a slice of a bigger buffer: bulk table shards) is
+        kept as it is until the batch is written, not copied."""
         if self._batch is not None:
             return self._stage_object(BLOB, data)
-        return str(self._repo.create_blob(data))
+        return str(self._repo.create_blob(bytes(data)))
 
     def read_blob(self, oid: str) -> bytes:
         if self._batch and oid in self._batch:
-            return self._batch[oid][1]
+            return bytes(self._batch[oid][1])
         return self._verified.load(oid, "blob")[1]
 
     def read_raw(self, oid: str) -> tuple[str, bytes]:
@@ -203,7 +228,7 @@ class GitStore:
 
     def tree_entries(self, oid: str) -> dict[str, Entry]:
         if self._batch and oid in self._batch:
-            body = self._batch[oid][1]
+            body = bytes(self._batch[oid][1])
         else:
             kind, body = self._verified.load(oid, "tree")
             if kind != TREE:

@@ -66,6 +66,19 @@ class VerifiedObjects:
         self._parents: dict[str, tuple[str, ...]] = {}  # commits verified, and their parents
         self._whole: set[str] = set()  # commits whose whole history is verified
 
+    def packed(self, oid: str) -> bool:
+        """Whether a pack holds ``oid``, from the indexes already seen: asked of the pack
+        backend itself, since the odb rescans the pack folder on every miss (opendir,
+        getdents: ~45 µs, 0.15 s for a million-row table's 4,097 new shards). Call
+        `packs_written` after adding a pack. (A pack backend of its own would keep one
+        more descriptor open per pack for the life of the process.)"""
+        return any(b.exists(oid) for b in self._packs.backends)
+
+    def packs_written(self) -> None:
+        """Let `packed` see packs written since it last looked."""
+        for b in self._packs.backends:
+            b.refresh()
+
     def load(self, oid: str, what: str) -> tuple[str, bytes]:
         """The kind and body of ``oid``, verified, or a `CorruptObjectError` naming it.
 

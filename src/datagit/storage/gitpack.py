@@ -13,15 +13,23 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+try:  # ISA-L (the optional ``fast`` extra): ~6x zlib's speed at level 1, and smaller output
+    from isal.isal_zlib import compress as _deflate
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover - exercised where isal is not installed
+    from zlib import compress as _deflate
+    from zlib import crc32 as _crc32
+
+Data = bytes | memoryview  # an object's body: a memoryview is a slice of a bigger buffer
+
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 
 
-def object_id(kind: str, data: bytes) -> str:
+def object_id(kind: str, data: Data) -> str:
     """The git object id (SHA-1) of ``data`` as an object of ``kind``."""
     h = hashlib.sha1(f"{kind} {len(data)}\0".encode())
     h.update(data)
@@ -86,10 +94,10 @@ class Squeezer:
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._done: list[tuple[list[tuple[str, str]], Future[list[bytes]]]] = []
-        self._chunk: list[tuple[str, str, bytes]] = []
+        self._chunk: list[tuple[str, str, Data]] = []
         self._size = 0
 
-    def add(self, oid: str, kind: str, data: bytes) -> None:
+    def add(self, oid: str, kind: str, data: Data) -> None:
         self._chunk.append((oid, kind, data))
         self._size += len(data)
         if self._size >= CHUNK_BYTES:
@@ -120,12 +128,12 @@ class Squeezer:
             self._pool = None
 
 
-def _squeeze(part: list[tuple[str, str, bytes]]) -> list[bytes]:
+def _squeeze(part: list[tuple[str, str, Data]]) -> list[bytes]:
     return [_entry(kind, data) for _, kind, data in part]
 
 
 def write_pack(
-    pack_dir: Path, objects: dict[str, tuple[str, bytes]], squeezer: Squeezer | None = None
+    pack_dir: Path, objects: dict[str, tuple[str, Data]], squeezer: Squeezer | None = None
 ) -> Path:
     """Write ``{oid: (kind, data)}`` as ``pack-<sha>.pack`` + ``.idx``; returns the pack path.
 
@@ -151,12 +159,18 @@ def write_pack(
         own.close()
 
 
-def _entry(kind: str, data: bytes) -> bytes:
-    return _header(TYPE_CODES[kind], len(data)) + zlib.compress(data, 1)
+def _entry(kind: str, data: Data) -> bytes:
+    """One pack entry: the object's header, then its body deflated at level 1.
+
+    Any zlib stream is a valid entry, so the deflater is whichever is fastest: shard
+    lines carry a 32-hex-digit address each, which zlib compresses at ~85 MB/s (a
+    million-row table's ~130 MB of shards was 1.6 s of CPU); ISA-L does it ~6x faster.
+    """
+    return _header(TYPE_CODES[kind], len(data)) + _deflate(data, 1)
 
 
 def write_pack_stream(
-    pack_dir: Path, count: int, objects: Iterable[tuple[str, str, bytes]], packed: bool = False
+    pack_dir: Path, count: int, objects: Iterable[tuple[str, str, Data]], packed: bool = False
 ) -> Path:
     """Write ``count`` (oid, kind, data) objects as a pack + index, reading them as it goes.
 
@@ -172,7 +186,7 @@ def write_pack_stream(
     crcs: dict[str, int] = {}
     tmp_pack = pack_dir / f"tmp_pack_{os.getpid()}"
     try:
-        with open(tmp_pack, "wb") as f:
+        with open(tmp_pack, "wb", buffering=1 << 20) as f:  # entries are ~10 KB: few writes
             head = b"PACK" + struct.pack(">II", 2, count)
             f.write(head)
             body.update(head)
@@ -180,7 +194,7 @@ def write_pack_stream(
             for oid, kind, data in objects:
                 entry = data if packed else _entry(kind, data)
                 offsets[oid] = pos
-                crcs[oid] = zlib.crc32(entry)
+                crcs[oid] = _crc32(entry)
                 f.write(entry)
                 body.update(entry)
                 pos += len(entry)
