@@ -16,13 +16,13 @@ from pathlib import Path
 
 import xxhash
 
-from datagit.core.changes import changed_rows
+from datagit.core.changes import changed_lines
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
-from datagit.core.trust import folder_paths, record_path
+from datagit.core.trust import folder_paths_of_lines, record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
 from datagit.storage import links, loosetrust
@@ -147,24 +147,22 @@ def plan_paths(plan: Plan, have: Mapping[str, str], want: Mapping[str, str]) -> 
 
 def plan_folder_trees(plan: Plan, git: GitStore, cfg: DatasetConfig, old: str, new: str) -> None:
     """`plan_dataset` for an image folder going from tree ``old`` to ``new`` under one
-    config, from the shard lines that differ: only the changed rows are decoded, and
-    into paths and addresses, never into records (a 100,000-file checkout plans in
-    a fraction of the time)."""
-    gone, came = changed_rows(git, old, new)
-    plan_paths(plan, folder_paths(cfg, gone), folder_paths(cfg, came))
+    config, from the shard lines that differ: only the changed rows are read, by a
+    pattern, into checked paths and addresses, never into records (a 100,000-file
+    checkout plans in a fraction of the time)."""
+    gone, came = changed_lines(git, old, new)
+    plan_paths(plan, folder_paths_of_lines(cfg, gone), folder_paths_of_lines(cfg, came))
 
 
-def verify(
-    plan: Plan, store: ContentStore, link: str = "copy"
-) -> Mapping[str, tuple[int, ...]] | None:
+def verify(plan: Plan, store: ContentStore, link: str = "copy") -> loosetrust.LinkedStats | None:
     """Prove every object the plan writes intact; raises on the first corrupt or missing one.
 
     Copies are read and hashed. Hard links are checked through `loosetrust`: an
     object verified before and whose stat has not moved is not read again; the
-    stats come back (address → (size, mtime_ns, inode, …)), since a hard link's
+    stats come back (address → (size, mtime_ns, inode)), since a hard link's
     stat is its object's.
     """
-    keys = sorted(set(plan.write.values()))
+    keys = list(set(plan.write.values()))  # each object once; any order will do
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
     if link == "hardlink":
         return loosetrust.verify_many(store, keys, plan.touched())
@@ -180,7 +178,7 @@ def apply(
     *,
     link: str = "copy",
     progress: Progress | None = None,
-    verified: Mapping[str, tuple[int, ...]] | None = None,
+    verified: Mapping[str, Stat] | None = None,
 ) -> None:
     """Carry out ``plan``; each write goes to a temp file renamed into place.
 
@@ -204,7 +202,7 @@ def apply(
     root = str(workdir) + os.sep
     if link == "hardlink" and verified is not None:
         # on_written is not told of these: their stats are the caller's already (verified)
-        links.hardlink_many(store, [(k, root + p) for p, k in plan.write.items()], report)
+        links.hardlink_many(store, plan.write, root, report)
     else:
         _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from datagit.errors import DatagitError, InvalidInputError
@@ -91,16 +91,19 @@ def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
     return place
 
 
-def hardlink_many(store: ContentStore, items: Sequence[tuple[str, str]], report: Reporter) -> None:
-    """Hard-link each (address, workspace path), on both cores past `parallel_min` items.
+def hardlink_many(
+    store: ContentStore, writes: Mapping[str, str], root: str, report: Reporter
+) -> None:
+    """Hard-link each workspace path (under ``root``, which ends with a separator) to its
+    address's loose object, on both cores past `parallel_min` items.
 
     The objects are loose and verified already (`loosetrust.verify_many`), so this is
     `cp -al`'s loop: folders made once each, then one ``link()`` per file; anything
     unusual (a file in the way, another filesystem, too many links) takes `placer`'s
     careful path. A failed helper's half is linked again here (linking is idempotent).
     """
-    for folder in sorted({dest.rpartition("/")[0] for _, dest in items}):
-        os.makedirs(folder, exist_ok=True)
+    for folder in sorted({path.rpartition("/")[0] for path in writes}):
+        os.makedirs(root + folder, exist_ok=True)
     loose = f"{store.loose}/"
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
@@ -109,7 +112,8 @@ def hardlink_many(store: ContentStore, items: Sequence[tuple[str, str]], report:
     def run(part: Sequence[tuple[str, str]], in_child: bool) -> list[int]:
         link = os.link
         for i in range(0, len(part), 4096):
-            for key, dest in part[i : i + 4096]:
+            for path, key in part[i : i + 4096]:
+                dest = root + path
                 try:
                     link(f"{loose}{key[:2]}/{key[2:]}", dest)
                 except OSError:
@@ -118,8 +122,8 @@ def hardlink_many(store: ContentStore, items: Sequence[tuple[str, str]], report:
                 report.advance(min(4096, len(part) - i))
         return []
 
-    parallel.split_run(items, run)
-    report.advance(max(0, len(items) - (report.done - start)))  # the helper's half
+    parallel.split_run(list(writes.items()), run)
+    report.advance(max(0, len(writes) - (report.done - start)))  # the helper's half
 
 
 def can_reflink(folder: Path) -> bool:
