@@ -334,8 +334,16 @@ def materialize(
         if not path.startswith(prefixes):  # a move under a followed dataset: the snapshot's
             repo.statcache.record_stat(path, st, key)
 
+    groups = co.by_folder(plan.write) if verified is not None else None
     co.apply(
-        plan, repo.workdir, repo.store, on_written, link=link, progress=progress, verified=verified
+        plan,
+        repo.workdir,
+        repo.store,
+        on_written,
+        link=link,
+        progress=progress,
+        verified=verified,
+        groups=groups,
     )
     if verified is not None:  # links: stats known, and our own edits moved their ctimes
         for rel, key in plan.write.items():
@@ -364,6 +372,7 @@ def materialize(
             plan.delete,
             str(repo.workdir),
             verified if link == "hardlink" else None,
+            groups,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:

@@ -13,6 +13,7 @@ import time
 from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
+from datagit.core.checkout import Groups, by_folder
 from datagit.core.config import DatasetConfig
 from datagit.core.folderscan import scan_changes
 from datagit.core.layouts import (
@@ -197,14 +198,16 @@ def follow_plan(
     deletes: set[str],
     workdir: str,
     by_key: LinkedStats | None = None,
+    groups: Groups | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
     written files are stat'ed, unless ``by_key`` holds the (size, mtime_ns, inode)
     of each written address (a hard link's stat is its object's, known before the
-    link is made). Returns False (and drops the snapshot) when the snapshot did not
-    describe ``old_tree``.
+    link is made); ``groups`` is `by_folder` of ``writes``, when the caller has it.
+    Returns False (and drops the snapshot) when the snapshot did not describe
+    ``old_tree``.
     """
     snap = snapshots.load(cfg.name)
     if snap is None or snap[0] != old_tree:
@@ -220,7 +223,7 @@ def follow_plan(
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)
-    _add_written(stats, prefix, writes, workdir + os.sep, by_key)
+    _add_written(stats, prefix, groups or by_folder(writes), workdir + os.sep, by_key)
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
 
@@ -228,23 +231,16 @@ def follow_plan(
 def _add_written(
     stats: StatTable,
     prefix: str,
-    writes: dict[str, str],
+    groups: Groups,
     root: str,
     by_key: LinkedStats | None,
 ) -> None:
     """Enter the stats of the files a checkout wrote under ``prefix``, folder by folder:
     a folder the snapshot did not hold (a whole dataset checked out) is packed straight
     from its names and the links' stats as bytes, without a per-file entry."""
-    groups: dict[str, tuple[list[str], list[str]]] = {}
-    for path, key in writes.items():
-        if path.startswith(prefix):
-            folder, _, name = path.rpartition("/")
-            group = groups.get(folder)
-            if group is None:
-                group = groups[folder] = ([], [])
-            group[0].append(name)
-            group[1].append(key)
     for folder, (names, keys) in groups.items():
+        if not (folder + "/").startswith(prefix):
+            continue
         if by_key is not None and not stats.has_folder(folder) and len(set(names)) == len(names):
             stats.packed[folder] = stattable.packed_from("\0".join(names), by_key.packed(keys))
             continue

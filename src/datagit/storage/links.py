@@ -92,18 +92,27 @@ def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
 
 
 def hardlink_many(
-    store: ContentStore, writes: Mapping[str, str], root: str, report: Reporter
+    store: ContentStore,
+    groups: Mapping[str, tuple[list[str], list[str]]],
+    root: str,
+    report: Reporter,
 ) -> None:
-    """Hard-link each workspace path (under ``root``, which ends with a separator) to its
-    address's loose object, on both cores past `parallel_min` items.
+    """Hard-link each file of each folder (under ``root``, which ends with a separator;
+    ``groups``: folder → (names, addresses)) to its address's loose object, on both
+    cores past `parallel_min` files, each core taking whole folders where it can (two
+    processes linking into one folder wait on its lock).
 
     The objects are loose and verified already (`loosetrust.verify_many`), so this is
     `cp -al`'s loop: folders made once each, then one ``link()`` per file; anything
     unusual (a file in the way, another filesystem, too many links) takes `placer`'s
     careful path. A failed helper's half is linked again here (linking is idempotent).
     """
-    for folder in sorted({path.rpartition("/")[0] for path in writes}):
+    items: list[tuple[str, str]] = []
+    for folder in sorted(groups):
         os.makedirs(root + folder, exist_ok=True)
+        names, keys = groups[folder]
+        inner = f"{root}{folder}/" if folder else root
+        items += zip([inner + n for n in names], keys, strict=True)
     loose = f"{store.loose}/"
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
@@ -112,8 +121,7 @@ def hardlink_many(
     def run(part: Sequence[tuple[str, str]], in_child: bool) -> list[int]:
         link = os.link
         for i in range(0, len(part), 4096):
-            for path, key in part[i : i + 4096]:
-                dest = root + path
+            for dest, key in part[i : i + 4096]:
                 try:
                     link(f"{loose}{key[:2]}/{key[2:]}", dest)
                 except OSError:
@@ -122,8 +130,8 @@ def hardlink_many(
                 report.advance(min(4096, len(part) - i))
         return []
 
-    parallel.split_run(list(writes.items()), run)
-    report.advance(max(0, len(writes) - (report.done - start)))  # the helper's half
+    parallel.split_run(items, run)
+    report.advance(max(0, len(items) - (report.done - start)))  # the helper's half
 
 
 def can_reflink(folder: Path) -> bool:

@@ -57,7 +57,7 @@ class LooseTrust:
     Held as a dict from address to row and two flat arrays: per row, (size,
     mtime_ns, inode) as three uint64, laid out as a snapshot packs a folder's stats
     (`stattable`), so a checkout hands a folder's stats over as one byte string
-    (`stat_bytes`); and (ctime_ns, bound) as two int64, where ctime -1 marks an
+    (`LinkedStats.packed`); and (ctime_ns, bound) as two int64, where ctime -1 marks an
     object known to be loose but never trusted again until verified anew and a
     bound of 0 means none raised. A negative mtime (a file dated before 1970) is
     kept as 0: it never matches, so such an object is read again each time.
@@ -95,13 +95,6 @@ class LooseTrust:
         """The ctime bound our own edits raised for ``key`` (0: none)."""
         i = self.rows.get(key)
         return 0 if i is None else self._times[2 * i + 1]
-
-    def stat_bytes(self, keys: Iterable[str]) -> bytes:
-        """(size, mtime_ns, inode) of each of ``keys`` (all recorded), as uint64s in
-        order: a hard link's stat is its object's, and this is how a snapshot packs
-        a folder's stats."""
-        rows, view = self.rows, memoryview(self._stats).cast("B")
-        return b"".join([view[24 * i : 24 * i + 24] for i in [rows[k] for k in keys]])
 
     def trusts(self, key: str, st: os.stat_result) -> bool:
         """Whether ``st`` (of ``key``'s loose file, just taken) shows it untouched since
@@ -365,6 +358,7 @@ class LinkedStats(Mapping[str, Stat]):
 
     def __init__(self, trust: LooseTrust) -> None:
         self.trust = trust
+        self._blob: bytes | None = None
 
     def __getitem__(self, key: str) -> Stat:
         e = self.trust.entry(key)
@@ -375,12 +369,16 @@ class LinkedStats(Mapping[str, Stat]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.trust.rows)
 
-    def packed(self, keys: Iterable[str]) -> bytes:
-        """`LooseTrust.stat_bytes`: three uint64 per key, in order."""
-        return self.trust.stat_bytes(keys)
-
     def __len__(self) -> int:
         return len(self.trust.rows)
+
+    def packed(self, keys: Iterable[str]) -> bytes:
+        """(size, mtime_ns, inode) of each of ``keys`` (all verified) as three uint64s
+        each, in order: how a snapshot packs a folder's stats (`stattable`)."""
+        if self._blob is None:  # taken once the links are made: no row changes after
+            self._blob = self.trust._stats.tobytes()
+        blob, rows = self._blob, self.trust.rows
+        return b"".join([blob[24 * (i := rows[k]) : 24 * i + 24] for k in keys])
 
 
 def _hash_file(path: Path) -> str | None:
