@@ -263,7 +263,7 @@ def materialize(
     plan = co.Plan()
     fallback: set[str] = set()  # datasets whose workspace could not be read
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
-    patched: dict[str, tuple[str, tablesnap.LineMap]] = {}  # table → (tree, its new line map)
+    patched: dict[str, tuple[str, tablesnap.PackedLineMap]] = {}  # table → (tree, its new line map)
     token = repo.snapshots.token_now() if clean_ds else None
     started = time.time_ns()
     for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
