@@ -70,7 +70,9 @@ def test_a_packed_line_map_is_the_same_file_made_without_numpy(tmp_path: Path) -
     state, _ = sample()
     cache = TableCache(tmp_path / "cache")
     cache.save("t", state, packed)
-    assert cache.load_ids("t", "d" * 32) == (b"id,label", ids)
+    assert cache.load_ids("t", "d" * 32) == (b"id,label", ids, packed.keys)
+    same = pack_line_map("d" * 32, b"id,label", lines, ids, packed.keys)
+    assert encode_line_map(same) == encode_line_map(packed)
     assert cache.load_ids("t", "e" * 32) is None
     path = tmp_path / "cache" / "table-t.linemap"
     data = path.read_bytes()

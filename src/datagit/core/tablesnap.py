@@ -277,7 +277,7 @@ def plan_checkout(
     data = read_table_bytes(cfg, workdir)
     if saved is None or data is None or address(data) != got.state.digest:
         return None
-    first_line, ids = saved
+    first_line, ids, id_keys = saved
     header = None
     if cfg.table_format == "csv":
         header = next(csv.reader([first_line.decode("utf-8-sig")]))
@@ -314,26 +314,33 @@ def plan_checkout(
 
     out = raw[:start]
     out_ids: list[bytes] = []
+    same_ids = True  # no row dropped or appended: the map's id keys stay as they are
     for line, i in zip(raw[start:], ids, strict=True):
         if not i or i not in changed:
             out.append(line)
             out_ids.append(i)
             continue
         new = changed.pop(i)
-        if new is not None:
-            try:
-                out.append(render(new, _jsonl_row(line) if styled else None))
-            except ValueError:
-                return None
-            out_ids.append(i)
+        if new is None:
+            same_ids = False
+            continue
+        try:
+            out.append(render(new, _jsonl_row(line) if styled else None))
+        except ValueError:
+            return None
+        out_ids.append(i)
     for i in sorted(changed):  # examples the file did not have: appended (bytes sort as str)
         new = changed[i]
         if new is not None:
             out.append(render(new, first))
             out_ids.append(i)
+            same_ids = False
     body = b"\n".join(out) + b"\n" if out else b""
     after = body.split(b"\n")[start:]
-    return body, pack_line_map(address(body), first_line, after, [*out_ids, b""][: len(after)])
+    keep = id_keys if same_ids else None
+    return body, pack_line_map(
+        address(body), first_line, after, [*out_ids, b""][: len(after)], keep
+    )
 
 
 def save_checkout(

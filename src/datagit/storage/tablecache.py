@@ -91,14 +91,17 @@ class PackedLineMap(NamedTuple):
 
 
 def pack_line_map(
-    digest: str, header: bytes, lines: list[bytes], ids: list[bytes]
+    digest: str, header: bytes, lines: list[bytes], ids: list[bytes], keys: bytes | None = None
 ) -> PackedLineMap:
-    """`make_line_map`, as bytes: the same file once saved."""
-    keys = array("Q", sorted(map(xxhash.xxh3_64_intdigest, filter(None, ids))))
-    if sys.byteorder != "little":
-        keys.byteswap()
+    """`make_line_map`, as bytes: the same file once saved. ``keys``: the id keys' bytes
+    of a map holding the same ids (a checkout that only rewrote rows), not sorted again."""
+    if keys is None:
+        nums = array("Q", sorted(map(xxhash.xxh3_64_intdigest, filter(None, ids))))
+        if sys.byteorder != "little":
+            nums.byteswap()
+        keys = nums.tobytes()
     hashes = b"".join(map(xxhash.xxh3_128_digest, lines))
-    return PackedLineMap(digest, header, hashes, b"\n".join(ids), keys.tobytes())
+    return PackedLineMap(digest, header, hashes, b"\n".join(ids), keys)
 
 
 def encode_line_map(lm: LineMap | PackedLineMap) -> list[bytes]:
@@ -199,16 +202,18 @@ class TableCache:
         got = decode_line_map(data)
         return got if got is not None and got.digest == digest else None
 
-    def load_ids(self, dataset: str, digest: str) -> tuple[bytes, list[bytes]] | None:
-        """(header, the id on each line) of the line map saved for the file with address
-        ``digest``, read without numpy; None if there is none for that file."""
+    def load_ids(self, dataset: str, digest: str) -> tuple[bytes, list[bytes], bytes] | None:
+        """(header, the id on each line, the id keys' bytes) of the line map saved for the
+        file with address ``digest``, read without numpy; None if there is none for it."""
         try:
             got = _check(self._paths(dataset)[1].read_bytes())
         except OSError:
             return None
         if got is None or got.digest != digest:
             return None
-        return got.header, got.body[16 * got.lines + 8 * got.keys :].tobytes().split(b"\n")
+        at = 16 * got.lines
+        ids = got.body[at + 8 * got.keys :].tobytes().split(b"\n")
+        return got.header, ids, got.body[at : at + 8 * got.keys].tobytes()
 
     def save(self, dataset: str, state: TableState, lines: LineMap | PackedLineMap | None) -> None:
         """Write the line map first (None: keep the one saved, which names its file's
