@@ -86,18 +86,20 @@ def test_lines_read_by_pattern_agree_with_decoded_rows() -> None:
         {"id": 'e".png', "label": "cat", "content": key, "size": 6},
     ]
     data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
-    assert folder_paths_of_lines(CFG, data) == folder_paths(CFG, rows)
-    assert folder_paths_of_lines(CFG, b"") == {}
+    assert folder_paths_of_lines(CFG, [data]) == folder_paths(CFG, rows)
+    halves = [data[: data.index(b"\n") + 1], data[data.index(b"\n") + 1 :]]
+    assert folder_paths_of_lines(CFG, halves) == folder_paths(CFG, rows)
+    assert folder_paths_of_lines(CFG, [b"", b""]) == {}
     # A repeated key: JSON keeps the last, so the pattern must not take the first.
     twice = (
         b'{"id":"a.png","label":"cat","content":"' + key.encode() + b'","size":1,'
         b'"id":"../../etc/passwd"}\n'
     )
     with pytest.raises(InvalidInputError, match="etc/passwd"):
-        folder_paths_of_lines(CFG, twice)
+        folder_paths_of_lines(CFG, [twice])
     with pytest.raises(InvalidInputError, match="label"):
         folder_paths_of_lines(
-            CFG, b'{"id":"a.png","label":".git","content":"' + key.encode() + b'","size":1}\n'
+            CFG, [b'{"id":"a.png","label":".git","content":"' + key.encode() + b'","size":1}\n']
         )
     with pytest.raises(ValueError):  # not UTF-8: refused as JSON refuses it
-        folder_paths_of_lines(CFG, b'{"id":"\xff.png","label":"cat"}\n')
+        folder_paths_of_lines(CFG, [b'{"id":"\xff.png","label":"cat"}\n'])

@@ -183,9 +183,10 @@ def test_the_forked_halves_link_and_verify_like_one_process(
 
 def test_an_older_or_inconsistent_cache_file_means_verify_again(linked: Repo) -> None:
     """The cache is flat arrays behind a checksum: a file of the older marshalled-dict
-    format, or one whose checksum holds but whose arrays disagree with its addresses,
-    is ignored (every object read again), never misread."""
+    format, or one whose checksum holds but whose counts disagree with its addresses
+    or arrays, is ignored (every object read again), never misread."""
     import marshal
+    import struct
 
     import xxhash
 
@@ -195,10 +196,15 @@ def test_an_older_or_inconsistent_cache_file_means_verify_again(linked: Repo) ->
     old = marshal.dumps(({k: (1, 2, 3, 4) for k in keys}, {}))
     path.write_bytes(b"DGLT3\0\0\n" + xxhash.xxh3_64_digest(old) + old)
     assert len(Repo.open(repo.workdir).store.trust) == 0
-    short = marshal.dumps(("\0".join(sorted(keys)), b"\0" * 24, b"\0" * 16))
-    path.write_bytes(loosetrust._MAGIC + xxhash.xxh3_64_digest(short) + short)
+    names = "\0".join(sorted(keys)).encode()
+    for n, body in [
+        (len(keys), names + b"\0" * 40),  # arrays for one object, addresses for all
+        (1, names + b"\0" * 40),  # a count that the addresses do not bear out
+    ]:
+        rest = struct.pack("<QQ", n, len(names)) + body
+        path.write_bytes(loosetrust._MAGIC + xxhash.xxh3_64_digest(rest) + rest)
+        assert len(Repo.open(repo.workdir).store.trust) == 0
     fresh = Repo.open(repo.workdir)
-    assert len(fresh.store.trust) == 0
     workspace.checkout(fresh, "main")
     workspace.checkout(fresh, "HEAD~1")  # re-verified, then trusted again
     again = Repo.open(repo.workdir)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xxhash
 
-from datagit.core.changes import changed_lines
+from datagit.core.changes import changed_chunks
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata
 from datagit.core.records import Record
@@ -166,7 +166,7 @@ def plan_folder_trees(plan: Plan, git: GitStore, cfg: DatasetConfig, old: str, n
     config, from the shard lines that differ: only the changed rows are read, by a
     pattern, into checked paths and addresses, never into records (a 100,000-file
     checkout plans in a fraction of the time)."""
-    gone, came = changed_lines(git, old, new)
+    gone, came = changed_chunks(git, old, new)
     plan_paths(plan, folder_paths_of_lines(cfg, gone), folder_paths_of_lines(cfg, came))
 
 

@@ -119,27 +119,32 @@ def folder_paths(cfg: DatasetConfig, rows: Iterable[dict]) -> dict[str, str]:
     return out
 
 
-def folder_paths_of_lines(cfg: DatasetConfig, data: bytes) -> dict[str, str]:
-    """`folder_paths` of manifest lines (a JSON Lines chunk, each line ending in a
+def folder_paths_of_lines(cfg: DatasetConfig, chunks: Iterable[bytes]) -> dict[str, str]:
+    """`folder_paths` of manifest lines (JSON Lines chunks, each line ending in a
     newline), reading the lines datagit writes by one pattern instead of decoding them:
-    100,000 rows cost one regex pass instead of a JSON decode plus two regex matches
-    each. Lines the pattern does not know are decoded and checked as before."""
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:  # JSON refuses it too: the same error as before
-        return folder_paths(cfg, _json_rows(data.rstrip(b"\n").split(b"\n")))
-    found = _ROW.findall(text)
+    100,000 rows cost one regex pass per chunk instead of a JSON decode plus two regex
+    matches each. Lines the pattern does not know are decoded and checked as before."""
     out: dict[str, str] = {}
     labels: set[str] = set()
     root = cfg.path + "/"
-    for i, label, key in found:
-        if label not in labels:
-            check_label_folder(label, f"dataset {cfg.name}: id {i!r}")
-            labels.add(label)
-        out[f"{root}{label}/{i}"] = key
-    if len(found) != text.count("\n"):
-        rest = [line for line in text.split("\n")[:-1] if not _ROW.fullmatch(line)]
-        out.update(folder_paths(cfg, _json_rows([line.encode() for line in rest])))
+    rest: list[bytes] = []
+    for data in chunks:
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:  # JSON refuses it too: the same error as before
+            rest += data.rstrip(b"\n").split(b"\n")
+            continue
+        found = _ROW.findall(text)
+        for i, label, key in found:
+            if label not in labels:
+                check_label_folder(label, f"dataset {cfg.name}: id {i!r}")
+                labels.add(label)
+            out[f"{root}{label}/{i}"] = key
+        if len(found) != text.count("\n"):
+            misses = (line for line in text.split("\n")[:-1] if not _ROW.fullmatch(line))
+            rest += (line.encode() for line in misses)
+    if rest:
+        out.update(folder_paths(cfg, _json_rows(rest)))
     return out
 
 
