@@ -91,6 +91,9 @@ def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
     return place
 
 
+_UNIT = 4096  # files per piece of work: progress steps, and where two cores may split
+
+
 def hardlink_many(
     store: ContentStore,
     groups: Mapping[str, tuple[list[str], list[str]]],
@@ -103,35 +106,45 @@ def hardlink_many(
     processes linking into one folder wait on its lock).
 
     The objects are loose and verified already (`loosetrust.verify_many`), so this is
-    `cp -al`'s loop: folders made once each, then one ``link()`` per file; anything
-    unusual (a file in the way, another filesystem, too many links) takes `placer`'s
-    careful path. A failed helper's half is linked again here (linking is idempotent).
+    `cp -al`'s loop: folders made once each, then one ``link()`` per file, each path
+    made as it is linked (not 100,000 of them first); anything unusual (a file in the
+    way, another filesystem, too many links) takes `placer`'s careful path. A failed
+    helper's half is linked again here (linking is idempotent).
     """
-    items: list[tuple[str, str]] = []
+    units: list[tuple[str, list[str], list[str]]] = []  # (folder + "/", names, addresses)
     for folder in sorted(groups):
         os.makedirs(root + folder, exist_ok=True)
         names, keys = groups[folder]
         inner = f"{root}{folder}/" if folder else root
-        items += zip([inner + n for n in names], keys, strict=True)
+        for i in range(0, len(names), _UNIT):
+            units.append((inner, names[i : i + _UNIT], keys[i : i + _UNIT]))
+    total = sum(len(u[1]) for u in units)
+    at, done = len(units), 0
+    for j, unit in enumerate(units):  # the child takes the units past half the files
+        if done * 2 >= total:
+            at = j
+            break
+        done += len(unit[1])
     loose = f"{store.loose}/"
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
     start = report.done
 
-    def run(part: Sequence[tuple[str, str]], in_child: bool) -> list[int]:
+    def run(part: Sequence[tuple[str, list[str], list[str]]], in_child: bool) -> list[int]:
         link = os.link
-        for i in range(0, len(part), 4096):
-            for dest, key in part[i : i + 4096]:
+        for inner, names, keys in part:
+            for name, key in zip(names, keys, strict=True):
                 try:
-                    link(f"{loose}{key[:2]}/{key[2:]}", dest)
+                    link(f"{loose}{key[:2]}/{key[2:]}", inner + name)
                 except OSError:
-                    careful(key, dest)
+                    careful(key, inner + name)
             if not in_child:
-                report.advance(min(4096, len(part) - i))
+                report.advance(len(names))
         return []
 
-    parallel.split_run(items, run)
-    report.advance(max(0, len(items) - (report.done - start)))  # the helper's half
+    alone = total < parallel.parallel_min() or at in (0, len(units))
+    parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
+    report.advance(max(0, total - (report.done - start)))  # the helper's half
 
 
 def can_reflink(folder: Path) -> bool:
