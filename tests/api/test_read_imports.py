@@ -94,3 +94,30 @@ def test_status_still_loads_what_it_needs(relabelled: tuple[Repo, str]) -> None:
     assert got["code"] == 0, got
     assert "datagit.core.snapshot" in got["loaded"]
     assert name.encode() in out
+
+
+def test_a_checkout_that_patches_a_table_does_not_load_numpy(tmp_repo: Repo) -> None:
+    """numpy (~0.1 s to import) serves line-map comparisons; a checkout only reads the
+    ids on each line and writes the new map, so it must not pay for it. The map it
+    writes is then the one a later edit is compared against."""
+    from datagit.core.config import DatasetConfig
+
+    table = tmp_repo.workdir / "labels.csv"
+    table.write_text("id,label\n" + "".join(f"r{i},{i % 3}\n" for i in range(50)))
+    tmp_repo.add_dataset(DatasetConfig(name="labels", layout="table", path="labels.csv"))
+    first = tmp_repo.commit("labels", all=True).id
+    table.write_text(table.read_text().replace("r7,1", "r7,2"))
+    tmp_repo.commit("relabel r7", all=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN, json.dumps(["numpy"]), "checkout", first],
+        cwd=tmp_repo.workdir,
+        capture_output=True,
+        check=False,
+    )
+    got = json.loads(proc.stderr.decode().strip().splitlines()[-1])
+    assert got == {"code": 0, "loaded": []}, proc.stderr.decode()
+    assert "r7,1\n" in table.read_text()
+    table.write_text(table.read_text().replace("r9,0", "r9,2"))
+    fresh = Repo.open(tmp_repo.workdir)
+    (ds,) = [d for d in fresh.status().datasets if d.name == "labels"]
+    assert [(c.id, c.kind) for c in ds.unstaged] == [("r9", "relabeled")]

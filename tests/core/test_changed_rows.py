@@ -66,3 +66,40 @@ def test_a_crafted_row_is_refused_by_the_fast_plan(git: GitStore) -> None:
     hidden = write_dataset(git, [Record("a.png", ".git", address(b"x"), 1)])
     with pytest.raises(InvalidInputError, match="label"):
         co.plan_folder_trees(co.Plan(), git, CFG, write_dataset(git, []), hidden)
+
+
+def test_lines_read_by_pattern_agree_with_decoded_rows() -> None:
+    """`folder_paths_of_lines` reads datagit's own lines by pattern; any other line
+    (escapes, extra fields, a null label, a repeated key) is decoded and checked as
+    `folder_paths` checks it, with the same answer."""
+    import orjson
+
+    from datagit.core.trust import folder_paths, folder_paths_of_lines
+
+    key = address(b"x")
+    rows = [
+        {"id": "a.png", "label": "cat", "content": key, "size": 1},
+        {"id": "b.png", "label": "cat", "content": key, "size": 2, "annotator": "ann"},
+        {"id": "é.png", "label": "dög", "content": key, "size": 3},  # not plain ASCII
+        {"id": "c.png", "label": "cat", "content": key, "size": 4, "fields": {"x": 1}},
+        {"id": "d.png", "label": None, "content": key, "size": 5},  # unlabelled
+        {"id": 'e".png', "label": "cat", "content": key, "size": 6},
+    ]
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    assert folder_paths_of_lines(CFG, [data]) == folder_paths(CFG, rows)
+    halves = [data[: data.index(b"\n") + 1], data[data.index(b"\n") + 1 :]]
+    assert folder_paths_of_lines(CFG, halves) == folder_paths(CFG, rows)
+    assert folder_paths_of_lines(CFG, [b"", b""]) == {}
+    # A repeated key: JSON keeps the last, so the pattern must not take the first.
+    twice = (
+        b'{"id":"a.png","label":"cat","content":"' + key.encode() + b'","size":1,'
+        b'"id":"../../etc/passwd"}\n'
+    )
+    with pytest.raises(InvalidInputError, match="etc/passwd"):
+        folder_paths_of_lines(CFG, [twice])
+    with pytest.raises(InvalidInputError, match="label"):
+        folder_paths_of_lines(
+            CFG, [b'{"id":"a.png","label":".git","content":"' + key.encode() + b'","size":1}\n']
+        )
+    with pytest.raises(ValueError):  # not UTF-8: refused as JSON refuses it
+        folder_paths_of_lines(CFG, [b'{"id":"\xff.png","label":"cat"}\n'])

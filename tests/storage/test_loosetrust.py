@@ -75,11 +75,11 @@ def test_linked_checkouts_keep_the_cache_and_the_store_whole(linked: Repo) -> No
     repo = linked
     keys = {r.content for r in repo.records("train")}
     fresh = Repo.open(repo.workdir)  # the cache is on disk, not only in memory
-    assert keys <= set(fresh.store.trust.entries)
+    assert all(k in fresh.store.trust for k in keys)
     workspace.checkout(fresh, "main")  # unlinks: the objects' ctimes move, bounds follow
     workspace.checkout(fresh, "HEAD~1")
     again = Repo.open(repo.workdir)
-    assert all(again.store.trust.bounds[k] > 0 for k in keys)
+    assert all(again.store.trust.bound(k) > 0 for k in keys)
     assert again.status().clean and maintenance.fsck(again).ok
 
 
@@ -140,10 +140,10 @@ def test_a_damaged_cache_file_means_verify_again(linked: Repo) -> None:
     path = repo.store.trust.path
     path.write_bytes(path.read_bytes()[:-5] + b"xxxxx")
     fresh = Repo.open(repo.workdir)
-    assert fresh.store.trust.entries == {}
+    assert len(fresh.store.trust) == 0
     workspace.checkout(fresh, "main")
     workspace.checkout(fresh, "HEAD~1")
-    assert len(Repo.open(repo.workdir).store.trust.entries) >= 300
+    assert len(Repo.open(repo.workdir).store.trust) >= 300
 
 
 def test_verify_many_names_a_damaged_object_from_the_parent(linked: Repo) -> None:
@@ -179,3 +179,48 @@ def test_the_forked_halves_link_and_verify_like_one_process(
     with pytest.raises(CorruptObjectError, match=keys[-1]):
         workspace.checkout(Repo.open(repo.workdir), "HEAD~1")
     assert _pngs(fresh) == []
+
+
+def test_an_older_or_inconsistent_cache_file_means_verify_again(linked: Repo) -> None:
+    """The cache is flat arrays behind a checksum: a file of the older marshalled-dict
+    format, or one whose checksum holds but whose counts disagree with its addresses
+    or arrays, is ignored (every object read again), never misread."""
+    import marshal
+    import struct
+
+    import xxhash
+
+    repo = linked
+    path = repo.store.trust.path
+    keys = {r.content for r in repo.records("train")}
+    old = marshal.dumps(({k: (1, 2, 3, 4) for k in keys}, {}))
+    path.write_bytes(b"DGLT3\0\0\n" + xxhash.xxh3_64_digest(old) + old)
+    assert len(Repo.open(repo.workdir).store.trust) == 0
+    names = "\0".join(sorted(keys)).encode()
+    for n, body in [
+        (len(keys), names + b"\0" * 40),  # arrays for one object, addresses for all
+        (1, names + b"\0" * 40),  # a count that the addresses do not bear out
+    ]:
+        rest = struct.pack("<QQ", n, len(names)) + body
+        path.write_bytes(loosetrust._MAGIC + xxhash.xxh3_64_digest(rest) + rest)
+        assert len(Repo.open(repo.workdir).store.trust) == 0
+    fresh = Repo.open(repo.workdir)
+    workspace.checkout(fresh, "main")
+    workspace.checkout(fresh, "HEAD~1")  # re-verified, then trusted again
+    again = Repo.open(repo.workdir)
+    assert all(k in again.store.trust and again.store.trust.bound(k) > 0 for k in keys)
+    assert again.status().clean and maintenance.fsck(again).ok
+
+
+def test_the_snapshot_takes_each_link_stat_from_the_cache(linked: Repo) -> None:
+    """A linked checkout stats no workspace file: the snapshot's stats come from the
+    verified objects (`LinkedStats.packed`) and must be exactly what a stat says."""
+    repo = linked
+    snap = repo.snapshots.load("train")
+    assert snap is not None
+    files = _pngs(repo)
+    assert len(snap.stats) == len(files) == 300
+    for p in files:
+        st = p.stat()
+        rel = p.relative_to(repo.workdir).as_posix()
+        assert snap.stats[rel] == (st.st_size, st.st_mtime_ns, st.st_ino)

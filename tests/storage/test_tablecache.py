@@ -13,6 +13,7 @@ from datagit.storage.tablecache import (
     decode_line_map,
     encode_line_map,
     make_line_map,
+    pack_line_map,
 )
 
 
@@ -55,3 +56,25 @@ def test_an_empty_table_has_an_empty_map(tmp_path: Path) -> None:
     lm = make_line_map("d" * 32, b"", [b""], [b""])
     got = decode_line_map(b"".join(encode_line_map(lm)))
     assert got is not None and got.id_list() == [b""] and len(got.keys) == 0
+
+
+def test_a_packed_line_map_is_the_same_file_made_without_numpy(tmp_path: Path) -> None:
+    """What a checkout saves (`pack_line_map`) is byte for byte `make_line_map`'s file,
+    and `load_ids` reads its ids back (None for a damaged file or another file's map)."""
+    lines = [b"a,x", b"b,y", b"", b"c,z\r", b""]
+    ids = [b"a", b"b", b"", b"c", b""]
+    packed = pack_line_map("d" * 32, b"id,label", lines, ids)
+    assert b"".join(encode_line_map(packed)) == b"".join(
+        encode_line_map(make_line_map("d" * 32, b"id,label", lines, ids))
+    )
+    state, _ = sample()
+    cache = TableCache(tmp_path / "cache")
+    cache.save("t", state, packed)
+    assert cache.load_ids("t", "d" * 32) == (b"id,label", ids, packed.keys)
+    same = pack_line_map("d" * 32, b"id,label", lines, ids, packed.keys)
+    assert encode_line_map(same) == encode_line_map(packed)
+    assert cache.load_ids("t", "e" * 32) is None
+    path = tmp_path / "cache" / "table-t.linemap"
+    data = path.read_bytes()
+    path.write_bytes(data[:-3] + b"zzz")
+    assert cache.load_ids("t", "d" * 32) is None

@@ -263,7 +263,7 @@ def materialize(
     plan = co.Plan()
     fallback: set[str] = set()  # datasets whose workspace could not be read
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
-    patched: dict[str, tuple[str, tablesnap.LineMap]] = {}  # table → (tree, its new line map)
+    patched: dict[str, tuple[str, tablesnap.PackedLineMap]] = {}  # table → (tree, its new line map)
     token = repo.snapshots.token_now() if clean_ds else None
     started = time.time_ns()
     for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
@@ -329,24 +329,26 @@ def materialize(
     # took, so none is taken again. (A copy's fresh mtime would look racy to the
     # snapshot: copies keep the cache.)
     prefixes = tuple(target_cfg.datasets[n].path + "/" for n in followed if link == "hardlink")
-    written: dict[str, tuple[int, int, int]] = {}
 
     def on_written(path: str, st: tuple[int, int, int], key: str) -> None:
-        if prefixes and path.startswith(prefixes):
-            written[path] = st
-        else:
+        if not path.startswith(prefixes):  # a move under a followed dataset: the snapshot's
             repo.statcache.record_stat(path, st, key)
 
+    groups = co.by_folder(plan.write) if verified is not None else None
     co.apply(
-        plan, repo.workdir, repo.store, on_written, link=link, progress=progress, verified=verified
+        plan,
+        repo.workdir,
+        repo.store,
+        on_written,
+        link=link,
+        progress=progress,
+        verified=verified,
+        groups=groups,
     )
     if verified is not None:  # links: stats known, and our own edits moved their ctimes
         for rel, key in plan.write.items():
-            st = verified[key]
-            if prefixes and rel.startswith(prefixes):
-                written[rel] = (st[0], st[1], st[2])
-            else:
-                repo.statcache.record_stat(rel, (st[0], st[1], st[2]), key)
+            if not rel.startswith(prefixes):
+                repo.statcache.record_stat(rel, verified[key], key)
         trust = repo.store.trust
         trust.raise_bound([*plan.write.values(), *plan.touched()], trust.ctime_now())
         repo.store.trust.save()
@@ -369,7 +371,8 @@ def materialize(
             plan.write,
             plan.delete,
             str(repo.workdir),
-            written,
+            verified if link == "hardlink" else None,
+            groups,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:

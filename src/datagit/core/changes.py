@@ -88,7 +88,24 @@ def compare_trees(git: GitStore, old: str | None, new: str | None) -> list[Chang
 def changed_rows(git: GitStore, old: str | None, new: str | None) -> tuple[list[dict], list[dict]]:
     """(rows only in ``old``, rows only in ``new``) of two dataset trees, as decoded JSON
     objects: `compare_trees` without building records, for callers that want a few
-    fields of every changed row (checkout's plan) and can check them themselves.
+    fields of every changed row and can check them themselves."""
+    gone, came = changed_lines(git, old, new)
+    return _rows([gone]), _rows([came])
+
+
+def changed_lines(git: GitStore, old: str | None, new: str | None) -> tuple[bytes, bytes]:
+    """(lines only in ``old``, lines only in ``new``) of two dataset trees, each side as
+    one JSON Lines chunk (every line ending in a newline)."""
+    gone, came = changed_chunks(git, old, new)
+    return b"".join(gone), b"".join(came)
+
+
+def changed_chunks(
+    git: GitStore, old: str | None, new: str | None
+) -> tuple[list[bytes], list[bytes]]:
+    """`changed_lines` as a list of chunks per side (each a shard's worth of lines, each
+    line ending in a newline): what checkout's plan reads chunk by chunk
+    (`trust.folder_paths_of_lines`), so no copy of a whole dataset's lines is made.
 
     A shard on one side only (a dataset checked out from or to nothing) is taken
     whole, without splitting it into a set of lines.
@@ -109,9 +126,8 @@ def changed_rows(git: GitStore, old: str | None, new: str | None) -> tuple[list[
     lines_came: set[bytes] = set()
     for a_blob, b_blob in pairs:
         if a_blob is None or b_blob is None:
-            (whole_came if a_blob is None else whole_gone).append(
-                git.read_blob(b_blob or a_blob)  # type: ignore[arg-type]
-            )
+            blob = _ended(git.read_blob(b_blob or a_blob))  # type: ignore[arg-type]
+            (whole_came if a_blob is None else whole_gone).append(blob)
             continue
         a_lines, b_lines = _lines(git, a_blob), _lines(git, b_blob)
         lines_gone |= a_lines - b_lines
@@ -119,12 +135,20 @@ def changed_rows(git: GitStore, old: str | None, new: str | None) -> tuple[list[
     if shards is None and old and new:  # a record may move between shards of the two
         gone = _split(whole_gone)
         came = _split(whole_came)
-        gone, came = gone - came, came - gone
-        return _rows([b"\n".join(gone)]), _rows([b"\n".join(came)])
-    return (
-        _rows([*whole_gone, b"\n".join(lines_gone)]),
-        _rows([*whole_came, b"\n".join(lines_came)]),
-    )
+        return [_chunk(gone - came)], [_chunk(came - gone)]
+    return [*whole_gone, _chunk(lines_gone)], [*whole_came, _chunk(lines_came)]
+
+
+def _ended(blob: bytes) -> bytes:
+    """A shard's lines with exactly one newline after the last (none if it is empty)."""
+    if blob.endswith(b"\n") and not blob.endswith(b"\n\n"):
+        return blob  # as datagit writes them: no copy
+    blob = blob.rstrip(b"\n")
+    return blob + b"\n" if blob else b""
+
+
+def _chunk(lines: set[bytes]) -> bytes:
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 def _split(blobs: list[bytes]) -> set[bytes]:

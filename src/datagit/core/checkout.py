@@ -16,13 +16,13 @@ from pathlib import Path
 
 import xxhash
 
-from datagit.core.changes import changed_rows
+from datagit.core.changes import changed_chunks
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
-from datagit.core.trust import folder_paths, record_path
+from datagit.core.trust import folder_paths_of_lines, record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
 from datagit.storage import links, loosetrust
@@ -114,6 +114,22 @@ def plan_dataset(
 
 Stat = tuple[int, int, int]  # size, mtime_ns, inode
 Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address)
+Groups = dict[str, tuple[list[str], list[str]]]  # folder → (file names, their addresses)
+
+
+def by_folder(writes: Mapping[str, str]) -> Groups:
+    """A plan's writes grouped by folder, once for all who want them that way: the
+    links (folders made once, each helper given whole folders), the symlink check and
+    the snapshots (a new folder's stats packed in one piece)."""
+    groups: Groups = {}
+    for path, key in writes.items():
+        folder, _, name = path.rpartition("/")
+        group = groups.get(folder)
+        if group is None:
+            group = groups[folder] = ([], [])
+        group[0].append(name)
+        group[1].append(key)
+    return groups
 
 
 def plan_paths(plan: Plan, have: Mapping[str, str], want: Mapping[str, str]) -> None:
@@ -147,24 +163,22 @@ def plan_paths(plan: Plan, have: Mapping[str, str], want: Mapping[str, str]) -> 
 
 def plan_folder_trees(plan: Plan, git: GitStore, cfg: DatasetConfig, old: str, new: str) -> None:
     """`plan_dataset` for an image folder going from tree ``old`` to ``new`` under one
-    config, from the shard lines that differ: only the changed rows are decoded, and
-    into paths and addresses, never into records (a 100,000-file checkout plans in
-    a fraction of the time)."""
-    gone, came = changed_rows(git, old, new)
-    plan_paths(plan, folder_paths(cfg, gone), folder_paths(cfg, came))
+    config, from the shard lines that differ: only the changed rows are read, by a
+    pattern, into checked paths and addresses, never into records (a 100,000-file
+    checkout plans in a fraction of the time)."""
+    gone, came = changed_chunks(git, old, new)
+    plan_paths(plan, folder_paths_of_lines(cfg, gone), folder_paths_of_lines(cfg, came))
 
 
-def verify(
-    plan: Plan, store: ContentStore, link: str = "copy"
-) -> Mapping[str, tuple[int, ...]] | None:
+def verify(plan: Plan, store: ContentStore, link: str = "copy") -> loosetrust.LinkedStats | None:
     """Prove every object the plan writes intact; raises on the first corrupt or missing one.
 
     Copies are read and hashed. Hard links are checked through `loosetrust`: an
     object verified before and whose stat has not moved is not read again; the
-    stats come back (address → (size, mtime_ns, inode, …)), since a hard link's
+    stats come back (address → (size, mtime_ns, inode)), since a hard link's
     stat is its object's.
     """
-    keys = sorted(set(plan.write.values()))
+    keys = list(set(plan.write.values()))  # each object once; any order will do
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
     if link == "hardlink":
         return loosetrust.verify_many(store, keys, plan.touched())
@@ -180,7 +194,8 @@ def apply(
     *,
     link: str = "copy",
     progress: Progress | None = None,
-    verified: Mapping[str, tuple[int, ...]] | None = None,
+    verified: Mapping[str, Stat] | None = None,
+    groups: Groups | None = None,
 ) -> None:
     """Carry out ``plan``; each write goes to a temp file renamed into place.
 
@@ -188,8 +203,11 @@ def apply(
     ``copy``, ``hardlink`` or ``reflink`` of the store's loose file for it.
     ``verified`` (what `verify` returned for hard links) holds each link's stat,
     so none is taken again, and ``on_written`` is not called for those writes.
+    ``groups`` is `by_folder` of the plan's writes, when the caller has it.
     """
-    check_inside(plan, workdir)
+    if link == "hardlink" and verified is not None and groups is None:
+        groups = by_folder(plan.write)
+    check_inside(plan, workdir, groups)
     report = Reporter(progress, "checkout", plan.size, "files")
     emptied: set[str] = set()
     for old, (new, key) in plan.move.items():
@@ -202,9 +220,9 @@ def apply(
             on_written(new, (st.st_size, st.st_mtime_ns, st.st_ino), key)
         report.advance()
     root = str(workdir) + os.sep
-    if link == "hardlink" and verified is not None:
+    if link == "hardlink" and verified is not None and groups is not None:
         # on_written is not told of these: their stats are the caller's already (verified)
-        links.hardlink_many(store, [(k, root + p) for p, k in plan.write.items()], report)
+        links.hardlink_many(store, groups, root, report)
     else:
         _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():
@@ -242,15 +260,17 @@ def _write_each(
         report.advance()
 
 
-def check_inside(plan: Plan, workdir: Path) -> None:
+def check_inside(plan: Plan, workdir: Path, groups: Groups | None = None) -> None:
     """Refuse, before the first edit, a plan whose folders pass through a link out of the workspace.
 
     A class folder replaced by a symlink would otherwise let even ``checkout --force``
-    delete and write files elsewhere on the machine.
+    delete and write files elsewhere on the machine. (``groups``: `by_folder` of the
+    plan's writes, when the caller has it.)
     """
     real = os.path.realpath(workdir)
     moved_to = [new for new, _ in plan.move.values()]
-    folders = {p.rpartition("/")[0] for p in [*plan.write, *plan.move, *moved_to, *plan.delete]}
+    written = set(groups) if groups is not None else {p.rpartition("/")[0] for p in plan.write}
+    folders = written | {p.rpartition("/")[0] for p in [*plan.move, *moved_to, *plan.delete]}
     folders |= {p.rpartition("/")[0] for p in plan.tables}
     for folder in sorted(folders):
         target = os.path.realpath(workdir / folder)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
+from datagit.core.checkout import Groups, by_folder
 from datagit.core.config import DatasetConfig
 from datagit.core.folderscan import scan_changes
 from datagit.core.layouts import (
@@ -28,7 +28,9 @@ from datagit.core.layouts import (
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import SAME_CONTENT, Record
 from datagit.errors import DatagitError
+from datagit.storage import stattable
 from datagit.storage.git import GitStore
+from datagit.storage.loosetrust import LinkedStats
 from datagit.storage.statcache import RACY_NS, Snapshots, StatCache
 from datagit.storage.stattable import StatTable
 
@@ -195,14 +197,17 @@ def follow_plan(
     writes: dict[str, str],
     deletes: set[str],
     workdir: str,
-    written: Mapping[str, tuple[int, int, int]] | None = None,
+    by_key: LinkedStats | None = None,
+    groups: Groups | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
-    written files are stat'ed (unless ``written`` holds their (size, mtime_ns,
-    inode), as a hard link's are known before it is made). Returns False (and
-    drops the snapshot) when the snapshot did not describe ``old_tree``.
+    written files are stat'ed, unless ``by_key`` holds the (size, mtime_ns, inode)
+    of each written address (a hard link's stat is its object's, known before the
+    link is made); ``groups`` is `by_folder` of ``writes``, when the caller has it.
+    Returns False (and drops the snapshot) when the snapshot did not describe
+    ``old_tree``.
     """
     snap = snapshots.load(cfg.name)
     if snap is None or snap[0] != old_tree:
@@ -218,17 +223,34 @@ def follow_plan(
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)
-    root = workdir + os.sep
-    written = written or {}
-    for path in writes:
-        if path.startswith(prefix):
-            known = written.get(path)
-            if known is None:
-                st = os.stat(root + path)
-                known = (st.st_size, st.st_mtime_ns, st.st_ino)
-            stats[path] = known
+    _add_written(stats, prefix, groups or by_folder(writes), workdir + os.sep, by_key)
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
+
+
+def _add_written(
+    stats: StatTable,
+    prefix: str,
+    groups: Groups,
+    root: str,
+    by_key: LinkedStats | None,
+) -> None:
+    """Enter the stats of the files a checkout wrote under ``prefix``, folder by folder:
+    a folder the snapshot did not hold (a whole dataset checked out) is packed straight
+    from its names and the links' stats as bytes, without a per-file entry."""
+    for folder, (names, keys) in groups.items():
+        if not (folder + "/").startswith(prefix):
+            continue
+        if by_key is not None and not stats.has_folder(folder) and len(set(names)) == len(names):
+            stats.packed[folder] = stattable.packed_from("\0".join(names), by_key.packed(keys))
+            continue
+        inner = folder + "/"
+        for name, key in zip(names, keys, strict=True):
+            if by_key is not None:
+                stats[inner + name] = by_key[key]
+            else:
+                st = os.stat(root + inner + name)
+                stats[inner + name] = (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _fill(new: Record, old: Record | None) -> Record:

@@ -38,7 +38,14 @@ from datagit.core.tables import (
 from datagit.storage.content import address
 from datagit.storage.git import GitStore
 from datagit.storage.statcache import RACY_NS, Snapshots
-from datagit.storage.tablecache import LineMap, TableCache, TableState, make_line_map
+from datagit.storage.tablecache import (
+    LineMap,
+    PackedLineMap,
+    TableCache,
+    TableState,
+    make_line_map,
+    pack_line_map,
+)
 
 if TYPE_CHECKING:  # the Parquet reader (and `decimal`) loads only for a Parquet table
     from datagit.core.parquetlines import EncodedRows
@@ -257,7 +264,7 @@ def plan_checkout(
     snapshots: Snapshots,
     now_tree: str,
     target_tree: str,
-) -> tuple[bytes, LineMap] | None:
+) -> tuple[bytes, PackedLineMap] | None:
     """The table file for ``target_tree``, made from the file that is ``now_tree`` by
     replacing, dropping or appending only the rows whose records differ.
 
@@ -267,17 +274,18 @@ def plan_checkout(
     got = probe(cfg, workdir, tables, snapshots, now_tree)
     if got is None or got.data is not None or not got.state.has_lines:
         return None
-    lm = tables.load_lines(cfg.name, got.state.digest)
+    # Only the ids on each line are wanted, not the line digests: read without numpy.
+    saved = tables.load_ids(cfg.name, got.state.digest)
     data = read_table_bytes(cfg, workdir)
-    if lm is None or data is None or address(data) != lm.digest:
+    if saved is None or data is None or address(data) != got.state.digest:
         return None
+    first_line, ids, id_keys = saved
     header = None
     if cfg.table_format == "csv":
-        header = next(csv.reader([lm.header.decode("utf-8-sig")]))
-    eol = b"\r" if lm.header.endswith(b"\r") or data.endswith(b"\r\n") else b""
+        header = next(csv.reader([first_line.decode("utf-8-sig")]))
+    eol = b"\r" if first_line.endswith(b"\r") or data.endswith(b"\r\n") else b""
     raw = data.split(b"\n")
     start = 1 if header is not None else 0
-    ids = lm.id_list()
     if len(ids) != len(raw) - start:
         return None
     if raw and raw[-1] == b"":
@@ -308,26 +316,33 @@ def plan_checkout(
 
     out = raw[:start]
     out_ids: list[bytes] = []
+    same_ids = True  # no row dropped or appended: the map's id keys stay as they are
     for line, i in zip(raw[start:], ids, strict=True):
         if not i or i not in changed:
             out.append(line)
             out_ids.append(i)
             continue
         new = changed.pop(i)
-        if new is not None:
-            try:
-                out.append(render(new, _jsonl_row(line) if styled else None))
-            except ValueError:
-                return None
-            out_ids.append(i)
+        if new is None:
+            same_ids = False
+            continue
+        try:
+            out.append(render(new, _jsonl_row(line) if styled else None))
+        except ValueError:
+            return None
+        out_ids.append(i)
     for i in sorted(changed):  # examples the file did not have: appended (bytes sort as str)
         new = changed[i]
         if new is not None:
             out.append(render(new, first))
             out_ids.append(i)
+            same_ids = False
     body = b"\n".join(out) + b"\n" if out else b""
     after = body.split(b"\n")[start:]
-    return body, make_line_map(address(body), lm.header, after, [*out_ids, b""][: len(after)])
+    keep = id_keys if same_ids else None
+    return body, pack_line_map(
+        address(body), first_line, after, [*out_ids, b""][: len(after)], keep
+    )
 
 
 def save_checkout(
@@ -335,7 +350,7 @@ def save_checkout(
     workdir: Path,
     tables: TableCache,
     tree: str,
-    lines: LineMap,
+    lines: PackedLineMap,
     started: int,
     token: str | None,
 ) -> None:

@@ -15,10 +15,13 @@ import posixpath
 import re
 from collections.abc import Iterable
 
+import orjson
+
 from datagit.core.config import _NAME, Config, DatasetConfig
 from datagit.core.manifest import DatasetTree, read_root
 from datagit.core.paths import (
     _PLAIN,
+    PLAIN_PATTERN,
     check_folder_id,
     check_id,
     check_label_folder,
@@ -30,6 +33,16 @@ from datagit.errors import DatagitError, InvalidInputError
 from datagit.storage.git import GitStore
 
 _ADDRESS = re.compile(r"[0-9a-f]{32}")
+# A manifest line as datagit writes it for an image-folder example (`Record.to_dict`'s
+# key order), with a plain id (`paths._PLAIN`) and strings without escapes, so what
+# the pattern captures is what JSON decodes; any other line is decoded and checked
+# one by one. Each match is one whole line: no part of the pattern can cross one.
+_STR = r'"[^"\\\x00-\x1f]*"'
+_ROW = re.compile(
+    rf'^\{{"id":"({PLAIN_PATTERN[1:-1]})","label":"([^"\\\x00-\x1f]*)",'
+    rf'"content":"([0-9a-f]{{32}})","size":(?:0|[1-9][0-9]*)(?:,"annotator":{_STR})?\}}$',
+    re.MULTILINE,
+)
 SAFE_HINT = (
     "datagit never writes such a record: the commit was crafted or made by other "
     "software, and is refused"
@@ -104,6 +117,39 @@ def folder_paths(cfg: DatasetConfig, rows: Iterable[dict]) -> dict[str, str]:
         if path:
             out[path] = rec.content
     return out
+
+
+def folder_paths_of_lines(cfg: DatasetConfig, chunks: Iterable[bytes]) -> dict[str, str]:
+    """`folder_paths` of manifest lines (JSON Lines chunks, each line ending in a
+    newline), reading the lines datagit writes by one pattern instead of decoding them:
+    100,000 rows cost one regex pass per chunk instead of a JSON decode plus two regex
+    matches each. Lines the pattern does not know are decoded and checked as before."""
+    out: dict[str, str] = {}
+    labels: set[str] = set()
+    root = cfg.path + "/"
+    rest: list[bytes] = []
+    for data in chunks:
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:  # JSON refuses it too: the same error as before
+            rest += data.rstrip(b"\n").split(b"\n")
+            continue
+        found = _ROW.findall(text)
+        for i, label, key in found:
+            if label not in labels:
+                check_label_folder(label, f"dataset {cfg.name}: id {i!r}")
+                labels.add(label)
+            out[f"{root}{label}/{i}"] = key
+        if len(found) != text.count("\n"):
+            misses = (line for line in text.split("\n")[:-1] if not _ROW.fullmatch(line))
+            rest += (line.encode() for line in misses)
+    if rest:
+        out.update(folder_paths(cfg, _json_rows(rest)))
+    return out
+
+
+def _json_rows(lines: list[bytes]) -> list[dict]:
+    return orjson.loads(b"[" + b",".join(lines) + b"]")  # type: ignore[no-any-return]
 
 
 def check_records(cfg: DatasetConfig, records: Iterable[Record], where: str = "") -> None:

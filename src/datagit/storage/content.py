@@ -423,7 +423,7 @@ class PackWriter:
         index = self.store.index
         if key in index:
             return key
-        if len(data) >= LARGE or key in self.store.trust.entries:
+        if len(data) >= LARGE or key in self.store.trust:
             # Large, or held loose (linked into a workspace): that file is the copy, kept
             # only if intact, so a commit never trusts an object changed through a link.
             self._put_loose(key, data)

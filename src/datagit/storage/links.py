@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from datagit.errors import DatagitError, InvalidInputError
@@ -91,35 +91,60 @@ def placer(store: ContentStore, mode: str, workdir: Path) -> Placer | None:
     return place
 
 
-def hardlink_many(store: ContentStore, items: Sequence[tuple[str, str]], report: Reporter) -> None:
-    """Hard-link each (address, workspace path), on both cores past `parallel_min` items.
+_UNIT = 4096  # files per piece of work: progress steps, and where two cores may split
+
+
+def hardlink_many(
+    store: ContentStore,
+    groups: Mapping[str, tuple[list[str], list[str]]],
+    root: str,
+    report: Reporter,
+) -> None:
+    """Hard-link each file of each folder (under ``root``, which ends with a separator;
+    ``groups``: folder → (names, addresses)) to its address's loose object, on both
+    cores past `parallel_min` files, each core taking whole folders where it can (two
+    processes linking into one folder wait on its lock).
 
     The objects are loose and verified already (`loosetrust.verify_many`), so this is
-    `cp -al`'s loop: folders made once each, then one ``link()`` per file; anything
-    unusual (a file in the way, another filesystem, too many links) takes `placer`'s
-    careful path. A failed helper's half is linked again here (linking is idempotent).
+    `cp -al`'s loop: folders made once each, then one ``link()`` per file, each path
+    made as it is linked (not 100,000 of them first); anything unusual (a file in the
+    way, another filesystem, too many links) takes `placer`'s careful path. A failed
+    helper's half is linked again here (linking is idempotent).
     """
-    for folder in sorted({dest.rpartition("/")[0] for _, dest in items}):
-        os.makedirs(folder, exist_ok=True)
+    units: list[tuple[str, list[str], list[str]]] = []  # (folder + "/", names, addresses)
+    for folder in sorted(groups):
+        os.makedirs(root + folder, exist_ok=True)
+        names, keys = groups[folder]
+        inner = f"{root}{folder}/" if folder else root
+        for i in range(0, len(names), _UNIT):
+            units.append((inner, names[i : i + _UNIT], keys[i : i + _UNIT]))
+    total = sum(len(u[1]) for u in units)
+    at, done = len(units), 0
+    for j, unit in enumerate(units):  # the child takes the units past half the files
+        if done * 2 >= total:
+            at = j
+            break
+        done += len(unit[1])
     loose = f"{store.loose}/"
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
     start = report.done
 
-    def run(part: Sequence[tuple[str, str]], in_child: bool) -> list[int]:
+    def run(part: Sequence[tuple[str, list[str], list[str]]], in_child: bool) -> list[int]:
         link = os.link
-        for i in range(0, len(part), 4096):
-            for key, dest in part[i : i + 4096]:
+        for inner, names, keys in part:
+            for name, key in zip(names, keys, strict=True):
                 try:
-                    link(f"{loose}{key[:2]}/{key[2:]}", dest)
+                    link(f"{loose}{key[:2]}/{key[2:]}", inner + name)
                 except OSError:
-                    careful(key, dest)
+                    careful(key, inner + name)
             if not in_child:
-                report.advance(min(4096, len(part) - i))
+                report.advance(len(names))
         return []
 
-    parallel.split_run(items, run)
-    report.advance(max(0, len(items) - (report.done - start)))  # the helper's half
+    alone = total < parallel.parallel_min() or at in (0, len(units))
+    parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
+    report.advance(max(0, total - (report.done - start)))  # the helper's half
 
 
 def can_reflink(folder: Path) -> bool:

@@ -98,6 +98,10 @@ class StatTable(MutableMapping[str, Stat]):
             got = self.open[folder] = unpack(packed)
         return got
 
+    def has_folder(self, folder: str) -> bool:
+        """Whether the table holds ``folder`` (packed or decoded, empty or not)."""
+        return folder in self.packed or folder in self.open
+
     def folders(self) -> list[str]:
         return [*self.packed, *self.open]
 

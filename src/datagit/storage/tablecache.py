@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -77,18 +79,46 @@ def make_line_map(digest: str, header: bytes, lines: list[bytes], ids: list[byte
     return LineMap(digest, header, line_digests(lines), b"\n".join(ids), id_keys(ids))
 
 
-def encode_line_map(lm: LineMap) -> list[bytes]:
+class PackedLineMap(NamedTuple):
+    """A `LineMap` as its arrays' bytes, made and saved without numpy (~0.1 s to import):
+    what a checkout writes, which never compares digests and so never needs arrays."""
+
+    digest: str
+    header: bytes
+    hashes: bytes  # the (lines, 2) "<u8" digests' bytes: each line's xxh3-128 digest
+    ids: bytes
+    keys: bytes  # the sorted "<u8" keys' bytes
+
+
+def pack_line_map(
+    digest: str, header: bytes, lines: list[bytes], ids: list[bytes], keys: bytes | None = None
+) -> PackedLineMap:
+    """`make_line_map`, as bytes: the same file once saved. ``keys``: the id keys' bytes
+    of a map holding the same ids (a checkout that only rewrote rows), not sorted again."""
+    if keys is None:
+        nums = array("Q", sorted(map(xxhash.xxh3_64_intdigest, filter(None, ids))))
+        if sys.byteorder != "little":
+            nums.byteswap()
+        keys = nums.tobytes()
+    hashes = b"".join(map(xxhash.xxh3_128_digest, lines))
+    return PackedLineMap(digest, header, hashes, b"\n".join(ids), keys)
+
+
+def encode_line_map(lm: LineMap | PackedLineMap) -> list[bytes]:
     """The map as the pieces of its file: magic, a JSON head with a checksum, then arrays."""
-    hashes = lm.hashes.astype("<u8", copy=False).tobytes()
-    keys = lm.keys.astype("<u8", copy=False).tobytes()
+    if isinstance(lm, PackedLineMap):
+        hashes, keys = lm.hashes, lm.keys
+    else:
+        hashes = lm.hashes.astype("<u8", copy=False).tobytes()
+        keys = lm.keys.astype("<u8", copy=False).tobytes()
     check = xxhash.xxh3_128()
     for part in (hashes, keys, lm.ids):
         check.update(part)
     head = {
         "digest": lm.digest,
         "header": lm.header.hex(),
-        "lines": len(lm.hashes),
-        "keys": len(lm.keys),
+        "lines": len(hashes) // 16,
+        "keys": len(keys) // 8,
         "ids": len(lm.ids),
         "check": check.hexdigest(),
     }
@@ -97,10 +127,16 @@ def encode_line_map(lm: LineMap) -> list[bytes]:
     return [LINEMAP_MAGIC, text, b"\n", hashes, keys, lm.ids]
 
 
-def decode_line_map(data: bytes) -> LineMap | None:
-    """The map in ``data``; None for an old, truncated or damaged file (it is rebuilt)."""
-    import numpy as np
+class _Checked(NamedTuple):
+    digest: str
+    header: bytes
+    lines: int
+    keys: int
+    body: memoryview  # hashes, keys, ids
 
+
+def _check(data: bytes) -> _Checked | None:
+    """A line map file's head and body, checked whole (no numpy); None if damaged."""
     if not data.startswith(LINEMAP_MAGIC):
         return None
     start = len(LINEMAP_MAGIC)
@@ -117,13 +153,24 @@ def decode_line_map(data: bytes) -> LineMap | None:
         return None
     if xxhash.xxh3_128_hexdigest(body) != want:
         return None
+    if body[16 * lines + 8 * nkeys :].tobytes().count(b"\n") != max(lines - 1, 0):
+        return None
+    return _Checked(digest, header, lines, nkeys, body)
+
+
+def decode_line_map(data: bytes) -> LineMap | None:
+    """The map in ``data``; None for an old, truncated or damaged file (it is rebuilt)."""
+    import numpy as np
+
+    got = _check(data)
+    if got is None:
+        return None
+    digest, header, lines, nkeys, body = got
     hashes = np.frombuffer(body, dtype="<u8", count=2 * lines).reshape(-1, 2)
     keys = np.frombuffer(body, dtype="<u8", count=nkeys, offset=16 * lines)
     if not (hashes.flags.aligned and keys.flags.aligned):  # numpy is slow on unaligned data
         hashes, keys = hashes.copy(), keys.copy()
     ids = bytes(body[16 * lines + 8 * nkeys :])
-    if ids.count(b"\n") != max(lines - 1, 0):
-        return None
     return LineMap(digest, header, hashes, ids, keys)
 
 
@@ -155,7 +202,20 @@ class TableCache:
         got = decode_line_map(data)
         return got if got is not None and got.digest == digest else None
 
-    def save(self, dataset: str, state: TableState, lines: LineMap | None) -> None:
+    def load_ids(self, dataset: str, digest: str) -> tuple[bytes, list[bytes], bytes] | None:
+        """(header, the id on each line, the id keys' bytes) of the line map saved for the
+        file with address ``digest``, read without numpy; None if there is none for it."""
+        try:
+            got = _check(self._paths(dataset)[1].read_bytes())
+        except OSError:
+            return None
+        if got is None or got.digest != digest:
+            return None
+        at = 16 * got.lines
+        ids = got.body[at + 8 * got.keys :].tobytes().split(b"\n")
+        return got.header, ids, got.body[at : at + 8 * got.keys].tobytes()
+
+    def save(self, dataset: str, state: TableState, lines: LineMap | PackedLineMap | None) -> None:
         """Write the line map first (None: keep the one saved, which names its file's
         address), then the state naming it, each atomically."""
         if self.readonly:
