@@ -349,8 +349,7 @@ def materialize(
         for rel, key in plan.write.items():
             if not rel.startswith(prefixes):
                 repo.statcache.record_stat(rel, verified[key], key)
-        trust = repo.store.trust
-        trust.raise_bound([*plan.write.values(), *plan.touched()], trust.ctime_now())
+        verified.raise_bound(repo.store.trust.ctime_now())  # all it wrote, and plan.touched()
         repo.store.trust.save()
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, (tree_now, lines) in patched.items():

@@ -38,6 +38,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -325,8 +326,10 @@ def verify_many(
     written = list(keys)
     extra = [k for k in set(touched).difference(written) if k in rows]
 
-    def run(part: Sequence[str], in_child: bool) -> list[tuple]:
-        out: list[tuple] = []
+    def run(part: Sequence[str], in_child: bool) -> list[tuple | bytes]:
+        out: list[tuple | bytes] = []
+        seen_rows = array("q")  # the rows trusted as they are, sent back as one bytes
+        keep = seen_rows.append
         stat, get, stats, times = os.stat, rows.get, trust._stats, trust._times
         for key in part:
             want = key[0] != "-"  # "-": only touched; else written: proven or made loose
@@ -347,6 +350,7 @@ def verify_many(
                     and seen != -1
                     and (st.st_ctime_ns == seen or st.st_ctime_ns < times[2 * i + 1])
                 ):
+                    keep(i)
                     continue
             if not want:
                 out.append((k,))  # moved since it was verified: distrust it
@@ -358,22 +362,28 @@ def verify_many(
                 continue
             assert got is not None
             out.append((k, got.st_size, got.st_mtime_ns, got.st_ino, got.st_ctime_ns))
+        out.append(seen_rows.tobytes())
         return out
 
     items = written + ["-" + k for k in extra]
     on_demand = store.fetch_missing is not None  # a child must not fetch from a remote
     got, _ = parallel.split_run(items, run, minimum=len(items) + 1 if on_demand else None)
-    bad = []
+    bad, done = [], array("q")
     for row in got:
-        if len(row) == 1:
+        if isinstance(row, bytes):
+            done.frombytes(row)
+        elif len(row) == 1:
             trust.distrust(row[0])
+            done.append(rows[row[0]])
         elif row[1] is None:
             bad.append(row[0])
         else:
             trust._set(*row)
+            done.append(rows[row[0]])
     for key in bad:
         verified(store, key)  # the parent's own error, naming the file
-    return LinkedStats(trust)
+        done.append(rows[key])
+    return LinkedStats(trust, done)
 
 
 class LinkedStats(Mapping[str, Stat]):
@@ -381,9 +391,19 @@ class LinkedStats(Mapping[str, Stat]):
     link to it), read from the cache's arrays only when asked; `packed` hands a
     folder's over at once, laid out as a snapshot keeps them."""
 
-    def __init__(self, trust: LooseTrust) -> None:
+    def __init__(self, trust: LooseTrust, done: array[int] | None = None) -> None:
         self.trust = trust
+        self.done = array("q") if done is None else done  # rows of the objects verified
         self._blob: bytes | None = None
+
+    def raise_bound(self, until_ns: int) -> None:
+        """`LooseTrust.raise_bound` for every object `verify_many` checked (what a
+        checkout writes, and the touched ones it knew), by row: no lookup per key."""
+        times = self.trust._times
+        for i in self.done:
+            times[2 * i + 1] = until_ns
+        if self.done:
+            self.trust._dirty = True
 
     def __getitem__(self, key: str) -> Stat:
         e = self.trust.entry(key)
@@ -397,13 +417,16 @@ class LinkedStats(Mapping[str, Stat]):
     def __len__(self) -> int:
         return len(self.trust.rows)
 
-    def packed(self, keys: Iterable[str]) -> bytes:
+    def packed(self, keys: Sequence[str]) -> bytes:
         """(size, mtime_ns, inode) of each of ``keys`` (all verified) as three uint64s
         each, in order: how a snapshot packs a folder's stats (`stattable`)."""
         if self._blob is None:  # taken once the links are made: no row changes after
             self._blob = self.trust._stats.tobytes()
-        blob, rows = self._blob, self.trust.rows
-        return b"".join([blob[24 * (i := rows[k]) : 24 * i + 24] for k in keys])
+        blob = memoryview(self._blob)
+        got = itemgetter(*keys)(self.trust.rows) if keys else ()
+        if not isinstance(got, tuple):  # itemgetter of one key gives the value, not a tuple
+            got = (got,)
+        return b"".join([blob[24 * i : 24 * i + 24] for i in got])
 
 
 def _hash_file(path: Path) -> str | None:
