@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from datagit import Repo
 from datagit.api import maintenance, workspace
 from datagit.errors import CorruptObjectError
-from datagit.storage import loosetrust
+from datagit.progress import Reporter
+from datagit.storage import links, loosetrust
 
 
 def _pngs(repo: Repo) -> list[Path]:
@@ -224,3 +226,28 @@ def test_the_snapshot_takes_each_link_stat_from_the_cache(linked: Repo) -> None:
         st = p.stat()
         rel = p.relative_to(repo.workdir).as_posix()
         assert snap.stats[rel] == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@pytest.mark.parametrize("helper", ["50", "100000"])
+def test_links_by_folder_handle_take_the_careful_path_for_what_is_in_the_way(
+    linked: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: str
+) -> None:
+    """`hardlink_many` links by short names from folders it holds open; a stale file in
+    the way is replaced, and a folder it cannot open (a file where the folder should be)
+    still fails with the error naming it, on one core or two."""
+    monkeypatch.setenv("DATAGIT_PARALLEL_MIN", helper)
+    store = linked.store
+    keys = sorted({r.content for r in linked.records("train")})
+    root = tmp_path / "ws"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "0.png").write_bytes(b"stale")  # in the way: replaced by the link
+    groups = {"a": ([f"{i}.png" for i in range(200)], keys[:200]), "b": (["x.png"], keys[:1])}
+    links.hardlink_many(store, groups, f"{root}/", Reporter(None, "checkout"))
+    for i in range(200):
+        got = os.stat(root / "a" / f"{i}.png")
+        assert got.st_ino == os.stat(store.loose_name(keys[i])).st_ino
+    assert os.stat(root / "b" / "x.png").st_ino == os.stat(store.loose_name(keys[0])).st_ino
+    (root / "c").write_bytes(b"a file, not a folder")
+    with pytest.raises(OSError, match=re.escape(str(root / "c"))):
+        links.hardlink_many(store, {"c": (["y.png"], keys[:1])}, f"{root}/", Reporter(None, "x"))
+    assert (root / "c").read_bytes() == b"a file, not a folder"
