@@ -56,6 +56,9 @@ class EncodedRows:
         self._keys: Any = keys
         special = {cfg.id, cfg.label, cfg.annotator}
         self._fields = [c for c in table.schema.names if c not in special]
+        self.names = list(table.schema.names)
+        self._digests: Any = None  # `line_digests` of every line, once a pass made them all
+        self._partial: Any = None  # …filled in while a pass makes them
         # A slice's lines stay well inside 32-bit offsets whatever the rows hold.
         per_row = 200 + table.nbytes // max(table.num_rows, 1)
         self._slice_rows = max(1, min(slice_rows, (256 << 20) // per_row))
@@ -72,11 +75,43 @@ class EncodedRows:
             self._keys = _keys(self._ids)
         return self._keys
 
+    def id_array(self) -> Any:
+        """The ids, in file order, as an Arrow string array."""
+        return self._ids
+
     def _lines(self, rows: Any) -> Any:
         """The lines of the rows at positions ``rows`` (numpy), as one Arrow string array."""
         pa = _pyarrow()
         at = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
         return _encode(pa, self._cfg, self._table.take(at), self._fields)
+
+    def _noted(self, rows: Any) -> Any:
+        """`_lines`, their digests noted for the line map (while a full pass runs)."""
+        lines = self._lines(rows)
+        if self._partial is not None:
+            self._partial[rows] = line_digests(lines)
+        return lines
+
+    def _start_pass(self) -> None:
+        import numpy as np
+
+        if self._digests is None:
+            self._partial = np.empty((self._table.num_rows, 2), dtype=np.uint64)
+
+    def _end_pass(self) -> None:
+        if self._partial is not None:
+            self._digests, self._partial = self._partial, None
+
+    def digests(self) -> Any:
+        """`line_digests` of every row's line, in file order (made by the first full
+        pass over the lines — a first commit's shard writing — or here)."""
+        if self._digests is None:
+            self.text()
+        return self._digests
+
+    def lines_at(self, rows: Any) -> bytes:
+        """The lines of the rows at positions ``rows`` (numpy int64), back to back."""
+        return _joined(self._lines(rows))
 
     def text(self) -> bytes:
         """Every line, in file order (to decode the records when they are asked for)."""
@@ -84,10 +119,13 @@ class EncodedRows:
 
         n = self._table.num_rows
         step = self._slice_rows
-        return b"".join(
-            _joined(self._lines(np.arange(a, min(a + step, n), dtype=np.int64)))
+        self._start_pass()
+        text = b"".join(
+            _joined(self._noted(np.arange(a, min(a + step, n), dtype=np.int64)))
             for a in range(0, n, step)
         )
+        self._end_pass()
+        return text
 
     def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[memoryview]:
         """The lines at positions ``order``, cut into the ``[start, end)`` spans given (which
@@ -101,10 +139,15 @@ class EncodedRows:
 
         order = np.ascontiguousarray(order, dtype=np.int64)
         cuts = _slices(spans, self._slice_rows)
+        every = (
+            bool(spans) and spans[0][0] == 0 and spans[-1][1] == len(order) == self._table.num_rows
+        )
+        if every:
+            self._start_pass()
         with ThreadPoolExecutor(1, thread_name_prefix="datagit-lines") as pool:
 
             def make(cut: tuple[int, int]) -> Future[Any]:
-                return pool.submit(self._lines, order[spans[cut[0]][0] : spans[cut[1] - 1][1]])
+                return pool.submit(self._noted, order[spans[cut[0]][0] : spans[cut[1] - 1][1]])
 
             ahead = make(cuts[0]) if cuts else None
             for n, (k, j) in enumerate(cuts):
@@ -117,6 +160,27 @@ class EncodedRows:
                 view = memoryview(data)
                 for a, b in spans[k:j]:
                     yield view[int(offs[a - first]) : int(offs[b - first])]  # not copied
+        if every:
+            self._end_pass()
+
+
+def line_digests(lines: Any) -> Any:
+    """The (rows, 2) uint64 digests of an Arrow string array of lines: xxh3-64 and length.
+
+    Vectorised (`xxh3vec`): a million lines need no Python object each. A row's digest
+    is compared with its own old line's (or joined by it, `linedelta.match_lines`), so
+    a collision is a 2**-64 event per changed row.
+    """
+    import numpy as np
+
+    from datagit.core.xxh3vec import xxh3_64
+
+    out = np.empty((len(lines), 2), dtype=np.uint64)
+    if len(lines):
+        out[:, 0] = xxh3_64(lines)
+        offs = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+        out[:, 1] = np.diff(offs[lines.offset : lines.offset + len(lines) + 1])
+    return out
 
 
 def _keys(ids: Any) -> Any:
