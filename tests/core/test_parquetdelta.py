@@ -8,15 +8,13 @@ import io
 import numpy as np
 import orjson
 import pytest
-import xxhash
 
 from datagit import Repo
 from datagit.api import history
-from datagit.core import manifest, parquetlines, tablesnap
+from datagit.core import parquetlines, tablesnap
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.errors import InvalidInputError
-from datagit.storage.git import GitStore
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -147,21 +145,32 @@ def test_a_duplicate_id_in_a_changed_file_names_its_row_and_stages_nothing(twins
     assert (twins.head(), twins.stage_tree()) == (head, stage)
 
 
-def test_line_digests_are_xxh3_and_length_of_each_line_whatever_pass_made_them(
-    tmp_path: object,
-) -> None:
+def test_digests_differ_exactly_where_records_differ() -> None:
+    """Row groups do not matter; a label, a field, an annotator each do."""
     rows = digits_rows(300)
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows), buf, row_group_size=64)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator="rater")
-    by_text = parquetlines.encode_rows(cfg, buf.getvalue())
-    by_shards = parquetlines.encode_rows(cfg, buf.getvalue(), slice_rows=7)
-    assert by_text is not None and by_shards is not None
-    lines = by_text.text().splitlines(keepends=True)
-    want = np.array([(xxhash.xxh3_64_intdigest(ln), len(ln)) for ln in lines], dtype=np.uint64)
-    assert np.array_equal(by_text.digests(), want)
-    git = GitStore.init(tmp_path / "g.git")  # type: ignore[operator]
-    with git.batch():
-        manifest.write_encoded(git, by_shards)  # the shards' pass notes the digests
-    assert by_shards._digests is not None
-    assert np.array_equal(by_shards.digests(), want)
+
+    def digests(rows: list[dict], groups: int) -> np.ndarray:
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buf, row_group_size=groups)
+        got = parquetlines.encode_rows(cfg, buf.getvalue(), slice_rows=7)
+        assert got is not None
+        return got.digests()
+
+    before = digests(rows, 64)
+    assert np.array_equal(before, digests(rows, 300))
+    assert len(np.unique(before, axis=0)) == len(rows)
+    rows[5]["label"] = 0 if rows[5]["label"] else 1
+    rows[20]["p3"] = 99.0
+    rows[30]["rater"] = "cyd"
+    after = digests(rows, 64)
+    assert np.flatnonzero((before != after).any(axis=1)).tolist() == [5, 20, 30]
+
+
+def test_the_map_a_first_commit_saves_names_every_row(twins: Repo) -> None:
+    state = twins.tables.load("pq")
+    assert state is not None
+    lm = twins.tables.load_lines("pq", state.digest)
+    assert lm is not None and len(lm.hashes) == 120
+    assert lm.id_list() == [f"d{i:04d}".encode() for i in range(120)]
+    assert orjson.loads(lm.header) == ["id", "label", "rater", *(f"p{p}" for p in range(16))]

@@ -57,8 +57,7 @@ class EncodedRows:
         special = {cfg.id, cfg.label, cfg.annotator}
         self._fields = [c for c in table.schema.names if c not in special]
         self.names = list(table.schema.names)
-        self._digests: Any = None  # `line_digests` of every line, once a pass made them all
-        self._partial: Any = None  # …filled in while a pass makes them
+        self._digests: Any = None  # `line_digests` of every row's bare line, once made
         # A slice's lines stay well inside 32-bit offsets whatever the rows hold.
         per_row = 200 + table.nbytes // max(table.num_rows, 1)
         self._slice_rows = max(1, min(slice_rows, (256 << 20) // per_row))
@@ -85,28 +84,22 @@ class EncodedRows:
         at = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
         return _encode(pa, self._cfg, self._table.take(at), self._fields)
 
-    def _noted(self, rows: Any) -> Any:
-        """`_lines`, their digests noted for the line map (while a full pass runs)."""
-        lines = self._lines(rows)
-        if self._partial is not None:
-            self._partial[rows] = line_digests(lines)
-        return lines
-
-    def _start_pass(self) -> None:
+    def digests(self) -> Any:
+        """`line_digests` of every row's bare line (`_encode`: no content address, which
+        costs Python per row), in file order: equal digests, equal lines, under one
+        schema (the line map's header holds it)."""
         import numpy as np
 
         if self._digests is None:
-            self._partial = np.empty((self._table.num_rows, 2), dtype=np.uint64)
-
-    def _end_pass(self) -> None:
-        if self._partial is not None:
-            self._digests, self._partial = self._partial, None
-
-    def digests(self) -> Any:
-        """`line_digests` of every row's line, in file order (made by the first full
-        pass over the lines — a first commit's shard writing — or here)."""
-        if self._digests is None:
-            self.text()
+            pa = _pyarrow()
+            n = self._table.num_rows
+            out = np.empty((n, 2), dtype=np.uint64)
+            for a in range(0, n, self._slice_rows):
+                part = self._table.slice(a, self._slice_rows)
+                out[a : a + part.num_rows] = line_digests(
+                    _encode(pa, self._cfg, part, self._fields, bare=True)
+                )
+            self._digests = out
         return self._digests
 
     def lines_at(self, rows: Any) -> bytes:
@@ -119,13 +112,10 @@ class EncodedRows:
 
         n = self._table.num_rows
         step = self._slice_rows
-        self._start_pass()
-        text = b"".join(
-            _joined(self._noted(np.arange(a, min(a + step, n), dtype=np.int64)))
+        return b"".join(
+            _joined(self._lines(np.arange(a, min(a + step, n), dtype=np.int64)))
             for a in range(0, n, step)
         )
-        self._end_pass()
-        return text
 
     def bodies(self, order: Any, spans: list[tuple[int, int]]) -> Iterator[memoryview]:
         """The lines at positions ``order``, cut into the ``[start, end)`` spans given (which
@@ -139,15 +129,10 @@ class EncodedRows:
 
         order = np.ascontiguousarray(order, dtype=np.int64)
         cuts = _slices(spans, self._slice_rows)
-        every = (
-            bool(spans) and spans[0][0] == 0 and spans[-1][1] == len(order) == self._table.num_rows
-        )
-        if every:
-            self._start_pass()
         with ThreadPoolExecutor(1, thread_name_prefix="datagit-lines") as pool:
 
             def make(cut: tuple[int, int]) -> Future[Any]:
-                return pool.submit(self._noted, order[spans[cut[0]][0] : spans[cut[1] - 1][1]])
+                return pool.submit(self._lines, order[spans[cut[0]][0] : spans[cut[1] - 1][1]])
 
             ahead = make(cuts[0]) if cuts else None
             for n, (k, j) in enumerate(cuts):
@@ -160,8 +145,6 @@ class EncodedRows:
                 view = memoryview(data)
                 for a, b in spans[k:j]:
                     yield view[int(offs[a - first]) : int(offs[b - first])]  # not copied
-        if every:
-            self._end_pass()
 
 
 def line_digests(lines: Any) -> Any:
@@ -316,11 +299,13 @@ def _lit(s: str) -> Any:
     return got
 
 
-def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
+def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str], bare: bool = False) -> Any:
     """The lines of ``table``'s rows (checked by `encode_rows`), as one string array.
 
     Each line is one Arrow join of its pieces, column by column; Python touches each
-    row only to hash its fields (the record's content address).
+    row only to hash its fields (the record's content address). ``bare`` leaves out
+    the content address and size, which the fields decide: what is left tells lines
+    apart (under one schema) with no Python per row.
     """
     pc = pa.compute
     n = table.num_rows
@@ -332,18 +317,19 @@ def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
     else:
         label_json = _pieces(pa, label)
     cols = {c: _pieces(pa, table.column(c)) for c in fields}
-    if fields:
+    parts: list[Any] = ['{"id":', *id_json, ',"label":', *label_json]
+    if not bare and fields:
         canonical = _object(pa, sorted(fields), cols)  # content: the fields, keys sorted
         raw = pc.cast(canonical, pa.binary()).to_pylist()
         hexes = map(xxh3_128_hexdigest, raw)
         content = _fixed_text(pa, "".join(hexes).encode(), 32, n)  # Python's xxh3, in Arrow
         size = pc.cast(pc.binary_length(canonical), pa.string())
-    else:
+    elif not bare:
         empty = b"{}"
         content = _fixed_text(pa, address(empty).encode() * n, 32, n)
         size = _fixed_text(pa, str(len(empty)).encode() * n, len(str(len(empty))), n)
-    parts: list[Any] = ['{"id":', *id_json, ',"label":', *label_json, ',"content":"', content]
-    parts += ['","size":', size]
+    if not bare:
+        parts += [',"content":"', content, '","size":', size]
     if cfg.annotator and cfg.annotator in table.schema.names:
         a = table.column(cfg.annotator)
         if a.null_count or _any_empty(pc, a):  # some rows have none: chosen row by row
