@@ -113,6 +113,18 @@ def test_the_line_delta_stages_the_tree_the_full_read_stages(twins: Repo) -> Non
     assert back is not None and back[0] == twins.datasets_at("HEAD")["pq"]
 
 
+def test_status_of_a_changed_parquet_table_is_its_line_delta(twins: Repo) -> None:
+    write(twins, edited(digits_rows()))
+    cfg = twins.config.datasets["pq"]
+    base = twins.datasets_at(":stage")["pq"]
+    hasher = Hasher(twins.workdir, twins.statcache)
+    fast = tablesnap.status_fast(twins.git, cfg, hasher, twins.tables, twins.snapshots, base)
+    assert fast is not None  # answered by the map, with no full read
+    unstaged = {d.name: d.unstaged for d in twins.status().datasets}
+    assert fast == unstaged["pq"] == unstaged["jl"]
+    assert len(fast) == 5
+
+
 def test_other_columns_are_left_to_the_full_read(twins: Repo) -> None:
     # The same records, pixel columns reversed: every line's fields object is reordered.
     rows = [dict(reversed(r.items())) for r in digits_rows()]

@@ -42,23 +42,30 @@ def line_map(encoded: EncodedRows, digest: str) -> LineMap:
     return LineMap(digest, header(encoded), encoded.digests(), blob, keys)
 
 
-def stage(
-    git: GitStore, encoded: EncodedRows, old: LineMap, base: str, digest: str
-) -> tuple[str, list[tuple[Record | None, Record | None]], LineMap] | None:
-    """Patch ``base`` (the tree the file of ``old`` was) with the rows whose lines are
-    new; None when the full read must decide (other columns)."""
+def delta(encoded: EncodedRows, old: LineMap) -> tuple[dict[str, Record], list[str]] | None:
+    """The rows whose lines are new (decoded), and the ids no row holds any more; None
+    when the full read must decide (other columns, or another column order)."""
     import numpy as np
 
     if header(encoded) != old.header:
         return None
-    new = encoded.digests()
-    src = match_lines(new, old.hashes)
+    src = match_lines(encoded.digests(), old.hashes)
     used = np.zeros(len(old.hashes), dtype=bool)
     used[src[src >= 0]] = True
     old_ids = _IdIndex(old.ids)
     gone = {old_ids[i] for i in np.flatnonzero(~used).tolist()}
     changed = np.flatnonzero(src < 0).astype(np.int64)
     upserts = {r.id: r for r in decode_lines(encoded.lines_at(changed))} if len(changed) else {}
-    deletes = sorted(gone - upserts.keys())
-    tree, pairs = apply_changes(git, base, upserts, deletes, keep_annotator=True)
+    return upserts, sorted(gone - upserts.keys())
+
+
+def stage(
+    git: GitStore, encoded: EncodedRows, old: LineMap, base: str, digest: str
+) -> tuple[str, list[tuple[Record | None, Record | None]], LineMap] | None:
+    """Patch ``base`` (the tree the file of ``old`` was) with `delta`; None when the
+    full read must decide."""
+    got = delta(encoded, old)
+    if got is None:
+        return None
+    tree, pairs = apply_changes(git, base, *got, keep_annotator=True)
     return tree, pairs, line_map(encoded, digest)

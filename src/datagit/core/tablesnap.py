@@ -211,16 +211,33 @@ def status_fast(
         if got.refreshed is not None:
             tables.save(cfg.name, got.refreshed, None)
         return []
-    lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
-    delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
-    if delta is None:
+    if cfg.table_format == "parquet":
+        found = _parquet_delta(cfg, tables, got)
+    else:
+        lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+        delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
+        found = (delta.upserts, delta.deletes) if delta is not None else None
+    if found is None:
         return None
-    old = DatasetTree(git, base).get_many([*delta.upserts, *delta.deletes])
+    upserts, deletes = found
+    old = DatasetTree(git, base).get_many([*upserts, *deletes])
     pairs: list[tuple[Record | None, Record | None]] = [
-        (old.get(i), _inherit(r, old.get(i))) for i, r in delta.upserts.items()
+        (old.get(i), _inherit(r, old.get(i))) for i, r in upserts.items()
     ]
-    pairs += [(old.get(i), None) for i in delta.deletes]
+    pairs += [(old.get(i), None) for i in deletes]
     return _changes(pairs)
+
+
+def _parquet_delta(
+    cfg: DatasetConfig, tables: TableCache, got: Probe
+) -> tuple[dict[str, Record], list[str]] | None:
+    """`parquetdelta.delta` of a changed Parquet file against its map; None without one."""
+    from datagit.core.parquetdelta import delta
+    from datagit.core.parquetlines import encode_rows
+
+    lm = tables.load_lines(cfg.name, got.state.digest)
+    encoded = encode_rows(cfg, got.data) if lm is not None and got.data is not None else None
+    return delta(encoded, lm) if encoded is not None and lm is not None else None
 
 
 def stage_fast(
