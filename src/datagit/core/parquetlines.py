@@ -56,6 +56,8 @@ class EncodedRows:
         self._keys: Any = keys
         special = {cfg.id, cfg.label, cfg.annotator}
         self._fields = [c for c in table.schema.names if c not in special]
+        self.names = list(table.schema.names)
+        self._digests: Any = None  # `line_digests` of every row's bare line, once made
         # A slice's lines stay well inside 32-bit offsets whatever the rows hold.
         per_row = 200 + table.nbytes // max(table.num_rows, 1)
         self._slice_rows = max(1, min(slice_rows, (256 << 20) // per_row))
@@ -72,11 +74,37 @@ class EncodedRows:
             self._keys = _keys(self._ids)
         return self._keys
 
+    def id_array(self) -> Any:
+        """The ids, in file order, as an Arrow string array."""
+        return self._ids
+
     def _lines(self, rows: Any) -> Any:
         """The lines of the rows at positions ``rows`` (numpy), as one Arrow string array."""
         pa = _pyarrow()
         at = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
         return _encode(pa, self._cfg, self._table.take(at), self._fields)
+
+    def digests(self) -> Any:
+        """`line_digests` of every row's bare line (`_encode`: no content address, which
+        costs Python per row), in file order: equal digests, equal lines, under one
+        schema (the line map's header holds it)."""
+        import numpy as np
+
+        if self._digests is None:
+            pa = _pyarrow()
+            n = self._table.num_rows
+            out = np.empty((n, 2), dtype=np.uint64)
+            for a in range(0, n, self._slice_rows):
+                part = self._table.slice(a, self._slice_rows)
+                out[a : a + part.num_rows] = line_digests(
+                    _encode(pa, self._cfg, part, self._fields, bare=True)
+                )
+            self._digests = out
+        return self._digests
+
+    def lines_at(self, rows: Any) -> bytes:
+        """The lines of the rows at positions ``rows`` (numpy int64), back to back."""
+        return _joined(self._lines(rows))
 
     def text(self) -> bytes:
         """Every line, in file order (to decode the records when they are asked for)."""
@@ -117,6 +145,25 @@ class EncodedRows:
                 view = memoryview(data)
                 for a, b in spans[k:j]:
                     yield view[int(offs[a - first]) : int(offs[b - first])]  # not copied
+
+
+def line_digests(lines: Any) -> Any:
+    """The (rows, 2) uint64 digests of an Arrow string array of lines: xxh3-64 and length.
+
+    Vectorised (`xxh3vec`): a million lines need no Python object each. A row's digest
+    is compared with its own old line's (or joined by it, `linedelta.match_lines`), so
+    a collision is a 2**-64 event per changed row.
+    """
+    import numpy as np
+
+    from datagit.core.xxh3vec import xxh3_64
+
+    out = np.empty((len(lines), 2), dtype=np.uint64)
+    if len(lines):
+        out[:, 0] = xxh3_64(lines)
+        offs = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+        out[:, 1] = np.diff(offs[lines.offset : lines.offset + len(lines) + 1])
+    return out
 
 
 def _keys(ids: Any) -> Any:
@@ -252,11 +299,13 @@ def _lit(s: str) -> Any:
     return got
 
 
-def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
+def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str], bare: bool = False) -> Any:
     """The lines of ``table``'s rows (checked by `encode_rows`), as one string array.
 
     Each line is one Arrow join of its pieces, column by column; Python touches each
-    row only to hash its fields (the record's content address).
+    row only to hash its fields (the record's content address). ``bare`` leaves out
+    the content address and size, which the fields decide: what is left tells lines
+    apart (under one schema) with no Python per row.
     """
     pc = pa.compute
     n = table.num_rows
@@ -268,18 +317,19 @@ def _encode(pa: Any, cfg: DatasetConfig, table: Any, fields: list[str]) -> Any:
     else:
         label_json = _pieces(pa, label)
     cols = {c: _pieces(pa, table.column(c)) for c in fields}
-    if fields:
+    parts: list[Any] = ['{"id":', *id_json, ',"label":', *label_json]
+    if not bare and fields:
         canonical = _object(pa, sorted(fields), cols)  # content: the fields, keys sorted
         raw = pc.cast(canonical, pa.binary()).to_pylist()
         hexes = map(xxh3_128_hexdigest, raw)
         content = _fixed_text(pa, "".join(hexes).encode(), 32, n)  # Python's xxh3, in Arrow
         size = pc.cast(pc.binary_length(canonical), pa.string())
-    else:
+    elif not bare:
         empty = b"{}"
         content = _fixed_text(pa, address(empty).encode() * n, 32, n)
         size = _fixed_text(pa, str(len(empty)).encode() * n, len(str(len(empty))), n)
-    parts: list[Any] = ['{"id":', *id_json, ',"label":', *label_json, ',"content":"', content]
-    parts += ['","size":', size]
+    if not bare:
+        parts += [',"content":"', content, '","size":', size]
     if cfg.annotator and cfg.annotator in table.schema.names:
         a = table.column(cfg.annotator)
         if a.null_count or _any_empty(pc, a):  # some rows have none: chosen row by row

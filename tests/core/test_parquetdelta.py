@@ -1,0 +1,188 @@
+"""A changed Parquet table costs what changed: only rows whose manifest line is new are
+decoded, and the commit is the one the full read (and the JSON Lines twin) makes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import orjson
+import pytest
+
+from datagit import Repo
+from datagit.api import history
+from datagit.core import parquetlines, tablesnap
+from datagit.core.config import DatasetConfig
+from datagit.core.layouts import Hasher
+from datagit.errors import InvalidInputError
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+def digits_rows(n: int = 120) -> list[dict]:
+    """scikit-learn's digits as rows: id, label, rater and 16 pixel columns."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    rows = []
+    for i in range(n):
+        row = {"id": f"d{i:04d}", "label": int(d.target[i]), "rater": "ada" if i % 2 else "bob"}
+        row.update({f"p{p}": float(d.data[i][p]) for p in range(16)})
+        rows.append(row)
+    return rows
+
+
+def edited(rows: list[dict]) -> list[dict]:
+    """Relabels, a deleted row, a new row, a new pixel, a new rater, a cleared rater (which
+    keeps the old one: the label did not change), and two rows swapped in the file."""
+    out = [dict(r) for r in rows if r["id"] != "d0010"]
+    by_id = {r["id"]: r for r in out}
+    by_id["d0005"]["label"] = 9
+    by_id["d0007"].update(label=1, rater=None)
+    by_id["d0020"]["p3"] = 99.0
+    by_id["d0030"]["rater"] = "cyd"
+    by_id["d0040"]["rater"] = None
+    out[50], out[60] = out[60], out[50]
+    out.append({**rows[3], "id": "d9999", "label": 4})
+    return out
+
+
+def write(repo: Repo, rows: list[dict], twin: bool = True) -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf, row_group_size=32)
+    (repo.workdir / "digits.parquet").write_bytes(buf.getvalue())
+    if twin:
+        (repo.workdir / "digits.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+
+
+@pytest.fixture
+def twins(tmp_repo: Repo) -> Repo:
+    write(tmp_repo, digits_rows())
+    for name, path in [("pq", "digits.parquet"), ("jl", "digits.jsonl")]:
+        tmp_repo.add_dataset(DatasetConfig(name=name, layout="table", path=path, annotator="rater"))
+    tmp_repo.commit("twins", all=True)
+    return tmp_repo
+
+
+def stage_fast(repo: Repo, name: str) -> tuple[str, list] | None:
+    cfg = repo.config.datasets[name]
+    base = repo.datasets_at(":stage")[name]
+    with repo.git.batch():
+        hasher = Hasher(repo.workdir, repo.statcache)
+        return tablesnap.stage_fast(repo.git, cfg, hasher, repo.tables, repo.snapshots, base)
+
+
+def test_a_changed_parquet_table_commits_what_its_json_lines_twin_commits(twins: Repo) -> None:
+    write(twins, edited(digits_rows()))
+    twins.commit("edits", all=True)
+    trees = twins.datasets_at("HEAD")
+    assert trees["pq"] == trees["jl"]
+    changes = twins.changes("HEAD~1", "HEAD")
+    assert changes["pq"] == changes["jl"]
+    assert sorted((c.id, c.kind) for c in changes["pq"]) == [
+        ("d0005", "relabeled"),
+        ("d0007", "relabeled"),
+        ("d0010", "removed"),
+        ("d0020", "modified"),
+        ("d9999", "added"),
+    ]
+    assert twins.record("pq", "d0030").annotator == "cyd"  # type: ignore[union-attr]
+    assert twins.record("pq", "d0040").annotator == "bob"  # type: ignore[union-attr]
+    for ex in ("d0005", "d0030", "d0040"):
+        pq_log = [(e.kind, e.commit) for e in history.example_log(twins, "pq", ex)]
+        assert pq_log == [(e.kind, e.commit) for e in history.example_log(twins, "jl", ex)]
+    assert twins.status().clean
+
+
+def test_the_line_delta_stages_the_tree_the_full_read_stages(twins: Repo) -> None:
+    write(twins, edited(digits_rows()))
+    fast = stage_fast(twins, "pq")
+    assert fast is not None  # the delta answered, with no full read
+    tree, changes = fast
+    state = twins.tables.load("pq")
+    assert state is not None and state.tree == tree and not state.has_lines
+    twins.tables.drop("pq")  # no snapshot: the full read decides
+    got = twins.add()
+    assert twins.datasets_at(":stage")["pq"] == tree
+    assert [(c.id, c.kind, c.old, c.new) for c in got["pq"]] == [
+        (c.id, c.kind, c.old, c.new) for c in changes
+    ]
+    write(twins, digits_rows())  # and back, from the map the full read saved
+    back = stage_fast(twins, "pq")
+    assert back is not None and back[0] == twins.datasets_at("HEAD")["pq"]
+
+
+def test_status_of_a_changed_parquet_table_is_its_line_delta(twins: Repo) -> None:
+    write(twins, edited(digits_rows()))
+    cfg = twins.config.datasets["pq"]
+    base = twins.datasets_at(":stage")["pq"]
+    hasher = Hasher(twins.workdir, twins.statcache)
+    fast = tablesnap.status_fast(twins.git, cfg, hasher, twins.tables, twins.snapshots, base)
+    assert fast is not None  # answered by the map, with no full read
+    unstaged = {d.name: d.unstaged for d in twins.status().datasets}
+    assert fast == unstaged["pq"] == unstaged["jl"]
+    assert len(fast) == 5
+
+
+def test_other_columns_are_left_to_the_full_read(twins: Repo) -> None:
+    # The same records, pixel columns reversed: every line's fields object is reordered.
+    rows = [dict(reversed(r.items())) for r in digits_rows()]
+    write(twins, rows)
+    assert stage_fast(twins, "pq") is None
+    assert not any(twins.add().values())  # the same records: nothing to stage
+    assert twins.datasets_at(":stage") == twins.datasets_at("HEAD")
+    assert twins.status().clean
+
+
+def test_a_damaged_row_group_is_named_and_nothing_is_staged(twins: Repo) -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(digits_rows()), buf, row_group_size=32)
+    data = bytearray(buf.getvalue())
+    data[200:260] = b"\xff" * 60  # inside the first row group's pages
+    (twins.workdir / "digits.parquet").write_bytes(bytes(data))
+    head, stage = twins.head(), twins.stage_tree()
+    with pytest.raises(InvalidInputError, match=r"digits.parquet row group 0: unreadable"):
+        twins.commit("broken", all=True)
+    assert (twins.head(), twins.stage_tree()) == (head, stage)
+
+
+def test_a_duplicate_id_in_a_changed_file_names_its_row_and_stages_nothing(twins: Repo) -> None:
+    rows = digits_rows()
+    rows[100]["id"] = "d0003"
+    write(twins, rows, twin=False)
+    head, stage = twins.head(), twins.stage_tree()
+    with pytest.raises(InvalidInputError, match=r"digits.parquet row 101: duplicate id 'd0003'"):
+        twins.commit("dup", all=True)
+    assert (twins.head(), twins.stage_tree()) == (head, stage)
+
+
+def test_digests_differ_exactly_where_records_differ() -> None:
+    """Row groups do not matter; a label, a field, an annotator each do."""
+    rows = digits_rows(300)
+    cfg = DatasetConfig(name="t", layout="table", path="t.parquet", annotator="rater")
+
+    def digests(rows: list[dict], groups: int) -> np.ndarray:
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buf, row_group_size=groups)
+        got = parquetlines.encode_rows(cfg, buf.getvalue(), slice_rows=7)
+        assert got is not None
+        return got.digests()
+
+    before = digests(rows, 64)
+    assert np.array_equal(before, digests(rows, 300))
+    assert len(np.unique(before, axis=0)) == len(rows)
+    rows[5]["label"] = 0 if rows[5]["label"] else 1
+    rows[20]["p3"] = 99.0
+    rows[30]["rater"] = "cyd"
+    after = digests(rows, 64)
+    assert np.flatnonzero((before != after).any(axis=1)).tolist() == [5, 20, 30]
+
+
+def test_the_map_a_first_commit_saves_names_every_row(twins: Repo) -> None:
+    state = twins.tables.load("pq")
+    assert state is not None
+    lm = twins.tables.load_lines("pq", state.digest)
+    assert lm is not None and len(lm.hashes) == 120
+    assert lm.id_list() == [f"d{i:04d}".encode() for i in range(120)]
+    assert orjson.loads(lm.header) == ["id", "label", "rater", *(f"p{p}" for p in range(16))]
