@@ -4,17 +4,23 @@ decoded, and the commit is the one the full read (and the JSON Lines twin) makes
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
+from xxhash import xxh3_64_intdigest
 
 from datagit import Repo
 from datagit.api import history
-from datagit.core import parquetlines, tablesnap
+from datagit.core import parquetdelta, parquetlines, tablesnap
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
+from datagit.core.manifest import DatasetTree, write_dataset
+from datagit.core.records import Record, encode_lines
 from datagit.errors import InvalidInputError
+from datagit.storage.tablecache import LINEMAP_MAGIC
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -179,10 +185,137 @@ def test_digests_differ_exactly_where_records_differ() -> None:
     assert np.flatnonzero((before != after).any(axis=1)).tolist() == [5, 20, 30]
 
 
-def test_the_map_a_first_commit_saves_names_every_row(twins: Repo) -> None:
+def test_the_map_a_commit_saves_names_every_row(twins: Repo) -> None:
+    write(twins, edited(digits_rows()))
+    twins.commit("edits", all=True)
     state = twins.tables.load("pq")
     assert state is not None
     lm = twins.tables.load_lines("pq", state.digest)
     assert lm is not None and len(lm.hashes) == 120
-    assert lm.id_list() == [f"d{i:04d}".encode() for i in range(120)]
+    assert lm.id_list() == [r["id"].encode() for r in edited(digits_rows())]
     assert orjson.loads(lm.header) == ["id", "label", "rater", *(f"p{p}" for p in range(16))]
+
+
+# -- A first commit saves no map; the next look makes it from the tree ---------------
+
+
+def map_path(repo: Repo, name: str = "pq") -> Path:
+    return repo.tables.folder / f"table-{name}.linemap"
+
+
+def slow_map(repo: Repo, tree: str) -> tuple[np.ndarray, list[bytes]]:
+    """The map the decoder gives: every record decoded and its bare line written again."""
+    recs = list(DatasetTree(repo.git, tree).records())
+    lines = [parquetdelta.bare_line(r) for r in recs]
+    hashes = np.array([(xxh3_64_intdigest(x), len(x)) for x in lines], dtype=np.uint64)
+    return hashes.reshape(-1, 2), [r.id.encode() for r in recs]
+
+
+def test_a_first_commit_saves_no_map(twins: Repo) -> None:
+    state = twins.tables.load("pq")
+    assert state is not None and state.tree == twins.datasets_at("HEAD")["pq"]
+    assert twins.tables.load_lines("pq", state.digest) is None
+    assert not map_path(twins).exists()
+
+
+def test_the_map_made_from_the_tree_is_the_decoders(twins: Repo) -> None:
+    tree = twins.datasets_at("HEAD")["pq"]
+    lm = parquetdelta.committed_map(twins.git, tree, "some-digest")
+    assert lm is not None and lm.digest == "some-digest"
+    assert lm.header == parquetdelta.LAZY_HEADER
+    hashes, ids = slow_map(twins, tree)
+    assert np.array_equal(lm.hashes, hashes)
+    assert lm.id_list() == ids
+    # And a bare line is the line the bulk read makes for the same row, unchanged.
+    cfg = twins.config.datasets["pq"]
+    from datagit.core.parquetlines import encode_rows
+
+    encoded = encode_rows(cfg, (twins.workdir / "digits.parquet").read_bytes())
+    assert encoded is not None
+    mine = {bytes(i): tuple(h) for i, h in zip(lm.id_list(), lm.hashes.tolist(), strict=True)}
+    theirs = encoded.digests().tolist()
+    assert [mine[i.encode()] for i in encoded.ids] == [tuple(h) for h in theirs]
+
+
+def test_lines_of_another_shape_take_the_decoder(twins: Repo) -> None:
+    """The pattern takes a line only up to its size: a label object (here holding a
+    content-like key) or a label with a quote goes to the decoder; what follows the size
+    (a source, text, an escaped annotator, a content-like field) is kept byte for byte.
+    Both give the decoder's bare lines."""
+    odd = [
+        Record("a1", {"k": 1, "content": "0" * 32, "size": 3}, "1" * 32, 9, "ann"),
+        Record("a2", 'say "hi"', "2" * 32, 5, None, fields={"x": 1}),
+        Record("a3", "cat", "3" * 32, 12, None, source="a/b.png"),
+        Record("a4", "dog", "4" * 32, 7, "bo\\b", text="words"),
+        Record("a5", 3, "5" * 32, 0),
+        Record("a6", None, "6" * 32, 2, "ann", fields={"content": "7" * 32, "size": 1}),
+    ]
+    lines = encode_lines(odd).splitlines(keepends=True)
+    shaped = pa.compute.match_substring_regex(pa.array(lines, pa.string()), parquetdelta.LINE_SHAPE)
+    assert shaped.to_pylist() == [False, False, True, True, True, True]
+    tree = write_dataset(twins.git, odd)
+    lm = parquetdelta.committed_map(twins.git, tree, "d")
+    assert lm is not None
+    hashes, ids = slow_map(twins, tree)
+    assert np.array_equal(lm.hashes, hashes) and lm.id_list() == ids
+
+
+def test_the_next_commit_makes_the_map_and_commits_what_the_full_read_does(twins: Repo) -> None:
+    write(twins, edited(digits_rows()), twin=False)
+    fast = stage_fast(twins, "pq")
+    assert fast is not None  # answered by the map made from the tree, not a full read
+    tree, changes = fast
+    lm = twins.tables.load_lines("pq", twins.tables.load("pq").digest)  # type: ignore[union-attr]
+    assert lm is not None and lm.header != parquetdelta.LAZY_HEADER  # the new file's own map
+    assert lm.id_list() == [r["id"].encode() for r in edited(digits_rows())]
+    twins.tables.drop("pq")
+    full = twins.add()
+    assert twins.datasets_at(":stage")["pq"] == tree
+    assert not map_path(twins).exists()  # a full read saves none, and leaves none behind
+    assert [(c.id, c.kind, c.old, c.new) for c in full["pq"]] == [
+        (c.id, c.kind, c.old, c.new) for c in changes
+    ]
+
+
+def test_blame_after_a_commit_from_a_made_map_is_the_twins(twins: Repo) -> None:
+    write(twins, edited(digits_rows()))
+    twins.commit("edits", all=True)
+    assert twins.datasets_at("HEAD")["pq"] == twins.datasets_at("HEAD")["jl"]
+    for ex in ("d0005", "d0007", "d0040", "d9999"):
+        pq_log = [(e.kind, e.commit) for e in history.example_log(twins, "pq", ex)]
+        assert pq_log == [(e.kind, e.commit) for e in history.example_log(twins, "jl", ex)]
+
+
+def test_status_makes_the_map_once_and_keeps_it(twins: Repo) -> None:
+    write(twins, edited(digits_rows()), twin=False)
+    unstaged = {d.name: d.unstaged for d in twins.status().datasets}["pq"]
+    state = twins.tables.load("pq")
+    assert state is not None
+    lm = twins.tables.load_lines("pq", state.digest)
+    assert lm is not None and lm.header == parquetdelta.LAZY_HEADER and len(lm.hashes) == 120
+    assert sorted(lm.id_list()) == [f"d{i:04d}".encode() for i in range(120)]
+    assert len(unstaged) == 5
+    cfg = twins.config.datasets["pq"]
+    hasher = Hasher(twins.workdir, twins.statcache)
+    base = twins.datasets_at(":stage")["pq"]
+    again = tablesnap.status_fast(twins.git, cfg, hasher, twins.tables, twins.snapshots, base)
+    assert again == unstaged
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b"datagit-linemap 1\n" + b[len(LINEMAP_MAGIC) :],  # an older format
+        lambda b: b[:-7] + bytes([b[-7] ^ 1]) + b[-6:],  # a flipped bit in the ids
+        lambda b: b[: len(b) // 2],  # truncated
+    ],
+)
+def test_a_damaged_or_old_map_is_ignored(twins: Repo, damage: Callable[[bytes], bytes]) -> None:
+    write(twins, edited(digits_rows()), twin=False)
+    twins.commit("edits", all=True)  # saves the new file's map
+    path = map_path(twins)
+    path.write_bytes(damage(path.read_bytes()))
+    write(twins, digits_rows(), twin=False)  # and back
+    fast = stage_fast(twins, "pq")
+    assert fast is not None and fast[0] == twins.datasets_at("HEAD~1")["pq"]
+    assert sorted(c.id for c in fast[1]) == ["d0005", "d0007", "d0010", "d0020", "d9999"]

@@ -13,12 +13,15 @@ which writes the same records as other lines) the careful full read decides.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from datagit.core.linedelta import _IdIndex, match_lines
-from datagit.core.manifest import apply_changes
+from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.parquet import _pyarrow
-from datagit.core.parquetlines import EncodedRows, _joined, _lit
+from datagit.core.parquetlines import EncodedRows, _joined, _lit, line_digests
 from datagit.core.records import Record, decode_lines
 from datagit.storage.git import GitStore
 from datagit.storage.tablecache import LineMap
@@ -44,17 +47,21 @@ def line_map(encoded: EncodedRows, digest: str) -> LineMap:
 
 def delta(encoded: EncodedRows, old: LineMap) -> tuple[dict[str, Record], list[str]] | None:
     """The rows whose lines are new (decoded), and the ids no row holds any more; None
-    when the full read must decide (other columns, or another column order)."""
+    when the full read must decide: other columns, or another column order (which a
+    map made from the tree cannot tell, so more than half the rows new decides)."""
     import numpy as np
 
-    if header(encoded) != old.header:
+    lazy = old.header == LAZY_HEADER
+    if not lazy and header(encoded) != old.header:
         return None
     src = match_lines(encoded.digests(), old.hashes)
+    changed = np.flatnonzero(src < 0).astype(np.int64)
+    if lazy and 2 * len(changed) > len(src):
+        return None  # most lines new (other columns, another order?): the full read decides
     used = np.zeros(len(old.hashes), dtype=bool)
     used[src[src >= 0]] = True
     old_ids = _IdIndex(old.ids)
     gone = {old_ids[i] for i in np.flatnonzero(~used).tolist()}
-    changed = np.flatnonzero(src < 0).astype(np.int64)
     upserts = {r.id: r for r in decode_lines(encoded.lines_at(changed))} if len(changed) else {}
     return upserts, sorted(gone - upserts.keys())
 
@@ -69,3 +76,119 @@ def stage(
         return None
     tree, pairs = apply_changes(git, base, *got, keep_annotator=True)
     return tree, pairs, line_map(encoded, digest)
+
+
+# -- The map of a committed tree, built when a changed file finds none saved ----------
+# A first commit saves no map (~0.4 s of a million-row commit). A row's bare line is
+# its committed record's line less the content address and size (which the fields
+# decide), so `committed_map` makes the map from the dataset tree's shards, once, when a
+# later status or commit of the changed file needs it; the commit then saves the new
+# file's own map.
+
+LAZY_HEADER = b""  # a map made from a committed tree: the file's columns are not known
+# A line as `Record.to_dict` through orjson writes a bulk table's record, up to the end
+# of its size: id and label plain (no quote or escape inside), the content address, the
+# size. Whatever follows is compared byte for byte, never read.
+LINE_SHAPE = (
+    r'^\{"id":"[^"\\]*","label":(?:"[^"\\]*"|null|true|false|-?[0-9][0-9.eE+-]*)'
+    r',"content":"[0-9a-f]{32}","size":[0-9]+[,}]'
+)
+_CONTENT = ',"content":"'  # then 32 hex digits, '","size":' and the size's digits
+_TO_SIZE = len(_CONTENT) + 32 + len('","size":')
+_ID = r'^\{"id":"(?P<id>[^"\\]*)"'
+_CHUNK = 64 << 20  # shard bytes taken at once: well inside Arrow's 32-bit offsets
+
+
+def committed_map(git: GitStore, tree: str, digest: str) -> LineMap | None:
+    """The map of dataset tree ``tree``'s records, in shard order, as the map of the file
+    with address ``digest`` (which the table's snapshot says is that tree); None when a
+    line will not decode (the full read decides)."""
+    import numpy as np
+
+    hashes: list[Any] = []
+    ids: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    blobs = list(DatasetTree(git, tree).shards().values())
+    for k, blob in enumerate(blobs):
+        data = git.read_blob(blob)
+        chunk.append(data)
+        size += len(data)
+        if size < _CHUNK and k + 1 < len(blobs):
+            continue
+        got = _chunk_map(b"".join(chunk))
+        if got is None:
+            return None
+        hashes.append(got[0])
+        ids.append(got[1])
+        chunk, size = [], 0
+    both = np.concatenate(hashes) if hashes else np.zeros((0, 2), dtype=np.uint64)
+    return LineMap(digest, LAZY_HEADER, both, b"\n".join(ids), np.zeros(0, dtype="<u8"))
+
+
+def bare_line(record: Record) -> bytes:
+    """A record's line less its content address and size: the line `_encode` makes bare
+    for its row (the decoder's way, for a line `LINE_SHAPE` does not take)."""
+    d = record.to_dict()
+    del d["content"], d["size"]
+    return orjson.dumps(d) + b"\n"
+
+
+def _chunk_map(data: bytes) -> tuple[Any, bytes] | None:
+    """(`line_digests` of the bare lines, the ids joined by newlines) of shard lines."""
+    import numpy as np
+
+    if not data:
+        return np.zeros((0, 2), dtype=np.uint64), b""
+    if not data.endswith(b"\n"):
+        return None
+    pa = _pyarrow()
+    pc = pa.compute
+    raw = np.frombuffer(data, dtype=np.uint8)
+    offs = np.zeros(1, dtype=np.int32)
+    offs = np.append(offs, (np.flatnonzero(raw == 10) + 1).astype(np.int32))
+    n = len(offs) - 1
+    lines = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
+    try:
+        lines.validate(full=True)  # UTF-8, as orjson writes it
+    except pa.ArrowInvalid:
+        return None
+    known = np.asarray(pc.match_substring_regex(lines, LINE_SHAPE), dtype=bool)
+    starts = offs[:-1].astype(np.int64)
+    # A recognised line's first ',"content":"' is its record's own (nothing before it
+    # holds a quote); its size's digits run up to the ',' or '}' the shape ends with.
+    cut_at = starts + np.asarray(pc.find_substring(lines, _CONTENT)).astype(np.int64)
+    cut_len = np.full(n, _TO_SIZE, dtype=np.int64)
+    while True:
+        more = known & (raw[np.minimum(cut_at + cut_len, len(raw) - 1)] - np.uint8(48) < 10)
+        if not more.any():
+            break
+        cut_len += more
+    # Bytes kept: each line but a recognised one's content address and size.
+    cut_len[~known] = 0
+    cut_at[~known] = starts[~known]
+    runs = np.stack([cut_at - starts, cut_len, np.diff(offs) - (cut_at - starts) - cut_len], 1)
+    keep = np.repeat(np.tile(np.array([True, False, True]), n), runs.ravel())
+    new_offs = offs.copy()
+    new_offs[1:] -= np.cumsum(cut_len).astype(np.int32)
+    stripped = pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(new_offs), pa.py_buffer(raw[keep])]
+    )
+    hashes = line_digests(stripped)
+    found = pc.struct_field(pc.extract_regex(lines, _ID), [0])
+    known_at = np.flatnonzero(known)
+    if len(known_at) == n:
+        return hashes, _joined(pc.binary_join_element_wise(found, _lit("\n"), _lit("")))[:-1]
+    # Lines of another shape: decoded, and their bare lines made from the records.
+    out_ids: list[bytes] = pc.cast(found, pa.binary()).to_pylist()
+    for k in np.flatnonzero(~known).tolist():
+        try:
+            (rec,) = decode_lines(data[offs[k] : offs[k + 1]])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+        if "\n" in rec.id:
+            return None
+        line = bare_line(rec)
+        hashes[k] = (xxh3_64_intdigest(line), len(line))
+        out_ids[k] = rec.id.encode()
+    return hashes, b"\n".join(out_ids)

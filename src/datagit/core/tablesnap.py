@@ -77,12 +77,8 @@ class TableRead:
 
     @property
     def lines(self) -> LineMap | None:
-        """The line map to save (a bulk-read table's: its lines' digests, made by
-        `parquetdelta.line_map` once its shards are written)."""
-        if self._lines is None and self.encoded is not None and self.state is not None:
-            from datagit.core.parquetdelta import line_map
-
-            self._lines = line_map(self.encoded, self.state.digest)
+        """The line map to save; None for a bulk-read table, whose map is made from its
+        tree when it is first needed (`parquetdelta.committed_map`)."""
         return self._lines
 
     @property
@@ -130,10 +126,10 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
 
 def save_read(tables: TableCache, cfg: DatasetConfig, read: TableRead, tree: str) -> None:
     """Record that the table, as `read_full` found it, is dataset tree ``tree``."""
-    if read.state is None:
-        tables.drop(cfg.name)
-        return
-    tables.save(cfg.name, read.state._replace(tree=tree), read.lines)
+    if read.state is None or read.lines is None:
+        tables.drop(cfg.name)  # no map saved before can describe this file any more
+    if read.state is not None:
+        tables.save(cfg.name, read.state._replace(tree=tree), read.lines)
 
 
 class Probe(NamedTuple):
@@ -219,7 +215,7 @@ def status_fast(
             tables.save(cfg.name, got.refreshed, None)
         return []
     if cfg.table_format == "parquet":
-        found = _parquet_delta(cfg, tables, got)
+        found = _parquet_delta(git, cfg, tables, got)
     else:
         lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
         delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
@@ -236,15 +232,31 @@ def status_fast(
 
 
 def _parquet_delta(
-    cfg: DatasetConfig, tables: TableCache, got: Probe
+    git: GitStore, cfg: DatasetConfig, tables: TableCache, got: Probe
 ) -> tuple[dict[str, Record], list[str]] | None:
     """`parquetdelta.delta` of a changed Parquet file against its map; None without one."""
     from datagit.core.parquetdelta import delta
     from datagit.core.parquetlines import encode_rows
 
-    lm = tables.load_lines(cfg.name, got.state.digest)
-    encoded = encode_rows(cfg, got.data) if lm is not None and got.data is not None else None
+    encoded = encode_rows(cfg, got.data) if got.data is not None else None
+    lm = _parquet_map(git, cfg, tables, got) if encoded is not None else None
     return delta(encoded, lm) if encoded is not None and lm is not None else None
+
+
+def _parquet_map(
+    git: GitStore, cfg: DatasetConfig, tables: TableCache, got: Probe, keep: bool = True
+) -> LineMap | None:
+    """The Parquet table's saved map or, when none is (a first commit saves none), the
+    map made from the tree its snapshot names: saved for the next look if ``keep`` (a
+    commit saves the new file's map instead)."""
+    lm = tables.load_lines(cfg.name, got.state.digest)
+    if lm is None:
+        from datagit.core.parquetdelta import committed_map
+
+        lm = committed_map(git, got.state.tree, got.state.digest)
+        if lm is not None and keep:
+            tables.save(cfg.name, got.state, lm)
+    return lm
 
 
 def stage_fast(
@@ -287,11 +299,11 @@ def _stage_parquet(
     from datagit.core.parquetdelta import stage
     from datagit.core.parquetlines import encode_rows
 
-    lm = tables.load_lines(cfg.name, got.state.digest)
-    if lm is None or got.data is None or got.stat is None:
+    if got.data is None or got.stat is None:
         return None
     encoded = encode_rows(cfg, got.data)
-    if encoded is None:
+    lm = _parquet_map(git, cfg, tables, got, keep=False) if encoded is not None else None
+    if encoded is None or lm is None:
         return None
     done = stage(git, encoded, lm, base, address(got.data))
     if done is None:
