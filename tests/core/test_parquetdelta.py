@@ -196,11 +196,15 @@ def test_the_map_a_commit_saves_names_every_row(twins: Repo) -> None:
     assert orjson.loads(lm.header) == ["id", "label", "rater", *(f"p{p}" for p in range(16))]
 
 
-# -- A first commit saves no map; the next look makes it from the tree ---------------
+# -- A first commit saves no map; the next look makes it from a copy, or the tree -----
 
 
 def map_path(repo: Repo, name: str = "pq") -> Path:
     return repo.tables.folder / f"table-{name}.linemap"
+
+
+def copy_path(repo: Repo, name: str = "pq") -> Path:
+    return repo.tables.folder / f"table-{name}.copy"
 
 
 def slow_map(repo: Repo, tree: str) -> tuple[np.ndarray, list[bytes]]:
@@ -211,11 +215,14 @@ def slow_map(repo: Repo, tree: str) -> tuple[np.ndarray, list[bytes]]:
     return hashes.reshape(-1, 2), [r.id.encode() for r in recs]
 
 
-def test_a_first_commit_saves_no_map(twins: Repo) -> None:
+def test_a_first_commit_saves_no_map_but_a_copy_of_the_file(twins: Repo) -> None:
     state = twins.tables.load("pq")
     assert state is not None and state.tree == twins.datasets_at("HEAD")["pq"]
     assert twins.tables.load_lines("pq", state.digest) is None
     assert not map_path(twins).exists()
+    data = (twins.workdir / "digits.parquet").read_bytes()
+    assert twins.tables.load_copy("pq", state.digest) == data
+    assert twins.tables.load_copy("pq", "0" * 32) is None  # a copy of another file
 
 
 def test_the_map_made_from_the_tree_is_the_decoders(twins: Repo) -> None:
@@ -226,13 +233,11 @@ def test_the_map_made_from_the_tree_is_the_decoders(twins: Repo) -> None:
     hashes, ids = slow_map(twins, tree)
     assert np.array_equal(lm.hashes, hashes)
     assert lm.id_list() == ids
-    # And a bare line is the line the bulk read makes for the same row, unchanged.
+    # And each bare line is the one the bulk read makes for the same row.
     cfg = twins.config.datasets["pq"]
-    from datagit.core.parquetlines import encode_rows
-
-    encoded = encode_rows(cfg, (twins.workdir / "digits.parquet").read_bytes())
+    encoded = parquetlines.encode_rows(cfg, (twins.workdir / "digits.parquet").read_bytes())
     assert encoded is not None
-    mine = {bytes(i): tuple(h) for i, h in zip(lm.id_list(), lm.hashes.tolist(), strict=True)}
+    mine = {i: tuple(h) for i, h in zip(lm.id_list(), lm.hashes.tolist(), strict=True)}
     theirs = encoded.digests().tolist()
     assert [mine[i.encode()] for i in encoded.ids] == [tuple(h) for h in theirs]
 
@@ -260,39 +265,58 @@ def test_lines_of_another_shape_take_the_decoder(twins: Repo) -> None:
     assert np.array_equal(lm.hashes, hashes) and lm.id_list() == ids
 
 
-def test_the_next_commit_makes_the_map_and_commits_what_the_full_read_does(twins: Repo) -> None:
+@pytest.mark.parametrize("copy", ["kept", "gone", "damaged"])
+def test_the_next_commit_makes_the_map_and_stages_what_the_full_read_does(
+    twins: Repo, copy: str
+) -> None:
+    """From the copy the first commit kept or, without a good one, from the tree."""
+    if copy == "gone":
+        copy_path(twins).unlink()
+    elif copy == "damaged":
+        data = bytearray(copy_path(twins).read_bytes())
+        data[-100] ^= 1
+        copy_path(twins).write_bytes(bytes(data))
     write(twins, edited(digits_rows()), twin=False)
     fast = stage_fast(twins, "pq")
-    assert fast is not None  # answered by the map made from the tree, not a full read
+    assert fast is not None  # answered by a made map, not a full read
     tree, changes = fast
     lm = twins.tables.load_lines("pq", twins.tables.load("pq").digest)  # type: ignore[union-attr]
     assert lm is not None and lm.header != parquetdelta.LAZY_HEADER  # the new file's own map
     assert lm.id_list() == [r["id"].encode() for r in edited(digits_rows())]
+    assert not copy_path(twins).exists()  # the map does what the copy was kept for
     twins.tables.drop("pq")
     full = twins.add()
     assert twins.datasets_at(":stage")["pq"] == tree
-    assert not map_path(twins).exists()  # a full read saves none, and leaves none behind
+    assert not map_path(twins).exists()  # a full read saves no map, and leaves none behind
     assert [(c.id, c.kind, c.old, c.new) for c in full["pq"]] == [
         (c.id, c.kind, c.old, c.new) for c in changes
     ]
 
 
-def test_blame_after_a_commit_from_a_made_map_is_the_twins(twins: Repo) -> None:
+@pytest.mark.parametrize("copy", [True, False])
+def test_blame_after_a_commit_from_a_made_map_is_the_twins(twins: Repo, copy: bool) -> None:
+    if not copy:
+        copy_path(twins).unlink()
     write(twins, edited(digits_rows()))
     twins.commit("edits", all=True)
     assert twins.datasets_at("HEAD")["pq"] == twins.datasets_at("HEAD")["jl"]
+    assert twins.changes("HEAD~1", "HEAD")["pq"] == twins.changes("HEAD~1", "HEAD")["jl"]
     for ex in ("d0005", "d0007", "d0040", "d9999"):
         pq_log = [(e.kind, e.commit) for e in history.example_log(twins, "pq", ex)]
         assert pq_log == [(e.kind, e.commit) for e in history.example_log(twins, "jl", ex)]
 
 
-def test_status_makes_the_map_once_and_keeps_it(twins: Repo) -> None:
+@pytest.mark.parametrize("copy", [True, False])
+def test_status_makes_the_map_once_and_keeps_it(twins: Repo, copy: bool) -> None:
+    if not copy:
+        copy_path(twins).unlink()
     write(twins, edited(digits_rows()), twin=False)
     unstaged = {d.name: d.unstaged for d in twins.status().datasets}["pq"]
     state = twins.tables.load("pq")
     assert state is not None
     lm = twins.tables.load_lines("pq", state.digest)
-    assert lm is not None and lm.header == parquetdelta.LAZY_HEADER and len(lm.hashes) == 120
+    assert lm is not None and len(lm.hashes) == 120
+    assert (lm.header == parquetdelta.LAZY_HEADER) is not copy  # made from the tree, or not
     assert sorted(lm.id_list()) == [f"d{i:04d}".encode() for i in range(120)]
     assert len(unstaged) == 5
     cfg = twins.config.datasets["pq"]
@@ -300,6 +324,14 @@ def test_status_makes_the_map_once_and_keeps_it(twins: Repo) -> None:
     base = twins.datasets_at(":stage")["pq"]
     again = tablesnap.status_fast(twins.git, cfg, hasher, twins.tables, twins.snapshots, base)
     assert again == unstaged
+
+
+def test_other_columns_against_a_map_made_from_the_tree_go_to_the_full_read(twins: Repo) -> None:
+    copy_path(twins).unlink()
+    write(twins, [dict(reversed(r.items())) for r in digits_rows()], twin=False)
+    assert stage_fast(twins, "pq") is None  # every line new: the full read decides
+    assert not any(twins.add().values())
+    assert twins.datasets_at(":stage") == twins.datasets_at("HEAD")
 
 
 @pytest.mark.parametrize(
@@ -312,10 +344,10 @@ def test_status_makes_the_map_once_and_keeps_it(twins: Repo) -> None:
 )
 def test_a_damaged_or_old_map_is_ignored(twins: Repo, damage: Callable[[bytes], bytes]) -> None:
     write(twins, edited(digits_rows()), twin=False)
-    twins.commit("edits", all=True)  # saves the new file's map
+    twins.commit("edits", all=True)  # saves the new file's map (and drops the copy)
     path = map_path(twins)
     path.write_bytes(damage(path.read_bytes()))
-    write(twins, digits_rows(), twin=False)  # and back
+    write(twins, digits_rows(), twin=False)  # and back: made from the tree
     fast = stage_fast(twins, "pq")
     assert fast is not None and fast[0] == twins.datasets_at("HEAD~1")["pq"]
     assert sorted(c.id for c in fast[1]) == ["d0005", "d0007", "d0010", "d0020", "d9999"]

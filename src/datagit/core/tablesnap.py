@@ -69,11 +69,13 @@ class TableRead:
         state: TableState | None,  # tree left empty: the caller knows it once it has written one
         lines: LineMap | None,
         encoded: EncodedRows | None = None,
+        data: bytes | None = None,
     ) -> None:
         self._records = records
         self.state = state
         self._lines = lines
         self.encoded = encoded
+        self.data = data  # a bulk-read table's file: kept, to make its map from later
 
     @property
     def lines(self) -> LineMap | None:
@@ -103,7 +105,7 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
         if encoded is not None:
             stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino)}
             state = TableState("", fingerprint(cfg), started, stats, address(data), token, False)
-            return TableRead(None, state, None, encoded)
+            return TableRead(None, state, None, encoded, data)
     raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
     start = 1 if cfg.table_format == "csv" and raw else 0
     ids = [b""] * (len(raw) - start)  # the id on each line after the header
@@ -129,6 +131,8 @@ def save_read(tables: TableCache, cfg: DatasetConfig, read: TableRead, tree: str
     if read.state is None or read.lines is None:
         tables.drop(cfg.name)  # no map saved before can describe this file any more
     if read.state is not None:
+        if read.data is not None:
+            tables.save_copy(cfg.name, read.data)
         tables.save(cfg.name, read.state._replace(tree=tree), read.lines)
 
 
@@ -246,16 +250,25 @@ def _parquet_delta(
 def _parquet_map(
     git: GitStore, cfg: DatasetConfig, tables: TableCache, got: Probe, keep: bool = True
 ) -> LineMap | None:
-    """The Parquet table's saved map or, when none is (a first commit saves none), the
-    map made from the tree its snapshot names: saved for the next look if ``keep`` (a
-    commit saves the new file's map instead)."""
-    lm = tables.load_lines(cfg.name, got.state.digest)
-    if lm is None:
-        from datagit.core.parquetdelta import committed_map
+    """The Parquet table's saved map or, when none is (a first commit saves none), one
+    made from the copy of the file the first commit kept or, without a good copy, from
+    the tree the snapshot names; saved for the next look if ``keep`` (a commit saves
+    the new file's map instead)."""
+    from datagit.core.parquetdelta import committed_map, line_map
+    from datagit.core.parquetlines import encode_rows
 
-        lm = committed_map(git, got.state.tree, got.state.digest)
-        if lm is not None and keep:
-            tables.save(cfg.name, got.state, lm)
+    digest = got.state.digest
+    lm = tables.load_lines(cfg.name, digest)
+    if lm is not None:
+        return lm
+    copy = tables.load_copy(cfg.name, digest)
+    encoded = encode_rows(cfg, copy) if copy is not None else None
+    if encoded is not None:
+        lm = line_map(encoded, digest)
+    else:
+        lm = committed_map(git, got.state.tree, digest)
+    if lm is not None and keep:
+        tables.save(cfg.name, got.state, lm)
     return lm
 
 
