@@ -78,3 +78,29 @@ def test_a_packed_line_map_is_the_same_file_made_without_numpy(tmp_path: Path) -
     data = path.read_bytes()
     path.write_bytes(data[:-3] + b"zzz")
     assert cache.load_ids("t", "d" * 32) is None
+
+
+def test_a_table_copy_is_checked_by_its_address_and_goes_with_its_map(tmp_path: Path) -> None:
+    import xxhash
+
+    state, lm = sample()
+    cache = TableCache(tmp_path / "cache")
+    data = b"PAR1 some table bytes PAR1"
+    digest = xxhash.xxh3_128_hexdigest(data)
+    cache.save_copy("t", data)
+    assert cache.load_copy("t", digest) == data
+    assert cache.load_copy("t", "e" * 32) is None  # a copy of another file
+    path = tmp_path / "cache" / "table-t.copy"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-1] + b"X")  # damaged: its bytes no longer have its address
+    assert cache.load_copy("t", digest) is None
+    path.write_bytes(b"datagit-tablecopy 0\n" + raw[len(b"datagit-tablecopy 1\n") :])
+    assert cache.load_copy("t", digest) is None  # another format
+    cache.save_copy("t", data)
+    cache.save("t", state, lm)  # type: ignore[arg-type]
+    assert not path.exists()  # a saved map replaces the copy
+    cache.save_copy("t", data)
+    cache.drop("t")
+    assert not path.exists()
+    TableCache(tmp_path / "cache", readonly=True).save_copy("t", data)
+    assert not path.exists()  # a reader keeps nothing

@@ -56,12 +56,20 @@ def _keep_freed_memory() -> None:
         pass
 
 
-def _pyarrow() -> Any:
+def _prepare() -> None:
+    """Settings read when pyarrow and numpy load: this module loads (lazily) for a
+    Parquet table, before either."""
     if "pyarrow" not in sys.modules:
         os.environ.setdefault(*_MIMALLOC_ENV)
-        if "numpy" not in sys.modules:
-            os.environ.setdefault(*_BLAS_ENV)
-        _keep_freed_memory()
+    if "numpy" not in sys.modules:
+        os.environ.setdefault(*_BLAS_ENV)
+    _keep_freed_memory()
+
+
+_prepare()
+
+
+def _pyarrow() -> Any:
     try:
         import pyarrow
         import pyarrow.compute
