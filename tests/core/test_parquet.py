@@ -257,9 +257,11 @@ def test_a_first_commit_in_bulk_writes_the_tree_rows_write(tmp_repo: Repo) -> No
 
 
 @pytest.mark.parametrize("n", [1, 300, 5000])
-def test_bulk_shards_are_the_shards_records_make(n: int, tmp_path: Path) -> None:
-    """Across fan-outs (one shard, 16, 256), in any file order."""
-    ids = [f"r{(i * 7919) % n:05d}" for i in range(n)]
+@pytest.mark.parametrize("in_order", [False, True])
+def test_bulk_shards_are_the_shards_records_make(n: int, in_order: bool, tmp_path: Path) -> None:
+    """Across fan-outs (one shard, 16, 256), in any file order (a file already in id
+    order is not sorted again)."""
+    ids = [f"r{(i if in_order else (i * 7919) % n):05d}" for i in range(n)]
     data = parquet_bytes({"id": ids, "label": [f"c{i % 3}" for i in range(n)]}, groups=128)
     cfg = DatasetConfig(name="t", layout="table", path="t.parquet")
     got = parquetlines.encode_rows(cfg, data)
