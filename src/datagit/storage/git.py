@@ -107,6 +107,7 @@ class GitStore:
         self._batch_depth = 0
         self._batch_bytes = 0
         self._squeezer: Squeezer | None = None  # compresses a batch's objects as they come
+        self._loose_dirs: frozenset[str] | None = None  # a batch's listing of objects/
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -135,6 +136,7 @@ class GitStore:
             self._batch = {}
             self._batch_bytes = 0
             self._squeezer = Squeezer()
+            self._loose_dirs = None  # listed when first asked (`_stored`)
         self._batch_depth += 1
         try:
             yield
@@ -195,6 +197,17 @@ class GitStore:
         """
         if self._verified.packed(oid):
             return True
+        if self._loose_dirs is None:
+            # The fan-out folders, listed once a batch: a new repository has none, so its
+            # thousands of new shards need no stat each (a stat gives the GIL up, and
+            # taking it back from the thread making lines cost more than the stat).
+            # A folder made during the batch only means an object written twice.
+            try:
+                self._loose_dirs = frozenset(os.listdir(self._objects))
+            except OSError:
+                self._loose_dirs = frozenset()
+        if oid[:2] not in self._loose_dirs:
+            return oid == EMPTY_TREE
         loose = os.path.join(self._objects, oid[:2], oid[2:])
         return os.path.exists(loose) or oid == EMPTY_TREE
 
