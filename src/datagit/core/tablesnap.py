@@ -221,7 +221,7 @@ def status_fast(
     if cfg.table_format == "parquet":
         found = _parquet_delta(cfg, tables, got)
     else:
-        lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+        lm = tables.load_packed(cfg.name, got.state.digest) if got.state.has_lines else None
         delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
         found = (delta.upserts, delta.deletes) if delta is not None else None
     if found is None:
@@ -266,7 +266,7 @@ def stage_fast(
         return base, []
     if cfg.table_format == "parquet":
         return _stage_parquet(git, cfg, tables, got, base, token)
-    lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+    lm = tables.load_packed(cfg.name, got.state.digest) if got.state.has_lines else None
     delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
     if delta is None or got.stat is None:
         return None
