@@ -24,6 +24,7 @@ from datagit.core.linematch import (
     Matched,
     has_key,
     key_array,
+    lined,
     match_bytes,
     patched_keys,
 )
@@ -41,8 +42,6 @@ from datagit.storage.tablecache import (
 
 if TYPE_CHECKING:
     import numpy as np
-
-LINED = ("csv", "jsonl")  # formats whose rows are lines
 
 
 class LineDelta(NamedTuple):
@@ -101,7 +100,7 @@ def line_delta(
     newline, a malformed or duplicate row (the full read names the line).
     Lines are matched without numpy (`linematch`) unless too many moved.
     """
-    if not _lined(data):
+    if not lined(data):
         return None
     raw = data.split(b"\n")
     start = 0
@@ -273,12 +272,6 @@ def _new_ids(old: LineMap, old_ids: _IdIndex, src: np.ndarray, fresh: dict[int, 
 def _blank(line: bytes, csv_rows: bool) -> bool:
     """A line the full read skips: empty for the csv module, whitespace for JSON Lines."""
     return line in (b"", b"\r") if csv_rows else not line.strip()
-
-
-def _lined(data: bytes) -> bool:
-    """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
-    ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
-    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
 def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> dict | None:

@@ -20,8 +20,15 @@ from typing import NamedTuple
 
 import xxhash
 
+LINED = ("csv", "jsonl")  # formats whose rows are lines
 JOIN_LIMIT = 50_000  # lines left to join past which numpy's sort is cheaper than its import
 _NONZERO = bytes([0] + [1] * 255)  # translate table: any byte but 0 becomes 1
+
+
+def lined(data: bytes) -> bool:
+    """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
+    ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
+    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
 class Matched(NamedTuple):
