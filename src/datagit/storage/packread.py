@@ -133,25 +133,29 @@ class PackReader:
     def refresh(self) -> None:
         """Look for packs written since the folder was last listed."""
         if self._packs is not None:
-            self._scan(self._packs)
+            self._packs = self._scan(self._packs)
 
-    def _scan(self, packs: dict[str, _Pack]) -> None:
+    def _scan(self, known: dict[str, _Pack]) -> dict[str, _Pack]:
+        """``known`` plus the packs listed now, as a new dict: a reader on another thread
+        iterating the old one never sees it change."""
+        packs = dict(known)
         try:
             names = sorted(n for n in os.listdir(self._dir) if n.endswith(".idx"))
         except OSError:
-            return
+            return packs
         for name in names:
             if name.startswith("pack-") and name not in packs:
                 got = _Pack.open(self._dir / name)
                 if got is not None:
                     packs[name] = got
+        return packs
 
     def read(self, oid: str) -> tuple[str, bytes] | None:
         """The kind and body of ``oid``, inflated and SHA-1-checked; None when it is not
         in a known pack as a whole object, or does not check out (libgit2 then says why)."""
-        if self._packs is None:
-            self._packs = {}
-            self._scan(self._packs)
+        packs = self._packs
+        if packs is None:
+            packs = self._packs = self._scan({})
         try:
             want = bytes.fromhex(oid)
         except ValueError:
@@ -163,7 +167,7 @@ class PackReader:
             off = last.offset(want)
             if off is not None:
                 return _inflate(last.pack, off, want)
-        for pack in self._packs.values():
+        for pack in packs.values():
             if pack is last:
                 continue
             off = pack.offset(want)
