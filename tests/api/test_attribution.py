@@ -1,5 +1,5 @@
-"""Weight-region blame and value credit on a real digits history: Ada adds, Bob re-labels
-six 3s as 8, Carol replaces the bytes of one image."""
+"""Weight-region blame (api.attribution) and value credit (api.value_credit) on a real
+digits history: Ada adds, Bob re-labels six 3s as 8, Carol replaces the bytes of one image."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "harness"))
 from harness_helpers import make_repo
 
 from datagit import Repo, Signature
-from datagit.api import attribution, harness
+from datagit.api import attribution, harness, value_credit
 from datagit.errors import InvalidInputError
 
 MLP = """
@@ -191,7 +191,7 @@ def test_ensembles_that_are_not_defined_are_refused(story: tuple[Repo, list[str]
 
 def test_credit_value_sums_to_the_improvement(story: tuple[Repo, list[str], str]) -> None:
     repo, _, _ = story
-    v = attribution.credit_value(repo)
+    v = value_credit.credit_value(repo)
     assert v.eval_loss_final < v.eval_loss_init
     for table in (v.authors, v.annotators):
         total = sum(r["value"] for r in table) + v.init + v.rounding + v.unrecorded
@@ -212,7 +212,7 @@ def test_credit_value_with_every_layer_recorded(
     config = tmp_path / "all.toml"
     # another seed: its own run, so the other tests' runs keep the ledgers they expect
     config.write_text(MLP + 'ledger = ["1", "3"]\nseed = 1\n')
-    v = attribution.credit_value(repo, config_file=config)
+    v = value_credit.credit_value(repo, config_file=config)
     assert v.params == ["1.weight", "1.bias", "3.weight", "3.bias"] and v.unrecorded == 0.0
     total = sum(r["value"] for r in v.authors) + v.init + v.rounding
     assert abs(v.improvement - total) < 1e-2 * abs(v.improvement)

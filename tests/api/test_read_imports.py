@@ -121,3 +121,47 @@ def test_a_checkout_that_patches_a_table_does_not_load_numpy(tmp_repo: Repo) -> 
     fresh = Repo.open(tmp_repo.workdir)
     (ds,) = [d for d in fresh.status().datasets if d.name == "labels"]
     assert [(c.id, c.kind) for c in ds.unstaged] == [("r9", "relabeled")]
+
+
+def _loaded(cwd: Path, names: list[str], *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN, json.dumps(names), *args],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+    )
+    return dict(json.loads(proc.stderr.decode().strip().splitlines()[-1]))
+
+
+LEAN = [
+    "numpy",
+    "datagit.core.linedelta",
+    "datagit.api.staging",
+    "datagit.api.workspace",
+    "sqlite3",
+    "concurrent.futures",
+]
+
+
+def test_a_table_commit_and_a_clean_status_load_only_what_they_use(tmp_repo: Repo) -> None:
+    """A relabel commit of a table matches lines without numpy (`linematch`); a status
+    that finds the table unchanged by its stat loads neither the line delta nor staging,
+    the workspace writer, the stat cache's sqlite or the packer's threads — every
+    import is time a user waits for (issue 15: status ≤ 0.2 s at a million rows)."""
+    from datagit.core.config import DatasetConfig
+
+    table = tmp_repo.workdir / "labels.csv"
+    table.write_text("id,label\n" + "".join(f"r{i},{i % 3}\n" for i in range(300)))
+    tmp_repo.add_dataset(DatasetConfig(name="labels", layout="table", path="labels.csv"))
+    tmp_repo.commit("labels", all=True)
+    table.write_text(table.read_text().replace("r7,1", "r7,2").replace("r70,1", "r70,0"))
+    got = _loaded(tmp_repo.workdir, ["numpy"], "commit", "-a", "-m", "relabel")
+    assert got == {"code": 0, "loaded": []}
+    after = Repo.open(tmp_repo.workdir)
+    assert [after.record("labels", i).label for i in ("r7", "r70", "r8")] == ["2", "0", "2"]
+    _loaded(tmp_repo.workdir, [], "status")  # a first look may settle a racy stat
+    assert _loaded(tmp_repo.workdir, LEAN, "status") == {"code": 0, "loaded": []}
+    table.write_text(table.read_text().replace("r9,0", "r9,2"))
+    got = _loaded(tmp_repo.workdir, LEAN, "status", "--porcelain")
+    assert got["code"] == 0 and "datagit.core.linedelta" in got["loaded"]
+    assert "numpy" not in got["loaded"]

@@ -18,7 +18,7 @@ import pytest
 
 from datagit import Repo
 from datagit.api import workspace
-from datagit.core import tablesnap
+from datagit.core import linematch, tablesnap
 from datagit.core.changes import compare
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
@@ -26,7 +26,7 @@ from datagit.core.linedelta import line_delta, match_lines
 from datagit.core.manifest import DatasetTree
 from datagit.errors import InvalidInputError
 from datagit.storage.statcache import RACY_NS
-from datagit.storage.tablecache import LineMap, line_digests
+from datagit.storage.tablecache import LineMap, PackedLineMap, encode_line_map, line_digests
 
 PAST = 1_600_000_000 * 10**9  # 2020: far outside any racy window
 
@@ -324,14 +324,9 @@ def full_map(repo: Repo) -> LineMap:
     return read.lines
 
 
-def same_map(a: LineMap, b: LineMap) -> bool:
-    return (
-        a.digest == b.digest
-        and a.header == b.header
-        and a.ids == b.ids
-        and np.array_equal(a.hashes, b.hashes)
-        and np.array_equal(a.keys, b.keys)
-    )
+def same_map(a: LineMap | PackedLineMap, b: LineMap | PackedLineMap) -> bool:
+    """The same map: the same file once saved (a delta's map is bytes, a full read's arrays)."""
+    return b"".join(encode_line_map(a)) == b"".join(encode_line_map(b))
 
 
 @pytest.mark.parametrize(
@@ -345,7 +340,12 @@ def same_map(a: LineMap, b: LineMap) -> bool:
     ],
     ids=["relabel", "insert-at-top", "remove-and-append", "rename", "reversed"],
 )
-def test_the_new_map_is_the_one_a_full_read_builds(table_repo: Repo, edit) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("join_limit", [linematch.JOIN_LIMIT, 0], ids=["bytes", "numpy"])
+def test_the_new_map_is_the_one_a_full_read_builds(  # type: ignore[no-untyped-def]
+    table_repo: Repo, edit, join_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By the numpy-free matcher and by numpy's (all lines to join past the limit)."""
+    monkeypatch.setattr(linematch, "JOIN_LIMIT", join_limit)
     old = table_repo.tables.load_lines("labels", table_repo.tables.load("labels").digest)  # type: ignore[union-attr]
     assert old is not None
     data = edit(rows(200))

@@ -9,7 +9,6 @@ copies that drift apart; `text` is the one serialisation both write.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ from datagit.core.diff import build
 if TYPE_CHECKING:
     from datagit.api.history import Diff
     from datagit.api.repo import Repo, Status
-    from datagit.api.workspace import Tracking
+    from datagit.api.tracking import Tracking
     from datagit.core.blame import ExampleBlame, ExampleEvent
     from datagit.core.credit import Ledger
     from datagit.harness.runs import Run
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
 
 def text(value: Any) -> str:
     """The JSON text both the CLI and the viewer send: indented, UTF-8 kept as it is."""
+    import json  # only for --json: plain `status` never loads it
+
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 

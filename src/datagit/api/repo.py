@@ -429,15 +429,18 @@ class Repo:
             if cfg is not None and workspace_missing(cfg, self.workdir):
                 ds.missing = cfg.path + ("/" if cfg.layout == "imagefolder" else "")
             out.append(ds)
-        from datagit.api import staging
+        conflicts: list[str] = []
+        if (self.dotdir / "MERGE_STATE").exists():  # only then load `staging` (a merge)
+            from datagit.api import staging
 
+            conflicts = staging.conflicts(self)
         return Status(
             branch=self.branch(),
             head=self.head(),
             datasets=out,
             config_staged=_norm(head_cfg) != _norm(stage_cfg) if head_tree else bool(stage_ds),
             config_unstaged=_norm(stage_cfg) != _norm(work_cfg_bytes),
-            conflicts=staging.conflicts(self),
+            conflicts=conflicts,
         )
 
     def _unstaged(self, name: str, work_cfg: Config, staged_tree: str | None) -> list[Change]:

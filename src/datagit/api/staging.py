@@ -30,7 +30,6 @@ from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import ConflictError, CorruptObjectError, DatagitError, InvalidInputError
 from datagit.progress import Reporter
-from datagit.storage import gitgc
 from datagit.storage.git import CommitInfo, Signature
 
 if TYPE_CHECKING:
@@ -404,6 +403,8 @@ def commit_staged(
         repo.git.set_head_detached(oid)
     repo._set_stage(None)
     clear_merge_state(repo)
+    from datagit.storage import gitgc  # (not loaded by `status`, which imports this module)
+
     gitgc.roll_up(repo.git)  # past 50 packs, merge the small ones (as git's auto gc)
     return repo.git.commit(oid), pairs if first_is_head else None
 

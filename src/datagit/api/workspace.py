@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
 from datagit.api.staging import bulk
+from datagit.api.tracking import Tracking, tracking  # noqa: F401 - where callers look
 from datagit.core import checkout as co
 from datagit.core import manifest, snapshot, tablesnap
 from datagit.core.changes import classify
@@ -167,34 +167,6 @@ def left_behind(repo: Repo, old: str | None) -> list[CommitInfo]:
     if head:
         keep.append(head)
     return list(repo.git.walk([old], hide=keep))
-
-
-@dataclass(frozen=True)
-class Tracking:
-    """The current branch against its upstream: ``ahead``/``behind`` are None when the
-    upstream ref is gone (never fetched, or deleted on the remote)."""
-
-    upstream: str  # "origin/main"
-    ahead: int | None
-    behind: int | None
-
-
-def tracking(repo: Repo) -> Tracking | None:
-    """How HEAD's branch stands against the remote branch it pulls from, as `git status`
-    says it; None when the branch has no upstream (``branch.NAME.remote`` unset)."""
-    branch = repo.branch()
-    remote = repo.git.config_get(f"branch.{branch}.remote") if branch else None
-    if not branch or not remote:
-        return None
-    merge = repo.git.config_get(f"branch.{branch}.merge") or f"refs/heads/{branch}"
-    name = f"{remote}/{merge.removeprefix('refs/heads/')}"
-    theirs = repo.git.ref(f"refs/remotes/{name}")
-    ours = repo.head()
-    if theirs is None or ours is None:
-        return Tracking(name, None, None)
-    ahead = sum(1 for _ in repo.git.walk([ours], hide=[theirs]))
-    behind = sum(1 for _ in repo.git.walk([theirs], hide=[ours]))
-    return Tracking(name, ahead, behind)
 
 
 def _require_clean(repo: Repo, force: bool, what: str, target_tree: str | None = None) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from typing import Any
 
@@ -50,6 +49,8 @@ def echo_json(value: Any) -> None:
 def label(value: Any) -> str:
     if value is None:
         return "(unlabelled)"  # a file outside any class folder, an empty label cell
+    import json  # lazily, as in render
+
     return value if isinstance(value, str) else json.dumps(value)
 
 

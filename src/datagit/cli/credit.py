@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from datagit.api import attribution, history, render
+from datagit.api import history, render, value_credit
 from datagit.cli._common import PathspecCommand, echo_json, open_repo, pathspec
 from datagit.core.credit import Contribution
 from datagit.errors import InvalidInputError
@@ -61,7 +61,7 @@ def credit(
     """
     repo = open_repo(ctx)
     if value:
-        _value(attribution.credit_value(repo, rev, config_file=config_file), as_json)
+        _value(value_credit.credit_value(repo, rev, config_file=config_file), as_json)
         return
     ledger = history.credit(
         repo,
@@ -91,7 +91,7 @@ def credit(
             click.echo(f"  {r.name:<{width}}  {cells}")
 
 
-def _value(answer: attribution.ValueCredit, as_json: bool) -> None:
+def _value(answer: value_credit.ValueCredit, as_json: bool) -> None:
     if as_json:
         echo_json(answer.to_dict())
         return

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import click
 
-from datagit.api import render, workspace
+from datagit.api import render
 from datagit.api.repo import Repo, Status
+from datagit.api.tracking import Tracking, tracking
 from datagit.cli._common import advise, change_line, echo_json, label, open_repo, short
 from datagit.cli._term import use_colour
 from datagit.core.changes import Change
@@ -46,7 +47,7 @@ def status(
     repo = open_repo(ctx)
     use_colour(ctx, repo)
     st = repo.status()
-    track = workspace.tracking(repo)
+    track = tracking(repo)
     if as_json:
         echo_json(render.status_json(st, track))
         return
@@ -87,7 +88,7 @@ def porcelain_lines(st: Status) -> list[str]:
     return [f"{x}{y} {shown}" for _, (x, y, shown) in sorted(rows.items())]
 
 
-def _branch_line(st: Status, track: workspace.Tracking | None) -> str:
+def _branch_line(st: Status, track: Tracking | None) -> str:
     line = f"## {st.branch}" if st.branch else "## HEAD (no branch)"
     if st.head is None:
         line = f"## No commits yet on {st.branch}"
@@ -102,7 +103,7 @@ def _branch_line(st: Status, track: workspace.Tracking | None) -> str:
     return line
 
 
-def _tracking_text(track: workspace.Tracking) -> str:
+def _tracking_text(track: Tracking) -> str:
     up = f"'{track.upstream}'"
     if track.ahead is None:
         return f"Your branch is based on {up}, but the upstream is gone."
@@ -132,7 +133,7 @@ def _lines(name: str, changes: list[Change]) -> list[str]:
     return [text for _, text in sorted(keyed)]
 
 
-def _long(repo: Repo, st: Status, track: workspace.Tracking | None, verbose: bool) -> None:
+def _long(repo: Repo, st: Status, track: Tracking | None, verbose: bool) -> None:
     click.echo(f"On branch {st.branch}" if st.branch else f"HEAD detached at {short(st.head)}")
     if track is not None:
         click.echo(_tracking_text(track))

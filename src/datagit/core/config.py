@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import tomli_w
-
 from datagit.core.paths import check_dataset_paths, path_problem
 from datagit.errors import InvalidInputError
 
@@ -101,6 +99,8 @@ class Config:
     def dumps(self) -> bytes:
         raw = dict(self.extra)
         raw["datasets"] = {n: d.to_toml() for n, d in sorted(self.datasets.items())}
+        import tomli_w  # only to write a config: `status` reads one
+
         return tomli_w.dumps(raw).encode()
 
 

@@ -1,15 +1,17 @@
 """Which rows a changed table file changed, parsing only the lines its line map does not know.
 
 The new file's lines are hashed in one pass and compared with the old digests
-position by position (numpy), so an edit that keeps the file's line order — a
-relabel, a fix in place — costs a hash and a vector compare per line; rows
-that moved are joined by digest. Python code runs only for the lines that
+position by position, so an edit that keeps the file's line order — a relabel,
+a fix in place — costs a hash per line and one compare of the digests' bytes
+(`linematch`, no numpy to import); rows that moved are joined by digest (by
+numpy's sort when very many moved). Python code runs only for the lines that
 really differ, the way shard patching copies unchanged record lines as bytes.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
@@ -17,22 +19,35 @@ import xxhash
 
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
+from datagit.core.linematch import (
+    Ids,
+    Matched,
+    has_key,
+    key_array,
+    lined,
+    match_bytes,
+    patched_keys,
+)
 from datagit.core.records import Record
 from datagit.core.tables import RowMaker
 from datagit.errors import DatagitError
 from datagit.storage.content import address
-from datagit.storage.tablecache import LineMap, id_keys, line_digests
+from datagit.storage.tablecache import (
+    LineMap,
+    PackedLineMap,
+    id_keys,
+    packed_line_map,
+    unpacked_line_map,
+)
 
 if TYPE_CHECKING:
     import numpy as np
-
-LINED = ("csv", "jsonl")  # formats whose rows are lines
 
 
 class LineDelta(NamedTuple):
     upserts: dict[str, Record]  # rows on lines the map does not know, by id
     deletes: list[str]  # ids whose line is gone
-    lines: LineMap  # the map for the new file
+    lines: LineMap | PackedLineMap  # the map for the new file
 
 
 def match_lines(new: np.ndarray, old: np.ndarray) -> np.ndarray:
@@ -76,15 +91,16 @@ def match_lines(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     return out
 
 
-def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) -> LineDelta | None:
+def line_delta(
+    cfg: DatasetConfig, hasher: Hasher, old: LineMap | PackedLineMap, data: bytes
+) -> LineDelta | None:
     """The rows a changed table file changed, parsing only lines the map does not know.
 
     None whenever the careful full read must decide: a new header, a quoted
     newline, a malformed or duplicate row (the full read names the line).
+    Lines are matched without numpy (`linematch`) unless too many moved.
     """
-    import numpy as np
-
-    if not _lined(data):
+    if not lined(data):
         return None
     raw = data.split(b"\n")
     start = 0
@@ -95,17 +111,46 @@ def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) ->
         header = next(csv.reader([raw[0].decode("utf-8-sig")]))
         start = 1
     body = raw[start:]
-    new_h = line_digests(body)
-    src = match_lines(new_h, old.hashes)
-    old_ids = _IdIndex(old.ids)
-    used = np.zeros(len(old.hashes), dtype=bool)
-    used[src[src >= 0]] = True
-    gone = {old_ids[i] for i in np.flatnonzero(~used).tolist()}
+    new_h = b"".join(map(xxhash.xxh3_128_digest, body))
+    packed = packed_line_map(old)
+    matched = match_bytes(new_h, packed.hashes)
+    if matched is None:
+        return _numpy_delta(cfg, hasher, unpacked_line_map(old), data, header, body, new_h)
+    ids = Ids(packed.ids, len(packed.hashes) >> 4)
+    gone = {ids[j].decode() for j in matched.free}
     gone.discard("")
+    parsed = _parse_fresh(cfg, hasher, header, start, body, _fresh_lines(matched))
+    if parsed is None:
+        return None
+    upserts, fresh = parsed
+    keys = key_array(packed.keys)
+    taken = (i for i in upserts if has_key(keys, xxhash.xxh3_64_intdigest(i.encode())))
+    if not all(i in gone for i in taken):
+        return None  # a changed row takes the id of a row still on an unchanged line
+    deletes = sorted(gone - upserts.keys())
+    new_ids, new_keys = _packed_ids(packed, ids, matched, fresh)
+    lines = PackedLineMap(address(data), packed.header, new_h, new_ids, new_keys)
+    return LineDelta(upserts, deletes, lines)
+
+
+def _fresh_lines(matched: Matched) -> list[int]:
+    return [k for k, c in matched.src.items() if c < 0]
+
+
+def _parse_fresh(
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    header: list[str] | None,
+    start: int,
+    body: list[bytes],
+    lines: Iterable[int],
+) -> tuple[dict[str, Record], dict[int, str]] | None:
+    """The records on the new ``lines`` of ``body`` by id, and each line's id ("" for a
+    blank line); None for a line that is not a whole row, or an id twice."""
     maker = RowMaker(cfg, hasher)
     upserts: dict[str, Record] = {}
     fresh: dict[int, str] = {}
-    for k in np.flatnonzero(src < 0).tolist():
+    for k in lines:
         line = body[k]
         if _blank(line, header is not None):
             fresh[k] = ""
@@ -121,6 +166,56 @@ def line_delta(cfg: DatasetConfig, hasher: Hasher, old: LineMap, data: bytes) ->
             return None
         upserts[rec.id] = rec
         fresh[k] = rec.id
+    return upserts, fresh
+
+
+def _packed_ids(
+    old: PackedLineMap, ids: Ids, matched: Matched, fresh: dict[int, str]
+) -> tuple[bytes, bytes]:
+    """The new file's ids blob and id keys: the old ones themselves when every line kept
+    its place and every rewritten line holds the row it held (a relabel in place)."""
+    in_place = matched.shift == 0 and all(c < 0 or c == k for k, c in matched.src.items())
+    if in_place and all(ids[k] == i.encode() for k, i in fresh.items()):
+        return old.ids, old.keys
+    before = ids.all()
+    if matched.shift == 0 and matched.head == 0 and matched.tail == len(before):
+        out = list(before)  # the same number of lines: patch the few that differ
+        for k, c in matched.src.items():
+            out[k] = before[c] if c >= 0 else b""
+    else:
+        middle = [before[c] if c >= 0 else b"" for c in matched.src.values()]
+        out = before[: matched.head] + middle + before[matched.tail + matched.shift :]
+    for k, i in fresh.items():
+        out[k] = i.encode()
+    removed = (before[j] for j in matched.free if before[j])
+    added = (i.encode() for i in fresh.values() if i)
+    return b"\n".join(out), patched_keys(old.keys, removed, added)
+
+
+def _numpy_delta(
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    old: LineMap,
+    data: bytes,
+    header: list[str] | None,
+    body: list[bytes],
+    new_digests: bytes,
+) -> LineDelta | None:
+    """`line_delta` by numpy's sort: for a file whose lines moved too much to join by dict."""
+    import numpy as np
+
+    start = 1 if header is not None else 0
+    new_h = np.frombuffer(new_digests, dtype="<u8").reshape(-1, 2)
+    src = match_lines(new_h, old.hashes)
+    old_ids = _IdIndex(old.ids)
+    used = np.zeros(len(old.hashes), dtype=bool)
+    used[src[src >= 0]] = True
+    gone = {old_ids[i] for i in np.flatnonzero(~used).tolist()}
+    gone.discard("")
+    parsed = _parse_fresh(cfg, hasher, header, start, body, np.flatnonzero(src < 0).tolist())
+    if parsed is None:
+        return None
+    upserts, fresh = parsed
     if not _ids_free(old, upserts, gone):
         return None
     deletes = sorted(gone - upserts.keys())
@@ -177,12 +272,6 @@ def _new_ids(old: LineMap, old_ids: _IdIndex, src: np.ndarray, fresh: dict[int, 
 def _blank(line: bytes, csv_rows: bool) -> bool:
     """A line the full read skips: empty for the csv module, whitespace for JSON Lines."""
     return line in (b"", b"\r") if csv_rows else not line.strip()
-
-
-def _lined(data: bytes) -> bool:
-    """Whether the file's rows are split by ``\\n`` alone, as the line map assumes: a lone
-    ``\\r`` ends a line for the csv module and for ``splitlines``, not for ``split``."""
-    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
 def _parse_line(cfg: DatasetConfig, header: list[str] | None, line: bytes) -> dict | None:

@@ -24,7 +24,7 @@ import orjson
 from datagit.core.changes import Change, classify, compare_trees
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
-from datagit.core.linedelta import LINED, _lined, line_delta
+from datagit.core.linematch import LINED, lined
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import Record, decode_lines
 from datagit.core.table_style import is_int, typed
@@ -106,7 +106,7 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
             stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino)}
             state = TableState("", fingerprint(cfg), started, stats, address(data), token, False)
             return TableRead(None, state, None, encoded, data)
-    raw = data.split(b"\n") if cfg.table_format in LINED and _lined(data) else []
+    raw = data.split(b"\n") if cfg.table_format in LINED and lined(data) else []
     start = 1 if cfg.table_format == "csv" and raw else 0
     ids = [b""] * (len(raw) - start)  # the id on each line after the header
     records = []
@@ -221,7 +221,9 @@ def status_fast(
     if cfg.table_format == "parquet":
         found = _parquet_delta(git, cfg, tables, got)
     else:
-        lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+        from datagit.core.linedelta import line_delta  # only for a changed table
+
+        lm = tables.load_packed(cfg.name, got.state.digest) if got.state.has_lines else None
         delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
         found = (delta.upserts, delta.deletes) if delta is not None else None
     if found is None:
@@ -291,7 +293,9 @@ def stage_fast(
         return base, []
     if cfg.table_format == "parquet":
         return _stage_parquet(git, cfg, tables, got, base, token)
-    lm = tables.load_lines(cfg.name, got.state.digest) if got.state.has_lines else None
+    from datagit.core.linedelta import line_delta  # only for a changed table
+
+    lm = tables.load_packed(cfg.name, got.state.digest) if got.state.has_lines else None
     delta = line_delta(cfg, hasher, lm, got.data) if lm is not None else None
     if delta is None or got.stat is None:
         return None

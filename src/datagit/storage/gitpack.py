@@ -14,8 +14,8 @@ import hashlib
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:  # ISA-L (the optional ``fast`` extra): ~6x zlib's speed at level 1, and smaller output
     from isal.isal_zlib import compress as _deflate
@@ -23,6 +23,9 @@ try:  # ISA-L (the optional ``fast`` extra): ~6x zlib's speed at level 1, and sm
 except ImportError:  # pragma: no cover - exercised where isal is not installed
     from zlib import compress as _deflate
     from zlib import crc32 as _crc32
+
+if TYPE_CHECKING:  # threads start only for a big batch: `status` never loads them
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 Data = bytes | memoryview  # an object's body: a memoryview is a slice of a bigger buffer
 
@@ -108,6 +111,8 @@ class Squeezer:
         if not chunk:
             return
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(_threads(), thread_name_prefix="datagit-pack")
         work = self._pool.submit(_squeeze, chunk)
         self._done.append(([(oid, kind) for oid, kind, _ in chunk], work))

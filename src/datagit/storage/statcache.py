@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,7 +19,9 @@ import xxhash
 from datagit.storage import stattable
 from datagit.storage.stattable import StatTable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # sqlite3 loads when the cache is first opened: `status` may never open it
+    import sqlite3
+
     from datagit.storage import fsmonitor
 
 SINGLE_LOOKUPS = 2_000  # past this many lookups, load the whole table at once
@@ -42,6 +43,8 @@ class StatCache:
         self._single = 0
 
     def _conn(self) -> sqlite3.Connection:
+        import sqlite3
+
         if self._db is None:
             try:
                 self._open()
@@ -53,6 +56,8 @@ class StatCache:
     def _reset(self) -> None:
         """Throw the cache away and start an empty one (it only saves hashing); a
         read-only reader leaves the file alone and carries on with an empty one in memory."""
+        import sqlite3
+
         self.close()
         self._rows = None
         if self.readonly:
@@ -65,6 +70,8 @@ class StatCache:
     def _run(self, op: Callable[[sqlite3.Connection], _T], fallback: _T, retry: bool = False) -> _T:
         """``op`` on the database; a damage sqlite finds only now (a page read later)
         resets the cache: reads then answer ``fallback``, writes run again on the new one."""
+        import sqlite3
+
         try:
             return op(self._conn())
         except sqlite3.DatabaseError:
@@ -72,6 +79,8 @@ class StatCache:
             return op(self._conn()) if retry else fallback
 
     def _open(self) -> None:
+        import sqlite3
+
         if self._db is None and self.readonly:
             try:  # immutable: sqlite takes no lock and writes no -shm/-wal file
                 uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"

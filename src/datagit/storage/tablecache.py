@@ -108,6 +108,26 @@ def pack_line_map(
     return PackedLineMap(digest, header, hashes, b"\n".join(ids), keys)
 
 
+def packed_line_map(lm: LineMap | PackedLineMap) -> PackedLineMap:
+    """``lm`` as bytes (a `PackedLineMap` is returned as it is)."""
+    if isinstance(lm, PackedLineMap):
+        return lm
+    hashes = lm.hashes.astype("<u8", copy=False).tobytes()
+    return PackedLineMap(
+        lm.digest, lm.header, hashes, lm.ids, lm.keys.astype("<u8", copy=False).tobytes()
+    )
+
+
+def unpacked_line_map(lm: LineMap | PackedLineMap) -> LineMap:
+    """``lm`` as numpy arrays (imports numpy; a `LineMap` is returned as it is)."""
+    if isinstance(lm, LineMap):
+        return lm
+    import numpy as np
+
+    hashes = np.frombuffer(lm.hashes, dtype="<u8").reshape(-1, 2)
+    return LineMap(lm.digest, lm.header, hashes, lm.ids, np.frombuffer(lm.keys, dtype="<u8"))
+
+
 def encode_line_map(lm: LineMap | PackedLineMap) -> list[bytes]:
     """The map as the pieces of its file: magic, a JSON head with a checksum, then arrays."""
     if isinstance(lm, PackedLineMap):
@@ -205,6 +225,24 @@ class TableCache:
             return None
         got = decode_line_map(data)
         return got if got is not None and got.digest == digest else None
+
+    def load_packed(self, dataset: str, digest: str) -> PackedLineMap | None:
+        """`load_lines` without numpy: the map's arrays as their bytes."""
+        try:
+            got = _check(self._paths(dataset)[1].read_bytes())
+        except OSError:
+            return None
+        if got is None or got.digest != digest:
+            return None
+        at, end = 16 * got.lines, 16 * got.lines + 8 * got.keys
+        body = got.body
+        return PackedLineMap(
+            got.digest,
+            got.header,
+            body[:at].tobytes(),
+            body[end:].tobytes(),
+            body[at:end].tobytes(),
+        )
 
     def load_ids(self, dataset: str, digest: str) -> tuple[bytes, list[bytes], bytes] | None:
         """(header, the id on each line, the id keys' bytes) of the line map saved for the

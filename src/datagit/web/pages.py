@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from datagit.api import attribution, browse, harness, history, render, results
+from datagit.api import browse, harness, history, render, results, value_credit
 from datagit.errors import InvalidInputError
 from datagit.web.api_routes import int_param
 from datagit.web.app import check_rev
@@ -155,7 +155,7 @@ def routes(viewer: Viewer) -> list[Route]:
     async def contributors_page(request: Request) -> Response:
         rev = check_rev(request.query_params.get("rev") or "HEAD")
         ledger = render.credit_json(history.credit(viewer.repo, rev))
-        value = attribution.last_credit_value(viewer.repo, viewer.repo.resolve(rev))
+        value = value_credit.last_credit_value(viewer.repo, viewer.repo.resolve(rev))
         if value is not None:  # `credit --value` ran for this commit: its value beside the counts
             for key in ("authors", "annotators"):
                 worth = {r["name"]: r for r in value[key]}
