@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from datagit import process
 from datagit.cli._summaries import SUMMARIES
 from datagit.errors import DatagitError
 
@@ -177,6 +178,7 @@ cli.commands = LazyCommands()
 
 
 def main() -> None:
+    process.own()  # the command owns its process: process-wide tuning is ours to make
     try:
         cli(prog_name="datagit")
     except BrokenPipeError:

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from datagit import process
 from datagit.core.config import DatasetConfig
 from datagit.errors import InvalidInputError
 
@@ -56,17 +57,27 @@ def _keep_freed_memory() -> None:
         pass
 
 
-def _prepare() -> None:
+def _prepare() -> list[str]:
     """Settings read when pyarrow and numpy load: this module loads (lazily) for a
-    Parquet table, before either."""
+    Parquet table, before either. Only in a process datagit owns (the CLI): in a
+    library user's process they would slow the user's own numpy. Returns the BLAS
+    variable if it set it, which `_pyarrow` takes back once numpy has loaded (OpenBLAS
+    reads it when its library loads), so that the processes a command starts (a
+    bisect's script) do not inherit it; mimalloc's may be read later, and only changes
+    how soon freed pages go back, so it stays."""
+    if not process.owned():
+        return []
     if "pyarrow" not in sys.modules:
         os.environ.setdefault(*_MIMALLOC_ENV)
-    if "numpy" not in sys.modules:
-        os.environ.setdefault(*_BLAS_ENV)
+    set_here = []
+    if "numpy" not in sys.modules and _BLAS_ENV[0] not in os.environ:
+        os.environ[_BLAS_ENV[0]] = _BLAS_ENV[1]
+        set_here.append(_BLAS_ENV[0])
     _keep_freed_memory()
+    return set_here
 
 
-_prepare()
+_set_here = _prepare()
 
 
 def _pyarrow() -> Any:
@@ -79,6 +90,8 @@ def _pyarrow() -> Any:
             "Parquet tables need pyarrow, which is not installed",
             hint="install it with `pip install 'datagit[parquet]'`",
         ) from None
+    while _set_here:  # pyarrow has loaded numpy, and with it OpenBLAS: no longer needed
+        os.environ.pop(_set_here.pop(), None)
     return pyarrow
 
 
