@@ -225,6 +225,21 @@ def test_a_first_commit_saves_no_map_but_a_copy_of_the_file(twins: Repo) -> None
     assert twins.tables.load_copy("pq", "0" * 32) is None  # a copy of another file
 
 
+def test_a_file_past_the_copy_limit_keeps_no_copy(
+    tmp_repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big file is not doubled on disk: its next change makes the map from the tree."""
+    monkeypatch.setattr(tablesnap, "COPY_LIMIT", 100)
+    write(tmp_repo, digits_rows())
+    tmp_repo.add_dataset(
+        DatasetConfig(name="pq", layout="table", path="digits.parquet", annotator="rater")
+    )
+    tmp_repo.commit("big", all=True)
+    assert not copy_path(tmp_repo).exists() and not map_path(tmp_repo).exists()
+    assert tmp_repo.tables.load("pq") is not None  # the state is kept: status stays cheap
+    assert tmp_repo.status().clean
+
+
 def test_the_map_made_from_the_tree_is_the_decoders(twins: Repo) -> None:
     tree = twins.datasets_at("HEAD")["pq"]
     lm = parquetdelta.committed_map(twins.git, tree, "some-digest")

@@ -126,12 +126,17 @@ def read_full(cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots) -> Table
     return TableRead(records, state, lines)
 
 
+# The copy doubles the file on disk until its first change; past this size the later
+# change makes its map from the committed tree instead (slower, once) than keep it.
+COPY_LIMIT = 256 << 20
+
+
 def save_read(tables: TableCache, cfg: DatasetConfig, read: TableRead, tree: str) -> None:
     """Record that the table, as `read_full` found it, is dataset tree ``tree``."""
     if read.state is None or read.lines is None:
         tables.drop(cfg.name)  # no map saved before can describe this file any more
     if read.state is not None:
-        if read.data is not None:
+        if read.data is not None and len(read.data) <= COPY_LIMIT:
             tables.save_copy(cfg.name, read.data)
         tables.save(cfg.name, read.state._replace(tree=tree), read.lines)
 
