@@ -25,7 +25,7 @@ from pathlib import Path
 
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.progress import Reporter
-from datagit.storage import parallel
+from datagit.storage import loosetrust, parallel
 from datagit.storage.content import ContentStore
 
 MODES = ("copy", "hardlink", "reflink", "auto")
@@ -107,9 +107,11 @@ def hardlink_many(
 
     The objects are loose and verified already (`loosetrust.verify_many`), so this is
     `cp -al`'s loop: folders made once each, then one ``link()`` per file, each path
-    made as it is linked (not 100,000 of them first); anything unusual (a file in the
-    way, another filesystem, too many links) takes `placer`'s careful path. A failed
-    helper's half is linked again here (linking is idempotent).
+    made as it is linked (not 100,000 of them first), by short names between folders
+    held open (`loosetrust.loose_folders`); anything unusual (a file in the way,
+    another filesystem, too many links, a loose folder made since) takes `placer`'s
+    careful path, by full names. A failed helper's half is linked again here
+    (linking is idempotent).
     """
     units: list[tuple[str, list[str], list[str]]] = []  # (folder + "/", names, addresses)
     for folder in sorted(groups):
@@ -125,25 +127,31 @@ def hardlink_many(
             at = j
             break
         done += len(unit[1])
-    loose = f"{store.loose}/"
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
     start = report.done
 
     def run(part: Sequence[tuple[str, list[str], list[str]]], in_child: bool) -> list[int]:
-        link = os.link
+        link, folder = os.link, sources.get
         for inner, names, keys in part:
-            for name, key in zip(names, keys, strict=True):
-                try:
-                    link(f"{loose}{key[:2]}/{key[2:]}", inner + name)
-                except OSError:
-                    careful(key, inner + name)
+            # By short names, from the object's open loose folder into the workspace
+            # folder held open: no path walked from the root per file.
+            into = os.open(inner, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for name, key in zip(names, keys, strict=True):
+                    try:
+                        link(key[2:], name, src_dir_fd=folder(key[:2], -1), dst_dir_fd=into)
+                    except OSError:
+                        careful(key, inner + name)
+            finally:
+                os.close(into)
             if not in_child:
                 report.advance(len(names))
         return []
 
     alone = total < parallel.parallel_min() or at in (0, len(units))
-    parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
+    with loosetrust.loose_folders(store) as sources:
+        parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
     report.advance(max(0, total - (report.done - start)))  # the helper's half
 
 
