@@ -304,7 +304,12 @@ def apply(
     root = str(workdir) + os.sep
     if link == "hardlink" and verified is not None and groups is not None:
         # on_written is not told of these: their stats are the caller's already (verified)
-        links.hardlink_many(store, groups, root, report)
+        linked = verified if isinstance(verified, loosetrust.LinkedStats) else None
+        made = links.hardlink_many(
+            store, groups, root, report, linked.packed if linked is not None else None
+        )
+        if linked is not None:  # each folder's stats, packed as its links were made
+            linked.folders.update(made)
     else:
         _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():

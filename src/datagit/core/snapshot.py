@@ -241,7 +241,10 @@ def _add_written(
         if not (folder + "/").startswith(prefix):
             continue
         if by_key is not None and not stats.has_folder(folder) and len(set(names)) == len(names):
-            stats.packed[folder] = stattable.packed_from("\0".join(names), by_key.packed(keys))
+            raw = by_key.folders.get(folder)  # packed as the links were made, if they were
+            if raw is None or len(raw) != 24 * len(keys):
+                raw = by_key.packed(keys)
+            stats.packed[folder] = stattable.packed_from("\0".join(names), raw)
             continue
         inner = folder + "/"
         for name, key in zip(names, keys, strict=True):

@@ -416,6 +416,7 @@ class LinkedStats(Mapping[str, Stat]):
         self.trust = trust
         self.done = array("q") if done is None else done  # rows of the objects verified
         self._blob: bytes | None = None
+        self.folders: dict[str, bytes] = {}  # folder → `packed` of its links, once made
 
     def raise_bound(self, until_ns: int) -> None:
         """`LooseTrust.raise_bound` for every object `verify_many` checked (what a
