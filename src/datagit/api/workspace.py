@@ -302,9 +302,7 @@ def materialize(
             and name in clean_ds
             and name in target_ds
         ):
-            co.plan_folder_trees(
-                plan, repo.git, cfg_now, clean_ds[name], target_ds[name], listings
-            )
+            co.plan_folder_trees(plan, repo.git, cfg_now, clean_ds[name], target_ds[name], listings)
             followed[name] = clean_ds[name]
             continue
         now = _workspace_records(repo, name, cfg_now is not None, force, fallback)

@@ -18,10 +18,10 @@ import xxhash
 from datagit.core.changes import changed_chunks
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata
+from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
-from datagit.core.manifest import DatasetTree
 from datagit.core.trust import folder_paths_of_lines, listing_ok, record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
@@ -29,7 +29,6 @@ from datagit.storage import links, listingcache, loosetrust
 from datagit.storage.content import ContentStore
 from datagit.storage.git import GitStore
 from datagit.storage.listingcache import ListingCache
-
 
 Stat = tuple[int, int, int]  # size, mtime_ns, inode
 Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address)

@@ -43,7 +43,8 @@ class ListingCache:
         except OSError:
             return None
         head = len(_MAGIC) + 8
-        if not raw.startswith(_MAGIC) or xxhash.xxh3_64_digest(raw[head:]) != raw[len(_MAGIC) : head]:
+        digest = raw[len(_MAGIC) : head]
+        if not raw.startswith(_MAGIC) or xxhash.xxh3_64_digest(raw[head:]) != digest:
             return None
         try:
             got = marshal.loads(raw[head:])
