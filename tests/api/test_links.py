@@ -153,3 +153,30 @@ def test_status_after_a_linked_checkout_hashes_nothing(two_commits: Repo) -> Non
     hasher.known = snapshot_rows(cold.git, cfg, cold.snapshots)
     assert len(scan(cfg, hasher)) == 300
     assert hasher.hashed == 0 and cold.status().clean
+
+
+@pytest.mark.parametrize("link", ["hardlink", "copy"])
+def test_a_dataset_checked_out_again_from_nothing_comes_from_its_kept_listing(
+    two_commits: Repo, link: str
+) -> None:
+    """The second checkout of a tree from nothing reads the listing the first kept
+    (`cache/listing-train.marshal`), not the shards: the same files, inodes and a clean
+    status; a damaged listing is ignored and the checkout is just as right."""
+    repo = two_commits
+    repo.git.config_set("core.link", link)
+    workspace.checkout(repo, "HEAD~1")
+    want = {p.relative_to(repo.workdir): p.read_bytes() for p in _pngs(repo)}
+    kept = repo.dotdir / "cache" / "listing-train.marshal"
+    assert kept.exists() and len(want) == 300
+    for damage in (False, True):
+        workspace.checkout(repo, "main")
+        assert not _pngs(repo)
+        if damage:
+            kept.write_bytes(kept.read_bytes()[:-5])
+        workspace.checkout(repo, "HEAD~1")
+        assert {p.relative_to(repo.workdir): p.read_bytes() for p in _pngs(repo)} == want
+        if link == "hardlink":
+            rec = next(iter(repo.records("train")))
+            work = repo.workdir / "train" / str(rec.label) / rec.id
+            assert os.stat(work).st_ino == os.stat(repo.store.loose_name(rec.content)).st_ino
+        assert repo.status().clean and maintenance.fsck(repo).ok

@@ -14,6 +14,7 @@ from datagit.core.records import Record
 from datagit.errors import InvalidInputError
 from datagit.storage.content import address
 from datagit.storage.git import GitStore
+from datagit.storage.listingcache import ListingCache
 
 CFG = DatasetConfig(name="train", layout="imagefolder", path="train")
 
@@ -103,3 +104,55 @@ def test_lines_read_by_pattern_agree_with_decoded_rows() -> None:
         )
     with pytest.raises(ValueError):  # not UTF-8: refused as JSON refuses it
         folder_paths_of_lines(CFG, [b'{"id":"\xff.png","label":"cat"}\n'])
+
+
+def _plan(git: GitStore, old: str, new: str, listings: ListingCache | None) -> co.Plan:
+    plan = co.Plan()
+    co.plan_folder_trees(plan, git, CFG, old, new, listings)
+    return plan
+
+
+def test_a_checkout_from_nothing_keeps_the_listing_and_plans_the_same_from_it(
+    git: GitStore, tmp_path: Path
+) -> None:
+    """From an empty tree the writes are held by folder and the tree's listing is kept;
+    the next plan of that tree reads the listing, not the shards, and says the same."""
+    empty, tb = write_dataset(git, []), write_dataset(git, _recs(300, start=0))
+    listings = ListingCache(tmp_path / "cache")
+    slow = _plan(git, empty, tb, None).write
+    first = _plan(git, empty, tb, listings)
+    assert first.folders and first.size == 300 and first.addresses() == set(slow.values())
+    assert first.write == slow and not first.folders  # folded into paths when asked
+    assert listings.load("train", tb, "train") is not None
+    again = _plan(git, empty, tb, listings)
+    assert co.write_groups(again) == co.by_folder(slow)
+    other = write_dataset(git, _recs(10))  # another tree: its own listing, parsed
+    assert _plan(git, empty, other, listings).write == _plan(git, empty, other, None).write
+    assert listings.load("train", tb, "train") is None  # one tree kept per dataset
+
+
+def test_a_kept_listing_is_checked_as_it_is_read(git: GitStore, tmp_path: Path) -> None:
+    """A listing whose bytes are damaged, or that names a path the shards would not
+    allow (written by hand, checksum and all), is ignored: the plan comes from the shards."""
+    empty, tb = write_dataset(git, []), write_dataset(git, _recs(50))
+    listings = ListingCache(tmp_path / "cache")
+    want = _plan(git, empty, tb, None).write
+    for groups in (
+        {"train/../../etc": (["passwd"], [address(b"x")])},
+        {"train/0": (["../x"], [address(b"x")])},
+        {"train/.git": (["config"], [address(b"x")])},
+        {"elsewhere": (["a.png"], [address(b"x")])},
+        {"train/0": (["a.png"], ["not an address, but 32 chars!!!!"])},
+    ):
+        listings.save("train", tb, "train", groups)
+        assert _plan(git, empty, tb, listings).write == want
+    listings.save("train", tb, "train", {"train/0": (["a.png"], [address(b"x")])})
+    path = tmp_path / "cache" / "listing-train.marshal"
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 1
+    path.write_bytes(bytes(raw))
+    assert listings.load("train", tb, "train") is None
+    assert _plan(git, empty, tb, listings).write == want
+    path.write_bytes(b"DGLS0\0\0\n" + bytes(raw[8:]))  # another format: ignored
+    assert listings.load("train", tb, "train") is None
+    assert listings.load("train", tb, "elsewhere") is None  # the dataset moved

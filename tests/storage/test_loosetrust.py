@@ -242,7 +242,10 @@ def test_links_by_folder_handle_take_the_careful_path_for_what_is_in_the_way(
     (root / "a").mkdir(parents=True)
     (root / "a" / "0.png").write_bytes(b"stale")  # in the way: replaced by the link
     groups = {"a": ([f"{i}.png" for i in range(200)], keys[:200]), "b": (["x.png"], keys[:1])}
-    links.hardlink_many(store, groups, f"{root}/", Reporter(None, "checkout"))
+    made = links.hardlink_many(
+        store, groups, f"{root}/", Reporter(None, "checkout"), lambda ks: "".join(ks).encode()
+    )  # each folder's keys packed by whichever core linked it, back in file order
+    assert made == {"a": "".join(keys[:200]).encode(), "b": keys[0].encode()}
     for i in range(200):
         got = os.stat(root / "a" / f"{i}.png")
         assert got.st_ino == os.stat(store.loose_name(keys[i])).st_ino

@@ -23,6 +23,7 @@ from datagit.errors import ConflictError, DatagitError, InvalidInputError, Locke
 from datagit.progress import Progress
 from datagit.storage import links
 from datagit.storage.git import CommitInfo
+from datagit.storage.listingcache import ListingCache
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo, Status
@@ -237,6 +238,7 @@ def materialize(
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
     patched: dict[str, tuple[str, tablesnap.PackedLineMap]] = {}  # table → (tree, its new line map)
     token = repo.snapshots.token_now() if clean_ds else None
+    listings = ListingCache(repo.dotdir / "cache")
     started = time.time_ns()
     for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
         cfg_now = now_cfg.datasets.get(name)
@@ -272,7 +274,7 @@ def materialize(
             and name in clean_ds
             and name in target_ds
         ):
-            co.plan_folder_trees(plan, repo.git, cfg_now, clean_ds[name], target_ds[name])
+            co.plan_folder_trees(plan, repo.git, cfg_now, clean_ds[name], target_ds[name], listings)
             followed[name] = clean_ds[name]
             continue
         now = _workspace_records(repo, name, cfg_now is not None, force, fallback)
@@ -306,7 +308,7 @@ def materialize(
         if not path.startswith(prefixes):  # a move under a followed dataset: the snapshot's
             repo.statcache.record_stat(path, st, key)
 
-    groups = co.by_folder(plan.write) if verified is not None else None
+    groups = co.write_groups(plan)
     co.apply(
         plan,
         repo.workdir,
@@ -318,9 +320,10 @@ def materialize(
         groups=groups,
     )
     if verified is not None:  # links: stats known, and our own edits moved their ctimes
-        for rel, key in plan.write.items():
-            if not rel.startswith(prefixes):
-                repo.statcache.record_stat(rel, verified[key], key)
+        for folder, (names, keys) in groups.items():
+            if not (folder + "/").startswith(prefixes):
+                for name, key in zip(names, keys, strict=True):
+                    repo.statcache.record_stat(f"{folder}/{name}", verified[key], key)
         verified.raise_bound(repo.store.trust.ctime_now())  # all it wrote, and plan.touched()
         repo.store.trust.save()
     hasher = Hasher(repo.workdir, repo.statcache)
@@ -339,11 +342,10 @@ def materialize(
             followed[name],
             target_ds[name],
             plan.move,
-            plan.write,
+            groups,
             plan.delete,
             str(repo.workdir),
             verified if link == "hardlink" else None,
-            groups,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:

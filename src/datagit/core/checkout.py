@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
@@ -19,26 +18,72 @@ import xxhash
 from datagit.core.changes import changed_chunks
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import in_metadata
+from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.core.table_style import render_like
 from datagit.core.tables import render_table
-from datagit.core.trust import folder_paths_of_lines, record_path
+from datagit.core.trust import folder_paths_of_lines, listing_ok, record_path
 from datagit.errors import InvalidInputError
 from datagit.progress import Progress, Reporter
-from datagit.storage import links, loosetrust
+from datagit.storage import links, listingcache, loosetrust
 from datagit.storage.content import ContentStore
 from datagit.storage.git import GitStore
+from datagit.storage.listingcache import ListingCache
+
+Stat = tuple[int, int, int]  # size, mtime_ns, inode
+Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address)
+Groups = dict[str, tuple[list[str], list[str]]]  # folder → (file names, their addresses)
 
 
-@dataclass
 class Plan:
-    """Workspace edits: paths to write (path → content address), move, delete."""
+    """Workspace edits: paths to write (path → content address), move, delete.
 
-    write: dict[str, str] = field(default_factory=dict)
-    move: dict[str, tuple[str, str]] = field(default_factory=dict)  # old → (new, address)
-    delete: set[str] = field(default_factory=set)
-    tables: dict[str, bytes] = field(default_factory=dict)  # table file → bytes
-    gone: dict[str, str] = field(default_factory=dict)  # deleted path → address it held
+    Writes of a dataset checked out from nothing may be held by folder instead
+    (`folders`, as `by_folder` groups them: what the links and the snapshot want),
+    so 100,000 paths are not made only to be split again; `write` folds them into
+    the path map the first time anyone asks for it.
+    """
+
+    def __init__(
+        self,
+        write: dict[str, str] | None = None,
+        move: dict[str, tuple[str, str]] | None = None,  # old → (new, address)
+        delete: set[str] | None = None,
+        tables: dict[str, bytes] | None = None,  # table file → bytes
+        gone: dict[str, str] | None = None,  # deleted path → address it held
+    ) -> None:
+        self._write: dict[str, str] = dict(write or {})
+        self.folders: Groups = {}  # writes not yet in `_write`, by folder
+        self.move = move if move is not None else {}
+        self.delete = delete if delete is not None else set()
+        self.tables = tables if tables is not None else {}
+        self.gone = gone if gone is not None else {}
+
+    @property
+    def write(self) -> dict[str, str]:
+        """Every write, path → address."""
+        if self.folders:
+            for folder, (names, keys) in self.folders.items():
+                inner = f"{folder}/" if folder else ""
+                self._write.update(zip([inner + n for n in names], keys, strict=True))
+            self.folders = {}
+        return self._write
+
+    def add_folders(self, groups: Groups) -> None:
+        """Add writes held by folder (folder → (names, addresses)), not made into paths."""
+        for folder, (names, keys) in groups.items():
+            have = self.folders.get(folder)
+            if have is None:
+                self.folders[folder] = (names, keys)
+            else:  # two datasets' writes meet in one folder: rare, so copied
+                self.folders[folder] = (have[0] + names, have[1] + keys)
+
+    def addresses(self) -> set[str]:
+        """The content addresses the plan writes, each once."""
+        out = set(self._write.values())
+        for _, keys in self.folders.values():
+            out.update(keys)
+        return out
 
     def touched(self) -> set[str]:
         """Addresses whose workspace links the plan renames or unlinks (not writes)."""
@@ -46,7 +91,8 @@ class Plan:
 
     @property
     def size(self) -> int:
-        return len(self.write) + len(self.move) + len(self.delete) + len(self.tables)
+        held = sum(len(names) for names, _ in self.folders.values())
+        return len(self._write) + held + len(self.move) + len(self.delete) + len(self.tables)
 
 
 def target_path(cfg: DatasetConfig, rec: Record) -> str | None:
@@ -112,9 +158,12 @@ def plan_dataset(
             plan.tables[cfg_target.path] = rendered
 
 
-Stat = tuple[int, int, int]  # size, mtime_ns, inode
-Written = Callable[[str, Stat, str], None]  # (workspace path, its stat, address)
-Groups = dict[str, tuple[list[str], list[str]]]  # folder → (file names, their addresses)
+def write_groups(plan: Plan) -> Groups:
+    """`by_folder` of every write of ``plan``: the plan's own folders when it holds its
+    writes that way (no copy), else grouped from the path map."""
+    if not plan._write:
+        return plan.folders
+    return by_folder(plan.write)
 
 
 def by_folder(writes: Mapping[str, str]) -> Groups:
@@ -161,13 +210,45 @@ def plan_paths(plan: Plan, have: Mapping[str, str], want: Mapping[str, str]) -> 
             plan.gone[p] = key
 
 
-def plan_folder_trees(plan: Plan, git: GitStore, cfg: DatasetConfig, old: str, new: str) -> None:
+def plan_folder_trees(
+    plan: Plan,
+    git: GitStore,
+    cfg: DatasetConfig,
+    old: str,
+    new: str,
+    listings: ListingCache | None = None,
+) -> None:
     """`plan_dataset` for an image folder going from tree ``old`` to ``new`` under one
     config, from the shard lines that differ: only the changed rows are read, by a
     pattern, into checked paths and addresses, never into records (a 100,000-file
-    checkout plans in a fraction of the time)."""
+    checkout plans in a fraction of the time).
+
+    From nothing (``old`` holds no record), the writes are the whole of ``new``,
+    held by folder (`Plan.add_folders`) and taken from ``listings`` when it kept
+    ``new``'s listing (checked again as it is read: `trust.listing_ok`), else kept
+    there for the next time.
+    """
+    if listings is not None and new and not _holds_records(git, old):
+        plan.add_folders(_listing(git, cfg, new, listings))
+        return
     gone, came = changed_chunks(git, old, new)
     plan_paths(plan, folder_paths_of_lines(cfg, gone), folder_paths_of_lines(cfg, came))
+
+
+def _holds_records(git: GitStore, tree: str | None) -> bool:
+    return bool(tree) and DatasetTree(git, tree).count > 0  # type: ignore[arg-type]
+
+
+def _listing(git: GitStore, cfg: DatasetConfig, tree: str, listings: ListingCache) -> Groups:
+    raw = listings.load(cfg.name, tree, cfg.path)
+    if raw is not None and listing_ok(cfg, raw):
+        return listingcache.unpack(raw)
+    _, came = changed_chunks(git, None, tree)
+    groups = by_folder(folder_paths_of_lines(cfg, came))
+    kept = [(f, "\0".join(names), "".join(keys)) for f, (names, keys) in groups.items()]
+    if listing_ok(cfg, kept):  # plain names only: anything else is parsed each time
+        listings.save(cfg.name, tree, cfg.path, groups)
+    return groups
 
 
 def verify(plan: Plan, store: ContentStore, link: str = "copy") -> loosetrust.LinkedStats | None:
@@ -178,7 +259,7 @@ def verify(plan: Plan, store: ContentStore, link: str = "copy") -> loosetrust.Li
     stats come back (address → (size, mtime_ns, inode)), since a hard link's
     stat is its object's.
     """
-    keys = list(set(plan.write.values()))  # each object once; any order will do
+    keys = list(plan.addresses())  # each object once; any order will do
     store.prefetch(keys)  # a partial clone fetches what it lacks in one batch, not one by one
     if link == "hardlink":
         return loosetrust.verify_many(store, keys, plan.touched())
@@ -206,7 +287,7 @@ def apply(
     ``groups`` is `by_folder` of the plan's writes, when the caller has it.
     """
     if link == "hardlink" and verified is not None and groups is None:
-        groups = by_folder(plan.write)
+        groups = write_groups(plan)
     check_inside(plan, workdir, groups)
     report = Reporter(progress, "checkout", plan.size, "files")
     emptied: set[str] = set()
@@ -222,7 +303,12 @@ def apply(
     root = str(workdir) + os.sep
     if link == "hardlink" and verified is not None and groups is not None:
         # on_written is not told of these: their stats are the caller's already (verified)
-        links.hardlink_many(store, groups, root, report)
+        linked = verified if isinstance(verified, loosetrust.LinkedStats) else None
+        made = links.hardlink_many(
+            store, groups, root, report, linked.packed if linked is not None else None
+        )
+        if linked is not None:  # each folder's stats, packed as its links were made
+            linked.folders.update(made)
     else:
         _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
     for path, data in plan.tables.items():

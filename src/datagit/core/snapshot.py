@@ -13,7 +13,7 @@ import time
 from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
-from datagit.core.checkout import Groups, by_folder
+from datagit.core.checkout import Groups
 from datagit.core.config import DatasetConfig
 from datagit.core.folderscan import scan_changes
 from datagit.core.layouts import (
@@ -194,18 +194,17 @@ def follow_plan(
     old_tree: str,
     new_tree: str,
     moves: dict[str, tuple[str, str]],
-    writes: dict[str, str],
+    groups: Groups,
     deletes: set[str],
     workdir: str,
     by_key: LinkedStats | None = None,
-    groups: Groups | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
     written files are stat'ed, unless ``by_key`` holds the (size, mtime_ns, inode)
     of each written address (a hard link's stat is its object's, known before the
-    link is made); ``groups`` is `by_folder` of ``writes``, when the caller has it.
+    link is made); ``groups`` holds the writes by folder (`checkout.write_groups`).
     Returns False (and drops the snapshot) when the snapshot did not describe
     ``old_tree``.
     """
@@ -223,7 +222,7 @@ def follow_plan(
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)
-    _add_written(stats, prefix, groups or by_folder(writes), workdir + os.sep, by_key)
+    _add_written(stats, prefix, groups, workdir + os.sep, by_key)
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
 
@@ -242,7 +241,10 @@ def _add_written(
         if not (folder + "/").startswith(prefix):
             continue
         if by_key is not None and not stats.has_folder(folder) and len(set(names)) == len(names):
-            stats.packed[folder] = stattable.packed_from("\0".join(names), by_key.packed(keys))
+            raw = by_key.folders.get(folder)  # packed as the links were made, if they were
+            if raw is None or len(raw) != 24 * len(keys):
+                raw = by_key.packed(keys)
+            stats.packed[folder] = stattable.packed_from("\0".join(names), raw)
             continue
         inner = folder + "/"
         for name, key in zip(names, keys, strict=True):

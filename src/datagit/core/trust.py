@@ -20,6 +20,7 @@ import orjson
 from datagit.core.config import _NAME, Config, DatasetConfig
 from datagit.core.manifest import DatasetTree, read_root
 from datagit.core.paths import (
+    _C,
     _PLAIN,
     PLAIN_PATTERN,
     check_folder_id,
@@ -146,6 +147,24 @@ def folder_paths_of_lines(cfg: DatasetConfig, chunks: Iterable[bytes]) -> dict[s
     if rest:
         out.update(folder_paths(cfg, _json_rows(rest)))
     return out
+
+
+_NAMES = re.compile(rf"[{_C}][{_C}.]*(?:\0[{_C}][{_C}.]*)*")
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+def listing_ok(cfg: DatasetConfig, raw: Iterable[tuple[str, str, str]]) -> bool:
+    """Whether a kept listing (folder, names joined by NUL, addresses back to back) names
+    only paths `folder_paths` would allow, by the narrow rule of plain names: each folder
+    plain and inside the dataset's, each name a plain file name, each address hex (its
+    length is the store's check). One regex pass per folder; anything else is re-parsed."""
+    root = cfg.path + "/"
+    for folder, names, keys in raw:
+        if not (folder == cfg.path or folder.startswith(root)) or not _PLAIN.fullmatch(folder):
+            return False
+        if not _NAMES.fullmatch(names) or not _HEX.fullmatch(keys):
+            return False
+    return True
 
 
 def _json_rows(lines: list[bytes]) -> list[dict]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.progress import Reporter
-from datagit.storage import parallel
+from datagit.storage import loosetrust, parallel
 from datagit.storage.content import ContentStore
 
 MODES = ("copy", "hardlink", "reflink", "auto")
@@ -99,7 +99,8 @@ def hardlink_many(
     groups: Mapping[str, tuple[list[str], list[str]]],
     root: str,
     report: Reporter,
-) -> None:
+    packed: Callable[[Sequence[str]], bytes] | None = None,
+) -> dict[str, bytes]:
     """Hard-link each file of each folder (under ``root``, which ends with a separator;
     ``groups``: folder → (names, addresses)) to its address's loose object, on both
     cores past `parallel_min` files, each core taking whole folders where it can (two
@@ -107,44 +108,65 @@ def hardlink_many(
 
     The objects are loose and verified already (`loosetrust.verify_many`), so this is
     `cp -al`'s loop: folders made once each, then one ``link()`` per file, each path
-    made as it is linked (not 100,000 of them first); anything unusual (a file in the
-    way, another filesystem, too many links) takes `placer`'s careful path. A failed
-    helper's half is linked again here (linking is idempotent).
+    made as it is linked (not 100,000 of them first), by short names between folders
+    held open (`loosetrust.loose_folders`); anything unusual (a file in the way,
+    another filesystem, too many links, a loose folder made since) takes `placer`'s
+    careful path, by full names. A failed helper's half is linked again here
+    (linking is idempotent).
+
+    With ``packed`` (`LinkedStats.packed`: addresses → their stats as a snapshot
+    packs them), each core also packs the stats of the folders it linked, and
+    they come back as folder → bytes: that work is then spread too.
     """
-    units: list[tuple[str, list[str], list[str]]] = []  # (folder + "/", names, addresses)
+    units: list[tuple[str, str, list[str], list[str]]] = []  # (folder, its path + "/", …)
     for folder in sorted(groups):
         os.makedirs(root + folder, exist_ok=True)
         names, keys = groups[folder]
         inner = f"{root}{folder}/" if folder else root
         for i in range(0, len(names), _UNIT):
-            units.append((inner, names[i : i + _UNIT], keys[i : i + _UNIT]))
-    total = sum(len(u[1]) for u in units)
+            units.append((folder, inner, names[i : i + _UNIT], keys[i : i + _UNIT]))
+    total = sum(len(u[2]) for u in units)
     at, done = len(units), 0
     for j, unit in enumerate(units):  # the child takes the units past half the files
         if done * 2 >= total:
             at = j
             break
-        done += len(unit[1])
-    loose = f"{store.loose}/"
+        done += len(unit[2])
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
     start = report.done
 
-    def run(part: Sequence[tuple[str, list[str], list[str]]], in_child: bool) -> list[int]:
-        link = os.link
-        for inner, names, keys in part:
-            for name, key in zip(names, keys, strict=True):
-                try:
-                    link(f"{loose}{key[:2]}/{key[2:]}", inner + name)
-                except OSError:
-                    careful(key, inner + name)
+    def run(
+        part: Sequence[tuple[str, str, list[str], list[str]]], in_child: bool
+    ) -> list[tuple[str, bytes]]:
+        link, folder = os.link, sources.get
+        stats: list[tuple[str, bytes]] = []
+        for name_of_folder, inner, names, keys in part:
+            # By short names, from the object's open loose folder into the workspace
+            # folder held open: no path walked from the root per file.
+            into = os.open(inner, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for name, key in zip(names, keys, strict=True):
+                    try:
+                        link(key[2:], name, src_dir_fd=folder(key[:2], -1), dst_dir_fd=into)
+                    except OSError:
+                        careful(key, inner + name)
+            finally:
+                os.close(into)
+            if packed is not None:
+                stats.append((name_of_folder, packed(keys)))
             if not in_child:
                 report.advance(len(names))
-        return []
+        return stats
 
     alone = total < parallel.parallel_min() or at in (0, len(units))
-    parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
+    with loosetrust.loose_folders(store) as sources:
+        got, _ = parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
     report.advance(max(0, total - (report.done - start)))  # the helper's half
+    by_folder: dict[str, list[bytes]] = {}
+    for name_of_folder, raw in got:  # in unit order: a folder's pieces in file order
+        by_folder.setdefault(name_of_folder, []).append(raw)
+    return {f: b"".join(parts) for f, parts in by_folder.items()}
 
 
 def can_reflink(folder: Path) -> bool:
