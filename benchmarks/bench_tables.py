@@ -66,7 +66,12 @@ _MEASURE = (
 
 
 def measure(args: list[str], cwd: Path) -> tuple[float, float]:
-    """(seconds, peak MiB) of one command; raises if it fails."""
+    """(seconds, peak MiB) of one command; raises if it fails.
+
+    Dirty pages are written back first (untimed): a command that fsyncs a file the
+    set-up wrote (a copied-back `.datagit`'s pack) would otherwise pay for the
+    set-up's writes, and a command that does not (git) would not."""
+    os.sync()
     out = subprocess.run(
         [sys.executable, "-c", _MEASURE, *args], cwd=cwd, env=ENV, capture_output=True, text=True
     )
