@@ -18,12 +18,13 @@ from typing import Any
 import orjson
 from xxhash import xxh3_64_intdigest
 
+from datagit.core.config import DatasetConfig
 from datagit.core.linedelta import _IdIndex, match_lines
 from datagit.core.manifest import DatasetTree, apply_changes
-from datagit.core.config import DatasetConfig
 from datagit.core.parquet import _open, _pyarrow
 from datagit.core.parquetlines import EncodedRows, _joined, _lit, line_digests
 from datagit.core.records import Record, decode_lines
+from datagit.errors import InvalidInputError
 from datagit.storage.git import GitStore
 from datagit.storage.tablecache import LineMap
 
@@ -103,11 +104,11 @@ def in_place(
     pc = pa.compute
     new = encoded.columns()
     try:
-        old = _open(cfg, copy).read(columns=encoded.names)
-    except Exception:  # noqa: BLE001  (the copy is a cache: any failure, the map decides)
-        return None
+        old = _open(cfg, copy).read()
+    except (InvalidInputError, pa.ArrowException, OSError):
+        return None  # the copy is a cache: unreadable, the map decides
     if old.num_rows != new.num_rows or old.schema.names != encoded.names:
-        return None
+        return None  # another column order writes other lines: the map decides
     same: Any = None
     for name in encoded.names:
         a = new.column(name)
@@ -121,9 +122,7 @@ def in_place(
         eq = _bits_equal(a, b) if pa.types.is_floating(a.type) else _values_equal(pc, a, b)
         same = eq if same is None else same & eq
     changed = (
-        np.zeros(0, dtype=np.int64)
-        if same is None
-        else np.flatnonzero(~same).astype(np.int64)
+        np.zeros(0, dtype=np.int64) if same is None else np.flatnonzero(~same).astype(np.int64)
     )
     if PLACE_LIMIT * len(changed) > new.num_rows:
         return None
