@@ -180,3 +180,21 @@ def test_another_shape_is_left_to_the_map(twins: Repo, shape: str) -> None:
     if fast is None:  # other lines everywhere: the full read itself decides
         return
     assert full_read(twins) == (fast[0], [(c.id, c.kind, c.old, c.new) for c in fast[1]])
+
+
+def test_an_empty_file_of_the_same_columns_compares_in_place(tmp_repo: Repo) -> None:
+    schema = pa.schema([("id", pa.string()), ("label", pa.int64()), ("p0", pa.float64())])
+    path = tmp_repo.workdir / "digits.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "d0", "label": 1, "p0": 0.5}], schema), path)
+    tmp_repo.add_dataset(DatasetConfig(name="pq", layout="table", path="digits.parquet"))
+    tmp_repo.commit("one row", all=True)
+    pq.write_table(pa.Table.from_pylist([{"id": "d0", "label": 1, "p0": -0.5}], schema), path)
+    fast = stage_fast(tmp_repo)
+    assert fast is not None and [(c.id, c.kind) for c in fast[1]] == [("d0", "modified")]
+    tmp_repo.commit("negated", all=True)
+    cfg = tmp_repo.config.datasets["pq"]
+    buf = io.BytesIO()  # the same columns, no rows, against an empty copy
+    pq.write_table(schema.empty_table(), buf)
+    encoded = encode_rows(cfg, buf.getvalue())
+    assert encoded is not None
+    assert parquetdelta.in_place(cfg, encoded, buf.getvalue()) == ({}, [])

@@ -143,6 +143,8 @@ def _bits_equal(a: Any, b: Any) -> Any:
     """Per row of two float arrays: both null, or both set with the same bits."""
     import numpy as np
 
+    if not len(a):
+        return np.ones(0, dtype=bool)  # an empty array may have no buffer at all
     width = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.type.bit_width // 8]
 
     def parts(x: Any) -> tuple[Any, Any]:
