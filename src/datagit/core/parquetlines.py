@@ -74,6 +74,11 @@ class EncodedRows:
             self._keys = _keys(self._ids)
         return self._keys
 
+    def columns(self) -> Any:
+        """The table's columns as read and checked (text as 32-bit-offset strings), in
+        file order: an Arrow record batch."""
+        return self._table
+
     def id_array(self) -> Any:
         """The ids, in file order, as an Arrow string array."""
         return self._ids

@@ -246,16 +246,27 @@ def _parquet_delta(
     git: GitStore, cfg: DatasetConfig, tables: TableCache, got: Probe
 ) -> tuple[dict[str, Record], list[str]] | None:
     """`parquetdelta.delta` of a changed Parquet file against its map; None without one."""
-    from datagit.core.parquetdelta import delta
+    from datagit.core.parquetdelta import delta, in_place
     from datagit.core.parquetlines import encode_rows
 
     encoded = encode_rows(cfg, got.data) if got.data is not None else None
-    lm = _parquet_map(git, cfg, tables, got) if encoded is not None else None
-    return delta(encoded, lm) if encoded is not None and lm is not None else None
+    if encoded is None:
+        return None
+    copy = tables.load_copy(cfg.name, got.state.digest)
+    found = in_place(cfg, encoded, copy) if copy is not None else None
+    if found is not None:
+        return found
+    lm = _parquet_map(git, cfg, tables, got, copy=copy)
+    return delta(encoded, lm) if lm is not None else None
 
 
 def _parquet_map(
-    git: GitStore, cfg: DatasetConfig, tables: TableCache, got: Probe, keep: bool = True
+    git: GitStore,
+    cfg: DatasetConfig,
+    tables: TableCache,
+    got: Probe,
+    keep: bool = True,
+    copy: bytes | None = None,
 ) -> LineMap | None:
     """The Parquet table's saved map or, when none is (a first commit saves none), one
     made from the copy of the file the first commit kept or, without a good copy, from
@@ -268,7 +279,7 @@ def _parquet_map(
     lm = tables.load_lines(cfg.name, digest)
     if lm is not None:
         return lm
-    copy = tables.load_copy(cfg.name, digest)
+    copy = copy if copy is not None else tables.load_copy(cfg.name, digest)
     encoded = encode_rows(cfg, copy) if copy is not None else None
     if encoded is not None:
         lm = line_map(encoded, digest)
@@ -318,20 +329,33 @@ def _stage_parquet(
     """`stage_fast` for a changed Parquet file read in bulk (`parquetdelta`): its map
     holds digests of the rows' manifest lines, not of raw lines (``has_lines`` stays
     False, so no line-based reader takes it for one)."""
-    from datagit.core.parquetdelta import stage
+    from datagit.core.parquetdelta import in_place, stage
     from datagit.core.parquetlines import encode_rows
 
     if got.data is None or got.stat is None:
         return None
     encoded = encode_rows(cfg, got.data)
-    lm = _parquet_map(git, cfg, tables, got, keep=False) if encoded is not None else None
-    if encoded is None or lm is None:
+    if encoded is None:
         return None
-    done = stage(git, encoded, lm, base, address(got.data))
+    digest = address(got.data)
+    stats = {cfg.path: got.stat}
+    copy = tables.load_copy(cfg.name, got.state.digest)
+    found = in_place(cfg, encoded, copy) if copy is not None else None
+    if found is not None and len(got.data) <= COPY_LIMIT:
+        # Compared with the copy in place: keep the new file as the next copy, not a
+        # map (whose digests of every row cost ~0.45 s at a million rows).
+        tree, pairs = apply_changes(git, base, *found, keep_annotator=True)
+        tables.save_copy(cfg.name, got.data)
+        state = TableState(tree, got.state.config, got.read_at, stats, digest, token, False)
+        tables.save(cfg.name, state, None)
+        return tree, _changes(pairs)
+    lm = _parquet_map(git, cfg, tables, got, keep=False, copy=copy)
+    if lm is None:
+        return None
+    done = stage(git, encoded, lm, base, digest)
     if done is None:
         return None
     tree, pairs, lines = done
-    stats = {cfg.path: got.stat}
     state = TableState(tree, got.state.config, got.read_at, stats, lines.digest, token, False)
     tables.save(cfg.name, state, lines)
     return tree, _changes(pairs)
