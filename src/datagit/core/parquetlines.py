@@ -206,12 +206,14 @@ _UNREADABLE = "rewrite the file; a truncated copy loses its last row groups"
 
 
 def encode_rows(
-    cfg: DatasetConfig, data: bytes, slice_rows: int = SLICE_ROWS
+    cfg: DatasetConfig, data: bytes, slice_rows: int = SLICE_ROWS, *, eager_keys: bool = True
 ) -> EncodedRows | None:
     """The table read in bulk, every row checked; None when the row-by-row path must
     decide (a content or file column, a nested or typed value, text JSON must escape,
     an id outside the plain shape, a duplicate id, a missing id or label column).
-    Its lines will be made at most ``slice_rows`` rows at a time."""
+    Its lines will be made at most ``slice_rows`` rows at a time. ``eager_keys``: hash
+    every id's shard key now, on a thread beside the checks (a write of every row needs
+    them); otherwise only if asked (a change compared in place never asks)."""
     import numpy as np
 
     pa = _pyarrow()
@@ -249,7 +251,7 @@ def encode_rows(
     # The shard keys are hashed (numpy) on a thread while Arrow checks and sorts the ids:
     # both release the GIL.
     with ThreadPoolExecutor(1, thread_name_prefix="datagit-keys") as pool:
-        keys = pool.submit(_keys, ids)
+        keys = pool.submit(_keys, ids) if eager_keys else None
         odd = ids.filter(pc.invert(pc.match_substring_regex(ids, PLAIN_PATTERN))).to_pylist()
         if any(path_problem(i) for i in odd):  # ids outside the plain shape: one by one
             return None
@@ -257,13 +259,13 @@ def encode_rows(
             # Already in id order (bytes order: str order), so no duplicate: a file
             # written sorted by id (the common case) is not sorted again (~0.1 s).
             at = np.arange(len(ids), dtype=np.int64)
-            return EncodedRows(cfg, table, ids, at, slice_rows, keys.result())
+            return EncodedRows(cfg, table, ids, at, slice_rows, keys and keys.result())
         order = pc.sort_indices(ids)  # UTF-8 bytes order: str order
         ranked = ids.take(order)
         if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
             return None  # a duplicate id: the row-by-row read names both rows
         at = np.frombuffer(order.buffers()[1], dtype=np.int64)[order.offset :][: len(order)]
-        return EncodedRows(cfg, table, ids, at, slice_rows, keys.result())
+        return EncodedRows(cfg, table, ids, at, slice_rows, keys and keys.result())
 
 
 def _column(pa: Any, cfg: DatasetConfig, pf: Any, name: str) -> Any:

@@ -334,12 +334,12 @@ def _stage_parquet(
 
     if got.data is None or got.stat is None:
         return None
-    encoded = encode_rows(cfg, got.data)
+    copy = tables.load_copy(cfg.name, got.state.digest)
+    encoded = encode_rows(cfg, got.data, eager_keys=copy is None)
     if encoded is None:
         return None
     digest = address(got.data)
     stats = {cfg.path: got.stat}
-    copy = tables.load_copy(cfg.name, got.state.digest)
     found = in_place(cfg, encoded, copy) if copy is not None else None
     if found is not None and len(got.data) <= COPY_LIMIT:
         # Compared with the copy in place: keep the new file as the next copy, not a
