@@ -43,6 +43,8 @@ def test_ledger_counts_each_contributor() -> None:
     ann, ben = ledger.annotators["ann"], ledger.annotators["ben"]
     assert (ann.labels_set, ann.labels_standing, ann.labels_overturned) == (3, 1, 1)
     assert (ben.labels_set, ben.labels_standing) == (1, 1)
+    # an annotator's commits are those their work landed in (they were always 0)
+    assert (ann.commits, ben.commits) == (1, 1)
     # a window admits only c2: bo's work, and the standing labels it set
     only_c2 = credit(git, c3, ["train"], lambda c: c.id == c2)
     assert set(only_c2.authors) == {"bo"} and only_c2.authors["bo"].labels_standing == 1

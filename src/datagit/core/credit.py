@@ -92,6 +92,9 @@ def credit(
     counted = {c.id for c in history if window is None or window(c)}
     by_id = {c.id: c for c in history}
     touched: set[str] = set()  # commits already counted: one touching two datasets is one
+    # An annotator's commits: those in which a label or an example of theirs landed
+    # (an annotator is not a commit's author, so the walk's count cannot serve).
+    worked: dict[str, set[str]] = {}
     for dataset in datasets:
         trees = DatasetTrees(git, dataset)
         lines = ShardLines(git)
@@ -105,13 +108,17 @@ def credit(
                 touched.add(c.id)
                 _entry(ledger.authors, c.author.name).commits += 1
             for x in _renames_as_one(changes, setter):
-                _count(ledger, c, x, counts_here, setter)
+                annotator = _count(ledger, c, x, counts_here, setter)
+                if annotator:
+                    worked.setdefault(annotator, set()).add(c.id)
         for b in blame_dataset(git, head, dataset).values():
             if b.commit not in counted:
                 continue
             _entry(ledger.authors, by_id[b.commit].author.name).labels_standing += 1
             if b.annotator:
                 _entry(ledger.annotators, b.annotator).labels_standing += 1
+    for name, commits in worked.items():
+        _entry(ledger.annotators, name).commits = len(commits)
     return ledger
 
 
@@ -146,7 +153,9 @@ def _count(
     x: Change,
     counted: bool,
     setter: dict[str, tuple[str, str | None, bool]],
-) -> None:
+) -> str | None:
+    """Count change ``x`` of commit ``c``; returns the annotator it credits with work
+    in ``c`` (an example added, bytes changed or a label set), if any."""
     author = c.author.name
     annotator = (x.new.annotator if x.new else None) or c.trailer("Annotator")
     if x.kind in (ADDED, MODIFIED) and x.new is not None and counted:
@@ -157,11 +166,12 @@ def _count(
         _entry(ledger.authors, author).examples_added += 1
         if annotator:
             _entry(ledger.annotators, annotator).examples_added += 1
+    worked = annotator if counted and x.kind in (ADDED, MODIFIED) else None
     if x.new is None:
         setter.pop(x.id, None)
-        return
+        return worked
     if x.kind != ADDED and not x.label_changed:
-        return
+        return worked
     previous = setter.get(x.id)
     if previous is not None:
         prev_author, prev_annotator, prev_counted = previous
@@ -174,6 +184,7 @@ def _count(
         if annotator:
             _entry(ledger.annotators, annotator).labels_set += 1
     setter[x.id] = (author, annotator, counted)
+    return annotator if counted else worked
 
 
 def _entry(d: dict[str, Contribution], name: str) -> Contribution:
