@@ -118,3 +118,81 @@ def test_the_helper_dies_with_its_killed_parent(tmp_path: Path) -> None:
             break
         time.sleep(0.01)
     assert gone
+
+
+# -- Shared: items taken one at a time by this process and a forked child ------------
+
+
+def test_shared_results_keep_order_and_both_processes_take_items(tmp_path: Path) -> None:
+    me = os.getpid()
+    started = tmp_path / "child-started"
+
+    def run(item: int) -> tuple[int, int]:
+        if os.getpid() != me:
+            started.touch()  # the parent joins only once the child has begun
+        return item * item, os.getpid()
+
+    shared = parallel.Shared.start(list(range(200)), run)
+    while not started.exists():
+        os.sched_yield()
+    got = shared.finish()
+    assert [sq for sq, _ in got] == [x * x for x in range(200)]
+    assert {pid for _, pid in got} - {me}, "the child took no item"
+
+
+def test_shared_without_a_fork_runs_everything_here() -> None:
+    shared: parallel.Shared[int, int] = parallel.Shared([1, 2, 3], lambda x: os.getpid())
+    assert shared.finish() == [os.getpid()] * 3
+    assert parallel.Shared.start([5], lambda x: x + 1).finish() == [6]  # one item: no child
+
+
+def test_shared_item_failing_in_the_child_fails_here_naming_it() -> None:
+    def run(item: int) -> int:
+        if item == 7:
+            raise ValueError("item 7 is bad")
+        return item
+
+    shared = parallel.Shared.start(list(range(20)), run)
+    with pytest.raises(ValueError, match="item 7"):
+        shared.finish()
+
+
+def test_shared_items_of_a_killed_child_are_redone_here() -> None:
+    me = os.getpid()
+
+    def run(item: int) -> int:
+        if os.getpid() != me:
+            os._exit(3)  # a helper killed mid-way, holding the item it took
+        return item
+
+    assert parallel.Shared.start(list(range(50)), run).finish() == list(range(50))
+
+
+def test_shared_results_that_cannot_cross_the_pipe_are_computed_here() -> None:
+    me = os.getpid()
+
+    def run(item: int) -> object:
+        return object() if os.getpid() != me else item  # marshal refuses object()
+
+    assert parallel.Shared.start(list(range(20)), run).finish() == list(range(20))
+
+
+def test_shared_cancel_stops_and_reaps_the_child(tmp_path: Path) -> None:
+    import time
+
+    pidfile = tmp_path / "child"
+    me = os.getpid()
+
+    def run(item: int) -> int:
+        if os.getpid() != me:
+            pidfile.write_text(str(os.getpid()))
+            time.sleep(60)
+        return item
+
+    shared = parallel.Shared.start(list(range(4)), run)
+    while not pidfile.exists() or not pidfile.read_text():
+        os.sched_yield()
+    child = int(pidfile.read_text())
+    shared.cancel()
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # killed and reaped: not even a zombie is left

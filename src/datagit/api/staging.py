@@ -114,30 +114,38 @@ def _add(
     targets = _targets(repo, cfg, paths)
     new_ds = {n: t for n, t in stage_ds.items() if n in cfg.datasets or paths is not None}
     changes: dict[str, list[Change]] = {}
+    ahead = _look_ahead(repo, cfg, targets, stage_ds)
     # Content first, then git objects (packed by the batch), then the STAGE file:
     # both context managers have flushed and fsynced before the stage names them.
-    with repo.store.writer() as writer, repo.git.batch():
-        hasher = Hasher(repo.workdir, repo.statcache, writer)
-        for name, prefixes in targets.items():
-            dcfg = cfg.datasets[name]
-            base = stage_ds.get(name)
-            if prefixes is None and base is not None and dcfg.layout == "imagefolder":
-                fast = snapshot.stage_fast(repo.git, dcfg, hasher, repo.snapshots, base)
-                if fast is not None:
-                    new_ds[name], changes[name] = fast
-                    continue
-            if prefixes is None and base is not None and dcfg.layout == "table":
-                found = tablesnap.stage_fast(
-                    repo.git, dcfg, hasher, repo.tables, repo.snapshots, base
+    try:
+        with repo.store.writer() as writer, repo.git.batch():
+            hasher = Hasher(repo.workdir, repo.statcache, writer)
+            for name, prefixes in _last(targets, ahead):
+                dcfg = cfg.datasets[name]
+                base = stage_ds.get(name)
+                if prefixes is None and base is not None and dcfg.layout == "imagefolder":
+                    fast = snapshot.stage_fast(
+                        repo.git, dcfg, hasher, repo.snapshots, base, ahead.pop(name, None)
+                    )
+                    if fast is not None:
+                        new_ds[name], changes[name] = fast
+                        continue
+                if prefixes is None and base is not None and dcfg.layout == "table":
+                    found = tablesnap.stage_fast(
+                        repo.git, dcfg, hasher, repo.tables, repo.snapshots, base
+                    )
+                    if found is not None:
+                        new_ds[name], changes[name] = found
+                        continue
+                new_ds[name], changes[name] = _stage_full(
+                    repo, dcfg, hasher, base, prefixes, report or repo.head() is not None, progress
                 )
-                if found is not None:
-                    new_ds[name], changes[name] = found
-                    continue
-            new_ds[name], changes[name] = _stage_full(
-                repo, dcfg, hasher, base, prefixes, report or repo.head() is not None, progress
-            )
-            repo.git.flush_batch(FLUSH_BYTES)  # a big dataset's shards: on disk, not held
-        root = manifest.write_root(repo.git, cfg_bytes, new_ds)
+                repo.git.flush_batch(FLUSH_BYTES)  # a big dataset's shards: on disk, not held
+            root = manifest.write_root(repo.git, cfg_bytes, new_ds)
+    finally:
+        for started in ahead.values():  # not reached: an error came first
+            if started.listing is not None:
+                started.listing.cancel()
     repo.statcache.save()
     for name in set(stage_ds) - set(new_ds):
         changes[name] = compare_trees(repo.git, stage_ds[name], None)
@@ -163,6 +171,31 @@ def _add(
         repo._set_stage(root, base=head, patches=blobs)
         staged = Staged(root, head, kept, blobs)
     return dict(sorted(changes.items())), staged
+
+
+def _look_ahead(
+    repo: Repo, cfg: Config, targets: dict[str, list[str] | None], stage_ds: dict[str, str]
+) -> dict[str, snapshot.Ahead]:
+    """Begin the scan of the first image folder that can be staged by its snapshot, its
+    listing in a forked child, when other datasets are staged too: their work then
+    overlaps the listing on the second core (a commit of images and their table)."""
+    if len(targets) < 2:
+        return {}
+    for name, prefixes in targets.items():
+        dcfg = cfg.datasets[name]
+        base = stage_ds.get(name)
+        if prefixes is None and base is not None and dcfg.layout == "imagefolder":
+            got = snapshot.look_ahead(dcfg, repo.workdir, repo.snapshots, base, fork=True)
+            return {name: got} if got is not None else {}
+    return {}
+
+
+def _last(
+    targets: dict[str, list[str] | None], ahead: dict[str, snapshot.Ahead]
+) -> list[tuple[str, list[str] | None]]:
+    """The targets, those whose scan began ahead last: the others' work is what
+    overlaps it."""
+    return sorted(targets.items(), key=lambda t: t[0] in ahead)
 
 
 FLUSH_BYTES = 4 << 20  # a dataset staged in full wrote this much: pack it before the next

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 from array import array
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,6 +43,12 @@ from datagit.storage.stattable import Packed, Stat, StatTable, packed_from, unpa
 Listed = tuple[str, str | None, bytes | tuple[Stat, ...] | None]
 
 
+# How a listed folder differs from the snapshot's: (name, stat) of entries new or
+# changed, names new, names gone, and whether its entries are the same but listed in
+# another order.
+Diff = tuple[list[tuple[str, Stat]], list[str], list[str], bool]
+
+
 class FolderScan(NamedTuple):
     changed: dict[str, Stat]  # path → stat of files new, changed or racy
     gone: list[str]  # paths in the snapshot that are no more
@@ -57,11 +63,19 @@ class _Job(NamedTuple):
     size: int  # files the snapshot has under it (to balance the two halves)
 
 
-def scan_changes(cfg: DatasetConfig, workdir: Path, table: StatTable, limit: int) -> FolderScan:
+def scan_changes(
+    cfg: DatasetConfig,
+    workdir: Path,
+    table: StatTable,
+    limit: int,
+    listing: Listing | None = None,
+) -> FolderScan:
     """What differs between the workspace and ``table``; entries with an mtime at or
-    past ``limit`` are racy and count as changed."""
-    listed, labels = list_folders(cfg, workdir, table)
-    return _compare(cfg, workdir, table, listed, limit, labels)
+    past ``limit`` are racy and count as changed. ``listing``: one `start_listing`
+    began earlier for this table."""
+    listing = listing or start_listing(cfg, workdir, table, diff=True)
+    listed, labels = listing.finish()
+    return _compare(cfg, workdir, table, listed, limit, labels, listing.diffs)
 
 
 def list_folders(
@@ -70,8 +84,47 @@ def list_folders(
     """Every folder of an image folder, listed, stat'ed and packed (a folder equal to
     ``table``'s comes back as ``(path, None, None)``), and the class folders.
 
-    ``fork`` (default: when ``table`` is big) splits the listing across two processes.
+    ``fork`` (default: when ``table`` is big) shares the listing with a second process.
     """
+    return start_listing(cfg, workdir, table, fork).finish()
+
+
+class Listing:
+    """A listing under way: a forked child takes folders as soon as it starts, this
+    process joins in at `finish` (`parallel.Shared`). Started before other work (a
+    commit's table), it has that work overlap the listing on the second core.
+    `cancel` stops it if that work fails first."""
+
+    def __init__(
+        self, shared: parallel.Shared[_Job, list[tuple[Listed, Diff | None]]], labels: list[str]
+    ) -> None:
+        self._shared, self._labels = shared, labels
+        self.diffs: dict[str, Diff] = {}  # by folder: those the jobs compared (``diff``)
+
+    def finish(self) -> tuple[list[Listed], list[str]]:
+        listed = []
+        for part in self._shared.finish():
+            for item, diff in part:
+                listed.append(item)
+                if diff is not None:
+                    self.diffs[item[0]] = diff
+        return listed, self._labels
+
+    def cancel(self) -> None:
+        self._shared.cancel()
+
+
+def start_listing(
+    cfg: DatasetConfig,
+    workdir: Path,
+    table: StatTable,
+    fork: bool | None = None,
+    *,
+    diff: bool = False,
+) -> Listing:
+    """Begin `list_folders`'s work; errors in it surface from `Listing.finish`. With
+    ``diff``, each folder that differs from ``table`` is also compared with it where
+    it was listed (`Listing.diffs`): on both cores, not after the listing on one."""
     root, labels, real_workdir = _class_folders(cfg, workdir)
     ignored = ignore.load(real_workdir)
     label_set = frozenset(labels)
@@ -85,35 +138,23 @@ def list_folders(
     for label in sorted(labels):
         path = f"{cfg.path}/{label}"
         jobs.append(_Job(path, str(root / label), False, sizes.get(path, 0)))
+    # Biggest first, so that whichever process takes the last folder is not left
+    # with a big one alone. Results come back in this order, whoever ran them.
+    jobs.sort(key=lambda j: (-j.size, j.path))
 
-    def run(part: Sequence[_Job], in_child: bool) -> list[Listed]:
-        out: list[Listed] = []
-        for job in part:
-            out += _list_tree(job, table, ignored, label_set, real_workdir, cfg)
-        return out
+    def run(job: _Job) -> list[tuple[Listed, Diff | None]]:
+        listed = _list_tree(job, table, ignored, label_set, real_workdir, cfg)
+        return [(item, _diff(item, table) if diff else None) for item in listed]
 
-    jobs, half = _balance(jobs)
     if fork is None:
         fork = len(table) >= parallel.parallel_min()
-    listed, _ = parallel.split_run(jobs, run, minimum=2 if fork else 1 << 62, at=half)
-    return listed, labels
+    shared = parallel.Shared.start(jobs, run) if fork else parallel.Shared(jobs, run)
+    return Listing(shared, labels)
 
 
 def _count(table: StatTable, folder: str) -> int:
     packed = table.packed.get(folder)
     return len(packed[1]) // 24 if packed is not None else len(table.open.get(folder, ()))
-
-
-def _balance(jobs: list[_Job]) -> tuple[list[_Job], int]:
-    """Jobs reordered so the first ``half`` of them hold about half the files."""
-    mine: list[_Job] = []
-    theirs: list[_Job] = []
-    load = [0, 0]
-    for job in sorted(jobs, key=lambda j: -j.size):
-        side = 0 if load[0] <= load[1] else 1
-        (mine if side == 0 else theirs).append(job)
-        load[side] += job.size
-    return mine + theirs, len(mine)
 
 
 def _list_tree(
@@ -212,6 +253,28 @@ def _listed(path: str, names: list[str], stats: object, table: StatTable) -> Lis
     return path, joined, tuple(stats)  # type: ignore[arg-type]
 
 
+def _diff(item: Listed, table: StatTable) -> Diff | None:
+    """How a listed folder differs from ``table``'s; None when it does not."""
+    path, joined, got = item
+    if joined is None:
+        return None
+    entries = _entries(joined, got)
+    before = table.folder(path) or {}
+    # Set operations on the dicts' views run in C: a folder of 10,000 files with
+    # 100 moved in costs a millisecond, not a Python loop over every entry.
+    moved = list(entries.items() - before.items())
+    lost = list(before.keys() - entries.keys())
+    added = list(entries.keys() - before.keys())
+    other_order = not (moved or lost) and (isinstance(got, bytes) or list(entries) != list(before))
+    return moved, added, lost, other_order
+
+
+def _entries(joined: str, got: bytes | tuple[Stat, ...] | None) -> dict[str, Stat]:
+    if isinstance(got, bytes):
+        return unpack(packed_from(joined, got))
+    return dict(zip(joined.split("\0") if joined else [], got or (), strict=True))
+
+
 def _compare(
     cfg: DatasetConfig,
     workdir: Path,
@@ -219,17 +282,18 @@ def _compare(
     listed: list[Listed],
     limit: int,
     labels: list[str],
+    diffs: dict[str, Diff] | None = None,
 ) -> FolderScan:
     """The listing against the snapshot: unchanged folders by their bytes, the rest
-    entry by entry."""
+    entry by entry (``diffs``: folders the listing compared already)."""
     now = StatTable()
     changed: dict[str, Stat] = {}
     gone: list[str] = []
     new: list[str] = []
-    decoded: dict[str, dict[str, Stat]] = {}  # folders decoded on the way, for `_check_new`
     reordered = False
     seen = set()
-    for path, joined, got in listed:
+    for item in listed:
+        path, joined, got = item
         seen.add(path)
         base = path + "/"
         if joined is None:
@@ -239,29 +303,24 @@ def _compare(
                 changed.update((base + n, st) for n, st in unpack(old).items() if st[1] >= limit)
             continue
         if isinstance(got, bytes):
-            packed = packed_from(joined, got)
-            now.packed[path] = packed
-            entries = decoded[path] = unpack(packed)
+            now.packed[path] = packed_from(joined, got)
         else:
-            entries = dict(zip(joined.split("\0") if joined else [], got or (), strict=True))
-            now.open[path] = decoded[path] = entries
-        before = table.folder(path) or {}
-        # Set operations on the dicts' views run in C: a folder of 10,000 files with
-        # 100 moved in costs a millisecond, not a Python loop over every entry.
-        moved = entries.items() - before.items()
-        changed.update((base + n, st) for n, st in moved)
-        new += [base + n for n in entries.keys() - before.keys()]
-        lost = before.keys() - entries.keys()
+            now.open[path] = _entries(joined, got)
+        found = (diffs or {}).get(path) or _diff(item, table)
+        assert found is not None
+        moved, added, lost, other_order = found
+        changed.update((base + n, tuple(st)) for n, st in moved)  # type: ignore[misc]
+        new += [base + n for n in added]
         gone += [base + n for n in lost]
-        if not (moved or lost):  # the same entries: listed in another order?
-            reordered = reordered or isinstance(got, bytes) or list(entries) != list(before)
+        reordered = reordered or other_order
         if now.packed.get(path, _NO_RACE)[2] >= limit:
+            entries = now.open.get(path) or unpack(now.packed[path])
             changed.update((base + n, st) for n, st in entries.items() if st[1] >= limit)
     for folder in table.folders():
         if folder not in seen:
             gone += [f"{folder}/{n}" for n in table.folder(folder) or ()]
     if new:
-        check_new(cfg, workdir, now, decoded, new, labels)
+        check_new(cfg, workdir, now, {}, new, labels)
     return FolderScan(changed, gone, now, reordered)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 from datagit.core.changes import Change, classify
 from datagit.core.checkout import Groups
 from datagit.core.config import DatasetConfig
-from datagit.core.folderscan import scan_changes
+from datagit.core.folderscan import Listing, scan_changes, start_listing
 from datagit.core.layouts import (
     FileEntry,
     Hasher,
@@ -28,10 +29,11 @@ from datagit.core.layouts import (
 from datagit.core.manifest import DatasetTree, apply_changes
 from datagit.core.records import SAME_CONTENT, Record
 from datagit.errors import DatagitError
-from datagit.storage import stattable
+from datagit.storage import fsmonitor, stattable
 from datagit.storage.git import GitStore
 from datagit.storage.loosetrust import LinkedStats
-from datagit.storage.statcache import RACY_NS, Snapshots, StatCache
+from datagit.storage.parallel import can_fork
+from datagit.storage.statcache import RACY_NS, Snapshot, Snapshots, StatCache
 from datagit.storage.stattable import StatTable
 
 
@@ -41,19 +43,48 @@ def _id_of(cfg: DatasetConfig, path: str) -> str:
     return split_path(cfg, path)[1]
 
 
-def listing_delta(
-    cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, tree: str
-) -> Delta | None:
-    """What changed in the workspace since the snapshot of ``tree``; None when there
-    is no usable snapshot for ``tree``. With a filesystem monitor running, only the
-    paths it names are looked at."""
+class Ahead(NamedTuple):
+    """A scan's start: the snapshot it compares with, when it began, the monitor's
+    answer, and the listing already under way in a second process (None: not begun)."""
+
+    snap: Snapshot
+    started: int
+    answer: fsmonitor.Answer | None
+    listing: Listing | None
+
+
+def look_ahead(
+    cfg: DatasetConfig, workdir: Path, snapshots: Snapshots, tree: str, *, fork: bool = False
+) -> Ahead | None:
+    """Start comparing the workspace with the snapshot of ``tree``; None without a
+    usable snapshot. With ``fork``, a listing the monitor cannot spare begins at
+    once in a forked child, so the caller's other work (a table) overlaps it."""
     snap = snapshots.load(cfg.name)
     if snap is None or snap[0] != tree:
         return None
-    _, taken, stats, token = snap
     started = time.time_ns()
+    answer = snapshots.ask(snap.token)
+    listing = None
+    if fork and (answer is None or answer.paths is None) and can_fork():
+        listing = start_listing(cfg, workdir, snap.stats, diff=True)
+    return Ahead(snap, started, answer, listing)
+
+
+def listing_delta(
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    snapshots: Snapshots,
+    tree: str,
+    ahead: Ahead | None = None,
+) -> Delta | None:
+    """What changed in the workspace since the snapshot of ``tree``; None when there
+    is no usable snapshot for ``tree``. With a filesystem monitor running, only the
+    paths it names are looked at. ``ahead``: `look_ahead` for the same tree."""
+    ahead = ahead or look_ahead(cfg, hasher.workdir, snapshots, tree)
+    if ahead is None:
+        return None
+    (_, taken, stats, _), started, answer, listing = ahead
     settled = taken - RACY_NS
-    answer = snapshots.ask(token)
     narrowed = None
     if answer is not None and answer.paths is not None:
         narrowed = narrow_changes(cfg, hasher.workdir, stats, settled, answer.paths)
@@ -61,7 +92,7 @@ def listing_delta(
     reordered = False
     if narrowed is None:
         snapshots.full_scanned += len(stats)
-        scanned = scan_changes(cfg, hasher.workdir, stats, settled)
+        scanned = scan_changes(cfg, hasher.workdir, stats, settled, listing)
         changed, gone, now, reordered = scanned
     else:
         changed, gone = narrowed
@@ -100,10 +131,15 @@ class Delta(NamedTuple):
 
 
 def stage_fast(
-    git: GitStore, cfg: DatasetConfig, hasher: Hasher, snapshots: Snapshots, base: str
+    git: GitStore,
+    cfg: DatasetConfig,
+    hasher: Hasher,
+    snapshots: Snapshots,
+    base: str,
+    ahead: Ahead | None = None,
 ) -> tuple[str, list[Change]] | None:
     """Stage an image folder against ``base`` by its stat delta; None without a snapshot."""
-    delta = listing_delta(cfg, hasher, snapshots, base)
+    delta = listing_delta(cfg, hasher, snapshots, base, ahead)
     if delta is None:
         return None
     now, upserts, deletes, started, token, _ = delta

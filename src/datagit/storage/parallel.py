@@ -12,14 +12,16 @@ every error surfaces from the parent with the file it concerns named.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _PR_SET_PDEATHSIG = 1
 PARALLEL_MIN = 20_000  # below this many items a second process costs more than it saves
@@ -95,3 +97,106 @@ def split_run(
         except (EOFError, ValueError, TypeError):
             pass
     return got + run(theirs, False), False
+
+
+class Shared(Generic[T, R]):
+    """Items run by this process and a forked child, each taking the next one free.
+
+    Unlike `split_run`'s fixed halves, the split is decided as the work goes: the
+    child starts at once and the parent joins in when it calls `finish`, after
+    doing other work of its own meanwhile (a commit stages its table while the
+    child lists the image folders). The queue is a pipe holding every item's index
+    as 4 bytes, written before the fork; a read of 4 bytes from a pipe is atomic,
+    so each index goes to exactly one process, and an empty pipe whose writers are
+    closed reads as the end. Results come back in the items' order; an item the
+    child took but did not report (it failed, or was killed) is run again here, so
+    an error surfaces from the parent naming what it concerns.
+    """
+
+    def __init__(self, items: Sequence[T], run: Callable[[T], R]) -> None:
+        self._items, self._run = items, run
+        self._queue: int | None = None
+        self._pid = 0
+        self._result: int | None = None
+
+    @classmethod
+    def start(cls, items: Sequence[T], run: Callable[[T], R]) -> Shared[T, R]:
+        """Fork the child (when there are two items or more, a second core, and the
+        indexes fit a pipe's buffer unblocked) and let it start taking items."""
+        shared = cls(items, run)
+        if len(items) < 2 or not can_fork() or 4 * len(items) > _PIPE_ROOM:
+            return shared
+        queue_r, queue_w = os.pipe()
+        os.write(queue_w, b"".join(i.to_bytes(4, "little") for i in range(len(items))))
+        os.close(queue_w)
+        import ctypes  # noqa: F401 - loaded once here, not in the child (see die_with_parent)
+
+        result_r, result_w = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: take items until none is left, report, vanish
+            code = 1
+            try:
+                die_with_parent(parent)
+                os.close(result_r)
+                done = [(i, run(items[i])) for i in _take(queue_r)]
+                with os.fdopen(result_w, "wb") as out:
+                    out.write(marshal.dumps(done))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(result_w)
+        shared._queue, shared._pid, shared._result = queue_r, pid, result_r
+        return shared
+
+    def finish(self) -> list[R]:
+        """Take the items left, then gather the child's: every item's result, in order."""
+        if self._queue is None:
+            return [self._run(item) for item in self._items]
+        results: dict[int, R] = {}
+        try:
+            for i in _take(self._queue):
+                results[i] = self._run(self._items[i])
+        finally:
+            theirs = self._gather()
+        for i, got in theirs:
+            results.setdefault(i, got)
+        for i, item in enumerate(self._items):  # what the child took and did not report
+            if i not in results:
+                results[i] = self._run(item)
+        return [results[i] for i in range(len(self._items))]
+
+    def cancel(self) -> None:
+        """Stop the child without its results (the parent failed before `finish`)."""
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._gather()
+
+    def _gather(self) -> list[tuple[int, R]]:
+        if self._queue is None or self._result is None:
+            return []
+        os.close(self._queue)
+        with os.fdopen(self._result, "rb") as inp:  # drain before waiting: a full pipe blocks
+            payload = inp.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._queue = self._result = None
+        self._pid = 0
+        if status != 0:
+            return []
+        try:
+            return list(marshal.loads(payload))
+        except (EOFError, ValueError, TypeError):
+            return []
+
+
+_PIPE_ROOM = 4096  # bytes a pipe always takes without blocking (POSIX's PIPE_BUF minimum)
+
+
+def _take(queue: int) -> Iterator[int]:
+    """Indexes from the shared queue until it is empty."""
+    while True:
+        got = os.read(queue, 4)
+        if len(got) < 4:
+            return
+        yield int.from_bytes(got, "little")
