@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import orjson
 import xxhash
 
+from datagit.core import shardtree
 from datagit.core.records import SAME_CONTENT, Record, decode_lines, encode_lines
 from datagit.errors import CorruptObjectError
 from datagit.storage.git import BLOB, TREE, Entry, GitStore, hash_blob
@@ -460,26 +461,9 @@ def _parse_shard(data: bytes) -> dict[str, bytes]:
 
 
 def _write_tree_for(git: GitStore, shard_blobs: Mapping[str, str], fanout: int, count: int) -> str:
-    nested: dict = {}
-    for prefix, oid in shard_blobs.items():
-        *dirs, leaf = shard_path(prefix)
-        node = nested
-        for d in dirs:
-            node = node.setdefault(d, {})
-        node[leaf] = oid
-    records = _write_nested(git, nested)
+    records = shardtree.write(git, shard_blobs)
     meta = git.write_blob(orjson.dumps({"fanout": fanout, "count": count}))
     return git.write_tree({"meta.json": Entry(meta, BLOB), "records": Entry(records, TREE)})
-
-
-def _write_nested(git: GitStore, node: dict) -> str:
-    entries = {}
-    for name, value in node.items():
-        if isinstance(value, dict):
-            entries[name] = Entry(_write_nested(git, value), TREE)
-        else:
-            entries[name] = Entry(value, BLOB)
-    return git.write_tree(entries)
 
 
 def empty_dataset(git: GitStore) -> str:

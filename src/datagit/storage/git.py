@@ -260,6 +260,13 @@ class GitStore:
             builder.insert(name, pygit2.Oid(hex=entry.oid), mode)
         return str(builder.write())
 
+    def write_tree_body(self, body: bytes) -> str:
+        """Store a tree whose body the caller built (`gitpack.tree_bytes`): the shard
+        folders of a dataset, computed in bulk (`core.shardtree`)."""
+        if self._batch is not None:
+            return self._stage_object(TREE, body)
+        return str(self._repo.odb.write(ObjectType.TREE, body))
+
     def empty_tree(self) -> str:
         return self.write_tree({})
 
