@@ -1,7 +1,8 @@
 """Git metadata through pygit2: blobs, trees, commits, refs and revisions.
 
-This is the only module that imports pygit2. Everything above it speaks in hex
-object ids and small value classes, so pygit2's errors are translated here once.
+Only storage imports pygit2 (through `storage.libgit`), and this module is what
+the layers above use. Everything above it speaks in hex object ids and small
+value classes, so pygit2's errors are translated here once.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pygit2
-from pygit2.enums import FileMode, ObjectType, SortMode
 
 from datagit.errors import (
     CorruptObjectError,
@@ -34,7 +32,13 @@ from datagit.storage.gitpack import (
     tree_bytes,
     write_pack,
 )
+from datagit.storage.libgit import pygit2
 
+FileMode, ObjectType, SortMode = (
+    pygit2.enums.FileMode,
+    pygit2.enums.ObjectType,
+    pygit2.enums.SortMode,
+)
 BLOB = "blob"
 TREE = "tree"
 SMALL_BATCH = 16  # fewer objects than this are written loose: no pack per tiny commit

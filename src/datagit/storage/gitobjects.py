@@ -18,11 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pygit2
-from pygit2.enums import ObjectType
-
 from datagit.errors import CorruptObjectError
 from datagit.storage.gitpack import parse_tree
+from datagit.storage.libgit import pygit2
 from datagit.storage.packread import PackReader
 
 CORRUPT_HINT = (
@@ -31,6 +29,7 @@ CORRUPT_HINT = (
 )
 KINDS = frozenset({"commit", "tree", "blob", "tag"})
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git (and libgit2) know it unwritten
+ObjectType = pygit2.enums.ObjectType
 _KIND_NAMES = {
     ObjectType.COMMIT: "commit",
     ObjectType.TREE: "tree",

@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-import pygit2
-
 from datagit.errors import RemoteError
 from datagit.storage.git import GitStore
+from datagit.storage.libgit import pygit2, tls_ready
 
 FETCH_NS = "refs/datagit/fetching"  # where a fetch lands before it is accepted
 
@@ -80,6 +79,7 @@ class GitRemote:
                     f"no git repository at {path}",
                     hint=f"create one with `git init --bare {path}`, or fix the URL",
                 )
+        tls_ready()
         self._remote = self._repo.remotes.create_anonymous(url)
 
     def heads(self) -> RemoteHeads:
