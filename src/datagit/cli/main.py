@@ -130,6 +130,15 @@ class DatagitGroup(click.Group):
             ctx.exit(130)
         return None  # not reached: ctx.exit raises
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Load the verb's module, then let garbage collection resume (`process.settle`)."""
+        try:
+            return super().resolve_command(ctx, args)
+        finally:
+            process.settle()
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Lists the verbs from `SUMMARIES`: `--help` then imports no verb module.
 
