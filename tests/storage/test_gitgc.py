@@ -207,3 +207,27 @@ def test_a_crash_while_rolling_up_loses_nothing(git: GitStore, monkeypatch) -> N
     monkeypatch.setattr(gitgc, "_delete_pack", real)
     assert gitgc.roll_up(fresh, limit=2) >= 2  # the next roll-up finishes the job
     assert n_packs(fresh) == 1
+
+
+@needs_git
+def test_a_gc_killed_before_its_index_does_not_make_the_next_delete_its_pack(
+    git: GitStore, tmp_path: Path
+) -> None:
+    """A killed gc can leave its new pack renamed into place without its index: an
+    orphan. The next gc packs the same objects under the same name, and must not then
+    delete that pack as the orphan it found (all packed objects would be lost)."""
+    chain(git, 4)
+    git.set_head_branch("main")
+    twin = tmp_path / "twin.git"
+    shutil.copytree(git.path, twin)
+    twin_store = GitStore.open(twin)
+    repack(twin_store)
+    (made,) = (twin / "objects" / "pack").glob("pack-*.pack")
+    twin_store.reopen()
+    pack_dir = git.path / "objects" / "pack"
+    shutil.copy(made, pack_dir / made.name)  # what the killed gc left: no .idx beside it
+    report = repack(git)
+    assert report.packs == 1
+    assert (pack_dir / made.name).exists() and (pack_dir / made.name).with_suffix(".idx").exists()
+    subprocess.run(["git", "--git-dir", str(git.path), "fsck", "--strict"], check=True)
+    assert git.has(git.head_commit() or "")

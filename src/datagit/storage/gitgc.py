@@ -154,8 +154,12 @@ def _remove_superseded(objects_dir: Path, before: _Inventory, new: Path | None) 
     for p in before.packs:
         if p != new:  # the same objects in the same order make the same pack name
             _delete_pack(p)
+    # A gc killed between renaming its pack and its index into place left that pack as
+    # an orphan; this run, packing the same objects, has just written the same name.
+    mine = {new, new.with_suffix(".idx")} if new is not None else set()
     for f in [*before.loose, *before.orphans]:
-        f.unlink(missing_ok=True)
+        if f not in mine:
+            f.unlink(missing_ok=True)
     for d in {f.parent for f in before.loose}:
         with contextlib.suppress(OSError):  # something else lives there: leave it
             d.rmdir()
