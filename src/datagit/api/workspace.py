@@ -237,6 +237,7 @@ def materialize(
     fallback: set[str] = set()  # datasets whose workspace could not be read
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
     patched: dict[str, tuple[str, tablesnap.PackedLineMap]] = {}  # table → (tree, its new line map)
+    read_back: set[str] = set()  # Parquet tables patched, each row checked as read back
     token = repo.snapshots.token_now() if clean_ds else None
     listings = ListingCache(repo.dotdir / "cache")
     started = time.time_ns()
@@ -266,6 +267,22 @@ def materialize(
                 plan.tables[cfg_now.path] = got[0]
                 patched[name] = (target_ds[name], got[1])
                 continue
+            if cfg_now.table_format == "parquet":
+                from datagit.core import parquetcheckout
+
+                body = parquetcheckout.plan(
+                    repo.git,
+                    cfg_now,
+                    Hasher(repo.workdir, repo.statcache),
+                    repo.tables,
+                    repo.snapshots,
+                    clean_ds[name],
+                    target_ds[name],
+                )
+                if body is not None:  # recorded as the target's snapshot after the write
+                    plan.tables[cfg_now.path] = body
+                    read_back.add(name)
+                    continue
         if (
             clean_ds is not None
             and cfg_now == cfg_target
@@ -330,6 +347,11 @@ def materialize(
     for name, (tree_now, lines) in patched.items():
         cfg = target_cfg.datasets[name]
         tablesnap.save_checkout(cfg, repo.workdir, repo.tables, tree_now, lines, started, token)
+    for name in read_back:
+        cfg = target_cfg.datasets[name]
+        body = plan.tables[cfg.path]
+        tree_now = target_ds[name]
+        tablesnap.save_rendered(cfg, repo.workdir, repo.tables, tree_now, body, started, token)
     for name, cfg in target_cfg.datasets.items():
         if cfg.layout != "imagefolder":
             continue

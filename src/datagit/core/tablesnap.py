@@ -473,6 +473,31 @@ def save_checkout(
     tables.save(cfg.name, state, lines)
 
 
+def save_rendered(
+    cfg: DatasetConfig,
+    workdir: Path,
+    tables: TableCache,
+    tree: str,
+    data: bytes,
+    started: int,
+    token: str | None,
+) -> None:
+    """Record a table a checkout wrote as ``tree``'s snapshot, so the next `status` need
+    not read it back (a million-row Parquet file: ~14 s), and keep a Parquet file as
+    the copy its next change is compared with in place. Only for a file known to read
+    as ``tree``'s records (`parquetcheckout` parses every row it wrote back). A table
+    naming files of its own (a file column) is left to the full read, which stats
+    them."""
+    if cfg.file is not None:
+        return
+    st = os.stat(workdir / cfg.path)
+    stats = {cfg.path: (st.st_size, st.st_mtime_ns, st.st_ino)}
+    if cfg.table_format == "parquet" and len(data) <= COPY_LIMIT:
+        tables.save_copy(cfg.name, data)
+    state = TableState(tree, fingerprint(cfg), started, stats, address(data), token, False)
+    tables.save(cfg.name, state, None)
+
+
 def follow_stamp(tables: TableCache, dataset: str, before: str, after: str) -> None:
     """Carry a table snapshot of ``before`` to ``after``, the same tree with annotators
     stamped on rows that had none (`commit --annotator`)."""
