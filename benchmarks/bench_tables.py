@@ -576,6 +576,16 @@ for g in range(f.num_row_groups):
 """
 
 
+_PARQUET_REWRITE = """
+import sys
+import pyarrow as pa
+import pyarrow.parquet as pq
+table = pq.read_table(sys.argv[1])
+sink = pa.BufferOutputStream()
+pq.write_table(table, sink, row_group_size=65536)
+"""
+
+
 def bench_parquet(n: int, rows: list[Row]) -> None:
     try:
         import orjson  # noqa: F401  (the baseline's process uses it)
@@ -663,6 +673,19 @@ def bench_parquet(n: int, rows: list[Row]) -> None:
                 "the first after the first commit: compared in place with its copy",
             )
         )
+        # Checkout back and forth: the file the table snapshot vouches for is patched
+        # row by row (`parquetcheckout`) and recorded as the target's snapshot. The peer
+        # is the least a checkout must do: read the file and write it (own process).
+        base = [sys.executable, "-c", _PARQUET_REWRITE, "rows.parquet"]
+        t_rw = min(measure(base, work)[0] for _ in range(REPEATS))
+        rows.append(("parquet: pyarrow read + write the file", f"{n:,} rows", f"{t_rw:.2f} s", "-"))
+        for label, rev in (("checkout HEAD~1", "HEAD~1"), ("checkout back", "main")):
+            dt, mb = measure([*DATAGIT, "checkout", rev], work)
+            note = f"{dt / t_rw:.2f}× read + write; peak {mb:.0f} MiB; {n // 100:,} rows differ"
+            rows.append((f"parquet: {label}", f"{n:,} rows", f"{dt:.2f} s", note))
+            dt, mb = measure([*DATAGIT, "status"], work)
+            note = f"peak {mb:.0f} MiB; the checkout recorded the file it wrote"
+            rows.append((f"parquet: status after {label}", f"{n:,} rows", f"{dt:.2f} s", note))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
