@@ -95,6 +95,20 @@ def test_checkout_patches_the_file_in_place_both_ways(history) -> None:  # type:
     assert repo.status().clean
 
 
+def test_checkout_takes_the_changed_rows_from_the_commits_patches(history) -> None:  # type: ignore[no-untyped-def]
+    """A clean checkout to a near first-parent commit reads the stored patches, not the
+    shards: the same rows change, and the file reads back as the target's records."""
+    from datagit.core import patch
+    from datagit.core.changes import compare_trees
+
+    repo, first, second = history
+    by_patch = patch.changes_between_commits(repo.git, second, first, "pq")
+    a, b = repo.datasets_at(second)["pq"], repo.datasets_at(first)["pq"]
+    assert by_patch == compare_trees(repo.git, a, b)
+    workspace.checkout(repo, first)
+    assert read_back(repo) == records(repo, first)
+
+
 def test_a_value_the_column_type_cannot_hold_refuses_the_patch(history) -> None:  # type: ignore[no-untyped-def]
     repo, _first, _second = history
     cfg = repo.config.datasets["pq"]
@@ -132,7 +146,7 @@ def test_an_edited_file_is_not_patched(history) -> None:  # type: ignore[no-unty
         repo.tables,
         repo.snapshots,
         repo.datasets_at("HEAD")["pq"],
-        repo.datasets_at(first)["pq"],
+        lambda: pytest.fail("the changes are not asked for a file the snapshot disowns"),
     )
     assert got is None
     workspace.checkout(repo, first, force=True)

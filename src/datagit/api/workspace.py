@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,8 @@ import orjson
 from datagit.api.staging import bulk
 from datagit.api.tracking import Tracking, tracking  # noqa: F401 - where callers look
 from datagit.core import checkout as co
-from datagit.core import manifest, snapshot, tablesnap
-from datagit.core.changes import classify
+from datagit.core import manifest, patch, snapshot, tablesnap
+from datagit.core.changes import Change, classify, compare_trees
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.manifest import DatasetTree
@@ -58,7 +59,13 @@ def checkout(
         then: dict[str, object] = {"head_branch": branch} if branch else {"head_detached": target}
         with bulk():
             materialize(
-                repo, target_tree, force=force, clean_at=clean_at, then=then, progress=progress
+                repo,
+                target_tree,
+                force=force,
+                clean_at=clean_at,
+                then=then,
+                progress=progress,
+                commits=(head, target) if clean_at and head else None,
             )
         return repo.git.commit(target)
 
@@ -217,12 +224,17 @@ def materialize(
     clean_at: str | None = None,
     progress: Progress | None = None,
     then: dict[str, object] | None = None,
+    commits: tuple[str, str] | None = None,
 ) -> co.Plan:
     """Rewrite the workspace to match commit tree ``tree``, touching only what differs.
 
     ``clean_at`` is a commit tree the caller knows the workspace equals (a clean
     checkout); then only records that differ between the two trees are planned,
     found by shard-level comparison, and nothing is re-read from disk.
+
+    ``commits`` (the commits of ``clean_at`` and ``tree``) lets a table's changed rows
+    come from the commits' stored patches (`patch.changes_between_commits`) rather
+    than from comparing every shard the trees do not share.
 
     The edits are journalled (`JOURNAL`: the target tree and ``after``, what the
     caller does once they are done: ``then``, see `_finish`), so a killed checkout is rolled
@@ -241,6 +253,18 @@ def materialize(
     token = repo.snapshots.token_now() if clean_ds else None
     listings = ListingCache(repo.dotdir / "cache")
     started = time.time_ns()
+
+    def changes_of(name: str) -> Callable[[], list[Change]]:
+        def changes() -> list[Change]:
+            if commits is not None:
+                found = patch.changes_between_commits(repo.git, *commits, name)
+                if found is not None:
+                    return found
+            assert clean_ds is not None
+            return compare_trees(repo.git, clean_ds[name], target_ds[name])
+
+        return changes
+
     for name in sorted(set(now_cfg.datasets) | set(target_cfg.datasets)):
         cfg_now = now_cfg.datasets.get(name)
         cfg_target = target_cfg.datasets.get(name)
@@ -262,6 +286,7 @@ def materialize(
                 repo.snapshots,
                 clean_ds[name],
                 target_ds[name],
+                changes_of(name),
             )
             if got is not None:
                 plan.tables[cfg_now.path] = got[0]
@@ -277,7 +302,7 @@ def materialize(
                     repo.tables,
                     repo.snapshots,
                     clean_ds[name],
-                    target_ds[name],
+                    changes_of(name),
                 )
                 if body is not None:  # recorded as the target's snapshot after the write
                     plan.tables[cfg_now.path] = body

@@ -23,10 +23,11 @@ which is what lets the checkout record it as the target's snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datagit.core.changes import Change, compare_trees
+from datagit.core.changes import Change
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.parquet import _is_plain, _pyarrow
@@ -46,11 +47,12 @@ def plan(
     tables: TableCache,
     snapshots: Snapshots,
     now_tree: str,
-    target_tree: str,
+    changes: Callable[[], list[Change]],
 ) -> bytes | None:
-    """The Parquet file for ``target_tree``, patched from the file that is ``now_tree``;
-    None when the snapshot cannot vouch for the file, or a row cannot be patched in
-    (the caller renders the table whole)."""
+    """The Parquet file for the tree ``changes`` (asked only when needed) lead to from
+    ``now_tree``, patched from the file that is ``now_tree``; None when the snapshot
+    cannot vouch for the file, or a row cannot be patched in (the caller renders the
+    table whole)."""
     if cfg.table_format != "parquet" or cfg.file is not None:
         return None
     got = probe(cfg, hasher.workdir, tables, snapshots, now_tree)
@@ -59,8 +61,7 @@ def plan(
     data = read_table_bytes(cfg, Path(hasher.workdir))
     if data is None or address(data) != got.state.digest:
         return None
-    changes = compare_trees(git, now_tree, target_tree)
-    return patch(cfg, data, changes, RowMaker(cfg, hasher))
+    return patch(cfg, data, changes(), RowMaker(cfg, hasher))
 
 
 def patch(cfg: DatasetConfig, data: bytes, changes: list[Change], maker: RowMaker) -> bytes | None:

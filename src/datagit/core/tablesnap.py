@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -376,12 +376,14 @@ def plan_checkout(
     snapshots: Snapshots,
     now_tree: str,
     target_tree: str,
+    changes: Callable[[], list[Change]] | None = None,
 ) -> tuple[bytes, PackedLineMap] | None:
     """The table file for ``target_tree``, made from the file that is ``now_tree`` by
     replacing, dropping or appending only the rows whose records differ.
 
     None when the snapshot cannot vouch for the file or a row will not fit on one
-    line under its header: the caller renders the table whole.
+    line under its header: the caller renders the table whole. ``changes``: the
+    records that differ, from the commits' patches (the trees' shards otherwise).
     """
     got = probe(cfg, workdir, tables, snapshots, now_tree)
     if got is None or got.data is not None or not got.state.has_lines:
@@ -407,7 +409,7 @@ def plan_checkout(
     # numeric ids as numbers), new rows in the style of the file's first row.
     styled = cfg.table_format == "jsonl"
     changed: dict[bytes, bytes | Record | None] = {}  # by the id's bytes, as the map holds it
-    for c in compare_trees(git, now_tree, target_tree):
+    for c in changes() if changes is not None else compare_trees(git, now_tree, target_tree):
         if c.new is None or styled:
             changed[c.id.encode()] = c.new
             continue
