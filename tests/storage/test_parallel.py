@@ -196,3 +196,26 @@ def test_shared_cancel_stops_and_reaps_the_child(tmp_path: Path) -> None:
     shared.cancel()
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)  # killed and reaped: not even a zombie is left
+
+
+def test_shared_takes_more_items_than_a_pipe_holds_indexes_in_pieces() -> None:
+    me = os.getpid()
+    got = parallel.Shared.start(list(range(5000)), lambda x: (x, os.getpid())).finish()
+    assert [x for x, _ in got] == list(range(5000))
+    assert {pid for _, pid in got} - {me}, "the child took no piece"
+
+
+def test_shared_stops_the_child_when_an_item_fails_here() -> None:
+    me = os.getpid()
+
+    def run(item: int) -> int:
+        if os.getpid() == me:
+            raise ValueError(f"item {item} is bad here")
+        import time
+
+        time.sleep(60)  # a child left running would hold the test for a minute
+        return item
+
+    shared = parallel.Shared.start(list(range(4)), run)
+    with pytest.raises(ValueError, match="is bad here"):
+        shared.finish()

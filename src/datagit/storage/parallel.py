@@ -118,28 +118,33 @@ class Shared(Generic[T, R]):
         self._queue: int | None = None
         self._pid = 0
         self._result: int | None = None
+        # The queue holds pieces of consecutive items, at most `_PIECES` of them, so
+        # their indexes fit a pipe's buffer before anyone reads it.
+        step = -(-len(items) // _PIECES) or 1
+        self._bounds = [*range(0, len(items), step), len(items)]
 
     @classmethod
     def start(cls, items: Sequence[T], run: Callable[[T], R]) -> Shared[T, R]:
-        """Fork the child (when there are two items or more, a second core, and the
-        indexes fit a pipe's buffer unblocked) and let it start taking items."""
+        """Fork the child (when there are two items or more and a second core) and let
+        it start taking items."""
         shared = cls(items, run)
-        if len(items) < 2 or not can_fork() or 4 * len(items) > _PIPE_ROOM:
+        if len(items) < 2 or not can_fork():
             return shared
+        pieces = len(shared._bounds) - 1
         queue_r, queue_w = os.pipe()
-        os.write(queue_w, b"".join(i.to_bytes(4, "little") for i in range(len(items))))
+        os.write(queue_w, b"".join(k.to_bytes(4, "little") for k in range(pieces)))
         os.close(queue_w)
         import ctypes  # noqa: F401 - loaded once here, not in the child (see die_with_parent)
 
         result_r, result_w = os.pipe()
         parent = os.getpid()
         pid = os.fork()
-        if pid == 0:  # the child: take items until none is left, report, vanish
+        if pid == 0:  # the child: take pieces until none is left, report, vanish
             code = 1
             try:
                 die_with_parent(parent)
                 os.close(result_r)
-                done = [(i, run(items[i])) for i in _take(queue_r)]
+                done = [(i, run(items[i])) for k in _take(queue_r) for i in shared._piece(k)]
                 with os.fdopen(result_w, "wb") as out:
                     out.write(marshal.dumps(done))
                 code = 0
@@ -149,17 +154,23 @@ class Shared(Generic[T, R]):
         shared._queue, shared._pid, shared._result = queue_r, pid, result_r
         return shared
 
+    def _piece(self, k: int) -> range:
+        return range(self._bounds[k], self._bounds[k + 1])
+
     def finish(self) -> list[R]:
-        """Take the items left, then gather the child's: every item's result, in order."""
+        """Take the items left, then gather the child's: every item's result, in order.
+        An error in an item here stops the child at once and is raised."""
         if self._queue is None:
             return [self._run(item) for item in self._items]
         results: dict[int, R] = {}
         try:
-            for i in _take(self._queue):
-                results[i] = self._run(self._items[i])
-        finally:
-            theirs = self._gather()
-        for i, got in theirs:
+            for k in _take(self._queue):
+                for i in self._piece(k):
+                    results[i] = self._run(self._items[i])
+        except BaseException:
+            self.cancel()
+            raise
+        for i, got in self._gather():
             results.setdefault(i, got)
         for i, item in enumerate(self._items):  # what the child took and did not report
             if i not in results:
@@ -190,7 +201,7 @@ class Shared(Generic[T, R]):
             return []
 
 
-_PIPE_ROOM = 4096  # bytes a pipe always takes without blocking (POSIX's PIPE_BUF minimum)
+_PIECES = 1024  # 4-byte indexes a pipe takes without blocking (POSIX: at least 4,096 bytes)
 
 
 def _take(queue: int) -> Iterator[int]:
