@@ -28,7 +28,8 @@ from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
 from datagit.progress import Progress
 from datagit.storage.content import ContentStore
-from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
+from datagit.storage.git import CommitInfo, GitStore, Signature
+from datagit.storage.gitconfig import env_identity, global_git_identity
 from datagit.storage.lock import WriteLock
 from datagit.storage.statcache import Snapshots, StatCache
 from datagit.storage.tablecache import TableCache
