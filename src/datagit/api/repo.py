@@ -376,14 +376,14 @@ class Repo:
         progress: Progress | None = None,
     ) -> CommitInfo:
         """Record the stage (after `add` of everything with ``all``) as a new commit."""
-        from datagit.api import staging
+        from datagit.api import committing, staging
 
         with self.lock:
             self.recover()
             staged = None
             if all:
                 staged = staging.add_staged(self, None, report=False, progress=progress)[1]
-            info, pairs = staging.commit_staged(
+            info, pairs = committing.commit_staged(
                 self,
                 message,
                 annotator=annotator,
@@ -431,10 +431,10 @@ class Repo:
                 ds.missing = cfg.path + ("/" if cfg.layout == "imagefolder" else "")
             out.append(ds)
         conflicts: list[str] = []
-        if (self.dotdir / "MERGE_STATE").exists():  # only then load `staging` (a merge)
-            from datagit.api import staging
+        if (self.dotdir / "MERGE_STATE").exists():  # only then load `mergestate` (a merge)
+            from datagit.api import mergestate
 
-            conflicts = staging.conflicts(self)
+            conflicts = mergestate.conflicts(self)
         return Status(
             branch=self.branch(),
             head=self.head(),

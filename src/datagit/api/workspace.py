@@ -77,9 +77,9 @@ def _finish(repo: Repo, after: dict[str, object]) -> None:
     if after.get("ref") and after.get("oid"):
         repo.git.update_ref(str(after["ref"]), str(after["oid"]))
     if isinstance(after.get("merge_state"), dict):
-        from datagit.api import staging
+        from datagit.api import mergestate
 
-        staging.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
+        mergestate.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
     if isinstance(after.get("stage"), str):
         repo._set_stage(str(after["stage"]))
     if after.get("clear_stage", True):
