@@ -26,7 +26,8 @@ from datagit.storage.git import CommitInfo
 from datagit.storage.listingcache import ListingCache
 
 if TYPE_CHECKING:
-    from datagit.api.repo import Repo, Status
+    from datagit.api.repo import Repo
+    from datagit.api.status import Status
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
