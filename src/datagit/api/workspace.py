@@ -13,7 +13,7 @@ import orjson
 from datagit.api.staging import bulk
 from datagit.api.tracking import Tracking, tracking  # noqa: F401 - where callers look
 from datagit.core import checkout as co
-from datagit.core import manifest, snapshot, tablesnap
+from datagit.core import manifest, snapshot, tablecheckout
 from datagit.core.changes import classify
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher
@@ -237,7 +237,9 @@ def materialize(
     plan = co.Plan()
     fallback: set[str] = set()  # datasets whose workspace could not be read
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
-    patched: dict[str, tuple[str, tablesnap.PackedLineMap]] = {}  # table → (tree, its new line map)
+    patched: dict[
+        str, tuple[str, tablecheckout.PackedLineMap]
+    ] = {}  # table → (tree, its new line map)
     token = repo.snapshots.token_now() if clean_ds else None
     listings = ListingCache(repo.dotdir / "cache")
     started = time.time_ns()
@@ -254,7 +256,7 @@ def materialize(
         ):
             if clean_ds[name] == target_ds[name]:
                 continue  # the same records: the file stays as the user wrote it
-            got = tablesnap.plan_checkout(
+            got = tablecheckout.plan_checkout(
                 repo.git,
                 cfg_now,
                 repo.workdir,
@@ -330,7 +332,7 @@ def materialize(
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, (tree_now, lines) in patched.items():
         cfg = target_cfg.datasets[name]
-        tablesnap.save_checkout(cfg, repo.workdir, repo.tables, tree_now, lines, started, token)
+        tablecheckout.save_checkout(cfg, repo.workdir, repo.tables, tree_now, lines, started, token)
     for name, cfg in target_cfg.datasets.items():
         if cfg.layout != "imagefolder":
             continue
