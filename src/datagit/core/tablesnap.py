@@ -24,8 +24,9 @@ from datagit.core.changes import Change, classify
 from datagit.core.config import DatasetConfig
 from datagit.core.layouts import Hasher
 from datagit.core.linematch import LINED, lined
-from datagit.core.manifest import DatasetTree, apply_changes
+from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record, decode_lines
+from datagit.core.shardsplice import apply_changes
 from datagit.core.tables import RowMaker, read_table_bytes, table_records
 from datagit.storage.content import address
 from datagit.storage.git import GitStore
