@@ -416,7 +416,7 @@ def bench_big_table(n: int, rows: list[Row]) -> None:
 _BUILD = """
 import random, sys
 from datagit import Repo
-from datagit.core import manifest
+from datagit.core import manifest, shardsplice
 from datagit.core.records import Record
 n = int(sys.argv[1])
 repo = Repo.init(".")
@@ -431,7 +431,7 @@ tree = manifest.write_dataset(repo.git, recs)
 root = manifest.write_root(repo.git, cfg, {"train": tree})
 c1 = repo.git.create_commit(root, [], "all\\n", me, me)
 ups = {r.id: Record(r.id, "class0", r.content, r.size, annotator="bob") for r in recs[::100]}
-tree2, _ = manifest.apply_changes(repo.git, tree, ups)
+tree2, _ = shardsplice.apply_changes(repo.git, tree, ups)
 root = manifest.write_root(repo.git, cfg, {"train": tree2})
 c2 = repo.git.create_commit(root, [c1], "fix\\n", me, me)
 repo.git.update_ref("refs/heads/main", c2)

@@ -22,7 +22,8 @@ from datagit.errors import (  # cheap, and what every caller catches
 
 if TYPE_CHECKING:
     from datagit.api.dataset import DatasetView
-    from datagit.api.repo import STAGED, WORKSPACE, DatasetStatus, Repo, Status
+    from datagit.api.repo import STAGED, WORKSPACE, Repo
+    from datagit.api.status import DatasetStatus, Status
     from datagit.core.changes import Change
     from datagit.core.config import Config, DatasetConfig
     from datagit.core.records import Record
@@ -35,9 +36,9 @@ _LAZY = {
     "DatasetView": "datagit.api.dataset",
     "STAGED": "datagit.api.repo",
     "WORKSPACE": "datagit.api.repo",
-    "DatasetStatus": "datagit.api.repo",
+    "DatasetStatus": "datagit.api.status",
     "Repo": "datagit.api.repo",
-    "Status": "datagit.api.repo",
+    "Status": "datagit.api.status",
     "Change": "datagit.core.changes",
     "Config": "datagit.core.config",
     "DatasetConfig": "datagit.core.config",

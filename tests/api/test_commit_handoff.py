@@ -16,7 +16,7 @@ from pathlib import Path
 from testkit import digits_pngs, write_tree
 
 from datagit import Repo
-from datagit.api import staging
+from datagit.api import committing, staging
 from datagit.core import patch
 from datagit.core.config import DatasetConfig
 from datagit.storage.git import Signature
@@ -112,7 +112,7 @@ def test_the_hand_off_is_what_the_stage_holds(tmp_path: Path) -> None:
     _edit(one)
     _, staged = staging.add_staged(repo, None)
     assert staged is not None and (staged.tree, staged.base) == (repo.stage_tree(), repo.head())
-    assert staged.pairs == staging._carried(repo)
+    assert staged.pairs == staging.carried_patches(repo)
     assert staged.blobs == repo._stage_patches()
 
 
@@ -125,7 +125,7 @@ def test_a_stale_hand_off_is_ignored(tmp_path: Path) -> None:
     assert staged is not None and staged.tree == repo.stage_tree()
     (one / "train/dog/10.png").unlink()  # the stage moves on without this object knowing
     repo.add()
-    info, pairs = staging.commit_staged(repo, "edit", author=WHEN, staged=staged)
+    info, pairs = committing.commit_staged(repo, "edit", author=WHEN, staged=staged)
     _edit(two)
     (two / "train/dog/10.png").unlink()
     other = Repo.open(two).commit("edit", all=True, author=WHEN)
@@ -139,6 +139,6 @@ def test_root_commit_hands_nothing_over(tmp_path: Path) -> None:
     repo.add_dataset(DatasetConfig("train", "imagefolder", "train"))
     _, staged = staging.add_staged(repo, None)
     assert staged is None  # no HEAD: no patch to carry
-    info, pairs = staging.commit_staged(repo, "first", staged=staged)
+    info, pairs = committing.commit_staged(repo, "first", staged=staged)
     assert pairs is None and not info.parents
     assert [c.kind for c in repo.changes(None, info.id)["train"]] == ["added"]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from testkit import digits_pngs, write_tree
 
 from datagit import DatagitError, Repo
-from datagit.api import history, remotes, staging, workspace
+from datagit.api import history, mergestate, remotes, workspace
 from datagit.core import manifest
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.records import Record
@@ -236,7 +236,7 @@ def test_local_checkout_and_merge_of_a_crafted_branch_are_refused(small: Repo, c
         assert _state(repo) == before
         assert _train_files(repo) == files
     assert repo.status().clean
-    assert staging.read_merge_state(repo) is None
+    assert mergestate.read_merge_state(repo) is None
 
 
 def test_fast_forward_merge_of_a_crafted_branch_is_refused(small: Repo) -> None:

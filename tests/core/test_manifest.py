@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datagit.core import manifest
+from datagit.core import manifest, shardsplice
 from datagit.core.manifest import (
     DatasetTree,
     changed_shards,
@@ -200,7 +200,7 @@ def test_apply_changes_splices_lines_as_a_rewrite_would(
     for d in gone:
         expected.pop(d, None)
     base_tree = write_dataset(git, start.values())
-    tree, pairs = manifest.apply_changes(git, base_tree, upserts, gone)
+    tree, pairs = shardsplice.apply_changes(git, base_tree, upserts, gone)
     assert DatasetTree(git, tree).by_id() == expected
     assert tree == write_dataset(git, expected.values(), base_tree)
     assert len(pairs) == len(upserts) + len(gone & set(start))

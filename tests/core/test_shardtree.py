@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from datagit.core import manifest, shardtree
+from datagit.core import manifest, shardsplice, shardtree
 from datagit.storage.git import BLOB, TREE, Entry, GitStore, Signature
 
 
@@ -62,7 +62,7 @@ def test_a_dataset_written_in_a_batch_passes_git_fsck(tmp_path: Path) -> None:
     records = [Record(f"{i}.png", str(i % 10), "ab" * 16, 100 + i) for i in range(5000)]
     with git.batch():
         tree = manifest.write_dataset(git, records)
-        tree = manifest.apply_changes(
+        tree = shardsplice.apply_changes(
             git, tree, {"7.png": Record("7.png", "3", "cd" * 16, 1)}, ["8.png"]
         )[0]
     got = manifest.DatasetTree(git, tree)

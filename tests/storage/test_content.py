@@ -9,7 +9,7 @@ import pytest
 import xxhash
 
 from datagit.errors import CorruptObjectError
-from datagit.storage import content
+from datagit.storage import content, packlog
 from datagit.storage.content import (
     LARGE,
     ContentStore,
@@ -94,8 +94,8 @@ def test_torn_index_tail_and_unflushed_bytes_are_ignored(store: ContentStore) ->
     fresh = ContentStore(store.root)
     assert set(fresh.index) == set(keys)
     # An entry pointing past the end of the pack (bytes never reached the disk).
-    whole = len(content.IDX_MAGIC) + 2 * content._ENTRY2_SIZE
-    entry = content.encode_entries([(address(b"ghost"), 10_000, 5)])
+    whole = len(packlog.IDX_MAGIC) + 2 * packlog._ENTRY2_SIZE
+    entry = packlog.encode_entries([(address(b"ghost"), 10_000, 5)])
     idx.write_bytes(idx.read_bytes()[:whole] + entry)
     assert set(ContentStore(store.root).index) == set(keys)
 
@@ -109,8 +109,8 @@ def test_a_torn_index_never_misaligns_what_is_appended_after_it(
     first = store.put_many([f"old-{i}".encode() for i in range(5)])
     idx = store.packs / "pack-000000.idx"
     if legacy:
-        entries, _, _ = content.parse_index(idx.read_bytes())
-        idx.write_bytes(b"".join(content._ENTRY.pack(*e) for e in entries))
+        entries, _, _ = packlog.parse_index(idx.read_bytes())
+        idx.write_bytes(b"".join(packlog._ENTRY.pack(*e) for e in entries))
     idx.write_bytes(idx.read_bytes()[:-10])
     store = ContentStore(store.root)
     new = store.put_many([f"new-{i}".encode() for i in range(10)])
@@ -118,14 +118,14 @@ def test_a_torn_index_never_misaligns_what_is_appended_after_it(
     assert [fresh.read(k) for k in new] == [f"new-{i}".encode() for i in range(10)]
     assert all(fresh.has(k) for k in first[:4])  # the torn entry's object alone is gone
     assert fresh.index_problems == []
-    assert idx.read_bytes().startswith(content.IDX_MAGIC) != legacy
+    assert idx.read_bytes().startswith(packlog.IDX_MAGIC) != legacy
 
 
 def test_a_damaged_index_entry_is_skipped_alone_and_reported(store: ContentStore) -> None:
     keys = store.put_many([b"one", b"two", b"three"])
     idx = store.packs / "pack-000000.idx"
     raw = bytearray(idx.read_bytes())
-    raw[len(content.IDX_MAGIC) + content._ENTRY2_SIZE + 3] ^= 0x40  # inside the 2nd entry
+    raw[len(packlog.IDX_MAGIC) + packlog._ENTRY2_SIZE + 3] ^= 0x40  # inside the 2nd entry
     idx.write_bytes(bytes(raw))
     fresh = ContentStore(store.root)
     assert fresh.has(keys[0]) and fresh.has(keys[2]) and not fresh.has(keys[1])

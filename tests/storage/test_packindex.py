@@ -74,7 +74,7 @@ def test_a_fold_naming_a_lost_pack_or_a_shorter_log_is_ignored(store: ContentSto
     store.fold()
     idx = store.packs / "pack-000000.idx"
     log = idx.read_bytes()
-    from datagit.storage.content import _ENTRY2_SIZE, IDX_MAGIC
+    from datagit.storage.packlog import _ENTRY2_SIZE, IDX_MAGIC
 
     cut = len(IDX_MAGIC) + 20 * _ENTRY2_SIZE  # the header and 20 of the 40 entries
     idx.write_bytes(log[:cut])  # a log cut shorter than the fold recorded

@@ -2,7 +2,7 @@
 
 Each function resolves revisions and pseudo-revisions (the workspace, the
 stage), calls the pure logic in ``datagit.core`` and returns values; the CLI
-renders them. Merge writes state through `api.staging`'s merge-state helpers so
+renders them. Merge writes its state through `api.mergestate` so
 that `status` and `commit` see an unfinished merge.
 """
 
@@ -209,13 +209,13 @@ def merge(
     commit is made at once; otherwise the merge is left in progress for
     `resolve`, ``merge --ours/--theirs`` or ``merge --abort``.
     """
-    # Staging and the workspace writer are imported where a merge needs them, so the
+    # Committing and the workspace writer are imported where a merge needs them, so the
     # read verbs that come here (blame, log, diff) do not load the write path.
-    from datagit.api import staging
+    from datagit.api import committing, mergestate
     from datagit.api.workspace import begin, materialize
 
     with repo.lock:
-        if staging.read_merge_state(repo):
+        if mergestate.read_merge_state(repo):
             raise ConflictError(
                 "a merge is already in progress",
                 hint="finish it with `datagit commit`, or `datagit merge --abort`",
@@ -260,12 +260,12 @@ def merge(
         # is rolled forward whole (state, stage and workspace) by the next command.
         after: dict[str, object] = {"merge_state": state, "stage": tree, "clear_stage": False}
         begin(repo, tree, after)
-        staging.write_merge_state(repo, state)
+        mergestate.write_merge_state(repo, state)
         repo._set_stage(tree)
         materialize(repo, tree, then=after)
         if conflicts:
             return MergeOutcome("conflicts", theirs, None, conflicts, result.taken)
-        info = staging.commit(repo, text)
+        info = committing.commit(repo, text)
         return MergeOutcome("merged", theirs, info, [], result.taken)
 
 
@@ -288,9 +288,9 @@ def _choose(repo: Repo, tree: str, conflicts: list[Conflict], side: str) -> str:
 
 def merge_state(repo: Repo) -> tuple[dict, list[Conflict]]:
     """The merge in progress and its unresolved conflicts (raises when none)."""
-    from datagit.api import staging
+    from datagit.api import mergestate
 
-    state = staging.read_merge_state(repo)
+    state = mergestate.read_merge_state(repo)
     if not state:
         raise DatagitError("no merge in progress", hint="start one with `datagit merge BRANCH`")
     return state, [Conflict.from_dict(d) for d in state.get("details", [])]
@@ -298,7 +298,7 @@ def merge_state(repo: Repo) -> tuple[dict, list[Conflict]]:
 
 def merge_abort(repo: Repo) -> str:
     """Put HEAD's tree back in the workspace and the stage; forget the merge."""
-    from datagit.api import staging
+    from datagit.api import mergestate
     from datagit.api.workspace import materialize
 
     with repo.lock:
@@ -307,7 +307,7 @@ def merge_abort(repo: Repo) -> str:
         if head is not None:
             materialize(repo, repo.git.commit(head).tree, force=True)
         repo._set_stage(None)
-        staging.clear_merge_state(repo)
+        mergestate.clear_merge_state(repo)
         return str(state["theirs"])
 
 
@@ -324,7 +324,7 @@ def resolve(
     The value comes from ``side`` (ours/theirs), an explicit ``label``, or, with
     neither, the workspace as the user edited it.
     """
-    from datagit.api import staging
+    from datagit.api import mergestate
     from datagit.api.workspace import materialize
 
     with repo.lock:
@@ -363,5 +363,5 @@ def resolve(
         done = {c.key for c in chosen}
         state["details"] = [d for d in state["details"] if f"{d['dataset']}/{d['id']}" not in done]
         state["conflicts"] = [k for k in state["conflicts"] if k not in done]
-        staging.write_merge_state(repo, state)
+        mergestate.write_merge_state(repo, state)
         return chosen

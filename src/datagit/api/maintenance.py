@@ -42,7 +42,7 @@ def reachable_roots(repo: Repo) -> list[str]:
     head = repo.head()
     if head:
         heads.add(head)
-    from datagit.api.staging import read_merge_state
+    from datagit.api.mergestate import read_merge_state
 
     merge = read_merge_state(repo)
     if merge:
@@ -169,8 +169,8 @@ def kept_outside_refs(repo: Repo) -> list[str]:
     started from; reflogs and refs are the storage layer's to read.
     """
     from datagit.api.bisect import START
+    from datagit.api.mergestate import read_merge_state
     from datagit.api.repo import STAGE
-    from datagit.api.staging import read_merge_state
 
     ids: list[str] = []
     stage = repo.dotdir / STAGE

@@ -17,7 +17,8 @@ from datagit.core.diff import build
 
 if TYPE_CHECKING:
     from datagit.api.history import Diff
-    from datagit.api.repo import Repo, Status
+    from datagit.api.repo import Repo
+    from datagit.api.status import Status
     from datagit.api.tracking import Tracking
     from datagit.core.blame import ExampleBlame, ExampleEvent
     from datagit.core.credit import Ledger

@@ -13,64 +13,35 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
 from datagit.core import manifest, patch
-from datagit.core.changes import Change, compare, compare_trees
+from datagit.core.changes import Change, compare_trees
 from datagit.core.config import Config, DatasetConfig
-from datagit.core.layouts import Hasher, check_columns, scan, workspace_missing
+from datagit.core.layouts import Hasher, check_columns, scan
 from datagit.core.manifest import DatasetTree
 from datagit.core.records import Record
 from datagit.errors import DatagitError, InvalidInputError, NotARepositoryError
 from datagit.progress import Progress
 from datagit.storage.content import ContentStore
-from datagit.storage.git import CommitInfo, GitStore, Signature, env_identity, global_git_identity
+from datagit.storage.git import CommitInfo, GitStore, Signature
+from datagit.storage.gitconfig import env_identity, global_git_identity
 from datagit.storage.lock import WriteLock
 from datagit.storage.statcache import Snapshots, StatCache
 from datagit.storage.tablecache import TableCache
 
 if TYPE_CHECKING:
     from datagit.api.dataset import DatasetView
+    from datagit.api.status import Status
 
 DOTDIR = ".datagit"
 CONFIG = "datagit.toml"
 STAGE = "STAGE"
 WORKSPACE = ":workspace"  # a pseudo-revision: the files as they are now
 STAGED = ":stage"  # a pseudo-revision: what `add` has staged
-
-
-@dataclass
-class DatasetStatus:
-    """One dataset's changes: staged (HEAD → stage) and unstaged (stage → workspace)."""
-
-    name: str
-    staged: list[Change] = field(default_factory=list)
-    unstaged: list[Change] = field(default_factory=list)
-    # the declared folder ("train/") or table file that does not exist: an empty dataset
-    missing: str | None = None
-
-
-@dataclass
-class Status:
-    branch: str | None
-    head: str | None
-    datasets: list[DatasetStatus]
-    config_staged: bool = False
-    config_unstaged: bool = False
-    conflicts: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not (
-            self.config_staged
-            or self.config_unstaged
-            or self.conflicts
-            or any(d.staged or d.unstaged for d in self.datasets)
-        )
 
 
 class Repo:
@@ -375,14 +346,14 @@ class Repo:
         progress: Progress | None = None,
     ) -> CommitInfo:
         """Record the stage (after `add` of everything with ``all``) as a new commit."""
-        from datagit.api import staging
+        from datagit.api import committing, staging
 
         with self.lock:
             self.recover()
             staged = None
             if all:
                 staged = staging.add_staged(self, None, report=False, progress=progress)[1]
-            info, pairs = staging.commit_staged(
+            info, pairs = committing.commit_staged(
                 self,
                 message,
                 annotator=annotator,
@@ -408,78 +379,10 @@ class Repo:
 
     # -- status ------------------------------------------------------------
     def status(self) -> Status:
-        """Staged and unstaged record changes per dataset, and config changes."""
-        self.recover()
-        head_tree = self.root_tree("HEAD")
-        head_cfg, head_ds = manifest.read_root(self.git, head_tree) if head_tree else (b"", {})
-        stage_tree = self.stage_tree()
-        stage_cfg, stage_ds = (
-            manifest.read_root(self.git, stage_tree) if stage_tree else (Config().dumps(), {})
-        )
-        work_cfg_bytes = (
-            (self.workdir / CONFIG).read_bytes() if (self.workdir / CONFIG).exists() else b""
-        )
-        work_cfg = Config.parse(work_cfg_bytes)
-        out = []
-        for name in sorted(set(head_ds) | set(stage_ds) | set(work_cfg.datasets)):
-            ds = DatasetStatus(name)
-            ds.staged = compare_trees(self.git, head_ds.get(name), stage_ds.get(name))
-            ds.unstaged = self._unstaged(name, work_cfg, stage_ds.get(name))
-            cfg = work_cfg.datasets.get(name)
-            if cfg is not None and workspace_missing(cfg, self.workdir):
-                ds.missing = cfg.path + ("/" if cfg.layout == "imagefolder" else "")
-            out.append(ds)
-        conflicts: list[str] = []
-        if (self.dotdir / "MERGE_STATE").exists():  # only then load `staging` (a merge)
-            from datagit.api import staging
+        """Staged and unstaged record changes per dataset, and config changes (`api.status`)."""
+        from datagit.api.status import status
 
-            conflicts = staging.conflicts(self)
-        return Status(
-            branch=self.branch(),
-            head=self.head(),
-            datasets=out,
-            config_staged=_norm(head_cfg) != _norm(stage_cfg) if head_tree else bool(stage_ds),
-            config_unstaged=_norm(stage_cfg) != _norm(work_cfg_bytes),
-            conflicts=conflicts,
-        )
-
-    def _unstaged(self, name: str, work_cfg: Config, staged_tree: str | None) -> list[Change]:
-        cfg = work_cfg.datasets.get(name)
-        if cfg is not None and cfg.layout == "imagefolder" and staged_tree is not None:
-            from datagit.core import snapshot  # lazily, as in scan
-
-            hasher = Hasher(self.workdir, self.statcache)
-            fast = snapshot.status_fast(self.git, cfg, hasher, self.snapshots, staged_tree)
-            self._save_statcache()
-            if fast is not None:
-                return fast
-        if cfg is not None and cfg.layout == "table":
-            return self._unstaged_table(cfg, staged_tree)
-        staged = DatasetTree(self.git, staged_tree).by_id() if staged_tree else {}
-        work = {r.id: r for r in self.scan(name)} if cfg is not None else {}
-        return compare(staged, work)
-
-    def _unstaged_table(self, cfg: DatasetConfig, staged_tree: str | None) -> list[Change]:
-        """A table's unstaged changes: by its snapshot when it has one, else read whole
-        (and a table found equal to the stage gets a snapshot, so the next look is a stat)."""
-        from datagit.core import tablesnap  # lazily, as in scan
-
-        hasher = Hasher(self.workdir, self.statcache)
-        if staged_tree is not None:
-            found = tablesnap.status_fast(
-                self.git, cfg, hasher, self.tables, self.snapshots, staged_tree
-            )
-            if found is not None:
-                self._save_statcache()
-                return found
-        read = tablesnap.read_full(cfg, hasher, self.snapshots)
-        self._save_statcache()
-        staged = DatasetTree(self.git, staged_tree).by_id() if staged_tree else {}
-        work = {r.id: r for r in read.records}
-        changes = compare(staged, work)
-        if staged_tree is not None and tablesnap.same_records(staged, work):
-            tablesnap.save_read(self.tables, cfg, read, staged_tree)
-        return changes
+        return status(self)
 
     # -- log ---------------------------------------------------------------
     def log(
@@ -525,10 +428,6 @@ class Repo:
                 found = patch.changes_between_commits(self.git, old_id, new_id, n)
             out[n] = found if found is not None else compare_trees(self.git, a.get(n), b.get(n))
         return out
-
-
-def _norm(data: bytes) -> bytes:
-    return Config.parse(data).dumps() if data else Config().dumps()
 
 
 def _utc_offset() -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from datagit.api import staging
+from datagit.api import mergestate, staging
 from datagit.api.workspace import materialize
 from datagit.core import checkout as co
 from datagit.core import manifest, snapshot
@@ -197,7 +197,7 @@ def reset(repo: Repo, rev: str = "HEAD", *, mode: str = "mixed") -> ResetResult:
             repo.git.set_head_detached(target)
         if mode != "soft":
             repo._set_stage(None)
-        staging.clear_merge_state(repo)
+        mergestate.clear_merge_state(repo)
         return ResetResult(old, info, mode)
 
 

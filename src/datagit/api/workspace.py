@@ -14,7 +14,7 @@ import orjson
 from datagit.api.staging import bulk
 from datagit.api.tracking import Tracking, tracking  # noqa: F401 - where callers look
 from datagit.core import checkout as co
-from datagit.core import manifest, patch, snapshot, tablesnap
+from datagit.core import manifest, patch, snapshot, tablecheckout
 from datagit.core.changes import Change, classify, compare_trees
 from datagit.core.config import Config, DatasetConfig
 from datagit.core.layouts import Hasher
@@ -25,9 +25,11 @@ from datagit.progress import Progress
 from datagit.storage import links
 from datagit.storage.git import CommitInfo
 from datagit.storage.listingcache import ListingCache
+from datagit.storage.tablecache import PackedLineMap
 
 if TYPE_CHECKING:
-    from datagit.api.repo import Repo, Status
+    from datagit.api.repo import Repo
+    from datagit.api.status import Status
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -84,9 +86,9 @@ def _finish(repo: Repo, after: dict[str, object]) -> None:
     if after.get("ref") and after.get("oid"):
         repo.git.update_ref(str(after["ref"]), str(after["oid"]))
     if isinstance(after.get("merge_state"), dict):
-        from datagit.api import staging
+        from datagit.api import mergestate
 
-        staging.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
+        mergestate.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
     if isinstance(after.get("stage"), str):
         repo._set_stage(str(after["stage"]))
     if after.get("clear_stage", True):
@@ -248,7 +250,7 @@ def materialize(
     plan = co.Plan()
     fallback: set[str] = set()  # datasets whose workspace could not be read
     followed: dict[str, str] = {}  # dataset → tree its snapshot described before
-    patched: dict[str, tuple[str, tablesnap.PackedLineMap]] = {}  # table → (tree, its new line map)
+    patched: dict[str, tuple[str, PackedLineMap]] = {}  # table → (tree, its new line map)
     read_back: set[str] = set()  # Parquet tables patched, each row checked as read back
     token = repo.snapshots.token_now() if clean_ds else None
     listings = ListingCache(repo.dotdir / "cache")
@@ -278,7 +280,7 @@ def materialize(
         ):
             if clean_ds[name] == target_ds[name]:
                 continue  # the same records: the file stays as the user wrote it
-            got = tablesnap.plan_checkout(
+            got = tablecheckout.plan_checkout(
                 repo.git,
                 cfg_now,
                 repo.workdir,
@@ -371,12 +373,12 @@ def materialize(
     hasher = Hasher(repo.workdir, repo.statcache)
     for name, (tree_now, lines) in patched.items():
         cfg = target_cfg.datasets[name]
-        tablesnap.save_checkout(cfg, repo.workdir, repo.tables, tree_now, lines, started, token)
+        tablecheckout.save_checkout(cfg, repo.workdir, repo.tables, tree_now, lines, started, token)
     for name in read_back:
         cfg = target_cfg.datasets[name]
         body = plan.tables[cfg.path]
         tree_now = target_ds[name]
-        tablesnap.save_rendered(cfg, repo.workdir, repo.tables, tree_now, body, started, token)
+        tablecheckout.save_rendered(cfg, repo.workdir, repo.tables, tree_now, body, started, token)
     for name, cfg in target_cfg.datasets.items():
         if cfg.layout != "imagefolder":
             continue

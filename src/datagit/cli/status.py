@@ -10,7 +10,8 @@ from __future__ import annotations
 import click
 
 from datagit.api import render
-from datagit.api.repo import Repo, Status
+from datagit.api.repo import Repo
+from datagit.api.status import Status
 from datagit.api.tracking import Tracking, tracking
 from datagit.cli._common import advise, change_line, echo_json, label, open_repo, short
 from datagit.cli._term import use_colour

@@ -24,8 +24,7 @@ import orjson
 import xxhash
 
 from datagit.core import shardtree
-from datagit.core.records import SAME_CONTENT, Record, decode_lines, encode_lines
-from datagit.errors import CorruptObjectError
+from datagit.core.records import Record, decode_lines, encode_lines
 from datagit.storage.git import BLOB, TREE, Entry, GitStore, hash_blob
 
 CONFIG_FILE = "datagit.toml"
@@ -136,7 +135,7 @@ class DatasetTree:
             if not blob:
                 continue
             data = self.git.read_blob(blob)
-            spans = _find_lines(data, list(group))
+            spans = find_lines(data, list(group))
             if spans is None:  # an id not there (or not where expected): parse it all
                 out.update((r.id, r) for r in decode_lines(data) if r.id in group)
                 continue
@@ -214,7 +213,7 @@ def write_dataset(git: GitStore, records: Iterable[Record], base: str | None = N
         if base_shards.get(prefix) != oid:
             git.write_blob(data)
         shard_blobs[prefix] = oid
-    return _write_tree_for(git, shard_blobs, fanout, len(recs))
+    return write_tree_for(git, shard_blobs, fanout, len(recs))
 
 
 class EncodedRecords(Protocol):
@@ -258,7 +257,7 @@ def write_encoded(git: GitStore, rows: EncodedRecords) -> str:
         name: git.write_blob(body)
         for name, body in zip(names, rows.bodies(order, spans), strict=True)
     }
-    return _write_tree_for(git, shard_blobs, fanout, count)
+    return write_tree_for(git, shard_blobs, fanout, count)
 
 
 def patch_dataset(
@@ -299,109 +298,10 @@ def patch_dataset(
             )
         else:
             shards.pop(prefix, None)
-    return _write_tree_for(git, shards, tree.fanout, count)
+    return write_tree_for(git, shards, tree.fanout, count)
 
 
-def apply_changes(
-    git: GitStore,
-    base: str,
-    upserts: Mapping[str, Record],
-    deletes: Iterable[str] = (),
-    *,
-    keep_annotator: bool = False,
-) -> tuple[str, list[tuple[Record | None, Record | None]]]:
-    """Patch ``base`` with a few records, working on raw shard lines.
-
-    Only touched shards are read, and in them only the lines of the changed ids
-    are parsed, found by their bytes (`_find_lines`); every other line is copied
-    as bytes, so a 1% change of a million records — which hashing spreads over
-    most shards — parses 1% of them. A shard gaining an id is parsed whole, to
-    place it in id order.
-    Returns the new tree and the (old, new) pairs that really differ. With
-    ``keep_annotator``, an upsert without an annotator keeps the old record's
-    annotator when its label did not change (a content fix is not a re-label).
-    """
-    tree = DatasetTree(git, base)
-    shards = tree.shards()
-    fan = tree.fanout
-    by_shard: dict[str, list[str]] = {}
-    for example_id in [*upserts, *deletes]:
-        by_shard.setdefault(shard_key(example_id)[:fan], []).append(example_id)
-    pairs: list[tuple[Record | None, Record | None]] = []
-    count = tree.count
-    for prefix, ids in by_shard.items():
-        blob = shards.get(prefix)
-        data = git.read_blob(blob) if blob else b""
-        spans = _find_lines(data, ids)
-        current = None if spans is not None else _parse_shard(data)
-        edits: dict[str, bytes | None] = {}  # id → its new line, None: gone
-        for example_id in ids:
-            old: Record | None
-            if current is None:
-                start, end = spans[example_id]  # type: ignore[index]
-                old = Record.from_dict(orjson.loads(data[start:end]))
-            else:
-                got = current.get(example_id)
-                old = Record.from_dict(orjson.loads(got)) if got else None
-            new = _resolve(example_id, old, upserts.get(example_id), keep_annotator)
-            if old == new or (
-                old is not None and new is not None and old.to_dict() == new.to_dict()
-            ):
-                continue
-            pairs.append((old, new))
-            count += (old is None) - (new is None)
-            edits[example_id] = None if new is None else orjson.dumps(new.to_dict())
-        if not edits:
-            continue
-        if current is None:
-            body = _splice(data, spans, edits)  # type: ignore[arg-type]
-        else:
-            for example_id, line in edits.items():
-                if line is None:
-                    del current[example_id]
-                else:
-                    current[example_id] = line
-            body = b"\n".join(current[i] for i in sorted(current)) + b"\n" if current else b""
-        if body:
-            shards[prefix] = git.write_blob(body)
-        else:
-            shards.pop(prefix, None)
-    if not pairs:
-        return base, []
-    if choose_fanout(count, fan) != fan:
-        records = tree.by_id()
-        for old, new in pairs:
-            if new is None:
-                records.pop(old.id, None)  # type: ignore[union-attr]
-            else:
-                records[new.id] = new
-        return write_dataset(git, records.values(), base), pairs
-    return _write_tree_for(git, shards, fan, count), pairs
-
-
-def _resolve(
-    example_id: str, old: Record | None, new: Record | None, keep_annotator: bool
-) -> Record | None:
-    """The record an upsert really writes: a moved example's bytes, an inherited annotator."""
-    if new is not None and new.content == SAME_CONTENT:
-        if old is None:
-            raise CorruptObjectError(
-                f"a moved example {example_id!r} has no earlier record to take bytes from"
-            )
-        new = Record(new.id, new.label, old.content, new.size, source=new.source)
-    if (
-        keep_annotator
-        and new is not None
-        and new.annotator is None
-        and old is not None
-        and old.annotator is not None
-        and old.label == new.label
-    ):
-        new = new.with_annotator(old.annotator)
-    return new
-
-
-def _find_lines(data: bytes, ids: list[str]) -> dict[str, tuple[int, int]] | None:
+def find_lines(data: bytes, ids: list[str]) -> dict[str, tuple[int, int]] | None:
     """Where each id's line is in a shard, found by its bytes without parsing the shard;
     None when one is not there (an addition: the shard is parsed to place it in order).
 
@@ -428,39 +328,7 @@ def _json_string(text: str) -> bytes:
     return orjson.dumps(text)
 
 
-def _splice(
-    data: bytes, spans: dict[str, tuple[int, int]], edits: dict[str, bytes | None]
-) -> bytes:
-    """The shard with the lines of ``edits`` replaced (or dropped), every other byte kept.
-
-    The kept runs are memoryview slices: each byte is copied once, by the join (a
-    1% re-label of a million rows splices ~100 MB of shards)."""
-    parts: list[bytes | memoryview] = []
-    view = memoryview(data)
-    at = 0
-    for example_id in sorted(edits, key=lambda i: spans[i][0]):
-        start, end = spans[example_id]
-        parts.append(view[at:start])
-        line = edits[example_id]
-        if line is None:
-            end += 1  # with its newline
-        else:
-            parts.append(line)
-        at = end
-    parts.append(view[at:])
-    return b"".join(parts)
-
-
-def _parse_shard(data: bytes) -> dict[str, bytes]:
-    """A shard's lines by id (one orjson call for all of them)."""
-    if not data:
-        return {}
-    lines = data.rstrip(b"\n").split(b"\n")
-    rows = orjson.loads(b"[" + b",".join(lines) + b"]")
-    return {d["id"]: line for line, d in zip(lines, rows, strict=True)}
-
-
-def _write_tree_for(git: GitStore, shard_blobs: Mapping[str, str], fanout: int, count: int) -> str:
+def write_tree_for(git: GitStore, shard_blobs: Mapping[str, str], fanout: int, count: int) -> str:
     records = shardtree.write(git, shard_blobs)
     meta = git.write_blob(orjson.dumps({"fanout": fanout, "count": count}))
     return git.write_tree({"meta.json": Entry(meta, BLOB), "records": Entry(records, TREE)})

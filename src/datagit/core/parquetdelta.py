@@ -6,7 +6,7 @@ table's line map (`storage/tablecache.py`) holds, per row in file order, a diges
 of that line (xxh3-64 and length: `parquetlines.line_digests`) and the row's id. When the file
 changes, the new lines' digests are compared with the old ones (`linedelta.match_lines`)
 and only the rows whose line is new are decoded into records, then patched into
-the dataset tree as shard lines (`manifest.apply_changes`), as a CSV relabel is.
+the dataset tree as shard lines (`shardsplice.apply_changes`), as a CSV relabel is.
 The map's header is the file's column names: with other columns (or another order,
 which writes the same records as other lines) the careful full read decides.
 """
@@ -20,10 +20,11 @@ from xxhash import xxh3_64_intdigest
 
 from datagit.core.config import DatasetConfig
 from datagit.core.linedelta import _IdIndex, match_lines
-from datagit.core.manifest import DatasetTree, apply_changes
+from datagit.core.manifest import DatasetTree
 from datagit.core.parquet import _open, _pyarrow
 from datagit.core.parquetlines import EncodedRows, _joined, _lit, line_digests
 from datagit.core.records import Record, decode_lines
+from datagit.core.shardsplice import apply_changes
 from datagit.errors import InvalidInputError
 from datagit.storage.git import GitStore
 from datagit.storage.tablecache import LineMap
@@ -87,7 +88,7 @@ def stage(
 # an unchanged row (a map from the copy cost ~0.8 s, the new file's map ~0.45 s more).
 # A row that differs in any value (floats by their bits: 0.0 and -0.0 are other lines)
 # is decoded and upserted; one that only moved is upserted unchanged, which
-# `manifest.apply_changes` drops as no change. So the answer is `delta`'s.
+# `shardsplice.apply_changes` drops as no change. So the answer is `delta`'s.
 
 PLACE_LIMIT = 2  # past 1 row in this many differing in place, `delta` (moves join) decides
 

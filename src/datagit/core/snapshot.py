@@ -26,8 +26,9 @@ from datagit.core.layouts import (
     narrow_changes,
     split_path,
 )
-from datagit.core.manifest import DatasetTree, apply_changes
+from datagit.core.manifest import DatasetTree
 from datagit.core.records import SAME_CONTENT, Record
+from datagit.core.shardsplice import apply_changes
 from datagit.errors import DatagitError
 from datagit.storage import fsmonitor, stattable
 from datagit.storage.git import GitStore

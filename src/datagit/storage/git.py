@@ -1,17 +1,16 @@
-"""Git metadata through pygit2: blobs, trees, commits, refs and revisions.
+"""Git metadata through pygit2: blobs, trees and commits, in one `GitStore`.
 
-Only storage imports pygit2 (through `storage.libgit`), and this module is what
-the layers above use. Everything above it speaks in hex object ids and small
-value classes, so pygit2's errors are translated here once.
+Only storage imports pygit2 (through `storage.libgit`), and `GitStore` is what
+the layers above use: it adds refs and revisions (`gitrefs.GitRefs`) and config
+(`gitconfig.GitConfig`) as base classes. Everything above it speaks in hex object
+ids and small value classes, so pygit2's errors are translated here once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from pathlib import Path
 from datagit.errors import (
     CorruptObjectError,
     DatagitError,
-    InvalidInputError,
     RevisionNotFoundError,
 )
+from datagit.storage.gitconfig import GitConfig
 from datagit.storage.gitobjects import CORRUPT_HINT, GitCheck, VerifiedObjects
 from datagit.storage.gitpack import (
     Data,
@@ -32,6 +31,7 @@ from datagit.storage.gitpack import (
     tree_bytes,
     write_pack,
 )
+from datagit.storage.gitrefs import GitRefs
 from datagit.storage.libgit import pygit2
 
 FileMode, ObjectType, SortMode = (
@@ -45,9 +45,6 @@ SMALL_BATCH = 16  # fewer objects than this are written loose: no pack per tiny 
 BATCH_LIMIT = 64 << 20  # flush a batch into a pack past this many bytes
 DEFAULT_BRANCH = "main"
 _KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}  # git's object type codes
-# a revision datagit can follow itself: a name or id, then ~N / ^N steps
-_STEPS = re.compile(r"(?P<base>[^~^:]+?)(?P<steps>(?:[~^]\d*)*)")
-_STEP = re.compile(r"([~^])(\d*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +96,7 @@ def hash_blob(data: bytes) -> str:
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # an empty dataset's records
 
 
-class GitStore:
+class GitStore(GitRefs, GitConfig):
     """A bare git repository holding datagit's commits, trees and shard blobs."""
 
     def __init__(self, repo: pygit2.Repository) -> None:
@@ -350,189 +347,12 @@ class GitStore:
             hint=CORRUPT_HINT,
         )
 
-    # -- revisions and refs ----------------------------------------------
-    def resolve(self, rev: str) -> str:
-        """The commit id ``rev`` names (branch, tag, ``HEAD~3``, short id).
-
-        A damaged or missing object on the way is a `CorruptObjectError` naming it,
-        not an unknown revision: the steps of ``NAME~N^M`` are checked here first.
-        """
-        if not rev or "\n" in rev or "\0" in rev:
-            raise RevisionNotFoundError(f"unknown revision {rev!r}")
-        self._check_rev(rev)
-        try:
-            obj = self._repo.revparse_single(rev)
-            commit = obj.peel(pygit2.Commit)
-        except (KeyError, ValueError) as exc:  # NotFoundError, InvalidSpecError, AmbiguousError
-            raise RevisionNotFoundError(
-                f"unknown revision {rev!r}",
-                hint="use a branch, tag, commit id or an expression like HEAD~2 "
-                "(see `datagit log --oneline`)",
-            ) from exc
-        except pygit2.GitError as exc:  # libgit2 says the rest: zlib, hash mismatch
-            raise CorruptObjectError(
-                f"revision {rev!r} cannot be read: {exc}", hint=CORRUPT_HINT
-            ) from exc
-        return str(commit.id)
-
-    def _check_rev(self, rev: str) -> None:
-        """Follow ``NAME~N^M`` in Python, verifying each object libgit2 will read.
-
-        Anything else (``main@{1}``, ``HEAD:path``, ``^{/text}``) is left to libgit2.
-        Stops quietly where the revision is genuinely unknown.
-        """
-        m = _STEPS.fullmatch(rev)
-        if not m:
-            return
-        oid = self._base_oid(m["base"])
-        if oid is None:
-            return
-        oid = self._verified.peel_to_commit(oid, m["base"])
-        if oid is None:
-            return
-        here = m["base"]  # the revision so far, to name the object that fails
-        label = here
-        for op, num in _STEP.findall(m["steps"]):
-            n = int(num) if num else 1
-            if op == "~":
-                moves: Iterable[tuple[int, str]] = ((0, f"{here}~{k}") for k in range(1, n + 1))
-            else:
-                moves = [(n - 1, f"{here}^{n}")] if n else []
-            for index, step_label in moves:
-                parents = self._verified.commit_parents(oid, f"commit {label}") or ()
-                if index >= len(parents):
-                    return  # HEAD~99 past the root: libgit2 says unknown revision
-                oid, label = parents[index], step_label
-            here += f"{op}{num}"
-        self._verified.commit_parents(oid, f"commit {label}")
-
-    def _base_oid(self, base: str) -> str | None:
-        """The object a revision's name stands for, as libgit2 would find it, without reading it."""
-        if re.fullmatch(r"[0-9a-fA-F]{40}", base):  # an id the user typed may not exist
-            return base.lower() if base in self._repo else None
-        name = "HEAD" if base == "@" else base
-        for candidate in (
-            name,
-            f"refs/{name}",
-            f"refs/tags/{name}",
-            f"refs/heads/{name}",
-            f"refs/remotes/{name}",
-            f"refs/remotes/{name}/HEAD",
-        ):
-            try:
-                ref = self._repo.references.get(candidate)
-                if ref is not None:
-                    return str(ref.resolve().target)
-            except (KeyError, ValueError, pygit2.GitError):
-                return None  # a dangling symbolic ref, an invalid name: libgit2 will say
-        if re.fullmatch(r"[0-9a-fA-F]{4,39}", base):
-            folder = self._objects / base[:2].lower()
-            rest = base[2:].lower()
-            try:
-                loose = [f.name for f in os.scandir(folder) if f.name.startswith(rest)]
-            except OSError:
-                loose = []
-            if len(loose) == 1:
-                return base[:2].lower() + loose[0]
-        return None
-
-    def head_commit(self) -> str | None:
-        """The commit HEAD points at, or None on an unborn branch."""
-        if self._repo.head_is_unborn:
-            return None
-        return str(self._repo.head.target)
-
-    def head_branch(self) -> str | None:
-        """The branch HEAD is on (``main``), or None when detached."""
-        if self._repo.head_is_detached:
-            return None
-        target = self._repo.references["HEAD"].target
-        return str(target).removeprefix("refs/heads/")
-
-    def set_head_branch(self, branch: str) -> None:
-        self._repo.set_head(f"refs/heads/{branch}")
-
-    def set_head_detached(self, oid: str) -> None:
-        self._repo.set_head(pygit2.Oid(hex=oid))
-
-    def update_ref(self, name: str, oid: str, message: str | None = None) -> None:
-        """Point ``name`` at ``oid``; libgit2 writes a lock file and renames it.
-
-        With ``core.logAllRefUpdates`` (set by `init`) the move is also logged, so
-        ``main@{1}`` and ``HEAD@{2}`` resolve as in git.
-        """
-        self._repo.create_reference_direct(name, pygit2.Oid(hex=oid), True, message=message)
-
-    def delete_ref(self, name: str) -> None:
-        self._repo.references.delete(name)
-
-    def ref(self, name: str) -> str | None:
-        """The commit ref ``name`` leads to, or None if there is no such ref."""
-        try:
-            ref = self._repo.references.get(name)
-        except (ValueError, pygit2.GitError):
-            return None
-        if ref is None:
-            return None
-        return self._ref_commit(name)
-
-    def refs(self, prefix: str = "refs/") -> dict[str, str]:
-        """All refs under ``prefix`` mapped to the commit they peel to.
-
-        A ref whose object is damaged or missing raises `CorruptObjectError`: callers
-        such as gc must not mistake its history for garbage.
-        """
-        out: dict[str, str] = {}
-        for name in self._repo.references:
-            if name.startswith(prefix):
-                commit = self._ref_commit(name)
-                if commit is not None:
-                    out[name] = commit
-        return out
-
-    def ref_targets(self) -> dict[str, str]:
-        """Every ref mapped to the object it names, unpeeled (an annotated tag's tag object).
-
-        `gc` deletes what no ref names, so a ref that cannot be read is an error
-        here, not a ref to skip; only a symbolic ref to a missing ref names nothing.
-        """
-        out: dict[str, str] = {}
-        for name in self._repo.references:
-            try:
-                ref = self._repo.references[name]
-                if ref.type == pygit2.enums.ReferenceType.SYMBOLIC and (
-                    self._repo.references.get(str(ref.target)) is None
-                ):
-                    continue
-                out[name] = str(ref.resolve().target)
-            except (pygit2.GitError, KeyError, ValueError) as exc:
-                raise _unreadable_ref(name, self.path, str(exc)) from exc
-        # libgit2 skips a ref file it cannot parse; what it names must not be pruned.
-        # (A symbolic ref names no object of its own: its target is checked itself.)
-        for path in (self.path / "refs").rglob("*"):
-            name = path.relative_to(self.path).as_posix()
-            if (
-                path.is_file()
-                and not name.endswith(".lock")
-                and name not in out
-                and not path.read_bytes().startswith(b"ref: ")
-            ):
-                raise _unreadable_ref(name, self.path, "not a valid ref")
-        return out
-
+    # -- opening again, tags, stale locks ------------------------------
     def reopen(self) -> None:
         """Drop libgit2's open packs and start afresh (after `gc` replaced them on disk)."""
         self._repo.free()
         self._repo = pygit2.Repository(str(self.path))
         self._verified = VerifiedObjects(self._repo, self.path)
-
-    def _ref_commit(self, name: str) -> str | None:
-        """The commit ``name`` peels to; None for a ref to a tree or blob, or a dangling one."""
-        try:
-            target = str(self._repo.references[name].resolve().target)
-        except (KeyError, ValueError, pygit2.GitError):
-            return None
-        return self._verified.peel_to_commit(target, name)
 
     def create_tag(self, name: str, oid: str, message: str | None, tagger: Signature) -> None:
         if message:
@@ -561,58 +381,6 @@ class GitStore:
             p.unlink(missing_ok=True)
         return stale
 
-    def config_get(self, key: str) -> str | None:
-        """A value from this repository's git config, falling back to global git config."""
-        try:
-            return str(self._repo.config[key])
-        except (KeyError, pygit2.GitError):
-            return None
-
-    def config_set(self, key: str, value: str) -> None:
-        try:
-            self._repo.config[key] = value
-        except pygit2.InvalidSpecError as exc:
-            raise InvalidInputError(
-                f"cannot set config {key!r}: {exc}",
-                hint="a key is section.name, the name made of letters, digits and '-'",
-            ) from None
-        except pygit2.GitError as exc:  # the key holds several values (a multivar)
-            raise InvalidInputError(
-                f"cannot set config {key!r}: {exc}",
-                hint="remote options change with `datagit remote modify`; "
-                f"or drop every value first: `datagit config --unset {key}`",
-            ) from None
-
-    def config_delete(self, key: str) -> None:
-        """Remove every value of ``key`` (a multivar too), as `git config --unset-all` does."""
-        with contextlib.suppress(KeyError, pygit2.GitError):
-            self._repo.config.delete_multivar(key, ".*")
-
-    def config_get_all(self, key: str) -> list[str]:
-        """Every value of a key that may hold several (git's multivar), in file order."""
-        try:
-            return [str(v) for v in self._repo.config.get_multivar(key)]
-        except (KeyError, pygit2.GitError):
-            return []
-
-    def config_replace(self, key: str, pattern: str, value: str) -> None:
-        """Replace the values of multivar ``key`` matching ``pattern`` (POSIX ERE), else add one."""
-        self._repo.config.set_multivar(key, pattern, value)
-
-    def config_remove(self, key: str, pattern: str) -> None:
-        """Remove the values of a multivar ``key`` that match ``pattern`` (a POSIX ERE)."""
-        with contextlib.suppress(KeyError, pygit2.GitError):
-            self._repo.config.delete_multivar(key, pattern)
-
-    def config_items(self, prefix: str) -> dict[str, str]:
-        """Keys under ``prefix`` with one value each (a multivar's last, as `git config` gets)."""
-        return dict(self.config_entries(prefix))
-
-    def config_entries(self, prefix: str) -> list[tuple[str, str]]:
-        """Every (key, value) under ``prefix`` in file order, each value of a multivar too."""
-        cfg = self._repo.config.snapshot()
-        return [(e.name, e.value or "") for e in cfg if e.name.startswith(prefix)]
-
     # -- integrity -------------------------------------------------------
     def check_objects(self) -> GitCheck:
         """Read every object reachable from a ref or HEAD; one problem line per bad object."""
@@ -635,13 +403,6 @@ class GitStore:
         return check
 
 
-def _unreadable_ref(name: str, path: Path, why: str) -> CorruptObjectError:
-    return CorruptObjectError(
-        f"ref {name} in {path} is unreadable: {why}",
-        hint=f"fix or delete the file {path / name}, then run the command again",
-    )
-
-
 def _sig(s: Signature) -> pygit2.Signature:
     return pygit2.Signature(s.name, s.email, s.time, s.offset)
 
@@ -656,26 +417,6 @@ def _info(c: pygit2.Commit) -> CommitInfo:
         committer=Signature(m.name, m.email, m.time, m.offset),
         message=c.message,
     )
-
-
-def global_git_identity() -> tuple[str | None, str | None]:
-    """user.name / user.email from git's global config, if any."""
-    try:
-        cfg = pygit2.Config.get_global_config()
-    except (OSError, pygit2.GitError):
-        return None, None
-    out: list[str | None] = []
-    for key in ("user.name", "user.email"):
-        try:
-            out.append(str(cfg[key]))
-        except (KeyError, pygit2.GitError):
-            out.append(None)
-    return out[0], out[1]
-
-
-def env_identity() -> tuple[str | None, str | None]:
-    """GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, as git honours them."""
-    return os.environ.get("GIT_AUTHOR_NAME"), os.environ.get("GIT_AUTHOR_EMAIL")
 
 
 # -- libgit2's errors, translated in one place --------------------------------
@@ -697,10 +438,11 @@ def _translating(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-for _name, _fn in list(vars(GitStore).items()):
-    if (
-        inspect.isfunction(_fn)
-        and not _name.startswith("__")
-        and not (inspect.isgeneratorfunction(_fn))
-    ):
-        setattr(GitStore, _name, _translating(_fn))
+for _cls in (GitStore, GitRefs, GitConfig):  # the bases' methods are wrapped on GitStore
+    for _name, _fn in list(vars(_cls).items()):
+        if (
+            inspect.isfunction(_fn)
+            and not _name.startswith("__")
+            and not (inspect.isgeneratorfunction(_fn))
+        ):
+            setattr(GitStore, _name, _translating(_fn))

@@ -42,7 +42,7 @@ ENTRY_SIZE = _ENTRY.size
 _TAIL = struct.Struct("<IIQ")
 
 Entry = tuple[bytes, int, int]  # (address digest, offset, length) from a pack's log
-# A pack log's bytes → its complete entries and how many bytes they take (content.py
+# A pack log's bytes → its complete entries and how many bytes they take (packlog.py
 # owns the log format; this module only asks it to parse).
 LogParser = Callable[[Path, int], tuple[list[Entry], int]]  # (log, start) → entries, bytes
 FOLD_AT = 16_384  # entries in the logs' tails past which a writer folds them in
