@@ -81,8 +81,9 @@ def push(repo: Repo, message: str | None = None) -> Stash:
         text = f"On {where}: {message}" if message else text
         work = repo.git.create_commit(workspace_root(repo), [head, index], text + "\n", who, who)
         repo.git.update_ref(f"{PREFIX}{time.time_ns():020d}", work, text)
-        materialize(repo, info.tree, force=True)
-        repo._set_stage(None)
+        # The stage is forgotten by the journalled checkout itself: a kill half-way is
+        # then finished whole by the next command, not left with the stash's stage.
+        materialize(repo, info.tree, force=True, then={"clear_stage": True})
         return stashes(repo)[0]
 
 
