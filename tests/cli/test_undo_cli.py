@@ -203,7 +203,7 @@ def replace(src, dst, **kw):
 
 os.replace = replace
 from datagit.cli import cli
-cli(["-C", sys.argv[1], "stash"])
+cli(["-C", sys.argv[1], *sys.argv[2:]])
 """
 
 
@@ -212,13 +212,19 @@ def test_a_stash_killed_half_way_is_finished_by_the_next_command(dg: Cli, ws: Pa
     relabel(ws, 2, "9")
     dg("add", "train/9/img_002.png")
     before = status(dg)
-    killed = subprocess.run([sys.executable, "-c", KILLED_STASH, str(ws)], capture_output=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_STASH, str(ws), "stash"], capture_output=True
+    )
     assert killed.returncode == -signal.SIGKILL
     assert (ws / ".datagit" / "CHECKOUT").exists()
     assert status(dg) == []  # finished: the workspace and the stage are HEAD's
     assert dg("stash", "list").stdout.startswith("stash@{0}: WIP on main")
-    dg("stash", "pop")
-    assert status(dg) == before
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_STASH, str(ws), "stash", "apply"], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert status(dg) == before  # the apply finished: staged as it was stashed
+    dg("stash", "drop")
 
 
 def test_stash_refusals_change_nothing(dg: Cli, ws: Path) -> None:

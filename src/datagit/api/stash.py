@@ -104,9 +104,12 @@ def apply(repo: Repo, index: int = 0, *, drop: bool = False) -> Stash:
         base, staged = st.commit.parents[0], st.commit.parents[1]
         base_tree = repo.git.commit(base).tree
         if head == base:
-            materialize(repo, st.commit.tree, clean_at=head_tree)
             stage = repo.git.commit(staged).tree
-            repo._set_stage(None if stage == head_tree else stage)
+            # Staged by the journalled checkout itself, so a kill half-way is finished whole.
+            then: dict[str, object] = {"clear_stage": stage == head_tree}
+            if stage != head_tree:
+                then["stage"] = stage
+            materialize(repo, st.commit.tree, clean_at=head_tree, then=then)
         else:
             merged = merge_trees(repo.git, base_tree, head_tree, st.commit.tree)
             if merged.conflicts:
