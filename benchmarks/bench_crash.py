@@ -118,7 +118,8 @@ def prepare(op: str, root: Path, images: list[tuple[bytes, int]]) -> Case:
         dg(ws, "remote", "add", "origin", str(remote))
         dg(ws, "push", "origin")
         relabel(ws, 0.05, 3)
-        write_images(ws, images[: len(images) // 10], prefix="new")
+        new = [(data + b"new", label) for data, label in images[: len(images) // 10]]
+        write_images(ws, new, prefix="new")  # bytes the remote lacks: the push uploads
         dg(ws, "commit", "-a", "-m", "second")
         return Case(ws, ["push", "origin"], [["push", "origin"]], {"remote": remote})
     if op == "gc":

@@ -361,3 +361,59 @@ def test_kill_9_sample_needs_no_repair(
     outcome = bench.run_op(op, 2, 120, SEED + len(op), tmp_path)
     assert outcome.repaired == 0, outcome.errors
     assert outcome.fsck_clean == outcome.reads_back == outcome.trials == 2, bench.FSCK_LOG
+
+
+# `datagit merge` killed after its commit moved the branch and before it deleted the
+# merge state (1 of 34 crash points of a merge): the state names a merge already made.
+KILLED_MERGE = """
+import os, signal, sys
+real_unlink = os.unlink
+
+def unlink(path, *args, **kw):
+    if str(path).endswith("MERGE_STATE"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_unlink(path, *args, **kw)
+
+os.unlink = unlink
+from datagit.cli import cli
+cli(["-C", sys.argv[1], "merge", "other"])
+"""
+
+
+@pytest.mark.parametrize(
+    "next_command", [("status",), ("commit", "-m", "again"), ("merge", "other")]
+)
+def test_a_merge_killed_after_its_commit_is_done_not_made_again(
+    tmp_repo: Repo, next_command: tuple[str, ...]
+) -> None:
+    ws = tmp_repo.workdir
+    pngs = digits_pngs(20)
+    write_tree(ws, {f"train/{t}/img_{i:03d}.png": p for i, (p, t) in enumerate(pngs)})
+    cli = Cli(ws)
+    cli("commit", "-a", "-m", "first")
+    cli("switch", "-c", "other")
+    t = pngs[0][1]
+    shutil.move(ws / f"train/{t}/img_000.png", ws / f"train/{(t + 1) % 10}/img_000.png")
+    cli("commit", "-a", "-m", "theirs")
+    cli("switch", "main")
+    (ws / f"train/{pngs[1][1]}/img_001.png").write_bytes(pngs[1][0] + b"ours")
+    cli("commit", "-a", "-m", "ours")
+    ours, theirs = tmp_repo.head(), tmp_repo.resolve("other")
+    killed = subprocess.run([sys.executable, "-c", KILLED_MERGE, str(ws)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    merged = Repo.open(ws).commit_info()
+    assert merged.parents == (ours, theirs)  # killed after the merge commit...
+    assert (ws / ".datagit" / "MERGE_STATE").exists()  # ...before the state went
+    result = cli(*next_command, ok=False)
+    if next_command[0] == "commit":
+        assert result.exit_code != 0 and "nothing to commit" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert "in progress" not in result.output and "conflict" not in result.output
+    repo = Repo.open(ws)
+    assert repo.head() == merged.id  # no second merge commit
+    assert not (ws / ".datagit" / "MERGE_STATE").exists()
+    assert repo.status().clean and not repo.status().conflicts
+    repo.close()
+    verify_everything(ws)
+    git_fsck_clean(ws)

@@ -360,6 +360,41 @@ def test_killed_push_resumes_without_resending_and_remote_checks_clean(
     assert fsck(remotes.clone(url, tmp_path / "clone")).ok
 
 
+_PULL_KILLER = """
+import os, signal, sys
+from datagit import Repo
+from datagit.api import remotes
+def progress(event):
+    if event.phase == "download":
+        os.kill(os.getpid(), signal.SIGKILL)
+remotes.pull(Repo.open(sys.argv[1]), progress=progress)
+"""
+
+
+def test_a_pull_killed_before_its_content_arrived_leaves_fsck_clean(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    """The fetch's commits wait under refs/datagit/fetching until their content is here:
+    content they name and nothing else does is not missing, and the next pull takes it."""
+    repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    head = clone.head()
+    new = _edit_commit(repo, "late.png", b"late bytes", "late")
+    remotes.push(repo)
+    proc = subprocess.run([sys.executable, "-c", _PULL_KILLER, str(clone.workdir)], env=os.environ)
+    assert proc.returncode == -9
+    after = Repo.open(clone.workdir)
+    assert after.head() == head and after.git.refs("refs/datagit/fetching/")  # killed mid-fetch
+    report = fsck(after)
+    assert report.ok, report.problems
+    assert report.missing == []
+    r = remotes.pull(after)
+    assert (r.kind, r.new) == ("fast-forward", new)
+    assert (clone.workdir / "train/0/late.png").read_bytes() == b"late bytes"
+    assert fsck(after).ok and not after.git.refs("refs/datagit/fetching/")
+    after.close()
+
+
 # -- partial clones -----------------------------------------------------------------------------
 def test_partial_clone_fetches_history_only_and_content_on_demand(
     origin: tuple[Repo, str], tmp_path: Path

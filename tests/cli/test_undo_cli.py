@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,6 +188,43 @@ def test_stash_push_list_pop_apply_drop(dg: Cli, ws: Path) -> None:
     dg("reset", "--hard")
     dg("stash", "drop", "stash@{0}")
     assert dg("stash", "list").stdout == ""
+
+
+# `datagit stash` killed after its first workspace edit: its checkout journal names
+# HEAD's tree, and the next command must finish the stash, the stage forgotten too.
+KILLED_STASH = """
+import os, signal, sys
+real_replace = os.replace
+
+def replace(src, dst, **kw):
+    real_replace(src, dst, **kw)
+    if "/train/" in str(dst):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace
+from datagit.cli import cli
+cli(["-C", sys.argv[1], *sys.argv[2:]])
+"""
+
+
+def test_a_stash_killed_half_way_is_finished_by_the_next_command(dg: Cli, ws: Path) -> None:
+    relabel(ws, 1, "9")
+    relabel(ws, 2, "9")
+    dg("add", "train/9/img_002.png")
+    before = status(dg)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_STASH, str(ws), "stash"], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert (ws / ".datagit" / "CHECKOUT").exists()
+    assert status(dg) == []  # finished: the workspace and the stage are HEAD's
+    assert dg("stash", "list").stdout.startswith("stash@{0}: WIP on main")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_STASH, str(ws), "stash", "apply"], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert status(dg) == before  # the apply finished: staged as it was stashed
+    dg("stash", "drop")
 
 
 def test_stash_refusals_change_nothing(dg: Cli, ws: Path) -> None:

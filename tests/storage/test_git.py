@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zlib
@@ -423,3 +424,25 @@ def test_batches_over_many_repositories_leave_no_descriptor_open(tmp_path: Path)
         del git
         gc.collect()
     assert open_fds() - before < 4
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_an_empty_tree_is_stored_so_git_can_read_it(git: GitStore, batched: bool) -> None:
+    """libgit2 says the empty tree exists without storing it; ours is on disk."""
+    if batched:
+        with git.batch():
+            empty = git.write_tree({})
+            assert git.write_tree_body(b"") == empty
+    else:
+        empty = git.write_tree({})
+        assert git.write_tree_body(b"") == empty
+    loose = git.path / "objects" / empty[:2] / empty[2:]
+    assert zlib.decompress(loose.read_bytes()) == b"tree 0\0"
+    if shutil.which("git") is not None:
+        out = subprocess.run(
+            ["git", "--git-dir", str(git.path), "cat-file", "-t", empty],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.stdout.strip() == "tree", out.stderr

@@ -17,6 +17,7 @@ from datagit.errors import CorruptObjectError, DatagitError
 from datagit.progress import Progress, Reporter
 from datagit.storage.content import MissingContentError, prune_loose, rewrite_packs
 from datagit.storage.gitgc import RepackReport, expiry_seconds, logged_commits_since, repack
+from datagit.storage.gitremote import FETCH_NS
 
 if TYPE_CHECKING:
     from datagit.api.repo import Repo
@@ -36,9 +37,12 @@ class FsckReport:
         return not self.problems
 
 
-def reachable_roots(repo: Repo) -> list[str]:
-    """Commit ids every ref, HEAD and an in-progress merge keep alive."""
-    heads = set(repo.git.refs().values())
+def reachable_roots(repo: Repo, *, fetching: bool = True) -> list[str]:
+    """Commit ids every ref, HEAD and an in-progress merge keep alive; without
+    ``fetching``, not the refs a fetch has landed and not yet accepted (`FETCH_NS`):
+    their content arrives before they are, so it may not be here yet."""
+    skip = FETCH_NS + "/"
+    heads = {o for n, o in repo.git.refs().items() if fetching or not n.startswith(skip)}
     head = repo.head()
     if head:
         heads.add(head)
@@ -65,11 +69,14 @@ def reflog_roots(repo: Repo, now: float | None = None) -> list[str]:
     return out
 
 
-def live_content(repo: Repo, *, reflogs: bool = False) -> Iterator[tuple[str, str]]:
+def live_content(
+    repo: Repo, *, reflogs: bool = False, fetching: bool = True
+) -> Iterator[tuple[str, str]]:
     """(content address, "dataset/id@commit") for every record any live tree names;
-    with ``reflogs``, also for unexpired reflog entries (what gc keeps)."""
+    with ``reflogs``, also for unexpired reflog entries (what gc keeps); ``fetching``:
+    see `reachable_roots`."""
     seen_shards: set[str] = set()
-    roots = reachable_roots(repo)
+    roots = reachable_roots(repo, fetching=fetching)
     if reflogs:
         roots = sorted(set(roots) | set(reflog_roots(repo)))
     trees: list[tuple[str, str]] = [(c.tree, c.id[:10]) for c in repo.git.walk(roots)]
@@ -108,7 +115,9 @@ def fsck(repo: Repo, progress: Progress | None = None) -> FsckReport:
     report.problems.extend(repo.store.index_problems)
     checked: set[str] = set()
     try:
-        for key, where in live_content(repo):
+        # A fetch killed before its content arrived left refs that wait for it: what only
+        # they name is not missing (gc keeps it; the next fetch brings the rest).
+        for key, where in live_content(repo, fetching=False):
             if key in checked:
                 continue
             checked.add(key)

@@ -35,7 +35,20 @@ def read_merge_state(repo: Repo) -> dict | None:
             hint=f"delete {path} and run `datagit checkout -f HEAD` to drop the merge, "
             "then merge again",
         )
+    if _merge_committed(repo, state):  # a kill between moving the ref and deleting this
+        if not repo.readonly:
+            clear_merge_state(repo)
+        return None
     return state
+
+
+def _merge_committed(repo: Repo, state: dict) -> bool:
+    """Whether HEAD is this merge's own commit (parents: the HEAD it began at, then
+    theirs): the merge is done, and a commit now would make it a second time."""
+    head, began = repo.head(), state.get("orig_head")
+    if head is None or head == began or not isinstance(began, str):
+        return False
+    return repo.git.commit(head).parents == (began, state["theirs"])
 
 
 def write_merge_state(repo: Repo, state: dict) -> None:

@@ -81,8 +81,9 @@ def push(repo: Repo, message: str | None = None) -> Stash:
         text = f"On {where}: {message}" if message else text
         work = repo.git.create_commit(workspace_root(repo), [head, index], text + "\n", who, who)
         repo.git.update_ref(f"{PREFIX}{time.time_ns():020d}", work, text)
-        materialize(repo, info.tree, force=True)
-        repo._set_stage(None)
+        # The stage is forgotten by the journalled checkout itself: a kill half-way is
+        # then finished whole by the next command, not left with the stash's stage.
+        materialize(repo, info.tree, force=True, then={"clear_stage": True})
         return stashes(repo)[0]
 
 
@@ -103,9 +104,12 @@ def apply(repo: Repo, index: int = 0, *, drop: bool = False) -> Stash:
         base, staged = st.commit.parents[0], st.commit.parents[1]
         base_tree = repo.git.commit(base).tree
         if head == base:
-            materialize(repo, st.commit.tree, clean_at=head_tree)
             stage = repo.git.commit(staged).tree
-            repo._set_stage(None if stage == head_tree else stage)
+            # Staged by the journalled checkout itself, so a kill half-way is finished whole.
+            then: dict[str, object] = {"clear_stage": stage == head_tree}
+            if stage != head_tree:
+                then["stage"] = stage
+            materialize(repo, st.commit.tree, clean_at=head_tree, then=then)
         else:
             merged = merge_trees(repo.git, base_tree, head_tree, st.commit.tree)
             if merged.conflicts:

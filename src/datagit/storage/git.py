@@ -208,9 +208,10 @@ class GitStore(GitRefs, GitConfig):
             except OSError:
                 self._loose_dirs = frozenset()
         if oid[:2] not in self._loose_dirs:
-            return oid == EMPTY_TREE
-        loose = os.path.join(self._objects, oid[:2], oid[2:])
-        return os.path.exists(loose) or oid == EMPTY_TREE
+            return False
+        # Not the empty tree by its id: libgit2 says it exists without storing it, and
+        # git's fsck wants every tree a commit names stored (an empty ``changes``).
+        return os.path.exists(os.path.join(self._objects, oid[:2], oid[2:]))
 
     def write_blob(self, data: Data) -> str:
         """Store ``data``; a memoryview (a slice of a bigger buffer: bulk table shards) is
