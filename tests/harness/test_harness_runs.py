@@ -165,3 +165,32 @@ def test_config_file_option(tmp_path: Path) -> None:
     one = json.loads(cli("eval", "--config", str(other), "--json").stdout)
     assert one["config"]["epochs"] == 1
     assert one["id"] != harness.plan(repo).key.id
+
+
+def test_a_run_replaced_is_swapped_whole_and_a_killed_swap_leaves_no_half_run(
+    tmp_path: Path,
+) -> None:
+    """A run (or artifact) written again replaces the old folder by renaming it aside,
+    never by emptying it in place: a kill part-way must not leave a `run.json` whose
+    other files are gone, which would then be taken for a complete run."""
+    store = RunStore(tmp_path / "runs")
+
+    def files(*names: str):  # type: ignore[no-untyped-def]
+        return lambda folder: [(folder / n).write_text(n) for n in names]
+
+    store.save("abc", {"v": 1}, files("probs.npy", "weights.pt"))
+    run = store.save("abc", {"v": 2}, files("probs.npy"))
+    assert run.meta["v"] == 2 and sorted(p.name for p in run.path.iterdir()) == [
+        "probs.npy",
+        "run.json",
+    ]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["abc"]  # no .old-* left
+    art = store.add_artifact(run, "ledger", files("a"))
+    art = store.add_artifact(run, "ledger", files("b"))
+    assert [p.name for p in art.iterdir()] == ["b"]
+    # What a kill between the two renames leaves: the old run aside, none in place.
+    (tmp_path / "runs" / "abc").rename(tmp_path / "runs" / ".old-abc-1-2")
+    (tmp_path / "runs" / ".tmp-abc-1-3").mkdir()
+    assert store.get("abc") is None  # absent, so made again: never half a run
+    assert store.remove_partial() == 2
+    assert list((tmp_path / "runs").iterdir()) == []

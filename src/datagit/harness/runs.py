@@ -17,6 +17,7 @@ and never imports torch: that is what keeps a cached ``eval`` fast.
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import shutil
 import time
@@ -137,9 +138,7 @@ class RunStore:
             meta = {**meta, "id": run_id, "created": time.time()}
             (tmp / RUN_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
             final = self.root / run_id
-            if final.exists():  # --no-cache, or a concurrent writer: the newest wins
-                shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            _swap_in(tmp, final)  # --no-cache, or a concurrent writer: the newest wins
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -156,9 +155,7 @@ class RunStore:
         try:
             write(tmp)
             final = folder / key
-            if final.exists():
-                shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            _swap_in(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -168,14 +165,45 @@ class RunStore:
         shutil.rmtree(self.root / run_id, ignore_errors=True)
 
     def remove_partial(self) -> int:
-        """Drop temporary folders left by runs that crashed while being written."""
+        """Drop folders left by runs and artifacts that crashed while being written or
+        replaced (``.tmp-*``, ``.old-*``)."""
         n = 0
         if self.root.is_dir():
-            for p in self.root.iterdir():
-                if p.name.startswith(".tmp-"):
-                    shutil.rmtree(p, ignore_errors=True)
-                    n += 1
+            folders = [self.root, *(p / ARTIFACTS for p in self._dirs())]
+            for folder in folders:
+                if not folder.is_dir():
+                    continue
+                for p in folder.iterdir():
+                    if p.name.startswith((".tmp-", ".old-")):
+                        shutil.rmtree(p, ignore_errors=True)
+                        n += 1
         return n
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` to ``final``, replacing what is there.
+
+    The old folder is renamed aside before the new one moves in and deleted after,
+    never emptied in place: a process killed part-way leaves either the old folder
+    whole, no folder (the run is made again), or the new one whole, and at worst a
+    hidden ``.old-*`` that `remove_partial` clears. Deleting in place first left,
+    after a kill, a run whose ``run.json`` had outlived its other files, and that
+    was then taken for complete.
+    """
+    old = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.replace(final, old)
+        except FileNotFoundError:  # a concurrent writer moved it first
+            old = None
+    try:
+        os.replace(tmp, final)
+    except OSError as exc:  # another writer's folder moved in meanwhile: it stands
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_result(folder: Path, result: Any) -> None:
