@@ -309,7 +309,7 @@ def materialize(
             repo.statcache.record_stat(path, st, key)
 
     groups = co.write_groups(plan)
-    co.apply(
+    copied = co.apply(
         plan,
         repo.workdir,
         repo.store,
@@ -346,6 +346,7 @@ def materialize(
             plan.delete,
             str(repo.workdir),
             verified if link == "hardlink" else None,
+            copied,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:
