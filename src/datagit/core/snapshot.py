@@ -237,6 +237,7 @@ def follow_plan(
     workdir: str,
     by_key: LinkedStats | None = None,
     copied: Mapping[str, bytes] | None = None,
+    copied_at: int | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
@@ -246,6 +247,12 @@ def follow_plan(
     link is made), or ``copied`` holds a written folder's stats (`checkout.apply`'s
     answer for copies: three uint64 per file, in ``groups``' order); ``groups``
     holds the writes by folder (`checkout.write_groups`).
+
+    ``copied_at`` (a time taken after the copies were written and stat'ed) becomes
+    the snapshot's time, so that only copies made in its last `RACY_NS` are racy
+    and the next status hashes those, not every copy (as git's index, written
+    after the checkout's files). It is taken only when no entry carried over from
+    the old snapshot was racy under the old time, which would vouch for it.
     Returns False (and drops the snapshot) when the snapshot did not describe
     ``old_tree``.
     """
@@ -263,6 +270,8 @@ def follow_plan(
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)
+    if copied_at is not None and next(stats.racy(taken - RACY_NS), None) is None:
+        taken = copied_at  # what it carries was settled already; the copies are older
     _add_written(stats, prefix, groups, workdir + os.sep, by_key, copied or {})
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
