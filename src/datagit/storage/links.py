@@ -121,23 +121,9 @@ def hardlink_many(
     packs them), each core also packs the stats of the folders it linked, and
     they come back as folder → bytes: that work is then spread too.
     """
-    units: list[tuple[str, str, list[str], list[str]]] = []  # (folder, its path + "/", …)
-    for folder in sorted(groups):
-        os.makedirs(root + folder, exist_ok=True)
-        names, keys = groups[folder]
-        inner = f"{root}{folder}/" if folder else root
-        for i in range(0, len(names), _UNIT):
-            units.append((folder, inner, names[i : i + _UNIT], keys[i : i + _UNIT]))
-    total = sum(len(u[2]) for u in units)
-    at, done = len(units), 0
-    for j, unit in enumerate(units):  # the child takes the units past half the files
-        if done * 2 >= total:
-            at = j
-            break
-        done += len(unit[2])
+    units = _units(groups, root)
     careful = placer(store, "hardlink", store.root)
     assert careful is not None
-    start = report.done
 
     def run(
         part: Sequence[tuple[str, str, list[str], list[str]]], in_child: bool
@@ -162,14 +148,8 @@ def hardlink_many(
                 report.advance(len(names))
         return stats
 
-    alone = total < parallel.parallel_min() or at in (0, len(units))
     with loosetrust.loose_folders(store) as sources:
-        got, _ = parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
-    report.advance(max(0, total - (report.done - start)))  # the helper's half
-    by_folder: dict[str, list[bytes]] = {}
-    for name_of_folder, raw in got:  # in unit order: a folder's pieces in file order
-        by_folder.setdefault(name_of_folder, []).append(raw)
-    return {f: b"".join(parts) for f, parts in by_folder.items()}
+        return _spread(units, run, report)
 
 
 def copy_many(
@@ -192,9 +172,6 @@ def copy_many(
     here (a file it made is in the way then, so it is replaced whole).
     """
     units = _units(groups, root)
-    total = sum(len(u[2]) for u in units)
-    at = _half(units, total)
-    start = report.done
 
     def run(
         part: Sequence[tuple[str, str, list[str], list[str]]], in_child: bool
@@ -207,13 +184,7 @@ def copy_many(
                     report.advance(len(names))
         return out
 
-    alone = total < parallel.parallel_min() or at in (0, len(units))
-    got, _ = parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
-    report.advance(max(0, total - (report.done - start)))  # the helper's half
-    by_folder: dict[str, list[bytes]] = {}
-    for name_of_folder, raw in got:  # in unit order: a folder's pieces in file order
-        by_folder.setdefault(name_of_folder, []).append(raw)
-    return {f: b"".join(parts) for f, parts in by_folder.items()}
+    return _spread(units, run, report)
 
 
 _Unit = tuple[str, str, list[str], list[str]]  # folder, its path + "/", names, addresses
@@ -229,6 +200,25 @@ def _units(groups: Mapping[str, tuple[list[str], list[str]]], root: str) -> list
         for i in range(0, len(names), _UNIT):
             units.append((folder, inner, names[i : i + _UNIT], keys[i : i + _UNIT]))
     return units
+
+
+def _spread(
+    units: list[_Unit],
+    run: Callable[[Sequence[_Unit], bool], list[tuple[str, bytes]]],
+    report: Reporter,
+) -> dict[str, bytes]:
+    """``run`` over ``units``, the helper taking those past half the files (past
+    `parallel_min` files); each folder's packed bytes, its pieces joined in order."""
+    total = sum(len(u[2]) for u in units)
+    at = _half(units, total)
+    start = report.done
+    alone = total < parallel.parallel_min() or at in (0, len(units))
+    got, _ = parallel.split_run(units, run, minimum=len(units) + 1 if alone else 1, at=at)
+    report.advance(max(0, total - (report.done - start)))  # the helper's half
+    by_folder: dict[str, list[bytes]] = {}
+    for name_of_folder, raw in got:  # in unit order: a folder's pieces in file order
+        by_folder.setdefault(name_of_folder, []).append(raw)
+    return {f: b"".join(parts) for f, parts in by_folder.items()}
 
 
 def _half(units: Sequence[_Unit], total: int) -> int:
