@@ -261,3 +261,22 @@ def test_a_copying_helper_killed_mid_way_is_redone_and_the_checkout_is_whole(
     assert snap is not None and dict(snap.stats.items()) == _disk_stats(repo)
     assert repo.status().clean and maintenance.fsck(repo).ok
     assert not list(repo.workdir.rglob("*.datagit-tmp"))
+
+
+def test_status_after_a_copy_checkout_hashes_only_the_racy_copies(two_commits: Repo) -> None:
+    """The snapshot is dated after the copies: a cold scan hashes exactly the copies
+    made within RACY_NS of that date (git's racily clean entries), none of the rest."""
+    from datagit.core.layouts import Hasher, scan
+    from datagit.core.snapshot import snapshot_rows
+
+    repo = two_commits
+    workspace.checkout(repo, "HEAD~1")
+    cold = Repo.open(repo.workdir)
+    snap = cold.snapshots.load("train")
+    assert snap is not None
+    racy = sum(st[1] >= snap.taken - RACY_NS for st in snap.stats.values())
+    cfg = cold.config.datasets["train"]
+    hasher = Hasher(cold.workdir, cold.statcache)
+    hasher.known = snapshot_rows(cold.git, cfg, cold.snapshots)
+    assert len(scan(cfg, hasher)) == 300
+    assert hasher.hashed == racy and cold.status().clean
