@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from datagit.api import maintenance, workspace
 from datagit.errors import DatagitError, InvalidInputError
 from datagit.progress import Event
 from datagit.storage import links
+from datagit.storage.statcache import RACY_NS
 
 
 def _pngs(repo: Repo) -> list[Path]:
@@ -180,3 +182,101 @@ def test_a_dataset_checked_out_again_from_nothing_comes_from_its_kept_listing(
             work = repo.workdir / "train" / str(rec.label) / rec.id
             assert os.stat(work).st_ino == os.stat(repo.store.loose_name(rec.content)).st_ino
         assert repo.status().clean and maintenance.fsck(repo).ok
+
+
+def _disk_stats(repo: Repo) -> dict[str, tuple[int, int, int]]:
+    out = {}
+    for p in _pngs(repo):
+        st = p.stat()
+        out[p.relative_to(repo.workdir).as_posix()] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def test_copies_on_two_cores_leave_a_snapshot_that_vouches_for_them(
+    two_commits: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copy mode with the forked helper engaged: every file a copy of its record's
+    bytes, the snapshot holds the stats of the files on disk and is dated after them
+    (so the next status hashes only the last RACY_NS of copies, not all), and status
+    is clean; a checkout right after keeps the old date while an entry it carries is
+    racy under it."""
+    monkeypatch.setenv("DATAGIT_PARALLEL_MIN", "50")
+    repo = two_commits
+    repo.git.config_set("core.link", "copy")
+    before = repo.snapshots.load("train")
+    assert before is not None
+    workspace.checkout(repo, "HEAD~1")
+    by_path = {f"train/{r.label}/{r.id}": r.content for r in repo.records("train")}
+    files = _pngs(repo)
+    assert len(files) == 300 and all(p.stat().st_nlink == 1 for p in files)
+    for p in files:
+        assert repo.store.read(by_path[p.relative_to(repo.workdir).as_posix()]) == p.read_bytes()
+    snap = repo.snapshots.load("train")
+    assert snap is not None and dict(snap.stats.items()) == _disk_stats(repo)
+    assert snap.taken >= max(st[1] for st in snap.stats.values()) > before.taken
+    assert repo.status().clean and maintenance.fsck(repo).ok
+    assert not list(repo.workdir.rglob("*.datagit-tmp"))
+
+    # Re-label one example and come back: the carried entries decide the date.
+    moved = files[0]
+    label = moved.parent.name
+    other = repo.workdir / "train" / ("0" if label != "0" else "1") / moved.name
+    os.replace(moved, other)
+    repo.commit("relabel one", all=True)
+    snap = repo.snapshots.load("train")
+    assert snap is not None
+    racy = next(snap.stats.racy(snap.taken - RACY_NS), None) is not None
+    workspace.checkout(repo, "HEAD~1")
+    after = repo.snapshots.load("train")
+    assert after is not None and dict(after.stats.items()) == _disk_stats(repo)
+    assert (after.taken == snap.taken) if racy else (after.taken >= snap.taken)
+    assert repo.status().clean
+
+
+def test_a_copying_helper_killed_mid_way_is_redone_and_the_checkout_is_whole(
+    two_commits: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked helper dies after some of its copies (killed, out of memory): the
+    checkout redoes its half here, the files and the snapshot are right, status clean."""
+    monkeypatch.setenv("DATAGIT_PARALLEL_MIN", "50")
+    repo = two_commits
+    parent, real = os.getpid(), os.copy_file_range
+    done = [0]
+
+    def dies_in_the_helper(*args: int) -> int:
+        if os.getpid() != parent:
+            done[0] += 1
+            if done[0] == 20:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", dies_in_the_helper)
+    workspace.checkout(repo, "HEAD~1")
+    by_path = {f"train/{r.label}/{r.id}": r.content for r in repo.records("train")}
+    files = _pngs(repo)
+    assert sorted(p.relative_to(repo.workdir).as_posix() for p in files) == sorted(by_path)
+    for p in files:
+        assert repo.store.read(by_path[p.relative_to(repo.workdir).as_posix()]) == p.read_bytes()
+    snap = repo.snapshots.load("train")
+    assert snap is not None and dict(snap.stats.items()) == _disk_stats(repo)
+    assert repo.status().clean and maintenance.fsck(repo).ok
+    assert not list(repo.workdir.rglob("*.datagit-tmp"))
+
+
+def test_status_after_a_copy_checkout_hashes_only_the_racy_copies(two_commits: Repo) -> None:
+    """The snapshot is dated after the copies: a cold scan hashes exactly the copies
+    made within RACY_NS of that date (git's racily clean entries), none of the rest."""
+    from datagit.core.layouts import Hasher, scan
+    from datagit.core.snapshot import snapshot_rows
+
+    repo = two_commits
+    workspace.checkout(repo, "HEAD~1")
+    cold = Repo.open(repo.workdir)
+    snap = cold.snapshots.load("train")
+    assert snap is not None
+    racy = sum(st[1] >= snap.taken - RACY_NS for st in snap.stats.values())
+    cfg = cold.config.datasets["train"]
+    hasher = Hasher(cold.workdir, cold.statcache)
+    hasher.known = snapshot_rows(cold.git, cfg, cold.snapshots)
+    assert len(scan(cfg, hasher)) == 300
+    assert hasher.hashed == racy and cold.status().clean

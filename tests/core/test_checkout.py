@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 
 import pytest
@@ -106,14 +107,16 @@ def test_apply_writes_moves_deletes_and_prunes_empty_folders(tmp_path: Path) -> 
     )
     ino = (ws / "train/cat/b").stat().st_ino
     seen: list[str] = []
-    apply(plan, ws, store, lambda path, st, key: seen.append(path))
+    copied = apply(plan, ws, store, lambda path, st, key: seen.append(path))
     assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()) == [
         "train/dog/b",
         "train/dog/d",
     ]
     assert (ws / "train/dog/b").stat().st_ino == ino  # renamed, not rewritten
     assert not (ws / "train/cat").exists() and not (ws / "train/old").exists()
-    assert sorted(seen) == ["train/dog/b", "train/dog/d"]
+    assert seen == ["train/dog/b"]  # a move is told; a copy's stat comes back instead
+    st = (ws / "train/dog/d").stat()
+    assert copied == {"train/dog": array("Q", [st.st_size, st.st_mtime_ns, st.st_ino]).tobytes()}
     assert not list(ws.rglob("*.datagit-tmp"))
 
 

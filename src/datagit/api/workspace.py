@@ -353,7 +353,7 @@ def materialize(
             repo.statcache.record_stat(path, st, key)
 
     groups = co.write_groups(plan)
-    co.apply(
+    copied = co.apply(
         plan,
         repo.workdir,
         repo.store,
@@ -363,6 +363,7 @@ def materialize(
         verified=verified,
         groups=groups,
     )
+    copied_at = time.time_ns() if copied else None  # after every copy and its fstat
     if verified is not None:  # links: stats known, and our own edits moved their ctimes
         for folder, (names, keys) in groups.items():
             if not (folder + "/").startswith(prefixes):
@@ -395,6 +396,8 @@ def materialize(
             plan.delete,
             str(repo.workdir),
             verified if link == "hardlink" else None,
+            copied,
+            copied_at,
         ):
             snapshot.save_listing(cfg, hasher, repo.snapshots, target_ds[name])
     if cfg_bytes:

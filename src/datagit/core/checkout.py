@@ -277,16 +277,24 @@ def apply(
     progress: Progress | None = None,
     verified: Mapping[str, Stat] | None = None,
     groups: Groups | None = None,
-) -> None:
-    """Carry out ``plan``; each write goes to a temp file renamed into place.
+) -> dict[str, bytes]:
+    """Carry out ``plan``; returns the stats of the copies it wrote (see below).
 
     ``link`` is how a written example gets its bytes (see `datagit.storage.links`):
     ``copy``, ``hardlink`` or ``reflink`` of the store's loose file for it.
     ``verified`` (what `verify` returned for hard links) holds each link's stat,
     so none is taken again, and ``on_written`` is not called for those writes.
+    Copies are written on both cores too (`links.copy_many`), each a new file (or a
+    temporary file renamed over one in the way); ``on_written`` is not called for
+    them either: their stats come back instead, folder → (size, mtime_ns, inode) of
+    each file in ``groups``' order, packed as a snapshot keeps them.
     ``groups`` is `by_folder` of the plan's writes, when the caller has it.
     """
-    if link == "hardlink" and verified is not None and groups is None:
+    linking = link == "hardlink" and verified is not None
+    # Before the first edit: a reflink where the filesystem cannot clone is refused here.
+    place = None if link == "copy" or linking else links.placer(store, link, workdir)
+    copies = place is None and not linking  # copy, or auto where nothing clones
+    if groups is None and (copies or linking):
         groups = write_groups(plan)
     check_inside(plan, workdir, groups)
     report = Reporter(progress, "checkout", plan.size, "files")
@@ -301,7 +309,10 @@ def apply(
             on_written(new, (st.st_size, st.st_mtime_ns, st.st_ino), key)
         report.advance()
     root = str(workdir) + os.sep
-    if link == "hardlink" and verified is not None and groups is not None:
+    copied: dict[str, bytes] = {}
+    if copies and groups is not None:
+        copied = links.copy_many(store, groups, root, report)
+    elif linking and groups is not None:
         # on_written is not told of these: their stats are the caller's already (verified)
         linked = verified if isinstance(verified, loosetrust.LinkedStats) else None
         made = links.hardlink_many(
@@ -310,7 +321,7 @@ def apply(
         if linked is not None:  # each folder's stats, packed as its links were made
             linked.folders.update(made)
     else:
-        _write_each(plan, root, store, on_written, links.placer(store, link, workdir), report)
+        _write_each(plan, root, on_written, place, report)
     for path, data in plan.tables.items():
         _atomic_write(workdir / path, data)
         report.advance()
@@ -324,22 +335,20 @@ def apply(
     for folder in sorted(emptied, key=len, reverse=True):  # deepest first, each once
         _prune_empty(workdir, workdir / folder)
     report.finish()
+    return copied
 
 
 def _write_each(
     plan: Plan,
     root: str,
-    store: ContentStore,
     on_written: Written | None,
     place: links.Placer | None,
     report: Reporter,
 ) -> None:
+    assert place is not None  # copies go through `links.copy_many`
     for path, key in plan.write.items():
         target = root + path  # plain strings: pathlib or os.path.join cost more than a link
-        if place is None:
-            _atomic_write(Path(target), store.read(key))
-        else:
-            place(key, target)
+        place(key, target)
         if on_written:
             st = os.stat(target)
             on_written(path, (st.st_size, st.st_mtime_ns, st.st_ino), key)

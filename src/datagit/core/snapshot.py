@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import time
+from array import array
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -235,13 +237,23 @@ def follow_plan(
     deletes: set[str],
     workdir: str,
     by_key: LinkedStats | None = None,
+    copied: Mapping[str, bytes] | None = None,
+    copied_at: int | None = None,
 ) -> bool:
     """Carry the snapshot of ``old_tree`` over a checkout to ``new_tree`` without re-listing.
 
     A rename keeps size, mtime and inode, so moved entries keep their stat;
     written files are stat'ed, unless ``by_key`` holds the (size, mtime_ns, inode)
     of each written address (a hard link's stat is its object's, known before the
-    link is made); ``groups`` holds the writes by folder (`checkout.write_groups`).
+    link is made), or ``copied`` holds a written folder's stats (`checkout.apply`'s
+    answer for copies: three uint64 per file, in ``groups``' order); ``groups``
+    holds the writes by folder (`checkout.write_groups`).
+
+    ``copied_at`` (a time taken after the copies were written and stat'ed) becomes
+    the snapshot's time, so that only copies made in its last `RACY_NS` are racy
+    and the next status hashes those, not every copy (as git's index, written
+    after the checkout's files). It is taken only when no entry carried over from
+    the old snapshot was racy under the old time, which would vouch for it.
     Returns False (and drops the snapshot) when the snapshot did not describe
     ``old_tree``.
     """
@@ -259,7 +271,9 @@ def follow_plan(
     for path in deletes:
         if path.startswith(prefix):
             stats.pop(path, None)
-    _add_written(stats, prefix, groups, workdir + os.sep, by_key)
+    if copied_at is not None and next(stats.racy(taken - RACY_NS), None) is None:
+        taken = copied_at  # what it carries was settled already; the copies are older
+    _add_written(stats, prefix, groups, workdir + os.sep, by_key, copied or {})
     snapshots.save(cfg.name, new_tree, taken, stats, token)
     return True
 
@@ -270,12 +284,23 @@ def _add_written(
     groups: Groups,
     root: str,
     by_key: LinkedStats | None,
+    copied: Mapping[str, bytes],
 ) -> None:
     """Enter the stats of the files a checkout wrote under ``prefix``, folder by folder:
     a folder the snapshot did not hold (a whole dataset checked out) is packed straight
-    from its names and the links' stats as bytes, without a per-file entry."""
+    from its names and the links' (or copies') stats as bytes, without a per-file entry."""
     for folder, (names, keys) in groups.items():
         if not (folder + "/").startswith(prefix):
+            continue
+        raw = copied.get(folder)
+        if raw is not None and len(raw) == 24 * len(names):
+            if not stats.has_folder(folder) and len(set(names)) == len(names):
+                stats.packed[folder] = stattable.packed_from("\0".join(names), raw)
+                continue
+            nums = array("Q", raw)
+            inner = folder + "/"
+            for i, name in enumerate(names):
+                stats[inner + name] = (nums[3 * i], nums[3 * i + 1], nums[3 * i + 2])
             continue
         if by_key is not None and not stats.has_folder(folder) and len(set(names)) == len(names):
             raw = by_key.folders.get(folder)  # packed as the links were made, if they were
