@@ -10,7 +10,7 @@ import pytest
 from testkit import digits_pngs, write_tree
 
 from datagit import Repo, Signature
-from datagit.api import maintenance, workspace
+from datagit.api import branches, maintenance, workspace
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
 
@@ -32,8 +32,8 @@ def two_authors(digits_repo: Repo) -> Repo:
     digits_repo.commit("add 300 digits", all=True, author=ada)
     shutil.move(ws / "train/0/img_0000.png", ws / "train/8/img_0000.png")
     digits_repo.commit("relabel a zero", all=True, author=bob, annotator="bob")
-    workspace.create_tag(digits_repo, "v1", "HEAD", "first release")
-    workspace.create_tag(digits_repo, "light")
+    branches.create_tag(digits_repo, "v1", "HEAD", "first release")
+    branches.create_tag(digits_repo, "light")
     workspace.switch(digits_repo, "more", create=True)
     write_tree(ws, {"train/5/extra.png": digits_pngs(301)[300][0]})
     digits_repo.commit("add one more", all=True, author=ada)

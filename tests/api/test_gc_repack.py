@@ -16,7 +16,7 @@ from testkit import digits_pngs, write_tree
 
 import datagit.storage.git as git_storage
 from datagit import STAGED, Repo
-from datagit.api import history, maintenance, workspace
+from datagit.api import branches, history, maintenance, workspace
 from datagit.errors import CorruptObjectError
 from datagit.storage import gitgc
 from datagit.storage.gitpack import index_ids
@@ -130,13 +130,13 @@ def test_gc_keeps_stage_branch_tag_and_reflog_objects(long_history: Repo) -> Non
     workspace.switch(repo, "tagged", create=True)
     write_tree(ws, {"train/2/tagged.png": b"only a tag keeps me"})
     tagged = repo.commit("only a tag keeps me", all=True).id
-    workspace.create_tag(repo, "keep", "HEAD", "annotated, so a tag object too")
+    branches.create_tag(repo, "keep", "HEAD", "annotated, so a tag object too")
     workspace.switch(repo, "logged", create=True)
     write_tree(ws, {"train/2/logged.png": b"only the reflog keeps me"})
     logged = repo.commit("only the reflog keeps me", all=True).id
     workspace.switch(repo, "main")
-    workspace.delete_branch(repo, "tagged", force=True)
-    workspace.delete_branch(repo, "logged", force=True)
+    branches.delete_branch(repo, "tagged", force=True)
+    branches.delete_branch(repo, "logged", force=True)
     write_tree(ws, {"train/3/staged.png": b"staged, not committed"})
     repo.add()
     staged_tree = repo.stage_tree()
@@ -167,7 +167,7 @@ def test_gc_drops_what_nothing_keeps(long_history: Repo) -> None:
     write_tree(ws, {"train/2/gone.png": b"a deleted branch and no reflog"})
     gone = repo.commit("on a branch that is deleted", all=True).id
     workspace.switch(repo, "main")
-    workspace.delete_branch(repo, "gone", force=True)
+    branches.delete_branch(repo, "gone", force=True)
     shutil.rmtree(repo.dotdir / "logs")  # reflogs are optional: without them, gone is gone
     report = maintenance.gc(repo).git
     assert report is not None and report.dropped >= 2
@@ -190,7 +190,7 @@ def test_gc_keeps_both_sides_of_a_merge_in_progress(long_history: Repo) -> None:
     repo.commit("ours", all=True)
     outcome = history.merge(repo, "theirs")
     assert outcome.kind == "conflicts"
-    workspace.delete_branch(repo, "theirs", force=True)
+    branches.delete_branch(repo, "theirs", force=True)
     shutil.rmtree(repo.dotdir / "logs")  # only MERGE_STATE names their commit now
     maintenance.gc(repo)
     fresh = Repo.open(repo.workdir)
@@ -278,7 +278,7 @@ def test_gc_keeps_a_reflog_entrys_content_until_it_expires(
     write_tree(ws, {"train/2/logged.png": b"only the reflog keeps me"})
     logged = repo.commit("only the reflog keeps me", all=True).id
     workspace.switch(repo, "main")
-    workspace.delete_branch(repo, "logged", force=True)
+    branches.delete_branch(repo, "logged", force=True)
     repo.git.config_set("gc.reflogExpire", setting)
     maintenance.gc(repo)
     fresh = Repo.open(ws)

@@ -8,7 +8,7 @@ import pytest
 from testkit import digits_pngs, write_tree
 
 from datagit import Repo
-from datagit.api import maintenance, workspace
+from datagit.api import branches, maintenance, workspace
 from datagit.errors import CorruptObjectError
 from datagit.storage.content import ContentStore, address
 
@@ -65,7 +65,7 @@ def test_fsck_names_missing_content_and_the_record_needing_it(history3: Repo) ->
 
 
 def test_gc_keeps_everything_reachable(history3: Repo) -> None:
-    workspace.create_tag(history3, "v0", "HEAD~2")
+    branches.create_tag(history3, "v0", "HEAD~2")
     before = all_records_read_back(history3)
     report = maintenance.gc(history3)
     assert report.removed == 0
@@ -85,7 +85,7 @@ def test_gc_drops_unreachable_content(history3: Repo) -> None:
     write_tree(ws, {"train/2/side.png": side_png})
     history3.commit("side", all=True)
     workspace.switch(history3, "main")
-    workspace.delete_branch(history3, "side", force=True)
+    branches.delete_branch(history3, "side", force=True)
     assert history3.store.has(address(stray)) and history3.store.has(address(side_png))
     # HEAD's reflog still names the side commit: expire it now, or gc keeps its bytes
     history3.git.config_set("gc.reflogExpire", "now")
@@ -110,9 +110,9 @@ def test_gc_keeps_annotated_and_light_tags_content(history3: Repo) -> None:
     workspace.switch(history3, "tmp", create=True)
     write_tree(ws, {"train/2/tagged.png": b"only a tag keeps me"})
     history3.commit("tagged", all=True)
-    workspace.create_tag(history3, "keep", "HEAD", "annotated")
+    branches.create_tag(history3, "keep", "HEAD", "annotated")
     workspace.switch(history3, "main")
-    workspace.delete_branch(history3, "tmp", force=True)
+    branches.delete_branch(history3, "tmp", force=True)
     maintenance.gc(history3)
     assert Repo.open(ws).store.read(address(b"only a tag keeps me")) == b"only a tag keeps me"
 
@@ -145,7 +145,7 @@ def test_large_objects_round_trip_through_commit_checkout_fsck_and_gc(tmp_repo: 
     assert maintenance.gc(tmp_repo).removed == 0
     assert all_records_read_back(tmp_repo) == 4
     workspace.checkout(tmp_repo, first)
-    workspace.delete_branch(tmp_repo, "main", force=True)
+    branches.delete_branch(tmp_repo, "main", force=True)
     assert maintenance.gc(tmp_repo).removed == 0  # HEAD's reflog still names big_b's commit
     tmp_repo.git.config_set("gc.reflogExpire", "now")
     assert maintenance.gc(tmp_repo).removed == 1  # big_b is no longer reachable

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from datagit import Repo
-from datagit.api import remotes, workspace
+from datagit.api import branches, remotes, workspace
 from datagit.api.maintenance import fsck
 from datagit.core.config import Config
 from datagit.errors import InvalidInputError, RemoteError
@@ -41,13 +41,13 @@ def tagged(digits_repo: Repo, tmp_path: Path) -> tuple[Repo, str]:
     """Two commits on main, v1 on the first; a side commit tagged `side` on no pushed branch."""
     repo = digits_repo
     repo.commit("300 digits", all=True)
-    workspace.create_tag(repo, "v1")
+    branches.create_tag(repo, "v1")
     workspace.switch(repo, "side", create=True)
     (repo.workdir / "train" / "0" / "side.png").write_bytes(b"only on the side branch")
     repo.commit("side", all=True)
-    workspace.create_tag(repo, "side-tag", message="an annotated tag")
+    branches.create_tag(repo, "side-tag", message="an annotated tag")
     workspace.switch(repo, "main")
-    workspace.delete_branch(repo, "side", force=True)
+    branches.delete_branch(repo, "side", force=True)
     url = _bare(tmp_path / "origin.git")
     remotes.add_remote(repo, "origin", url)
     remotes.push(repo)
@@ -70,7 +70,7 @@ def test_clone_brings_tags_and_their_content(tagged: tuple[Repo, str], tmp_path:
     repo, url = tagged
     remotes.push_tags(repo, "origin")
     clone = remotes.clone(url, tmp_path / "clone")
-    assert workspace.list_tags(clone) == workspace.list_tags(repo)
+    assert branches.list_tags(clone) == branches.list_tags(repo)
     workspace.checkout(clone, "side-tag")
     assert (clone.workdir / "train" / "0" / "side.png").read_bytes() == b"only on the side branch"
     assert fsck(clone).ok
@@ -84,8 +84,8 @@ def test_a_moved_tag_is_refused_unless_forced_and_bad_names_change_nothing(
     old = _remote_ref(url, "refs/tags/v1")
     (repo.workdir / "train" / "1" / "new.png").write_bytes(b"a later image")
     repo.commit("later", all=True)
-    workspace.delete_tag(repo, "v1")
-    workspace.create_tag(repo, "v1")
+    branches.delete_tag(repo, "v1")
+    branches.create_tag(repo, "v1")
     with pytest.raises(RemoteError, match="tag 'v1' already exists there"):
         remotes.push_tags(repo, "origin", ["v1"])
     assert _remote_ref(url, "refs/tags/v1") == old

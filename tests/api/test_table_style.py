@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from datagit import Repo
-from datagit.api import history, workspace
+from datagit.api import branches, history, workspace
 from datagit.core.config import DatasetConfig
 
 
@@ -63,7 +63,7 @@ def test_checkout_of_changed_records_keeps_columns_line_endings_and_row_order(
 
 def test_a_merge_writes_the_table_in_the_users_format(csv_repo: Repo) -> None:
     ws = csv_repo.workdir
-    workspace.create_branch(csv_repo, "side")
+    branches.create_branch(csv_repo, "side")
     table = (ws / "reviews.csv").read_bytes()
     (ws / "reviews.csv").write_bytes(table.replace(b"bob,r1,neg", b"bob,r1,pos"))
     csv_repo.commit("r1 is positive", all=True)

@@ -10,7 +10,7 @@ import pytest
 from testkit import digits_pngs, write_tree
 
 from datagit import Repo
-from datagit.api import workspace
+from datagit.api import branches, workspace
 from datagit.core.config import DatasetConfig
 from datagit.errors import ConflictError, DatagitError, InvalidInputError, RevisionNotFoundError
 
@@ -107,7 +107,7 @@ def test_commit_on_detached_head_then_branch_from_it(two_commits: tuple[Repo, st
     write_tree(repo.workdir, {"train/3/side.png": digits_pngs(1)[0][0]})
     side = repo.commit("side work", all=True)
     assert repo.head() == side.id and side.parents == (first,) and repo.branch() is None
-    workspace.create_branch(repo, "side")
+    branches.create_branch(repo, "side")
     assert repo.git.ref("refs/heads/side") == side.id
     workspace.switch(repo, "main")
     assert repo.head() == second and not (repo.workdir / "train/3/side.png").exists()
@@ -117,47 +117,47 @@ def test_commit_on_detached_head_then_branch_from_it(two_commits: tuple[Repo, st
 
 def test_branches(two_commits: tuple[Repo, str, str]) -> None:
     repo, first, second = two_commits
-    assert workspace.create_branch(repo, "old", first) == first
-    assert workspace.list_branches(repo) == ["main", "old"]
+    assert branches.create_branch(repo, "old", first) == first
+    assert branches.list_branches(repo) == ["main", "old"]
     with pytest.raises(InvalidInputError, match="already exists"):
-        workspace.create_branch(repo, "old")
+        branches.create_branch(repo, "old")
     for bad in ("-x", "a..b", "a b", "x.lock", "a:b", "/x", "x/", "a\nb"):
         with pytest.raises(InvalidInputError, match="not a valid branch name"):
-            workspace.create_branch(repo, bad)
+            branches.create_branch(repo, bad)
     workspace.switch(repo, "new", create=True)
     assert repo.branch() == "new" and repo.head() == second
     with pytest.raises(DatagitError, match="checked out"):
-        workspace.delete_branch(repo, "new")
+        branches.delete_branch(repo, "new")
     workspace.switch(repo, "old")
     assert repo.head() == first
     with pytest.raises(DatagitError, match="not merged"):
-        workspace.delete_branch(repo, "new")
-    workspace.delete_branch(repo, "new", force=True)
-    workspace.delete_branch(repo, "main", force=True)
-    assert workspace.list_branches(repo) == ["old"]
+        branches.delete_branch(repo, "new")
+    branches.delete_branch(repo, "new", force=True)
+    branches.delete_branch(repo, "main", force=True)
+    assert branches.list_branches(repo) == ["old"]
     with pytest.raises(InvalidInputError, match="no branch named 'main'"):
         workspace.switch(repo, "main")
 
 
 def test_branch_needs_a_commit(tmp_repo: Repo) -> None:
     with pytest.raises(DatagitError, match="no commits yet"):
-        workspace.create_branch(tmp_repo, "x")
+        branches.create_branch(tmp_repo, "x")
 
 
 def test_tags(two_commits: tuple[Repo, str, str]) -> None:
     repo, first, second = two_commits
-    workspace.create_tag(repo, "v1", first, "first release")
-    workspace.create_tag(repo, "v2")
-    assert workspace.list_tags(repo) == {"v1": first, "v2": second}
+    branches.create_tag(repo, "v1", first, "first release")
+    branches.create_tag(repo, "v2")
+    assert branches.list_tags(repo) == {"v1": first, "v2": second}
     assert repo.resolve("v1") == first and repo.resolve("v2~1") == first
     with pytest.raises(InvalidInputError, match="already exists"):
-        workspace.create_tag(repo, "v1")
+        branches.create_tag(repo, "v1")
     workspace.checkout(repo, "v1")
     assert repo.head() == first and repo.branch() is None
-    workspace.delete_tag(repo, "v2")
-    assert list(workspace.list_tags(repo)) == ["v1"]
+    branches.delete_tag(repo, "v2")
+    assert list(branches.list_tags(repo)) == ["v1"]
     with pytest.raises(InvalidInputError, match="no tag named"):
-        workspace.delete_tag(repo, "v2")
+        branches.delete_tag(repo, "v2")
 
 
 def test_checkout_restores_dataset_declarations(tmp_repo: Repo) -> None:
@@ -189,7 +189,7 @@ def test_checkout_of_a_deleted_file_restores_it_with_verified_bytes(
 
 def test_switch_keeps_untouched_files(two_commits: tuple[Repo, str, str]) -> None:
     repo, first, _ = two_commits
-    workspace.create_branch(repo, "old", first)
+    branches.create_branch(repo, "old", first)
     before = snapshot(repo)
     workspace.switch(repo, "old")
     after = snapshot(repo)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from testkit import digits_pngs, write_tree
 
 from datagit import Repo
-from datagit.api import bisect, workspace
+from datagit.api import bisect, branches
 from datagit.core.bisect import estimate_steps, next_step, verdict
 from datagit.errors import DatagitError
 from datagit.storage.git import GitStore, Signature
@@ -161,7 +161,7 @@ def test_custom_terms_skip_and_abort(tmp_repo: Repo, tmp_path: Path) -> None:
 
 def test_bisect_refuses_a_dirty_workspace(digits_repo: Repo) -> None:
     digits_repo.commit("all", all=True)
-    workspace.create_branch(digits_repo, "keep")
+    branches.create_branch(digits_repo, "keep")
     next(iter((digits_repo.workdir / "train" / "3").iterdir())).unlink()
     with pytest.raises(DatagitError, match="uncommitted"):
         bisect.start(digits_repo, "HEAD")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from datagit.api import workspace
+from datagit.api import branches
 from datagit.cli._common import echo_json, open_repo, short
 
 
@@ -34,7 +34,7 @@ def branch(
     repo = open_repo(ctx)
     if name is None:
         current = repo.branch()
-        names = workspace.list_branches(repo)
+        names = branches.list_branches(repo)
         if as_json:
             echo_json(
                 [
@@ -48,10 +48,10 @@ def branch(
         return
     with repo.lock:
         if delete or force_delete:
-            workspace.delete_branch(repo, name, force=force_delete)
+            branches.delete_branch(repo, name, force=force_delete)
             click.echo(f"Deleted branch {name}")
         else:
-            oid = workspace.create_branch(repo, name, start)
+            oid = branches.create_branch(repo, name, start)
             click.echo(f"Created branch {name} at {short(oid)}")
 
 
@@ -70,15 +70,15 @@ def tag(ctx: click.Context, name: str | None, rev: str, message: str | None, del
     """
     repo = open_repo(ctx)
     if name is None:
-        for n, oid in workspace.list_tags(repo).items():
+        for n, oid in branches.list_tags(repo).items():
             click.echo(f"{n}\t{short(oid)}")
         return
     with repo.lock:
         if delete:
-            workspace.delete_tag(repo, name)
+            branches.delete_tag(repo, name)
             click.echo(f"Deleted tag {name}")
         else:
-            oid = workspace.create_tag(repo, name, rev, message)
+            oid = branches.create_tag(repo, name, rev, message)
             click.echo(f"Tagged {short(oid)} as {name}")
 
 
