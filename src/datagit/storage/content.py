@@ -10,9 +10,11 @@ verifies them against their address.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -409,7 +411,11 @@ def _loose_intact(store: ContentStore, key: str) -> bool:
         return False
 
 
+STALE_TMP_S = 3600  # a loose `.tmp` this old is a killed write's leftover, not a live one
+
+
 def prune_loose(store: ContentStore, keep: set[str]) -> int:
+    _drop_stale_tmp(store.loose)
     removed = 0
     held = set()
     for key in list(store.loose_keys()):
@@ -421,6 +427,24 @@ def prune_loose(store: ContentStore, keep: set[str]) -> int:
     store.trust.keep_only(held)
     store.trust.save()
     return removed
+
+
+def _drop_stale_tmp(loose: Path) -> None:
+    """Delete loose-object temporaries a killed write left (`<key>.tmp`, renamed into
+    place when whole): wasted space only, never listed as objects. Ones written in
+    the last hour are left, in case a process outside the write lock (a lazy fetch)
+    is still writing them."""
+    if not loose.is_dir():
+        return
+    cutoff = time.time() - STALE_TMP_S
+    for sub in loose.iterdir():
+        if not sub.is_dir():
+            continue
+        for f in sub.iterdir():
+            if f.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if f.stat().st_mtime < cutoff:
+                        f.unlink()
 
 
 def read_file(path: str, size: int) -> bytes:
