@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from testkit import Cli, digits_pngs, write_tree
 
+from datagit import Repo
+
 PNGS = digits_pngs(30)
 
 
@@ -350,3 +352,40 @@ def test_revert_of_a_merge_without_or_with_a_bad_m_changes_nothing(
         assert state(ws) == before
     r = dg("revert", "-m", "x", "HEAD", ok=False)  # click's own usage error
     assert r.exit_code == 2 and "'-m' / '--mainline'" in r.stderr and state(ws) == before
+
+
+# `datagit reset --hard` killed once the workspace is rewritten, before HEAD moves:
+# the journal's last step moves the branch (with its reflog line), so the next command
+# finishes the reset instead of leaving the files at the target and HEAD where it was.
+KILLED_RESET = """
+import os, signal, sys
+from datagit.api import workspace
+
+def killed(repo, after):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+workspace._finish = killed
+from datagit.cli import cli
+cli(["-C", sys.argv[1], *sys.argv[2:]])
+"""
+
+
+def test_a_reset_hard_killed_before_head_moves_is_finished_by_the_next_command(
+    dg: Cli, ws: Path
+) -> None:
+    first = Repo.open(ws).head()
+    assert first is not None
+    relabel(ws, 3, "9")
+    dg("commit", "-a", "-m", "three is a nine")
+    relabel(ws, 4, "8")  # an uncommitted change --hard throws away
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RESET, str(ws), "reset", "--hard", first],
+        capture_output=True,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert (ws / ".datagit" / "CHECKOUT").exists()
+    assert status(dg) == []  # finished: HEAD moved to the files the reset wrote
+    assert Repo.open(ws).head() == first
+    assert not (ws / ".datagit" / "CHECKOUT").exists()
+    reflog = (ws / ".datagit" / "logs" / "refs" / "heads" / "main").read_text()
+    assert reflog.splitlines()[-1].endswith(f"reset: moving to {first}")

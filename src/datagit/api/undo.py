@@ -188,11 +188,21 @@ def reset(repo: Repo, rev: str = "HEAD", *, mode: str = "mixed") -> ResetResult:
         info = repo.git.commit(target)
         if mode == "soft" and repo.stage_tree() == repo.git.commit(old).tree:
             repo._set_stage(repo.git.commit(old).tree)  # the old commit stays staged
-        if mode == "hard":
-            materialize(repo, info.tree, force=True)
         branch = repo.branch()
+        message = f"reset: moving to {rev}"
+        if mode == "hard":
+            # HEAD moves in the journalled checkout's last step: a reset killed after
+            # the files are rewritten is finished by the next command, HEAD included,
+            # not left with the workspace at the target and HEAD where it was.
+            then: dict[str, object] = (
+                {"ref": f"refs/heads/{branch}", "oid": target, "message": message}
+                if branch
+                else {"head_detached": target}
+            )
+            materialize(repo, info.tree, force=True, then={**then, "clear_merge_state": True})
+            return ResetResult(old, info, mode)
         if branch:
-            repo.git.update_ref(f"refs/heads/{branch}", target, f"reset: moving to {rev}")
+            repo.git.update_ref(f"refs/heads/{branch}", target, message)
         else:
             repo.git.set_head_detached(target)
         if mode != "soft":

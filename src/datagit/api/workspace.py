@@ -85,11 +85,15 @@ def _finish(repo: Repo, after: dict[str, object]) -> None:
     elif after.get("head_detached"):
         repo.git.set_head_detached(str(after["head_detached"]))
     if after.get("ref") and after.get("oid"):
-        repo.git.update_ref(str(after["ref"]), str(after["oid"]))
-    if isinstance(after.get("merge_state"), dict):
+        message = after.get("message")
+        repo.git.update_ref(str(after["ref"]), str(after["oid"]), str(message) if message else None)
+    if isinstance(after.get("merge_state"), dict) or after.get("clear_merge_state"):
         from datagit.api import mergestate
 
-        mergestate.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
+        if after.get("clear_merge_state"):
+            mergestate.clear_merge_state(repo)
+        else:
+            mergestate.write_merge_state(repo, after["merge_state"])  # type: ignore[arg-type]
     if isinstance(after.get("stage"), str):
         repo._set_stage(str(after["stage"]))
     if after.get("clear_stage", True):
