@@ -445,3 +445,21 @@ def test_the_package_re_exports_every_public_name_of_its_modules() -> None:
         }
     assert public <= set(remotes.__all__)
     assert all(hasattr(remotes, name) for name in remotes.__all__)
+
+
+def test_refs_a_killed_fetch_left_are_not_taken_for_the_next_fetchs(
+    origin: tuple[Repo, str], tmp_path: Path
+) -> None:
+    """A branch a killed fetch saw, and the remote has deleted since, must not come back
+    as a remote-tracking ref when the next fetch finds the leftover under
+    refs/datagit/fetching."""
+    _repo, url = origin
+    clone = remotes.clone(url, tmp_path / "clone")
+    head = clone.head()
+    assert head is not None
+    clone.git.update_ref("refs/datagit/fetching/heads/gone", head)  # what the kill left
+    result = remotes.fetch(clone)
+    assert "refs/remotes/origin/gone" not in clone.git.refs("refs/remotes/")
+    assert "refs/remotes/origin/gone" not in result.updated
+    assert not clone.git.refs("refs/datagit/fetching/")
+    clone.close()

@@ -108,6 +108,9 @@ class GitRemote:
         Nothing the user sees moves: the caller accepts the fetched refs (after
         the content has arrived) with `accept`, or drops them with `discard`.
         """
+        # What a killed fetch left there is not this fetch's: a branch the remote has
+        # deleted since would otherwise come back as a remote-tracking ref.
+        self.discard()
         specs = [f"+refs/heads/*:{FETCH_NS}/heads/*", f"+refs/tags/*:{FETCH_NS}/tags/*"]
         try:
             self._remote.fetch(specs, callbacks=_Callbacks(progress))
